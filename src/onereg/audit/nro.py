@@ -1,0 +1,76 @@
+"""The combined NRO statistics file, built from every node (REFERENCE.md section 2.2).
+
+Follows RIPE-NCC/nro-delegated-stats: RIR records are normalised (allocated becomes assigned;
+reserved and available get cc ZZ, today's date and the RIR's name as opaque-id) and tagged
+`e-stats`; IANA's own space (reserved, IETF, IANA-held, and its pool as `ianapool`) is added with
+the extension `iana`; IANA always wins where an RIR lists space IANA kept.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from onereg.audit.view import FederationView, Rec
+from onereg.core.intervals import IntervalSet
+from onereg.core.resources import Afi, format_number, range_to_cidrs
+from onereg.federation.authority import AuthorityBlock
+
+MAGIC_SERIAL = "19821213"
+_ORDER = [Afi.ASN.value, Afi.IPV4.value, Afi.IPV6.value]
+
+
+def _value_rows(afi: str, start: int, end: int) -> Iterator[tuple[int, str, int]]:
+    """(start, start text, value) rows covering [start, end]; IPv6 rows must be prefixes."""
+    family = Afi(afi)
+    if family is Afi.IPV6:
+        for net, plen in range_to_cidrs(start, end, 128):
+            yield net, format_number(family, net), plen
+    else:
+        yield start, format_number(family, start), end - start + 1
+
+
+def _rir_rows(rec: Rec, today: str) -> Iterator[tuple[int, str]]:
+    status = "assigned" if rec.status == "allocated" else rec.status
+    pool = status in ("available", "reserved")
+    cc = "ZZ" if pool else rec.cc
+    date = today if pool else rec.date
+    opaque = rec.registry if pool else (rec.holder or "")
+    yield rec.start, (f"{rec.registry}|{cc}|{rec.afi}|{rec.start_text}|{rec.value}|{date}|"
+                      f"{status}|{opaque}|e-stats")
+
+
+def _iana_rows(block: AuthorityBlock, lo: int, hi: int) -> Iterator[tuple[int, str]]:
+    status = "ianapool" if block.status == "available" else "reserved"
+    holder = block.holder or "iana"
+    date = block.date or "00000000"
+    for start, start_text, value in _value_rows(block.afi, lo, hi):
+        yield start, f"iana|ZZ|{block.afi}|{start_text}|{value}|{date}|{status}|{holder}|iana"
+
+
+def _family_rows(view: FederationView, afi: str, today: str) -> list[tuple[int, str]]:
+    iana_kept = [b for b in view.authority.blocks.get(afi, []) if b.registry is None]
+    kept = IntervalSet.from_ranges((b.start, b.end) for b in iana_kept)
+    rows: list[tuple[int, str]] = []
+    for rview in view.rirs.values():
+        for rec in rview.records:
+            if rec.afi == afi and not kept.overlaps_range(rec.start, rec.end):
+                rows.extend(_rir_rows(rec, today))
+    for block in iana_kept:
+        rows.extend(_iana_rows(block, block.start, block.end))
+    rows.sort(key=lambda r: r[0])
+    return rows
+
+
+def export_nro(view: FederationView, today: str | None = None) -> Iterator[str]:
+    """Lines of the combined file: header, three summaries, then records by type and start."""
+    day = today or datetime.now(UTC).strftime("%Y%m%d")
+    by_afi = {afi: _family_rows(view, afi, day) for afi in _ORDER}
+    counts = Counter({afi: len(rows) for afi, rows in by_afi.items()})
+    yield f"2|nro|{day}|{sum(counts.values())}|{MAGIC_SERIAL}|{day}|+0000"
+    for afi in _ORDER:
+        yield f"nro|*|{afi}|*|{counts[afi]}|summary"
+    for afi in _ORDER:
+        for _, line in by_afi[afi]:
+            yield line

@@ -1,0 +1,229 @@
+"""The `onereg` command: one function per subcommand, each a thin shell over the layers below."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from onereg.audit.checks import run_audit
+from onereg.audit.findings import AuditReport
+from onereg.audit.nro import export_nro
+from onereg.audit.view import load_view
+from onereg.cli.render import imports_table, print_audit, print_lookup
+from onereg.cli.settings import DEFAULT_SET, Settings, find_shared_data
+from onereg.core.errors import OneregError
+from onereg.core.registries import ALL_REGISTRIES, RegistryId
+from onereg.core.resources import Resource
+from onereg.federation.authority import ErxIndex
+from onereg.federation.bootstrap import SourceSet, build
+from onereg.federation.importer import ImportOutcome, import_delegated_file, import_iana
+from onereg.federation.layout import DataDir
+from onereg.federation.lookup import lookup
+from onereg.registry.export import export_delegated
+from onereg.registry.sources.nro_lists import parse_allowed_overlaps, parse_erx_transfers
+
+console = Console()
+err_console = Console(stderr=True)
+REGISTRY_CHOICE = click.Choice([r.value for r in ALL_REGISTRIES])
+
+
+@click.group()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("onereg-data"),
+              show_default=True, envvar="ONEREG_DATA_DIR", help="Where the nodes live.")
+@click.option("--shared-data", type=click.Path(path_type=Path), default=None,
+              help="Folder of real registry data (default: $ONEREG_SHARED_DATA or "
+                   "../shared/data).")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path, shared_data: Path | None) -> None:
+    """onereg: IANA and the five RIRs as one verifiable registry system."""
+    ctx.obj = Settings(data_dir, shared_data or find_shared_data())
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description:<10}"), BarColumn(),
+                    TextColumn("{task.percentage:>5.1f}%"), TimeElapsedColumn(),
+                    console=err_console, transient=False)
+
+
+def _build(settings: Settings, sources: SourceSet, jobs: int) -> list[ImportOutcome]:
+    data = DataDir(settings.data_dir)
+    with _progress() as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def report(registry: str, done: int, total: int) -> None:
+            if registry not in tasks:
+                tasks[registry] = bar.add_task(registry, total=total)
+            bar.update(tasks[registry], completed=done, total=total)
+
+        return build(data, sources, jobs, report)
+
+
+def _audit(settings: Settings) -> tuple[AuditReport, float]:
+    started = time.perf_counter()
+    erx = ErxIndex(parse_erx_transfers(settings.erx_file) if settings.erx_file else [])
+    allowed: set[tuple[str, int, int]] = set()
+    if settings.allowlist_file:
+        allowed = {(a.resource.afi.value, a.resource.start, a.resource.end)
+                   for a in parse_allowed_overlaps(settings.allowlist_file)}
+    report = run_audit(load_view(DataDir(settings.data_dir)), erx, allowed)
+    return report, time.perf_counter() - started
+
+
+@cli.command()
+@click.option("--set", "dataset", default=DEFAULT_SET, show_default=True,
+              help="Which folder of ../shared/data/delegated to load.")
+@click.option("--download", is_flag=True, help="Fetch the newest published files first.")
+@click.option("--mirror", default=None, help="Base URL of a mirror to download from.")
+@click.option("--jobs", default=2, show_default=True, help="Registries imported in parallel.")
+@click.pass_obj
+def up(settings: Settings, dataset: str, download: bool, mirror: str | None, jobs: int) -> None:
+    """Create or open all six nodes, import the real data, audit, and print a summary."""
+    shared = settings.require_shared()
+    sources = SourceSet(shared / "delegated" / dataset, shared / "iana", settings.erx_file)
+    if download:
+        sources = _download(settings, mirror)
+    started = time.perf_counter()
+    outcomes = _build(settings, sources, jobs)
+    console.print(imports_table(outcomes))
+    console.print(f"imported in {time.perf_counter() - started:.1f} s into {settings.data_dir}")
+    report, seconds = _audit(settings)
+    print_audit(console, report, limit=20)
+    console.print(f"audit took {seconds:.2f} s; try `onereg show 193.0.0.1`")
+
+
+def _download(settings: Settings, mirror: str | None) -> SourceSet:
+    from onereg.federation.fetch import DEFAULT_SOURCES, download, sources_for_base
+
+    chosen = sources_for_base(mirror) if mirror else DEFAULT_SOURCES
+    target = settings.data_dir / "downloads"
+    delegated = [s for s in chosen if not s.name.endswith(".xml")]
+    iana = [s for s in chosen if s.name.endswith(".xml")]
+    download(delegated, target / "delegated")
+    download(iana, target / "iana")
+    return SourceSet(target / "delegated", target / "iana", settings.erx_file)
+
+
+@cli.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.pass_obj
+def import_(settings: Settings, files: tuple[Path, ...]) -> None:
+    """Import delegated files (plain or gzip) or a folder of IANA registry XML files."""
+    data = DataDir(settings.data_dir)
+    outcomes = []
+    for path in files:
+        if path.is_dir():
+            outcomes.append(import_iana(data, path))
+            continue
+        with _progress() as bar:
+            task = bar.add_task(path.name[:10], total=None)
+            outcomes.append(import_delegated_file(
+                data, path, settings.erx_file,
+                lambda done, total: bar.update(task, completed=done, total=total)))
+    console.print(imports_table(outcomes))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Write the full report as JSON.")
+@click.option("--limit", default=20, show_default=True, help="Rows per table.")
+@click.pass_obj
+def audit(settings: Settings, as_json: bool, limit: int) -> None:
+    """Check uniqueness and authority across every node; exit 1 on any conflict."""
+    report, seconds = _audit(settings)
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=1) + "\n")
+    else:
+        print_audit(console, report, limit)
+        console.print(f"audit took {seconds:.2f} s")
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("resource")
+@click.pass_obj
+def show(settings: Settings, resource: str) -> None:
+    """Show the holder of RESOURCE and the chain IANA -> registry -> holder."""
+    print_lookup(console, lookup(DataDir(settings.data_dir), Resource.parse(resource)))
+
+
+@cli.group()
+def export() -> None:
+    """Write statistics files from the nodes' state."""
+
+
+@export.command("delegated")
+@click.option("--registry", type=REGISTRY_CHOICE, required=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None)
+@click.pass_obj
+def export_delegated_cmd(settings: Settings, registry: str, output: Path | None) -> None:
+    """A delegated-extended file of one registry."""
+    with DataDir(settings.data_dir).open(RegistryId(registry), create=False) as node:
+        _write_lines(export_delegated(node), output)
+
+
+@export.command("nro")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None)
+@click.pass_obj
+def export_nro_cmd(settings: Settings, output: Path | None) -> None:
+    """The combined NRO-style file over all registries."""
+    _write_lines(export_nro(load_view(DataDir(settings.data_dir))), output)
+
+
+def _write_lines(lines: Iterable[str], output: Path | None) -> None:
+    text = "".join(f"{line}\n" for line in lines)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        err_console.print(f"wrote {output}")
+
+
+@cli.group()
+def node() -> None:
+    """Maintenance of individual nodes."""
+
+
+@node.command()
+@click.option("--registry", type=REGISTRY_CHOICE, default=None, help="Default: every node.")
+@click.pass_obj
+def rebuild(settings: Settings, registry: str | None) -> None:
+    """Drop the projections and replay the log; prints the state digest before and after."""
+    data = DataDir(settings.data_dir)
+    chosen = [RegistryId(registry)] if registry else [r for r in ALL_REGISTRIES if data.exists(r)]
+    for rid in chosen:
+        with data.open(rid, create=False) as n:
+            before = n.state_digest()
+            started = time.perf_counter()
+            entries = n.rebuild()
+            after = n.state_digest()
+        same = "identical" if before == after else "DIFFERENT"
+        console.print(f"{rid.value:<8} replayed {entries:,} entries in "
+                      f"{time.perf_counter() - started:.1f} s; state {same} ({after[:16]})")
+        if before != after:
+            sys.exit(1)
+
+
+@node.command()
+@click.pass_obj
+def verify(settings: Settings) -> None:
+    """Check every node's hash chain."""
+    data = DataDir(settings.data_dir)
+    for rid in ALL_REGISTRIES:
+        if data.exists(rid):
+            with data.open(rid, create=False) as n:
+                console.print(f"{rid.value:<8} {n.verify_log():,} entries, chain intact")
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except OneregError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)

@@ -1,0 +1,88 @@
+"""Importing published sources into a federation's nodes.
+
+A registry's file and the cross-registry holdings it implies are written to that registry's node
+in one transaction: either the node takes the whole file, or nothing changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from onereg.core.registries import RegistryId
+from onereg.federation.authority import (
+    AuthorityMap,
+    ErxIndex,
+    plan_cross_holdings,
+    wanted_cross_holdings,
+)
+from onereg.federation.layout import DataDir
+from onereg.registry.iana_import import plan_iana_import
+from onereg.registry.imports import file_sha256, plan_delegated_import
+from onereg.registry.sources.delegated import parse_delegated
+from onereg.registry.sources.iana import SPACE_FILES, SPECIAL_FILES, IPV6_SPACE, load_iana_sources
+from onereg.registry.sources.nro_lists import parse_erx_transfers
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ImportOutcome:
+    """What one import did, for the operator's summary table."""
+
+    registry: RegistryId
+    source: str
+    records: int
+    entries: int
+    added: int
+    changed: int
+    removed: int
+    holders_added: int
+    cross_holdings: int
+    unchanged: bool
+
+
+def iana_digest(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for name in sorted({*SPACE_FILES, *SPECIAL_FILES, IPV6_SPACE}):
+        digest.update(name.encode() + b"\0" + (directory / name).read_bytes())
+    return digest.hexdigest()
+
+
+def import_iana(data: DataDir, directory: Path) -> ImportOutcome:
+    sources = load_iana_sources(directory)
+    with data.open(RegistryId.IANA) as node:
+        plan = plan_iana_import(node, sources, iana_digest(directory))
+        entries = node.append(plan.items) if plan else []
+    stats = plan.stats if plan else {}
+    return ImportOutcome(RegistryId.IANA, str(directory), len(sources.blocks), len(entries),
+                         stats.get("added", 0), stats.get("changed", 0), stats.get("removed", 0),
+                         stats.get("holders_added", 0), 0, plan is None)
+
+
+def load_authority(data: DataDir) -> AuthorityMap:
+    if not data.exists(RegistryId.IANA):
+        return AuthorityMap([])
+    with data.open(RegistryId.IANA) as iana:
+        return AuthorityMap.from_node(iana)
+
+
+def import_delegated_file(data: DataDir, path: Path, erx_path: Path | None,
+                          progress: Progress | None = None) -> ImportOutcome:
+    """Parse, check and import one delegated file into the node of the registry it names."""
+    dfile = parse_delegated(path, progress)
+    registry = RegistryId(dfile.registry)
+    authority = load_authority(data)
+    erx = ErxIndex(parse_erx_transfers(erx_path) if erx_path else [])
+    with data.open(registry) as node:
+        plan = plan_delegated_import(node, dfile, file_sha256(path))
+        if plan is None:
+            return ImportOutcome(registry, str(path), len(dfile.records), 0, 0, 0, 0, 0, 0, True)
+        ranges = ((r.type, r.start, r.end) for r in dfile.records)
+        cross = plan_cross_holdings(node, wanted_cross_holdings(registry, ranges, authority, erx))
+        entries = node.append(plan.items + cross)
+    s = plan.stats
+    return ImportOutcome(registry, str(path), len(dfile.records), len(entries), s["added"],
+                         s["changed"], s["removed"], s["holders_added"], len(cross), False)

@@ -1,0 +1,1 @@
+"""The append-only log: entries, their canonical bytes and the hash chain."""

@@ -1,0 +1,1 @@
+"""One registry node: its log, the projections derived from it, import and export."""

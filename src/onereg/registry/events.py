@@ -1,0 +1,25 @@
+"""The kinds of log entry a registry node writes, and the payload each carries.
+
+Payloads hold resources in the text form of the delegated files (start + value), so an entry
+reads like the record it came from and replay needs nothing but the entry itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+NODE_CREATED = "node.created"
+SOURCE_IMPORTED = "source.imported"
+HOLDER_REGISTERED = "holder.registered"
+HOLDER_CHANGED = "holder.changed"
+HOLDER_RETIRED = "holder.retired"
+DELEGATION_ADDED = "delegation.added"
+DELEGATION_CHANGED = "delegation.changed"
+DELEGATION_REMOVED = "delegation.removed"
+CROSS_HOLDING_RECORDED = "crossholding.recorded"
+CROSS_HOLDING_CLEARED = "crossholding.cleared"
+SPECIAL_RESERVED = "special.reserved"
+SPECIAL_RELEASED = "special.released"
+
+Payload = dict[str, Any]
+Item = tuple[str, Payload]

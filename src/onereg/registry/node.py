@@ -1,0 +1,226 @@
+"""A registry node: one SQLite file holding the node's log and the projections derived from it.
+
+Every write goes through `append`, which hashes the new entries onto the chain and applies them to
+the projection in the same transaction; nothing else writes the projection tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from onereg.core.errors import LogIntegrityError, OverlapError
+from onereg.core.registries import RegistryId
+from onereg.core.resources import Afi, Resource, format_number
+from onereg.ledger.entry import GENESIS_HASH, LogEntry, canonical_json, chain, utc_now, \
+    verify_chain
+from onereg.registry import events as ev
+from onereg.registry import projection
+from onereg.registry.schema import (
+    DROP_PROJECTION,
+    LOG_SCHEMA,
+    PROJECTION_SCHEMA,
+    PROJECTION_TABLES,
+    key,
+    unkey,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Delegation:
+    """A delegation as the projection holds it."""
+
+    registry: RegistryId
+    resource: Resource
+    start_text: str
+    value: int
+    cc: str
+    date: str
+    status: str
+    holder: str | None
+    opaque: str | None
+    ext: str
+    attrs: dict[str, Any] | None
+    seq: int
+
+    def describe(self) -> str:
+        who = self.holder or "registry pool"
+        return (f"{self.registry}|{self.cc}|{self.resource.afi}|{self.start_text}|{self.value}|"
+                f"{self.date}|{self.status} ({who}; log entry {self.seq})")
+
+
+_DELEGATION_COLUMNS = ("afi, start, end, start_text, value, cc, date, status, holder, opaque,"
+                       " ext, attrs, seq")
+
+
+class RegistryNode:
+    """One registry's database; open it with `RegistryNode.open(registry, path)`."""
+
+    def __init__(self, registry: RegistryId, conn: sqlite3.Connection, path: Path) -> None:
+        self.registry = registry
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, registry: RegistryId, path: Path) -> RegistryNode:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA cache_size = -262144")  # 256 MiB: a full import touches ~100 MB
+        conn.executescript(LOG_SCHEMA + PROJECTION_SCHEMA)
+        node = cls(registry, conn, path)
+        stored = node._stored_registry()
+        if stored is None:
+            conn.execute("INSERT INTO node (key, value) VALUES ('registry', ?)", (registry.value,))
+            node.append([(ev.NODE_CREATED, {"registry": registry.value})])
+        elif stored != registry.value:
+            raise LogIntegrityError(f"{path} is the node of {stored}, not of {registry}")
+        return node
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> RegistryNode:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _stored_registry(self) -> str | None:
+        row = self.conn.execute("SELECT value FROM node WHERE key = 'registry'").fetchone()
+        return None if row is None else str(row[0])
+
+    # --- the log ----------------------------------------------------------------------------
+
+    def head(self) -> tuple[int, bytes]:
+        """(size of the log, hash of its last entry)."""
+        row = self.conn.execute("SELECT seq, hash FROM log ORDER BY seq DESC LIMIT 1").fetchone()
+        return (0, GENESIS_HASH) if row is None else (int(row[0]), bytes(row[1]))
+
+    def append(self, items: list[ev.Item]) -> list[LogEntry]:
+        """Append entries and project them, all in one transaction (all or nothing)."""
+        if not items:
+            return []
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            size, last = self.head()
+            encoded = [(kind, canonical_json(payload)) for kind, payload in items]
+            entries = chain(size + 1, last, utc_now(), encoded)
+            self.conn.executemany(
+                "INSERT INTO log (seq, time, kind, payload, prev_hash, hash) VALUES (?,?,?,?,?,?)",
+                [(e.seq, e.time, e.kind, e.payload, e.prev_hash, e.hash) for e in entries])
+            projection.apply(self.conn, ((e.seq, e.kind, p) for e, (_, p) in
+                                         zip(entries, items, strict=True)))
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+        return entries
+
+    def entries(self, after: int = 0) -> Iterator[LogEntry]:
+        rows = self.conn.execute(
+            "SELECT seq, time, kind, payload, prev_hash, hash FROM log WHERE seq > ? ORDER BY seq",
+            (after,))
+        for seq, time, kind, payload, prev, digest in rows:
+            yield LogEntry(seq, time, kind, bytes(payload), bytes(prev), bytes(digest))
+
+    def verify_log(self) -> int:
+        """Check the whole hash chain; returns the number of entries."""
+        entries = list(self.entries())
+        verify_chain(entries)
+        return len(entries)
+
+    def rebuild(self) -> int:
+        """Drop every projection table and replay the log into fresh ones (one transaction)."""
+        entries = list(self.entries())
+        verify_chain(entries)
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in (DROP_PROJECTION + PROJECTION_SCHEMA).split(";"):
+                if statement.strip():
+                    self.conn.execute(statement)
+            projection.apply(self.conn, ((e.seq, e.kind, e.data()) for e in entries))
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+        return len(entries)
+
+    def state_digest(self) -> str:
+        """SHA-256 over every projection row in key order: equal digests, identical state."""
+        digest = hashlib.sha256()
+        for table in PROJECTION_TABLES:
+            digest.update(table.encode())
+            for row in self.conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3"):
+                digest.update(orjson.dumps([r.hex() if isinstance(r, bytes) else r for r in row]))
+        return digest.hexdigest()
+
+    # --- queries ----------------------------------------------------------------------------
+
+    def _delegation(self, row: tuple[Any, ...]) -> Delegation:
+        afi = Afi(row[0])
+        attrs = orjson.loads(row[11]) if row[11] else None
+        return Delegation(self.registry, Resource(afi, unkey(row[1]), unkey(row[2])), row[3],
+                          row[4], row[5], row[6], row[7], row[8], row[9], row[10], attrs, row[12])
+
+    def overlapping(self, resource: Resource) -> list[Delegation]:
+        """Delegations that share at least one number with `resource` (index range scan)."""
+        lo, hi = key(resource.start), key(resource.end)
+        sql = f"SELECT {_DELEGATION_COLUMNS} FROM delegations WHERE afi = ? AND start "
+        before = self.conn.execute(sql + "<= ? ORDER BY start DESC LIMIT 1",
+                                   (resource.afi.value, lo)).fetchone()
+        rows = [before] if before is not None and before[2] >= lo else []
+        rows += self.conn.execute(sql + "> ? AND start <= ? ORDER BY start",
+                                  (resource.afi.value, lo, hi)).fetchall()
+        return [self._delegation(r) for r in rows]
+
+    def delegations(self, afi: Afi | None = None) -> Iterator[Delegation]:
+        sql = f"SELECT {_DELEGATION_COLUMNS} FROM delegations"
+        rows = (self.conn.execute(sql + " ORDER BY afi, start") if afi is None else
+                self.conn.execute(sql + " WHERE afi = ? ORDER BY start", (afi.value,)))
+        for row in rows:
+            yield self._delegation(row)
+
+    def holder(self, handle: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT handle, name, cc, seq FROM holders WHERE handle = ?",
+                                (handle,)).fetchone()
+        if row is None:
+            return None
+        return {"handle": row[0], "name": row[1], "cc": row[2], "seq": row[3]}
+
+    def holder_resources(self, handle: str) -> list[Delegation]:
+        rows = self.conn.execute(f"SELECT {_DELEGATION_COLUMNS} FROM delegations WHERE holder = ?"
+                                 " ORDER BY afi, start", (handle,))
+        return [self._delegation(r) for r in rows]
+
+    def source(self, slot: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT meta FROM sources WHERE name = ?", (slot,)).fetchone()
+        return None if row is None else dict(orjson.loads(row[0]))
+
+    def count(self, table: str) -> int:
+        if table not in PROJECTION_TABLES + ("log",):
+            raise ValueError(table)
+        return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+    # --- single writes ----------------------------------------------------------------------
+
+    def check_free(self, resource: Resource, label: str) -> None:
+        """Refuse a new record that would overlap one the node already has, naming both."""
+        clash = self.overlapping(resource)
+        if clash:
+            raise OverlapError(label, clash[0].describe())
+
+    def add_delegation(self, payload: ev.Payload) -> LogEntry:
+        """Add one delegation (payload in the `delegation.added` form) after the overlap check."""
+        afi = Afi(payload["afi"])
+        resource = Resource.from_delegated(afi, payload["start"], payload["value"])
+        self.check_free(resource, f"new {self.registry} record {resource} "
+                        f"({format_number(afi, resource.start)}|{payload['value']})")
+        return self.append([(ev.DELEGATION_ADDED, payload)])[0]

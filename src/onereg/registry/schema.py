@@ -1,0 +1,96 @@
+"""SQLite schema of a node: the log (the truth) and the projection tables derived from it."""
+
+from __future__ import annotations
+
+LOG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS log (
+    seq INTEGER PRIMARY KEY,
+    time TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    prev_hash BLOB NOT NULL,
+    hash BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS node (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS log_no_update BEFORE UPDATE ON log
+BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS log_no_delete BEFORE DELETE ON log
+BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
+"""
+
+# Addresses are stored as 16-byte big-endian blobs so that IPv6 (128 bits, beyond SQLite's
+# 64-bit integers) sorts and compares correctly with the same index as IPv4 and AS numbers.
+PROJECTION_TABLES = ("holders", "delegations", "cross_holdings", "special_purpose", "sources")
+PROJECTION_SCHEMA = """
+CREATE TABLE IF NOT EXISTS holders (
+    handle TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    cc TEXT NOT NULL,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS delegations (
+    afi TEXT NOT NULL,
+    start BLOB NOT NULL,
+    end BLOB NOT NULL,
+    start_text TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    cc TEXT NOT NULL,
+    date TEXT NOT NULL,
+    status TEXT NOT NULL,
+    holder TEXT,
+    opaque TEXT,
+    ext TEXT NOT NULL,
+    attrs TEXT,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (afi, start)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS delegations_holder ON delegations (holder);
+CREATE VIEW IF NOT EXISTS pool AS
+    SELECT afi, start, end, start_text, value, status FROM delegations
+    WHERE status IN ('available', 'reserved');
+CREATE TABLE IF NOT EXISTS cross_holdings (
+    afi TEXT NOT NULL,
+    start BLOB NOT NULL,
+    end BLOB NOT NULL,
+    range_text TEXT NOT NULL,
+    authority TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (afi, start)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS special_purpose (
+    afi TEXT NOT NULL,
+    start BLOB NOT NULL,
+    end BLOB NOT NULL,
+    range_text TEXT NOT NULL,
+    name TEXT NOT NULL,
+    attrs TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (afi, start, end)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sources (
+    name TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
+DROP_PROJECTION = """
+DROP VIEW IF EXISTS pool;
+DROP TABLE IF EXISTS holders;
+DROP TABLE IF EXISTS delegations;
+DROP TABLE IF EXISTS cross_holdings;
+DROP TABLE IF EXISTS special_purpose;
+DROP TABLE IF EXISTS sources;
+"""
+
+
+def key(value: int) -> bytes:
+    """Index key of a number of any family."""
+    return value.to_bytes(16, "big")
+
+
+def unkey(blob: bytes) -> int:
+    return int.from_bytes(blob, "big")
