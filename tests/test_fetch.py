@@ -20,10 +20,10 @@ import httpx
 import pytest
 
 from onereg.core.errors import OneregError
+from onereg.core.registries import RIRS, RegistryId
 from onereg.federation.fetch import (
     DEFAULT_SOURCES,
     IANA_FILES,
-    RIRS,
     ChecksumMismatchError,
     FetchError,
     HttpStatusError,
@@ -32,6 +32,7 @@ from onereg.federation.fetch import (
     parse_md5,
     sources_for_base,
 )
+from onereg.federation.layout import find_delegated
 from onereg.registry.sources.delegated import parse_delegated
 from onereg.registry.sources.iana import SPACE_FILES, SPECIAL_FILES, load_iana_sources
 
@@ -109,12 +110,12 @@ def mirror(tmp_path: Path, shared_data: Path) -> Iterator[Mirror]:
         (root / rir).mkdir(parents=True)
         (root / rir / name).symlink_to(real)
         (root / rir / f"{name}.md5").write_text(_MD5_SHAPES[rir].format(_md5(real)))
-        originals[f"delegated/{name}"] = real
+        originals[name] = real
     (root / "iana").mkdir()
     for file in IANA_FILES:
         real = shared_data / "iana" / file
         (root / "iana" / file).symlink_to(real)
-        originals[f"iana/{file}"] = real
+        originals[file] = real
 
     server = _Server(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
     server.behaviour = {}
@@ -143,10 +144,9 @@ def _snapshot(folder: Path) -> dict[str, bytes | None]:
 def dest(tmp_path: Path) -> Path:
     """A download folder that already holds older files, which a failed download must keep."""
     folder = tmp_path / "sources"
-    (folder / "delegated").mkdir(parents=True)
-    (folder / "iana").mkdir()
-    (folder / "delegated" / "delegated-afrinic-extended-latest").write_bytes(b"old afrinic\n")
-    (folder / "iana" / "ipv4-address-space.xml").write_bytes(b"<old/>\n")
+    folder.mkdir()
+    (folder / "delegated-afrinic-extended-latest").write_bytes(b"old afrinic\n")
+    (folder / "ipv4-address-space.xml").write_bytes(b"<old/>\n")
     (folder / "notes.txt").write_text("not ours\n")
     return folder
 
@@ -157,12 +157,12 @@ def dest(tmp_path: Path) -> Path:
 def test_default_sources_are_the_published_locations() -> None:
     by_name = {s.name: s for s in DEFAULT_SOURCES}
     assert len(by_name) == len(DEFAULT_SOURCES) == 12
-    arin = by_name["delegated/delegated-arin-extended-latest"]
+    arin = by_name["delegated-arin-extended-latest"]
     assert arin.url == "https://ftp.arin.net/pub/stats/arin/delegated-arin-extended-latest"
     assert arin.md5_url == arin.url + ".md5"
-    ripe = by_name["delegated/delegated-ripencc-extended-latest"]
+    ripe = by_name["delegated-ripencc-extended-latest"]
     assert ripe.url == "https://ftp.ripe.net/pub/stats/ripencc/delegated-ripencc-extended-latest"
-    v4 = by_name["iana/ipv4-address-space.xml"]
+    v4 = by_name["ipv4-address-space.xml"]
     assert v4.url == "https://www.iana.org/assignments/ipv4-address-space/ipv4-address-space.xml"
     assert v4.md5_url is None
     assert set(IANA_FILES) == set(SPACE_FILES + SPECIAL_FILES)
@@ -174,11 +174,11 @@ def test_sources_for_base_keeps_names_and_uses_the_mirror_layout() -> None:
     mirrored = sources_for_base("http://mirror.example/stats")  # no trailing slash
     assert [s.name for s in mirrored] == [s.name for s in DEFAULT_SOURCES]
     urls = {s.name: (s.url, s.md5_url) for s in mirrored}
-    assert urls["delegated/delegated-lacnic-extended-latest"] == (
+    assert urls["delegated-lacnic-extended-latest"] == (
         "http://mirror.example/stats/lacnic/delegated-lacnic-extended-latest",
         "http://mirror.example/stats/lacnic/delegated-lacnic-extended-latest.md5",
     )
-    assert urls["iana/as-numbers.xml"] == ("http://mirror.example/stats/iana/as-numbers.xml", None)
+    assert urls["as-numbers.xml"] == ("http://mirror.example/stats/iana/as-numbers.xml", None)
 
 
 @pytest.mark.parametrize("name", ["", "/etc/passwd", "../x", "iana/../../x", "a//b", "./a"])
@@ -242,10 +242,22 @@ def test_download_gives_byte_identical_files(mirror: Mirror, dest: Path) -> None
         assert seen[name] == (size, size)
     assert (dest / "notes.txt").read_text() == "not ours\n"
     assert not [p for p in dest.rglob(".*")], "temporary files left behind"
-    # The layout is the one the offline readers take.
-    assert len(load_iana_sources(dest / "iana").blocks) > 256
-    afrinic = parse_delegated(dest / "delegated" / "delegated-afrinic-extended-latest")
+    # The names are the ones the offline readers look for (here all in one folder).
+    assert len(load_iana_sources(dest).blocks) > 256
+    for rir in RIRS:
+        assert find_delegated(dest, rir) == dest / f"delegated-{rir}-extended-latest"
+    afrinic = parse_delegated(dest / "delegated-afrinic-extended-latest")
     assert len(afrinic.records) == 9373
+
+
+@pytest.mark.realdata
+def test_delegated_and_iana_files_can_go_to_two_folders(mirror: Mirror, tmp_path: Path) -> None:
+    delegated = [s for s in mirror.sources() if s.md5_url is not None]
+    iana = [s for s in mirror.sources() if s.md5_url is None]
+    download(delegated, tmp_path / "delegated")
+    download(iana, tmp_path / "iana")
+    assert find_delegated(tmp_path / "delegated", RegistryId.ARIN) is not None
+    assert load_iana_sources(tmp_path / "iana").updated
 
 
 @pytest.mark.realdata
@@ -262,16 +274,16 @@ def test_download_creates_the_destination_and_leaves_a_given_client_open(
 @pytest.mark.realdata
 def test_redirects_are_followed(mirror: Mirror, tmp_path: Path) -> None:
     mirror.server.behaviour["/moved/as-numbers.xml"] = "redirect:/iana/as-numbers.xml"
-    source = PublishedSource("iana/as-numbers.xml", mirror.base_url + "moved/as-numbers.xml", None)
+    source = PublishedSource("as-numbers.xml", mirror.base_url + "moved/as-numbers.xml", None)
     (path,) = download([source], tmp_path / "out")
-    assert path.read_bytes() == mirror.originals["iana/as-numbers.xml"].read_bytes()
+    assert path.read_bytes() == mirror.originals["as-numbers.xml"].read_bytes()
 
 
 @pytest.mark.realdata
 def test_md5_mismatch_names_url_and_both_digests_and_changes_nothing(
     mirror: Mirror, dest: Path
 ) -> None:
-    real = mirror.originals["delegated/delegated-lacnic-extended-latest"]
+    real = mirror.originals["delegated-lacnic-extended-latest"]
     wrong = "0123456789abcdef0123456789abcdef"
     md5_file = mirror.root / "lacnic" / "delegated-lacnic-extended-latest.md5"
     md5_file.write_text(f"MD5 (delegated-lacnic-extended-latest) = {wrong}\n")
@@ -331,7 +343,8 @@ def test_connection_refused_fails_cleanly(tmp_path: Path) -> None:
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/iana/as-numbers.xml"
     with pytest.raises(FetchError, match="connection error \\(ConnectError\\)") as info:
-        download([PublishedSource("iana/as-numbers.xml", url, None)], tmp_path / "out", timeout=5)
+        nested = PublishedSource("iana/as-numbers.xml", url, None)  # names may be relative paths
+        download([nested], tmp_path / "out", timeout=5)
     assert info.value.url == url
     assert not (tmp_path / "out").exists(), "folders made for the download were not removed"
 

@@ -1,1 +1,1 @@
-"""The global view rebuilt from every node: uniqueness, authority, unclaimed and overclaimed space."""
+"""The global view rebuilt from every node: uniqueness, authority, unclaimed/overclaimed space."""

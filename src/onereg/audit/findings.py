@@ -77,7 +77,8 @@ class RegistrySummary:
     records: int
     by_type: dict[str, int]
     holders: int
-    totals: dict[str, dict[str, int]]  # afi -> status -> size (addresses, /48s? no: numbers)
+    totals: dict[str, dict[str, int]]  # afi -> status -> count of addresses or AS numbers
+    conflicts: int = 0
     cross_by_origin: dict[str, int] = field(default_factory=dict)
     overclaimed: int = 0
     unclaimed: int = 0

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from onereg.audit.view import FederationView, Rec
+from onereg.audit.view import FederationView, RegistryView
 from onereg.core.intervals import IntervalSet
 from onereg.core.resources import Afi, format_number, range_to_cidrs
 from onereg.federation.authority import AuthorityBlock
@@ -31,14 +31,16 @@ def _value_rows(afi: str, start: int, end: int) -> Iterator[tuple[int, str, int]
         yield start, format_number(family, start), end - start + 1
 
 
-def _rir_rows(rec: Rec, today: str) -> Iterator[tuple[int, str]]:
-    status = "assigned" if rec.status == "allocated" else rec.status
+def _rir_rows(rview: RegistryView, afi: str, index: int, today: str) -> Iterator[tuple[int, str]]:
+    fam = rview.families[afi]
+    status = "assigned" if fam.statuses[index] == "allocated" else fam.statuses[index]
     pool = status in ("available", "reserved")
-    cc = "ZZ" if pool else rec.cc
-    date = today if pool else rec.date
-    opaque = rec.registry if pool else (rec.holder or "")
-    yield rec.start, (f"{rec.registry}|{cc}|{rec.afi}|{rec.start_text}|{rec.value}|{date}|"
-                      f"{status}|{opaque}|e-stats")
+    reg = rview.registry.value
+    cc = "ZZ" if pool else fam.ccs[index]
+    date = today if pool else fam.dates[index]
+    opaque = reg if pool else (fam.holders[index] or "")
+    for start, start_text, value in _value_rows(afi, fam.starts[index], fam.ends[index]):
+        yield start, f"{reg}|{cc}|{afi}|{start_text}|{value}|{date}|{status}|{opaque}|e-stats"
 
 
 def _iana_rows(block: AuthorityBlock, lo: int, hi: int) -> Iterator[tuple[int, str]]:
@@ -54,9 +56,10 @@ def _family_rows(view: FederationView, afi: str, today: str) -> list[tuple[int, 
     kept = IntervalSet.from_ranges((b.start, b.end) for b in iana_kept)
     rows: list[tuple[int, str]] = []
     for rview in view.rirs.values():
-        for rec in rview.records:
-            if rec.afi == afi and not kept.overlaps_range(rec.start, rec.end):
-                rows.extend(_rir_rows(rec, today))
+        fam = rview.families[afi]
+        for i in range(len(fam)):
+            if not kept.overlaps_range(fam.starts[i], fam.ends[i]):
+                rows.extend(_rir_rows(rview, afi, i, today))
     for block in iana_kept:
         rows.extend(_iana_rows(block, block.start, block.end))
     rows.sort(key=lambda r: r[0])

@@ -35,11 +35,20 @@ REGISTRY_CHOICE = click.Choice([r.value for r in ALL_REGISTRIES])
 
 
 @click.group()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("onereg-data"),
-              show_default=True, envvar="ONEREG_DATA_DIR", help="Where the nodes live.")
-@click.option("--shared-data", type=click.Path(path_type=Path), default=None,
-              help="Folder of real registry data (default: $ONEREG_SHARED_DATA or "
-                   "../shared/data).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=Path("onereg-data"),
+    show_default=True,
+    envvar="ONEREG_DATA_DIR",
+    help="Where the nodes live.",
+)
+@click.option(
+    "--shared-data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder of real registry data (default: $ONEREG_SHARED_DATA or ../shared/data).",
+)
 @click.pass_context
 def cli(ctx: click.Context, data_dir: Path, shared_data: Path | None) -> None:
     """onereg: IANA and the five RIRs as one verifiable registry system."""
@@ -47,9 +56,14 @@ def cli(ctx: click.Context, data_dir: Path, shared_data: Path | None) -> None:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description:<10}"), BarColumn(),
-                    TextColumn("{task.percentage:>5.1f}%"), TimeElapsedColumn(),
-                    console=err_console, transient=False)
+    return Progress(
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
 
 
 def _build(settings: Settings, sources: SourceSet, jobs: int) -> list[ImportOutcome]:
@@ -70,15 +84,22 @@ def _audit(settings: Settings) -> tuple[AuditReport, float]:
     erx = ErxIndex(parse_erx_transfers(settings.erx_file) if settings.erx_file else [])
     allowed: set[tuple[str, int, int]] = set()
     if settings.allowlist_file:
-        allowed = {(a.resource.afi.value, a.resource.start, a.resource.end)
-                   for a in parse_allowed_overlaps(settings.allowlist_file)}
+        allowed = {
+            (a.resource.afi.value, a.resource.start, a.resource.end)
+            for a in parse_allowed_overlaps(settings.allowlist_file)
+        }
     report = run_audit(load_view(DataDir(settings.data_dir)), erx, allowed)
     return report, time.perf_counter() - started
 
 
 @cli.command()
-@click.option("--set", "dataset", default=DEFAULT_SET, show_default=True,
-              help="Which folder of ../shared/data/delegated to load.")
+@click.option(
+    "--set",
+    "dataset",
+    default=DEFAULT_SET,
+    show_default=True,
+    help="Which folder of ../shared/data/delegated to load.",
+)
 @click.option("--download", is_flag=True, help="Fetch the newest published files first.")
 @click.option("--mirror", default=None, help="Base URL of a mirror to download from.")
 @click.option("--jobs", default=2, show_default=True, help="Registries imported in parallel.")
@@ -103,11 +124,9 @@ def _download(settings: Settings, mirror: str | None) -> SourceSet:
 
     chosen = sources_for_base(mirror) if mirror else DEFAULT_SOURCES
     target = settings.data_dir / "downloads"
-    delegated = [s for s in chosen if not s.name.endswith(".xml")]
-    iana = [s for s in chosen if s.name.endswith(".xml")]
-    download(delegated, target / "delegated")
-    download(iana, target / "iana")
-    return SourceSet(target / "delegated", target / "iana", settings.erx_file)
+    # One call, so the set is replaced as a whole or not at all (no mixed dates).
+    download(chosen, target)
+    return SourceSet(target, target, settings.erx_file)
 
 
 @cli.command("import")
@@ -123,9 +142,11 @@ def import_(settings: Settings, files: tuple[Path, ...]) -> None:
             continue
         with _progress() as bar:
             task = bar.add_task(path.name[:10], total=None)
-            outcomes.append(import_delegated_file(
-                data, path, settings.erx_file,
-                lambda done, total: bar.update(task, completed=done, total=total)))
+
+            def report(done: int, total: int, task: TaskID = task) -> None:
+                bar.update(task, completed=done, total=total)
+
+            outcomes.append(import_delegated_file(data, path, settings.erx_file, report))
     console.print(imports_table(outcomes))
 
 
@@ -173,7 +194,7 @@ def export_delegated_cmd(settings: Settings, registry: str, output: Path | None)
 @click.pass_obj
 def export_nro_cmd(settings: Settings, output: Path | None) -> None:
     """The combined NRO-style file over all registries."""
-    _write_lines(export_nro(load_view(DataDir(settings.data_dir))), output)
+    _write_lines(export_nro(load_view(DataDir(settings.data_dir), details=True)), output)
 
 
 def _write_lines(lines: Iterable[str], output: Path | None) -> None:
@@ -204,8 +225,10 @@ def rebuild(settings: Settings, registry: str | None) -> None:
             entries = n.rebuild()
             after = n.state_digest()
         same = "identical" if before == after else "DIFFERENT"
-        console.print(f"{rid.value:<8} replayed {entries:,} entries in "
-                      f"{time.perf_counter() - started:.1f} s; state {same} ({after[:16]})")
+        console.print(
+            f"{rid.value:<8} replayed {entries:,} entries in "
+            f"{time.perf_counter() - started:.1f} s; state {same} ({after[:16]})"
+        )
         if before != after:
             sys.exit(1)
 

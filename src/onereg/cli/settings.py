@@ -31,8 +31,10 @@ class Settings:
 
     def require_shared(self) -> Path:
         if self.shared_data is None:
-            raise OneregError("cannot find the real registry data (../shared/data); set "
-                              "ONEREG_SHARED_DATA or pass --shared-data")
+            raise OneregError(
+                "cannot find the real registry data (../shared/data); set "
+                "ONEREG_SHARED_DATA or pass --shared-data"
+            )
         return self.shared_data
 
     @property

@@ -21,7 +21,7 @@ class RegistryId(StrEnum):
 
     @classmethod
     def from_designation(cls, text: str) -> RegistryId | None:
-        """Map an IANA designation ("RIPE NCC", "Administered by ARIN", "Assigned by APNIC") to a registry."""
+        """The registry an IANA designation names ("RIPE NCC", "Administered by ARIN", ...)."""
         upper = text.upper()
         for rid, name in _DISPLAY.items():
             if rid is not RegistryId.IANA and name.upper() in upper:

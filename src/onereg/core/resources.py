@@ -37,7 +37,8 @@ class Afi(StrEnum):
 
 
 _FAMILY = {Afi.IPV4: socket.AF_INET, Afi.IPV6: socket.AF_INET6}
-_ASN_RE = re.compile(r"^(?:AS)?(\d+)$", re.IGNORECASE)
+# [0-9], not \d: \d also matches other scripts' digits, which int() would quietly accept.
+_ASN_RE = re.compile(r"^(?:AS)?([0-9]+)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -92,7 +93,10 @@ class Resource:
 
     @classmethod
     def from_delegated(cls, afi: Afi, start_text: str, value: int) -> Resource:
-        """Build from a delegated record: `value` is a count (ipv4, asn) or a prefix length (ipv6)."""
+        """Build from a delegated record.
+
+        `value` is a count (ipv4, asn) or a prefix length (ipv6).
+        """
         start = parse_number(afi, start_text)
         if afi is Afi.IPV6:
             if not 0 <= value <= 128:
@@ -122,7 +126,8 @@ class Resource:
 
     @classmethod
     def parse(cls, text: str) -> Resource:
-        """Read `193.0.0.1`, `193.0.0.0/21`, `10.0.0.0-10.0.5.255`, `2001:db8::/32`, `AS3333`, `AS1-AS6`."""
+        """Read `193.0.0.1`, `193.0.0.0/21`, `10.0.0.0-10.0.5.255`, `2001:db8::/32`, `AS3333`,
+        `AS1-AS6`."""
         raw = text.strip()
         if not raw:
             raise ResourceParseError(text, "empty")
@@ -138,7 +143,11 @@ def _parse_asn(text: str) -> int:
     match = _ASN_RE.match(text.strip())
     if match is None:
         raise ResourceParseError(text, "not an AS number (expected AS<digits>)")
-    value = int(match.group(1))
+    # Length first: int() refuses over 4,300 digits with a bare ValueError, not ours.
+    digits = match.group(1).lstrip("0") or "0"
+    if len(digits) > len(str(Afi.ASN.max_value)):
+        raise ResourceParseError(text, "AS number above 4294967295")
+    value = int(digits)
     if value > Afi.ASN.max_value:
         raise ResourceParseError(text, "AS number above 4294967295")
     return value
@@ -182,19 +191,35 @@ def parse_number(afi: Afi, text: str) -> int:
         return int.from_bytes(socket.inet_pton(_FAMILY[afi], text), "big")
     except (OSError, ValueError):
         try:
-            ipaddress.ip_address(text)
-            reason = f"a {'IPv6' if afi is Afi.IPV4 else 'IPv4'} address where {afi} is expected"
+            version = ipaddress.ip_address(text).version
         except ValueError as exc:
             reason = str(exc)
+        else:
+            if (version == 6) == (afi is Afi.IPV6):
+                # ipaddress takes what inet_pton refuses in the same family: an IPv6 zone.
+                reason = f"not a plain {afi} address"
+            else:
+                reason = f"an IPv{version} address where {afi} is expected"
         raise ResourceParseError(text, reason) from None
 
 
 def format_number(afi: Afi, value: int) -> str:
     if afi is Afi.ASN:
         return str(value)
-    if afi is Afi.IPV4:
-        return str(ipaddress.IPv4Address(value))
-    return str(ipaddress.IPv6Address(value))
+    text = socket.inet_ntop(_FAMILY[afi], value.to_bytes(afi.bits // 8, "big"))
+    if afi is Afi.IPV6 and "." in text:
+        return str(ipaddress.IPv6Address(value))  # RFC 5952 hex form, not glibc's dotted tail
+    return text
+
+
+def range_text(afi: Afi, start: int, end: int) -> str:
+    """`str(Resource(...))` without building one: the audit formats tens of thousands of these."""
+    if afi is Afi.ASN:
+        return f"AS{start}" if start == end else f"AS{start}-AS{end}"
+    size = end - start + 1
+    if size & (size - 1) == 0 and start % size == 0:
+        return f"{format_number(afi, start)}/{afi.bits - size.bit_length() + 1}"
+    return f"{format_number(afi, start)}-{format_number(afi, end)}"
 
 
 def range_to_cidrs(start: int, end: int, bits: int) -> list[tuple[int, int]]:

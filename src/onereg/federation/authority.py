@@ -72,8 +72,10 @@ class AuthorityMap:
 
     @classmethod
     def from_node(cls, node: RegistryNode) -> AuthorityMap:
-        return cls(_block(d.resource, d.holder or "", d.status, d.attrs or {}, d.date)
-                   for d in node.delegations())
+        return cls(
+            _block(d.resource, d.holder or "", d.status, d.attrs or {}, d.date)
+            for d in node.delegations()
+        )
 
     def __bool__(self) -> bool:
         return any(self.blocks.values())
@@ -95,10 +97,19 @@ class AuthorityMap:
         return [b for bl in self.blocks.values() for b in bl if b.holder == registry.value]
 
 
-def _block(res: Resource, holder: str, status: str, attrs: dict[str, Any],
-           date: str) -> AuthorityBlock:
-    return AuthorityBlock(res.afi.value, res.start, res.end, holder, status,
-                          str(attrs.get("iana_status", "")), date, str(attrs.get("source", "")))
+def _block(
+    res: Resource, holder: str, status: str, attrs: dict[str, Any], date: str
+) -> AuthorityBlock:
+    return AuthorityBlock(
+        res.afi.value,
+        res.start,
+        res.end,
+        holder,
+        status,
+        str(attrs.get("iana_status", "")),
+        date,
+        str(attrs.get("source", "")),
+    )
 
 
 class ErxIndex:
@@ -127,16 +138,18 @@ def classify(piece: Piece, afi: str, registry: RegistryId, erx: ErxIndex) -> tup
             return ORIGIN_ERX, f"ERX transfer to {registry} ({transfer.source})"
     if block.iana_status == "LEGACY":
         return ORIGIN_LEGACY, f"legacy block {block.label()}"
-    return ORIGIN_INTER_RIR, (f"block IANA allocated to {block.holder} ({block.source}); only an "
-                              "inter-RIR transfer puts it in another registry")
+    return ORIGIN_INTER_RIR, (
+        f"block IANA allocated to {block.holder} ({block.source}); only an "
+        "inter-RIR transfer puts it in another registry"
+    )
 
 
 RecordRange = tuple[str, int, int]  # (afi, start, end)
 
 
-def wanted_cross_holdings(registry: RegistryId, records: Iterable[RecordRange],
-                          authority: AuthorityMap, erx: ErxIndex) -> dict[tuple[str, str],
-                                                                          ev.Payload]:
+def wanted_cross_holdings(
+    registry: RegistryId, records: Iterable[RecordRange], authority: AuthorityMap, erx: ErxIndex
+) -> dict[tuple[str, str], ev.Payload]:
     """Cross-registry holdings implied by a registry's records, keyed by (afi, start text)."""
     wanted: dict[tuple[str, str], ev.Payload] = {}
     for afi, start, end in records:
@@ -148,17 +161,24 @@ def wanted_cross_holdings(registry: RegistryId, records: Iterable[RecordRange],
             family = Afi(afi)
             start_text = format_number(family, piece.start)
             wanted[(afi, start_text)] = {
-                "afi": afi, "start": start_text, "end": format_number(family, piece.end),
-                "authority": other.value, "origin": origin, "evidence": evidence}
+                "afi": afi,
+                "start": start_text,
+                "end": format_number(family, piece.end),
+                "authority": other.value,
+                "origin": origin,
+                "evidence": evidence,
+            }
     return wanted
 
 
-def plan_cross_holdings(node: RegistryNode, wanted: dict[tuple[str, str], ev.Payload]
-                        ) -> list[ev.Item]:
+def plan_cross_holdings(
+    node: RegistryNode, wanted: dict[tuple[str, str], ev.Payload]
+) -> list[ev.Item]:
     """Entries that make the node's recorded cross-registry holdings equal `wanted`."""
     current: dict[tuple[str, str], tuple[str, ...]] = {}
     for afi, text, authority, origin, evidence in node.conn.execute(
-            "SELECT afi, range_text, authority, origin, evidence FROM cross_holdings"):
+        "SELECT afi, range_text, authority, origin, evidence FROM cross_holdings"
+    ):
         start, _, end = text.partition("-")
         current[(afi, start)] = (end, authority, origin, evidence)
     items: list[ev.Item] = []

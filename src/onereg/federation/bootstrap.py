@@ -43,16 +43,16 @@ def _worker(args: tuple[Path, Path, Path | None, Any]) -> ImportOutcome:
     return import_delegated_file(DataDir(root), path, erx, report)
 
 
-def build(data: DataDir, sources: SourceSet, jobs: int = 2,
-          progress: ProgressEvent | None = None) -> list[ImportOutcome]:
+def build(
+    data: DataDir, sources: SourceSet, jobs: int = 2, progress: ProgressEvent | None = None
+) -> list[ImportOutcome]:
     """Import IANA's registries, then every RIR file found, `jobs` at a time."""
     outcomes = [import_iana(data, sources.iana_dir)]
     files = [p for rid in RIRS if (p := find_delegated(sources.delegated_dir, rid))]
     with multiprocessing.Manager() as manager:
         queue = manager.Queue() if progress else None
         with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = [pool.submit(_worker, (data.root, f, sources.erx_file, queue))
-                       for f in files]
+            futures = [pool.submit(_worker, (data.root, f, sources.erx_file, queue)) for f in files]
             while any(not f.done() for f in futures):
                 _drain(queue, progress, timeout=0.1)
             _drain(queue, progress, timeout=0)
@@ -71,4 +71,3 @@ def _drain(queue: Any, progress: ProgressEvent | None, timeout: float) -> None:
             timeout = 0.001
     except queue_mod.Empty:
         return
-

@@ -24,19 +24,11 @@ import httpx
 
 from onereg import __version__
 from onereg.core.errors import OneregError
-from onereg.core.registries import RegistryId
+from onereg.core.registries import RIRS, RegistryId
 from onereg.registry.sources.iana import SPACE_FILES, SPECIAL_FILES
 
 ProgressFn = Callable[[str, int, int | None], None]
 """Called as (source name, bytes received so far, Content-Length or None when not sent)."""
-
-RIRS: tuple[RegistryId, ...] = (
-    RegistryId.AFRINIC,
-    RegistryId.APNIC,
-    RegistryId.ARIN,
-    RegistryId.LACNIC,
-    RegistryId.RIPENCC,
-)
 
 # Taken from the importer so a renamed IANA file cannot drift apart from what gets fetched.
 IANA_FILES: tuple[str, ...] = SPACE_FILES + SPECIAL_FILES
@@ -122,8 +114,7 @@ def _official_sources() -> tuple[PublishedSource, ...]:
         PublishedSource(_delegated_name(r), _RIR_URLS[r], _RIR_URLS[r] + ".md5") for r in RIRS
     )
     iana = (
-        PublishedSource(f, f"{_IANA_BASE}/{PurePosixPath(f).stem}/{f}", None)
-        for f in IANA_FILES
+        PublishedSource(f, f"{_IANA_BASE}/{PurePosixPath(f).stem}/{f}", None) for f in IANA_FILES
     )
     return (*delegated, *iana)
 

@@ -22,7 +22,7 @@ from onereg.federation.layout import DataDir
 from onereg.registry.iana_import import plan_iana_import
 from onereg.registry.imports import file_sha256, plan_delegated_import
 from onereg.registry.sources.delegated import parse_delegated
-from onereg.registry.sources.iana import SPACE_FILES, SPECIAL_FILES, IPV6_SPACE, load_iana_sources
+from onereg.registry.sources.iana import IPV6_SPACE, SPACE_FILES, SPECIAL_FILES, load_iana_sources
 from onereg.registry.sources.nro_lists import parse_erx_transfers
 
 Progress = Callable[[int, int], None]
@@ -57,9 +57,18 @@ def import_iana(data: DataDir, directory: Path) -> ImportOutcome:
         plan = plan_iana_import(node, sources, iana_digest(directory))
         entries = node.append(plan.items) if plan else []
     stats = plan.stats if plan else {}
-    return ImportOutcome(RegistryId.IANA, str(directory), len(sources.blocks), len(entries),
-                         stats.get("added", 0), stats.get("changed", 0), stats.get("removed", 0),
-                         stats.get("holders_added", 0), 0, plan is None)
+    return ImportOutcome(
+        RegistryId.IANA,
+        str(directory),
+        len(sources.blocks),
+        len(entries),
+        stats.get("added", 0),
+        stats.get("changed", 0),
+        stats.get("removed", 0),
+        stats.get("holders_added", 0),
+        0,
+        plan is None,
+    )
 
 
 def load_authority(data: DataDir) -> AuthorityMap:
@@ -69,8 +78,9 @@ def load_authority(data: DataDir) -> AuthorityMap:
         return AuthorityMap.from_node(iana)
 
 
-def import_delegated_file(data: DataDir, path: Path, erx_path: Path | None,
-                          progress: Progress | None = None) -> ImportOutcome:
+def import_delegated_file(
+    data: DataDir, path: Path, erx_path: Path | None, progress: Progress | None = None
+) -> ImportOutcome:
     """Parse, check and import one delegated file into the node of the registry it names."""
     dfile = parse_delegated(path, progress)
     registry = RegistryId(dfile.registry)
@@ -84,5 +94,15 @@ def import_delegated_file(data: DataDir, path: Path, erx_path: Path | None,
         cross = plan_cross_holdings(node, wanted_cross_holdings(registry, ranges, authority, erx))
         entries = node.append(plan.items + cross)
     s = plan.stats
-    return ImportOutcome(registry, str(path), len(dfile.records), len(entries), s["added"],
-                         s["changed"], s["removed"], s["holders_added"], len(cross), False)
+    return ImportOutcome(
+        registry,
+        str(path),
+        len(dfile.records),
+        len(entries),
+        s["added"],
+        s["changed"],
+        s["removed"],
+        s["holders_added"],
+        len(cross),
+        False,
+    )

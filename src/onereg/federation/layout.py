@@ -35,8 +35,9 @@ class DataDir:
         return RegistryNode.open(registry, path)
 
     @contextmanager
-    def nodes(self, registries: tuple[RegistryId, ...] = ALL_REGISTRIES,
-              create: bool = False) -> Iterator[dict[RegistryId, RegistryNode]]:
+    def nodes(
+        self, registries: tuple[RegistryId, ...] = ALL_REGISTRIES, create: bool = False
+    ) -> Iterator[dict[RegistryId, RegistryNode]]:
         opened: dict[RegistryId, RegistryNode] = {}
         try:
             for rid in registries:
@@ -54,8 +55,11 @@ def delegated_file_name(registry: RegistryId) -> str:
 
 def find_delegated(directory: Path, registry: RegistryId) -> Path | None:
     """The registry's file in a folder of delegated files, whatever its exact name."""
-    candidates = sorted(p for p in directory.glob(f"delegated-{registry.value}-*")
-                        if not p.name.endswith((".md5", ".asc")))
+    candidates = sorted(
+        p
+        for p in directory.glob(f"delegated-{registry.value}-*")
+        if not p.name.endswith((".md5", ".asc"))
+    )
     return candidates[0] if candidates else None
 
 

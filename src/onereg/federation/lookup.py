@@ -42,14 +42,18 @@ class LookupResult:
 def _specials(node: RegistryNode, res: Resource) -> list[tuple[str, str, dict[str, Any]]]:
     rows = node.conn.execute(
         "SELECT range_text, name, attrs FROM special_purpose WHERE afi = ? AND start <= ? "
-        "AND end >= ?", (res.afi.value, key(res.end), key(res.start)))
+        "AND end >= ?",
+        (res.afi.value, key(res.end), key(res.start)),
+    )
     return [(r[0], r[1], dict(orjson.loads(r[2]))) for r in rows]
 
 
 def _cross(node: RegistryNode, res: Resource) -> list[tuple[RegistryId, str, str, str]]:
     rows = node.conn.execute(
         "SELECT range_text, authority, origin FROM cross_holdings WHERE afi = ? AND start <= ? "
-        "AND end >= ?", (res.afi.value, key(res.end), key(res.start)))
+        "AND end >= ?",
+        (res.afi.value, key(res.end), key(res.start)),
+    )
     return [(node.registry, r[0], r[1], r[2]) for r in rows]
 
 

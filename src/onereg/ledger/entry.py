@@ -73,8 +73,9 @@ def chain(
     return out
 
 
-def verify_chain(entries: list[LogEntry], prev_hash: bytes = GENESIS_HASH,
-                 first_seq: int = 1) -> bytes:
+def verify_chain(
+    entries: list[LogEntry], prev_hash: bytes = GENESIS_HASH, first_seq: int = 1
+) -> bytes:
     """Check sequence numbers, back links and hashes; returns the hash of the last entry."""
     expected_seq = first_seq
     for entry in entries:
@@ -82,8 +83,10 @@ def verify_chain(entries: list[LogEntry], prev_hash: bytes = GENESIS_HASH,
             raise LogIntegrityError(f"log entry {entry.seq}: expected sequence {expected_seq}")
         if entry.prev_hash != prev_hash:
             raise LogIntegrityError(f"log entry {entry.seq}: previous-hash link is broken")
-        if make_entry(entry.seq, entry.time, entry.kind, entry.payload, prev_hash).hash \
-                != entry.hash:
+        if (
+            make_entry(entry.seq, entry.time, entry.kind, entry.payload, prev_hash).hash
+            != entry.hash
+        ):
             raise LogIntegrityError(f"log entry {entry.seq}: stored hash does not match content")
         prev_hash = entry.hash
         expected_seq += 1

@@ -34,8 +34,10 @@ def export_delegated(node: RegistryNode) -> Iterator[str]:
     """The lines of the file (without newlines), header first."""
     meta = node.source(DELEGATED_SLOT)
     reg = node.registry.value
-    rows = node.conn.execute("SELECT afi, cc, start_text, value, date, status, opaque, ext "
-                             "FROM delegations ORDER BY afi, start").fetchall()
+    rows = node.conn.execute(
+        "SELECT afi, cc, start_text, value, date, status, opaque, ext "
+        "FROM delegations ORDER BY afi, start"
+    ).fetchall()
     counts = Counter(str(r[0]) for r in rows)
     if meta is None:
         today = datetime.now(UTC).strftime("%Y%m%d")

@@ -14,8 +14,13 @@ from onereg.core.resources import format_number
 from onereg.registry import events as ev
 from onereg.registry.imports import Key, Plan, plan_sync
 from onereg.registry.node import RegistryNode
-from onereg.registry.sources.iana import HOLDER_IANA, HOLDER_IETF, IanaBlock, IanaSources, \
-    SpecialPurposeBlock
+from onereg.registry.sources.iana import (
+    HOLDER_IANA,
+    HOLDER_IETF,
+    IanaBlock,
+    IanaSources,
+    SpecialPurposeBlock,
+)
 
 IANA_SLOT = "iana-registries"
 
@@ -28,22 +33,42 @@ _HOLDER_NAMES = {
 
 def block_payload(block: IanaBlock) -> ev.Payload:
     res = block.resource
-    attrs: dict[str, Any] = {"iana_status": block.iana_status,
-                             "designation": block.designation, "whois": block.whois,
-                             "rdap": list(block.rdap), "source": block.source}
-    return {"afi": res.afi.value, "start": res.start_text(), "value": res.delegated_value(),
-            "cc": "ZZ", "date": block.date, "status": block.status.value,
-            "holder": block.holder or None, "opaque": block.holder, "ext": [], "attrs": attrs}
+    attrs: dict[str, Any] = {
+        "iana_status": block.iana_status,
+        "designation": block.designation,
+        "whois": block.whois,
+        "rdap": list(block.rdap),
+        "source": block.source,
+    }
+    return {
+        "afi": res.afi.value,
+        "start": res.start_text(),
+        "value": res.delegated_value(),
+        "cc": "ZZ",
+        "date": block.date,
+        "status": block.status.value,
+        "holder": block.holder or None,
+        "opaque": block.holder,
+        "ext": [],
+        "attrs": attrs,
+    }
 
 
 def special_payload(block: SpecialPurposeBlock) -> ev.Payload:
     res = block.resource
-    return {"afi": res.afi.value, "start": res.start_text(), "end": format_number(res.afi, res.end),
-            "name": block.name,
-            "attrs": {"rfc": block.rfc, "allocation_date": block.allocation_date,
-                      "globally_reachable": block.globally_reachable,
-                      "reserved_by_protocol": block.reserved_by_protocol,
-                      "source": block.source}}
+    return {
+        "afi": res.afi.value,
+        "start": res.start_text(),
+        "end": format_number(res.afi, res.end),
+        "name": block.name,
+        "attrs": {
+            "rfc": block.rfc,
+            "allocation_date": block.allocation_date,
+            "globally_reachable": block.globally_reachable,
+            "reserved_by_protocol": block.reserved_by_protocol,
+            "source": block.source,
+        },
+    }
 
 
 def _special_key(p: ev.Payload) -> tuple[str, str, str]:
@@ -72,10 +97,8 @@ def plan_iana_import(node: RegistryNode, sources: IanaSources, digest: str) -> P
         return None
     payloads = [block_payload(b) for b in sources.blocks]
     wanted: dict[Key, ev.Payload] = {(p["afi"], p["start"]): p for p in payloads}
-    holders = {h: (_HOLDER_NAMES.get(h, h), "ZZ") for h in {b.holder for b in sources.blocks}
-               if h}
+    holders = {h: (_HOLDER_NAMES.get(h, h), "ZZ") for h in {b.holder for b in sources.blocks} if h}
     meta = {"slot": IANA_SLOT, "sha256": digest, "updated": sources.updated}
     plan = plan_sync(node, meta, holders, wanted)
     plan_specials(node, sources.specials, plan)
     return plan
-

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -37,17 +38,26 @@ class Plan:
 def check_disjoint(dfile: DelegatedFile) -> None:
     """Refuse a file in which two records overlap, naming both lines."""
     ordered = sorted(dfile.records, key=lambda r: (r.type, r.start))
-    for before, after in zip(ordered, ordered[1:], strict=False):
+    for before, after in pairwise(ordered):
         if before.type == after.type and after.start <= before.end:
-            raise OverlapError(f"{dfile.path}:{before.line} {before.text()}",
-                               f"{dfile.path}:{after.line} {after.text()}")
+            raise OverlapError(
+                f"{dfile.path}:{before.line} {before.text()}",
+                f"{dfile.path}:{after.line} {after.text()}",
+            )
 
 
 def record_payload(rec: DelegatedRecord) -> ev.Payload:
-    return {"afi": rec.type, "start": rec.start_text, "value": rec.value, "cc": rec.cc,
-            "date": rec.date, "status": rec.status,
-            "holder": rec.opaque_id if rec.opaque_id and rec.held else None,
-            "opaque": rec.opaque_id, "ext": list(rec.extensions)}
+    return {
+        "afi": rec.type,
+        "start": rec.start_text,
+        "value": rec.value,
+        "cc": rec.cc,
+        "date": rec.date,
+        "status": rec.status,
+        "holder": rec.opaque_id if rec.opaque_id and rec.held else None,
+        "opaque": rec.opaque_id,
+        "ext": list(rec.extensions),
+    }
 
 
 def holder_countries(records: list[DelegatedRecord]) -> dict[str, str]:
@@ -65,14 +75,25 @@ def holder_countries(records: list[DelegatedRecord]) -> dict[str, str]:
 
 
 def _current(node: RegistryNode) -> dict[Key, ev.Payload]:
-    rows = node.conn.execute("SELECT afi, start_text, value, cc, date, status, holder, opaque,"
-                             " ext, attrs FROM delegations")
+    rows = node.conn.execute(
+        "SELECT afi, start_text, value, cc, date, status, holder, opaque,"
+        " ext, attrs FROM delegations"
+    )
     return {(r[0], r[1]): _payload_of_row(r) for r in rows}
 
 
 def _payload_of_row(r: tuple[Any, ...]) -> ev.Payload:
-    payload = {"afi": r[0], "start": r[1], "value": r[2], "cc": r[3], "date": r[4],
-               "status": r[5], "holder": r[6], "opaque": r[7], "ext": orjson.loads(r[8])}
+    payload: ev.Payload = {
+        "afi": r[0],
+        "start": r[1],
+        "value": r[2],
+        "cc": r[3],
+        "date": r[4],
+        "status": r[5],
+        "holder": r[6],
+        "opaque": r[7],
+        "ext": orjson.loads(r[8]),
+    }
     if r[9]:
         payload["attrs"] = orjson.loads(r[9])
     return payload
@@ -82,17 +103,18 @@ def plan_delegations(node: RegistryNode, wanted: dict[Key, ev.Payload], plan: Pl
     """Removals first (so replay never sees a transient overlap), then additions and changes."""
     current = _current(node)
     for k, old in current.items():
-        new = wanted.get(k)
-        if new is None or new["value"] != old["value"]:
-            plan.items.append((ev.DELEGATION_REMOVED, {"afi": k[0], "start": k[1],
-                                                       "value": old["value"]}))
+        replacement = wanted.get(k)
+        if replacement is None or replacement["value"] != old["value"]:
+            plan.items.append(
+                (ev.DELEGATION_REMOVED, {"afi": k[0], "start": k[1], "value": old["value"]})
+            )
             plan.stats["removed"] += 1
     for k, new in wanted.items():
-        old = current.get(k)
-        if old is None or old["value"] != new["value"]:
+        previous = current.get(k)
+        if previous is None or previous["value"] != new["value"]:
             plan.items.append((ev.DELEGATION_ADDED, new))
             plan.stats["added"] += 1
-        elif old != new:
+        elif previous != new:
             plan.items.append((ev.DELEGATION_CHANGED, new))
             plan.stats["changed"] += 1
 
@@ -117,8 +139,12 @@ def plan_retirements(node: RegistryNode, wanted: dict[str, tuple[str, str]], pla
             plan.stats["holders_retired"] += 1
 
 
-def plan_sync(node: RegistryNode, source: ev.Payload, holders: dict[str, tuple[str, str]],
-              wanted: dict[Key, ev.Payload]) -> Plan:
+def plan_sync(
+    node: RegistryNode,
+    source: ev.Payload,
+    holders: dict[str, tuple[str, str]],
+    wanted: dict[Key, ev.Payload],
+) -> Plan:
     """Everything needed to make the node hold exactly `holders` and `wanted`."""
     plan = Plan([(ev.SOURCE_IMPORTED, source)])
     plan_holders(node, holders, plan)
@@ -128,17 +154,27 @@ def plan_sync(node: RegistryNode, source: ev.Payload, holders: dict[str, tuple[s
 
 
 def source_meta(dfile: DelegatedFile, sha256: str) -> ev.Payload:
-    return {"slot": DELEGATED_SLOT, "file": Path(dfile.path).name, "sha256": sha256,
-            "header": dfile.header.line(), "preamble": dfile.preamble,
-            "summaries": [[afi.value, n] for afi, n in dfile.summaries],
-            "records": len(dfile.records)}
+    return {
+        "slot": DELEGATED_SLOT,
+        "file": Path(dfile.path).name,
+        "sha256": sha256,
+        "header": dfile.header.line(),
+        "preamble": dfile.preamble,
+        "summaries": [[afi.value, n] for afi, n in dfile.summaries],
+        "records": len(dfile.records),
+    }
 
 
 def plan_delegated_import(node: RegistryNode, dfile: DelegatedFile, sha256: str) -> Plan | None:
     """The plan for a checked delegated file, or None when this exact file is already in."""
     if dfile.registry != node.registry.value:
-        raise SourceFormatError(dfile.path, 1, f"this is a {dfile.registry} file; the node is "
-                                f"{node.registry}", "registry", dfile.registry)
+        raise SourceFormatError(
+            dfile.path,
+            1,
+            f"this is a {dfile.registry} file; the node is {node.registry}",
+            "registry",
+            dfile.registry,
+        )
     check_disjoint(dfile)
     previous = node.source(DELEGATED_SLOT)
     if previous is not None and previous["sha256"] == sha256:

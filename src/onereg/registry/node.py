@@ -18,8 +18,7 @@ import orjson
 from onereg.core.errors import LogIntegrityError, OverlapError
 from onereg.core.registries import RegistryId
 from onereg.core.resources import Afi, Resource, format_number
-from onereg.ledger.entry import GENESIS_HASH, LogEntry, canonical_json, chain, utc_now, \
-    verify_chain
+from onereg.ledger.entry import GENESIS_HASH, LogEntry, canonical_json, chain, utc_now, verify_chain
 from onereg.registry import events as ev
 from onereg.registry import projection
 from onereg.registry.schema import (
@@ -51,12 +50,15 @@ class Delegation:
 
     def describe(self) -> str:
         who = self.holder or "registry pool"
-        return (f"{self.registry}|{self.cc}|{self.resource.afi}|{self.start_text}|{self.value}|"
-                f"{self.date}|{self.status} ({who}; log entry {self.seq})")
+        return (
+            f"{self.registry}|{self.cc}|{self.resource.afi}|{self.start_text}|{self.value}|"
+            f"{self.date}|{self.status} ({who}; log entry {self.seq})"
+        )
 
 
-_DELEGATION_COLUMNS = ("afi, start, end, start_text, value, cc, date, status, holder, opaque,"
-                       " ext, attrs, seq")
+_DELEGATION_COLUMNS = (
+    "afi, start, end, start_text, value, cc, date, status, holder, opaque, ext, attrs, seq"
+)
 
 
 class RegistryNode:
@@ -115,9 +117,11 @@ class RegistryNode:
             entries = chain(size + 1, last, utc_now(), encoded)
             self.conn.executemany(
                 "INSERT INTO log (seq, time, kind, payload, prev_hash, hash) VALUES (?,?,?,?,?,?)",
-                [(e.seq, e.time, e.kind, e.payload, e.prev_hash, e.hash) for e in entries])
-            projection.apply(self.conn, ((e.seq, e.kind, p) for e, (_, p) in
-                                         zip(entries, items, strict=True)))
+                [(e.seq, e.time, e.kind, e.payload, e.prev_hash, e.hash) for e in entries],
+            )
+            projection.apply(
+                self.conn, ((e.seq, e.kind, p) for e, (_, p) in zip(entries, items, strict=True))
+            )
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
@@ -127,7 +131,8 @@ class RegistryNode:
     def entries(self, after: int = 0) -> Iterator[LogEntry]:
         rows = self.conn.execute(
             "SELECT seq, time, kind, payload, prev_hash, hash FROM log WHERE seq > ? ORDER BY seq",
-            (after,))
+            (after,),
+        )
         for seq, time, kind, payload, prev, digest in rows:
             yield LogEntry(seq, time, kind, bytes(payload), bytes(prev), bytes(digest))
 
@@ -167,37 +172,57 @@ class RegistryNode:
     def _delegation(self, row: tuple[Any, ...]) -> Delegation:
         afi = Afi(row[0])
         attrs = orjson.loads(row[11]) if row[11] else None
-        return Delegation(self.registry, Resource(afi, unkey(row[1]), unkey(row[2])), row[3],
-                          row[4], row[5], row[6], row[7], row[8], row[9], row[10], attrs, row[12])
+        return Delegation(
+            self.registry,
+            Resource(afi, unkey(row[1]), unkey(row[2])),
+            row[3],
+            row[4],
+            row[5],
+            row[6],
+            row[7],
+            row[8],
+            row[9],
+            row[10],
+            attrs,
+            row[12],
+        )
 
     def overlapping(self, resource: Resource) -> list[Delegation]:
         """Delegations that share at least one number with `resource` (index range scan)."""
         lo, hi = key(resource.start), key(resource.end)
         sql = f"SELECT {_DELEGATION_COLUMNS} FROM delegations WHERE afi = ? AND start "
-        before = self.conn.execute(sql + "<= ? ORDER BY start DESC LIMIT 1",
-                                   (resource.afi.value, lo)).fetchone()
+        before = self.conn.execute(
+            sql + "<= ? ORDER BY start DESC LIMIT 1", (resource.afi.value, lo)
+        ).fetchone()
         rows = [before] if before is not None and before[2] >= lo else []
-        rows += self.conn.execute(sql + "> ? AND start <= ? ORDER BY start",
-                                  (resource.afi.value, lo, hi)).fetchall()
+        rows += self.conn.execute(
+            sql + "> ? AND start <= ? ORDER BY start", (resource.afi.value, lo, hi)
+        ).fetchall()
         return [self._delegation(r) for r in rows]
 
     def delegations(self, afi: Afi | None = None) -> Iterator[Delegation]:
         sql = f"SELECT {_DELEGATION_COLUMNS} FROM delegations"
-        rows = (self.conn.execute(sql + " ORDER BY afi, start") if afi is None else
-                self.conn.execute(sql + " WHERE afi = ? ORDER BY start", (afi.value,)))
+        rows = (
+            self.conn.execute(sql + " ORDER BY afi, start")
+            if afi is None
+            else self.conn.execute(sql + " WHERE afi = ? ORDER BY start", (afi.value,))
+        )
         for row in rows:
             yield self._delegation(row)
 
     def holder(self, handle: str) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT handle, name, cc, seq FROM holders WHERE handle = ?",
-                                (handle,)).fetchone()
+        row = self.conn.execute(
+            "SELECT handle, name, cc, seq FROM holders WHERE handle = ?", (handle,)
+        ).fetchone()
         if row is None:
             return None
         return {"handle": row[0], "name": row[1], "cc": row[2], "seq": row[3]}
 
     def holder_resources(self, handle: str) -> list[Delegation]:
-        rows = self.conn.execute(f"SELECT {_DELEGATION_COLUMNS} FROM delegations WHERE holder = ?"
-                                 " ORDER BY afi, start", (handle,))
+        rows = self.conn.execute(
+            f"SELECT {_DELEGATION_COLUMNS} FROM delegations WHERE holder = ? ORDER BY afi, start",
+            (handle,),
+        )
         return [self._delegation(r) for r in rows]
 
     def source(self, slot: str) -> dict[str, Any] | None:
@@ -205,7 +230,7 @@ class RegistryNode:
         return None if row is None else dict(orjson.loads(row[0]))
 
     def count(self, table: str) -> int:
-        if table not in PROJECTION_TABLES + ("log",):
+        if table not in (*PROJECTION_TABLES, "log"):
             raise ValueError(table)
         return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
@@ -221,6 +246,9 @@ class RegistryNode:
         """Add one delegation (payload in the `delegation.added` form) after the overlap check."""
         afi = Afi(payload["afi"])
         resource = Resource.from_delegated(afi, payload["start"], payload["value"])
-        self.check_free(resource, f"new {self.registry} record {resource} "
-                        f"({format_number(afi, resource.start)}|{payload['value']})")
+        self.check_free(
+            resource,
+            f"new {self.registry} record {resource} "
+            f"({format_number(afi, resource.start)}|{payload['value']})",
+        )
         return self.append([(ev.DELEGATION_ADDED, payload)])[0]

@@ -44,11 +44,24 @@ def _end_of(afi: str, start: int, value: int) -> int:
 def _delegation_row(seq: int, p: ev.Payload) -> Row:
     afi = p["afi"]
     start = _number(afi, p["start"])
-    attrs = orjson.dumps(p["attrs"], option=orjson.OPT_SORT_KEYS).decode() if p.get(
-        "attrs") else None
-    return (p["afi"], key(start), key(_end_of(afi, start, p["value"])), p["start"], p["value"],
-            p["cc"], p["date"], p["status"], p["holder"], p["opaque"], orjson.dumps(p["ext"]).decode(),
-            attrs, seq)
+    attrs = (
+        orjson.dumps(p["attrs"], option=orjson.OPT_SORT_KEYS).decode() if p.get("attrs") else None
+    )
+    return (
+        p["afi"],
+        key(start),
+        key(_end_of(afi, start, p["value"])),
+        p["start"],
+        p["value"],
+        p["cc"],
+        p["date"],
+        p["status"],
+        p["holder"],
+        p["opaque"],
+        orjson.dumps(p["ext"]).decode(),
+        attrs,
+        seq,
+    )
 
 
 def _range_key(p: ev.Payload) -> Row:
@@ -62,41 +75,71 @@ def _range_row(p: ev.Payload) -> Row:
 
 _UPSERT_DELEGATION = (
     "INSERT OR REPLACE INTO delegations (afi, start, end, start_text, value, cc, date, status,"
-    " holder, opaque, ext, attrs, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+    " holder, opaque, ext, attrs, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
 
 Handler = tuple[str, Callable[[int, ev.Payload], Row]]
 
 _HANDLERS: dict[str, Handler] = {
-    ev.NODE_CREATED: ("INSERT OR REPLACE INTO sources (name, sha256, meta, seq) "
-                      "VALUES ('node', '', ?, ?)",
-                      lambda s, p: (orjson.dumps(p).decode(), s)),
-    ev.SOURCE_IMPORTED: ("INSERT OR REPLACE INTO sources (name, sha256, meta, seq) "
-                         "VALUES (?, ?, ?, ?)",
-                         lambda s, p: (p["slot"], p["sha256"],
-                                       orjson.dumps(p, option=orjson.OPT_SORT_KEYS).decode(), s)),
-    ev.HOLDER_REGISTERED: ("INSERT INTO holders (handle, name, cc, seq) VALUES (?, ?, ?, ?)",
-                           lambda s, p: (p["handle"], p["name"], p["cc"], s)),
-    ev.HOLDER_CHANGED: ("UPDATE holders SET name = ?, cc = ?, seq = ? WHERE handle = ?",
-                        lambda s, p: (p["name"], p["cc"], s, p["handle"])),
+    ev.NODE_CREATED: (
+        "INSERT OR REPLACE INTO sources (name, sha256, meta, seq) VALUES ('node', '', ?, ?)",
+        lambda s, p: (orjson.dumps(p).decode(), s),
+    ),
+    ev.SOURCE_IMPORTED: (
+        "INSERT OR REPLACE INTO sources (name, sha256, meta, seq) VALUES (?, ?, ?, ?)",
+        lambda s, p: (
+            p["slot"],
+            p["sha256"],
+            orjson.dumps(p, option=orjson.OPT_SORT_KEYS).decode(),
+            s,
+        ),
+    ),
+    ev.HOLDER_REGISTERED: (
+        "INSERT INTO holders (handle, name, cc, seq) VALUES (?, ?, ?, ?)",
+        lambda s, p: (p["handle"], p["name"], p["cc"], s),
+    ),
+    ev.HOLDER_CHANGED: (
+        "UPDATE holders SET name = ?, cc = ?, seq = ? WHERE handle = ?",
+        lambda s, p: (p["name"], p["cc"], s, p["handle"]),
+    ),
     ev.HOLDER_RETIRED: ("DELETE FROM holders WHERE handle = ?", lambda s, p: (p["handle"],)),
     ev.DELEGATION_ADDED: (_UPSERT_DELEGATION.replace("OR REPLACE ", ""), _delegation_row),
     ev.DELEGATION_CHANGED: (_UPSERT_DELEGATION, _delegation_row),
-    ev.DELEGATION_REMOVED: ("DELETE FROM delegations WHERE afi = ? AND start = ?",
-                            lambda s, p: _range_key(p)),
+    ev.DELEGATION_REMOVED: (
+        "DELETE FROM delegations WHERE afi = ? AND start = ?",
+        lambda s, p: _range_key(p),
+    ),
     ev.CROSS_HOLDING_RECORDED: (
         "INSERT OR REPLACE INTO cross_holdings (afi, start, end, range_text, authority, origin,"
         " evidence, seq) VALUES (?,?,?,?,?,?,?,?)",
-        lambda s, p: (*_range_row(p), f"{p['start']}-{p['end']}", p["authority"], p["origin"],
-                      p["evidence"], s)),
-    ev.CROSS_HOLDING_CLEARED: ("DELETE FROM cross_holdings WHERE afi = ? AND start = ?",
-                               lambda s, p: _range_key(p)),
+        lambda s, p: (
+            *_range_row(p),
+            f"{p['start']}-{p['end']}",
+            p["authority"],
+            p["origin"],
+            p["evidence"],
+            s,
+        ),
+    ),
+    ev.CROSS_HOLDING_CLEARED: (
+        "DELETE FROM cross_holdings WHERE afi = ? AND start = ?",
+        lambda s, p: _range_key(p),
+    ),
     ev.SPECIAL_RESERVED: (
         "INSERT INTO special_purpose (afi, start, end, range_text, name, attrs, seq) "
         "VALUES (?,?,?,?,?,?,?)",
-        lambda s, p: (*_range_row(p), f"{p['start']}-{p['end']}", p["name"],
-                      orjson.dumps(p["attrs"], option=orjson.OPT_SORT_KEYS).decode(), s)),
-    ev.SPECIAL_RELEASED: ("DELETE FROM special_purpose WHERE afi = ? AND start = ? AND end = ?",
-                          lambda s, p: _range_row(p)),
+        lambda s, p: (
+            *_range_row(p),
+            f"{p['start']}-{p['end']}",
+            p["name"],
+            orjson.dumps(p["attrs"], option=orjson.OPT_SORT_KEYS).decode(),
+            s,
+        ),
+    ),
+    ev.SPECIAL_RELEASED: (
+        "DELETE FROM special_purpose WHERE afi = ? AND start = ? AND end = ?",
+        lambda s, p: _range_row(p),
+    ),
 }
 
 

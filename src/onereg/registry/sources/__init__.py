@@ -1,1 +1,1 @@
-"""Readers of the registries' published source files (delegated statistics, IANA registries, NRO lists)."""
+"""Readers of the registries' published files (delegated statistics, IANA registries, NRO lists)."""

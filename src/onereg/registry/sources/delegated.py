@@ -1,4 +1,4 @@
-"""Reader of RIR statistics exchange files ("delegated" and "delegated-extended", versions 2 and 2.3).
+"""Reader of RIR statistics exchange files ("delegated", "delegated-extended"; versions 2, 2.3).
 
 Hand-written because no maintained library parses this format with the strictness a registry
 import needs: every field is checked, every error names file:line, field and value, and a file
@@ -90,8 +90,15 @@ class DelegatedRecord(NamedTuple):
         return self.status in _HELD
 
     def text(self) -> str:
-        parts = [self.registry, self.cc, self.type, self.start_text, str(self.value), self.date,
-                 self.status]
+        parts = [
+            self.registry,
+            self.cc,
+            self.type,
+            self.start_text,
+            str(self.value),
+            self.date,
+            self.status,
+        ]
         if self.opaque_id is not None:
             parts.append(self.opaque_id)
             parts.extend(self.extensions)
@@ -140,6 +147,7 @@ class _Parser:
         self.complete = text.endswith("\n")
         self.progress = progress
         self.file: DelegatedFile | None = None
+        self.summary_lines: dict[Afi, int] = {}
 
     def fail(
         self, lineno: int | None, reason: str, fld: str | None = None, value: str | None = None
@@ -218,6 +226,7 @@ class _Parser:
         if not count.isdigit():
             raise self.fail(lineno, "summary count is not a number", "count", count)
         self.file.summaries.append((_AFIS[kind], int(count)))
+        self.summary_lines.setdefault(_AFIS[kind], lineno)
 
     def _record(self, lineno: int, fields: list[str]) -> DelegatedRecord:
         assert self.file is not None
@@ -342,7 +351,7 @@ class _Parser:
         for afi, count in dfile.summaries:
             if per_type[afi.value] != count:
                 raise self.fail(
-                    None,
+                    self.summary_lines.get(afi),
                     f"summary announces {count} {afi} records, file holds {per_type[afi]}",
                     "summary",
                     afi.value,
@@ -393,6 +402,16 @@ def _fast_record(registry: str, lineno: int, fields: list[str]) -> DelegatedReco
         return None
     opaque = fields[7] if len(fields) > 7 else None
     return DelegatedRecord(
-        reg, cc, kind, start_text, value, date, status_text, opaque, tuple(fields[8:]), start, end,
+        reg,
+        cc,
+        kind,
+        start_text,
+        value,
+        date,
+        status_text,
+        opaque,
+        tuple(fields[8:]),
+        start,
+        end,
         lineno,
     )
