@@ -149,7 +149,7 @@ def test_empty() -> None:
     assert repr(empty) == "IntervalSet([], intervals=0, size=0)"
 
 
-# --- set algebra ------------------------------------------------------------------
+# --- set algebra --------------------------------------------------------------
 
 
 @given(ranges_st, ranges_st)
@@ -198,7 +198,7 @@ def test_operators_refuse_other_types() -> None:
     assert iv != [(1, 2)]
 
 
-# --- queries ------------------------------------------------------------------------
+# --- queries ------------------------------------------------------------------
 
 
 @given(ranges_st)
@@ -239,7 +239,7 @@ def test_complement_within_rejects_reversed_range() -> None:
         IntervalSet().complement_within(5, 4)
 
 
-# --- identity and immutability ----------------------------------------------------------
+# --- identity and immutability ------------------------------------------------
 
 
 def test_repr_is_short() -> None:
@@ -276,7 +276,7 @@ def test_large_values() -> None:
     assert gaps | iv == IntervalSet.from_ranges([(0, top)])
 
 
-# --- scale --------------------------------------------------------------------------------
+# --- scale --------------------------------------------------------------------
 
 
 def test_a_million_intervals() -> None:

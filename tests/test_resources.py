@@ -8,6 +8,7 @@ minimal cover, over random ranges of both address families.
 from __future__ import annotations
 
 import ipaddress
+from itertools import pairwise
 
 import pytest
 from hypothesis import given
@@ -51,7 +52,7 @@ def resources(draw: st.DrawFn) -> Resource:
     return Resource(afi, start, end)
 
 
-# --- range_to_cidrs ----------------------------------------------------------------------
+# --- range_to_cidrs -----------------------------------------------------------
 
 
 def check_cover(start: int, end: int, bits: int, blocks: list[tuple[int, int]]) -> None:
@@ -110,7 +111,7 @@ def test_cidrs_round_trip(r: Resource) -> None:
     pieces = cidrs_to_ranges(r.afi, r.cidrs())
     assert pieces[0].start == r.start
     assert pieces[-1].end == r.end
-    assert all(a.end + 1 == b.start for a, b in zip(pieces, pieces[1:], strict=False))
+    assert all(a.end + 1 == b.start for a, b in pairwise(pieces))
     assert all(p.is_cidr for p in pieces)
     assert r.is_cidr == (len(pieces) == 1)
 
@@ -118,14 +119,14 @@ def test_cidrs_round_trip(r: Resource) -> None:
 def test_cidrs_to_ranges_errors() -> None:
     with pytest.raises(ResourceParseError, match=r"'10\.0\.0\.1/8'.*host bits set"):
         cidrs_to_ranges(Afi.IPV4, [(v4("10.0.0.1"), 8)])
-    with pytest.raises(ResourceParseError, match="prefix length out of 0..32"):
+    with pytest.raises(ResourceParseError, match=r"prefix length out of 0\.\.32"):
         cidrs_to_ranges(Afi.IPV4, [(0, 33)])
-    with pytest.raises(ResourceParseError, match="prefix length out of 0..128"):
+    with pytest.raises(ResourceParseError, match=r"prefix length out of 0\.\.128"):
         cidrs_to_ranges(Afi.IPV6, [(0, -1)])
     assert cidrs_to_ranges(Afi.IPV6, [(0, 0)]) == [Resource(Afi.IPV6, 0, V6_MAX)]
 
 
-# --- Resource itself --------------------------------------------------------------------------
+# --- Resource itself ----------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -152,7 +153,7 @@ def test_resource_relations() -> None:
     assert not Resource(Afi.ASN, 0, 0).is_cidr
 
 
-# --- delegated records ----------------------------------------------------------------------------
+# --- delegated records --------------------------------------------------------
 
 
 def test_from_delegated_ipv4_count_need_not_be_a_power_of_two() -> None:
@@ -177,7 +178,9 @@ def test_from_delegated_ipv4_count_need_not_be_a_power_of_two() -> None:
         ("::", 0, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
     ],
 )
-def test_from_delegated_ipv6_value_is_a_prefix_length(start_text: str, plen: int, last: str) -> None:
+def test_from_delegated_ipv6_value_is_a_prefix_length(
+    start_text: str, plen: int, last: str
+) -> None:
     r = Resource.from_delegated(Afi.IPV6, start_text, plen)
     assert (r.start, r.end) == (v6(start_text), v6(last))
     assert r.is_cidr
@@ -230,7 +233,7 @@ def test_delegated_round_trip(r: Resource) -> None:
     assert again == r
 
 
-# --- human input -------------------------------------------------------------------------------------
+# --- human input --------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

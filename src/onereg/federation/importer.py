@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from onereg.core.gc import collector_paused
 from onereg.core.registries import RegistryId
 from onereg.federation.authority import (
     AuthorityMap,
@@ -55,7 +56,7 @@ def import_iana(data: DataDir, directory: Path) -> ImportOutcome:
     sources = load_iana_sources(directory)
     with data.open(RegistryId.IANA) as node:
         plan = plan_iana_import(node, sources, iana_digest(directory))
-        entries = node.append(plan.items) if plan else []
+        entries = node.append(plan.items, batch=True) if plan else []
     stats = plan.stats if plan else {}
     return ImportOutcome(
         RegistryId.IANA,
@@ -82,6 +83,13 @@ def import_delegated_file(
     data: DataDir, path: Path, erx_path: Path | None, progress: Progress | None = None
 ) -> ImportOutcome:
     """Parse, check and import one delegated file into the node of the registry it names."""
+    with collector_paused():
+        return _import_delegated(data, path, erx_path, progress)
+
+
+def _import_delegated(
+    data: DataDir, path: Path, erx_path: Path | None, progress: Progress | None
+) -> ImportOutcome:
     dfile = parse_delegated(path, progress)
     registry = RegistryId(dfile.registry)
     authority = load_authority(data)
@@ -92,7 +100,7 @@ def import_delegated_file(
             return ImportOutcome(registry, str(path), len(dfile.records), 0, 0, 0, 0, 0, 0, True)
         ranges = ((r.type, r.start, r.end) for r in dfile.records)
         cross = plan_cross_holdings(node, wanted_cross_holdings(registry, ranges, authority, erx))
-        entries = node.append(plan.items + cross)
+        entries = node.append(plan.items + cross, batch=True)
     s = plan.stats
     return ImportOutcome(
         registry,

@@ -12,7 +12,7 @@ from typing import Any
 from onereg.core.registries import RIRS, RegistryId
 from onereg.core.resources import format_number
 from onereg.registry import events as ev
-from onereg.registry.imports import Key, Plan, plan_sync
+from onereg.registry.imports import Plan, plan_sync
 from onereg.registry.node import RegistryNode
 from onereg.registry.sources.iana import (
     HOLDER_IANA,
@@ -96,9 +96,8 @@ def plan_iana_import(node: RegistryNode, sources: IanaSources, digest: str) -> P
     if previous is not None and previous["sha256"] == digest:
         return None
     payloads = [block_payload(b) for b in sources.blocks]
-    wanted: dict[Key, ev.Payload] = {(p["afi"], p["start"]): p for p in payloads}
     holders = {h: (_HOLDER_NAMES.get(h, h), "ZZ") for h in {b.holder for b in sources.blocks} if h}
     meta = {"slot": IANA_SLOT, "sha256": digest, "updated": sources.updated}
-    plan = plan_sync(node, meta, holders, wanted)
+    plan = plan_sync(node, meta, holders, payloads)
     plan_specials(node, sources.specials, plan)
     return plan

@@ -99,9 +99,14 @@ def _payload_of_row(r: tuple[Any, ...]) -> ev.Payload:
     return payload
 
 
-def plan_delegations(node: RegistryNode, wanted: dict[Key, ev.Payload], plan: Plan) -> None:
+def plan_delegations(node: RegistryNode, payloads: list[ev.Payload], plan: Plan) -> None:
     """Removals first (so replay never sees a transient overlap), then additions and changes."""
     current = _current(node)
+    if not current:  # a first import: everything is new, no need to index it
+        plan.items.extend((ev.DELEGATION_ADDED, p) for p in payloads)
+        plan.stats["added"] += len(payloads)
+        return
+    wanted = {(p["afi"], p["start"]): p for p in payloads}
     for k, old in current.items():
         replacement = wanted.get(k)
         if replacement is None or replacement["value"] != old["value"]:
@@ -143,7 +148,7 @@ def plan_sync(
     node: RegistryNode,
     source: ev.Payload,
     holders: dict[str, tuple[str, str]],
-    wanted: dict[Key, ev.Payload],
+    wanted: list[ev.Payload],
 ) -> Plan:
     """Everything needed to make the node hold exactly `holders` and `wanted`."""
     plan = Plan([(ev.SOURCE_IMPORTED, source)])
@@ -180,7 +185,7 @@ def plan_delegated_import(node: RegistryNode, dfile: DelegatedFile, sha256: str)
     if previous is not None and previous["sha256"] == sha256:
         return None
     holders = {h: ("", cc) for h, cc in holder_countries(dfile.records).items()}
-    wanted = {(r.type, r.start_text): record_payload(r) for r in dfile.records}
+    wanted = [record_payload(r) for r in dfile.records]
     return plan_sync(node, source_meta(dfile, sha256), holders, wanted)
 
 

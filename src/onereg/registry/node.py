@@ -10,12 +10,15 @@ import hashlib
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from onereg.core.errors import LogIntegrityError, OverlapError
+from onereg.core.gc import collector_paused
 from onereg.core.registries import RegistryId
 from onereg.core.resources import Afi, Resource, format_number
 from onereg.ledger.entry import GENESIS_HASH, LogEntry, canonical_json, chain, utc_now, verify_chain
@@ -54,6 +57,19 @@ class Delegation:
             f"{self.registry}|{self.cc}|{self.resource.afi}|{self.start_text}|{self.value}|"
             f"{self.date}|{self.status} ({who}; log entry {self.seq})"
         )
+
+
+def pack(items: list[ev.Item]) -> list[ev.Item]:
+    """Runs of same-kind items as `batch` items of at most BATCH_SIZE changes each."""
+    packed: list[ev.Item] = []
+    for kind, run in groupby(items, key=itemgetter(0)):
+        payloads = [p for _, p in run]
+        if len(payloads) == 1:
+            packed.append((kind, payloads[0]))
+            continue
+        for i in range(0, len(payloads), ev.BATCH_SIZE):
+            packed.append((ev.BATCH, {"kind": kind, "items": payloads[i : i + ev.BATCH_SIZE]}))
+    return packed
 
 
 _DELEGATION_COLUMNS = (
@@ -106,10 +122,15 @@ class RegistryNode:
         row = self.conn.execute("SELECT seq, hash FROM log ORDER BY seq DESC LIMIT 1").fetchone()
         return (0, GENESIS_HASH) if row is None else (int(row[0]), bytes(row[1]))
 
-    def append(self, items: list[ev.Item]) -> list[LogEntry]:
-        """Append entries and project them, all in one transaction (all or nothing)."""
+    def append(self, items: list[ev.Item], batch: bool = False) -> list[LogEntry]:
+        """Append entries and project them, all in one transaction (all or nothing).
+
+        With `batch`, runs of same-kind items are packed into `batch` entries (bulk imports).
+        """
         if not items:
             return []
+        if batch:
+            items = pack(items)
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             size, last = self.head()
@@ -144,6 +165,10 @@ class RegistryNode:
 
     def rebuild(self) -> int:
         """Drop every projection table and replay the log into fresh ones (one transaction)."""
+        with collector_paused():
+            return self._rebuild()
+
+    def _rebuild(self) -> int:
         entries = list(self.entries())
         verify_chain(entries)
         self.conn.execute("BEGIN IMMEDIATE")

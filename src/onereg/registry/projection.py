@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import socket
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -58,7 +59,7 @@ def _delegation_row(seq: int, p: ev.Payload) -> Row:
         p["status"],
         p["holder"],
         p["opaque"],
-        orjson.dumps(p["ext"]).decode(),
+        orjson.dumps(p["ext"]).decode() if p["ext"] else "[]",
         attrs,
         seq,
     )
@@ -143,9 +144,20 @@ _HANDLERS: dict[str, Handler] = {
 }
 
 
+def _expand(entries: Iterable[Applied]) -> Iterator[Applied]:
+    """Batch entries stand for their items, in order, each under the batch entry's seq."""
+    for seq, kind, payload in entries:
+        if kind == ev.BATCH:
+            inner = payload["kind"]
+            for item in payload["items"]:
+                yield seq, inner, item
+        else:
+            yield seq, kind, payload
+
+
 def apply(conn: sqlite3.Connection, entries: Iterable[Applied]) -> None:
     """Write the effect of entries, in log order, inside the caller's transaction."""
-    for kind, run in groupby(entries, key=lambda e: e[1]):
+    for kind, run in groupby(_expand(entries), key=itemgetter(1)):
         handler = _HANDLERS.get(kind)
         if handler is None:
             raise LogIntegrityError(f"unknown log entry kind {kind!r}")
