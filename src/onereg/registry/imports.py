@@ -61,8 +61,10 @@ def record_payload(rec: DelegatedRecord) -> ev.Payload:
 
 
 def holder_countries(records: list[DelegatedRecord]) -> dict[str, str]:
-    """Each opaque-id's country: the most frequent cc on its records (first seen wins ties).
+    """Each opaque-id's country: the most frequent cc on its records.
 
+    Ties go to the alphabetically first cc, not to the first seen: the order of lines in a file
+    carries no meaning (an export sorts them), so it must not change a holder's country.
     Only allocated and assigned records make a holder: reserved and available space is the
     registry's pool, whatever opaque-id the line carries.
     """
@@ -71,7 +73,11 @@ def holder_countries(records: list[DelegatedRecord]) -> dict[str, str]:
         if rec.opaque_id and rec.held:
             per_cc = counts[rec.opaque_id]
             per_cc[rec.cc] = per_cc.get(rec.cc, 0) + 1
-    return {handle: max(per_cc, key=per_cc.__getitem__) for handle, per_cc in counts.items()}
+    return {handle: _main_cc(per_cc) for handle, per_cc in counts.items()}
+
+
+def _main_cc(per_cc: dict[str, int]) -> str:
+    return min(per_cc, key=lambda cc: (-per_cc[cc], cc))
 
 
 def _current(node: RegistryNode) -> dict[Key, ev.Payload]:
