@@ -161,9 +161,7 @@ def test_plain_apnic_2026_file(shared_data: Path) -> None:
     assert all(r.opaque_id is None and r.extensions == () for r in dfile.records)
     lines = source_lines(path)
     assert all(r.text() == lines[r.line - 1] for r in dfile.records)
-    assert Counter(r.type for r in dfile.records) == {
-        afi.value: n for afi, n in dfile.summaries
-    }
+    assert Counter(r.type for r in dfile.records) == {afi.value: n for afi, n in dfile.summaries}
 
 
 @pytest.mark.realdata

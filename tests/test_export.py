@@ -30,8 +30,7 @@ REGISTRIES = [
 
 
 def real_2018(shared_data: Path, registry: RegistryId) -> Path:
-    return (shared_data / "delegated" / "2018-10-13"
-            / f"delegated-{registry.value}-extended-latest")
+    return shared_data / "delegated" / "2018-10-13" / f"delegated-{registry.value}-extended-latest"
 
 
 class Imported:

@@ -295,6 +295,7 @@ def test_a_million_intervals() -> None:
     whole = evens | odds  # every pair of neighbours touches: one interval
     assert list(whole) == [(base, base + 4 * n - 1)]
     assert not evens & odds
+    assert evens ^ odds == whole
     assert evens - odds == evens
     assert whole - odds == evens
     assert evens.complement_within(base, base + 4 * n - 1) == odds

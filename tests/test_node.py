@@ -39,17 +39,28 @@ def truncated_ripe(shared_data: Path) -> Path:
     return shared_data / "delegated" / "truncated-2026" / "delegated-ripencc-extended-latest.txt"
 
 
-def delegation(afi: str, start: str, value: int, holder: str | None = "h-one",
-               status: str = "allocated") -> ev.Payload:
-    return {"afi": afi, "start": start, "value": value, "cc": "NL", "date": "20200101",
-            "status": status, "holder": holder, "opaque": holder, "ext": []}
+def delegation(
+    afi: str, start: str, value: int, holder: str | None = "h-one", status: str = "allocated"
+) -> ev.Payload:
+    return {
+        "afi": afi,
+        "start": start,
+        "value": value,
+        "cc": "NL",
+        "date": "20200101",
+        "status": status,
+        "holder": holder,
+        "opaque": holder,
+        "ext": [],
+    }
 
 
 def delegation_rows(node: RegistryNode) -> list[Row]:
     """Every delegations row without its seq column, in key order."""
     return node.conn.execute(
         "SELECT afi, start, end, start_text, value, cc, date, status, holder, opaque, ext, attrs"
-        " FROM delegations ORDER BY afi, start").fetchall()
+        " FROM delegations ORDER BY afi, start"
+    ).fetchall()
 
 
 def holder_rows(node: RegistryNode) -> list[Row]:
@@ -264,9 +275,7 @@ def test_file_with_overlapping_records_is_refused(ripe_data: DataDir, tmp_path: 
         assert node.verify_log() == before[0][0]
 
 
-def test_truncated_real_file_leaves_node_unchanged(
-    ripe_data: DataDir, shared_data: Path
-) -> None:
+def test_truncated_real_file_leaves_node_unchanged(ripe_data: DataDir, shared_data: Path) -> None:
     with ripe_data.open(RegistryId.RIPENCC, create=False) as node:
         before = snapshot(node)
     path = truncated_ripe(shared_data)
@@ -365,13 +374,18 @@ def _by_key(records: list[DelegatedRecord]) -> dict[tuple[str, str], DelegatedRe
 @pytest.mark.realdata
 def test_newer_file_writes_only_the_diff(tmp_path: Path, shared_data: Path) -> None:
     old_path, new_path = afrinic_2018(shared_data), afrinic_2026(shared_data)
-    old, new = _by_key(parse_delegated(old_path).records), _by_key(
-        parse_delegated(new_path).records)
+    old, new = (
+        _by_key(parse_delegated(old_path).records),
+        _by_key(parse_delegated(new_path).records),
+    )
     # the expected diff, computed here from the two files alone
     removed = sum(1 for k, r in old.items() if k not in new or new[k].value != r.value)
     added = sum(1 for k, r in new.items() if k not in old or old[k].value != r.value)
-    changed = sum(1 for k, r in new.items()
-                  if k in old and old[k].value == r.value and old[k].text() != r.text())
+    changed = sum(
+        1
+        for k, r in new.items()
+        if k in old and old[k].value == r.value and old[k].text() != r.text()
+    )
     unchanged = [k for k, r in new.items() if k in old and old[k].text() == r.text()]
     assert removed and added and changed and unchanged
 
@@ -379,8 +393,10 @@ def test_newer_file_writes_only_the_diff(tmp_path: Path, shared_data: Path) -> N
     import_delegated_file(data, old_path, None)
     with data.open(RegistryId.AFRINIC, create=False) as node:
         size_before = node.head()[0]
-        old_seq = dict(((a, t), s) for a, t, s in node.conn.execute(
-            "SELECT afi, start_text, seq FROM delegations"))
+        old_seq = dict(
+            ((a, t), s)
+            for a, t, s in node.conn.execute("SELECT afi, start_text, seq FROM delegations")
+        )
     outcome = import_delegated_file(data, new_path, None)
     assert (outcome.added, outcome.changed, outcome.removed) == (added, changed, removed)
 
@@ -394,8 +410,10 @@ def test_newer_file_writes_only_the_diff(tmp_path: Path, shared_data: Path) -> N
         assert kinds.count(ev.SOURCE_IMPORTED) == 1
         assert len(written) < len(new)  # far less than rewriting the file
         # untouched records keep the log entry that first wrote them
-        new_seq = dict(((a, t), s) for a, t, s in node.conn.execute(
-            "SELECT afi, start_text, seq FROM delegations"))
+        new_seq = dict(
+            ((a, t), s)
+            for a, t, s in node.conn.execute("SELECT afi, start_text, seq FROM delegations")
+        )
         assert all(new_seq[k] == old_seq[k] <= size_before for k in unchanged)
         assert node.verify_log() == size_before + len(written)
         updated_rows, updated_holders = delegation_rows(node), holder_rows(node)
@@ -409,3 +427,26 @@ def test_newer_file_writes_only_the_diff(tmp_path: Path, shared_data: Path) -> N
         assert len(updated_rows) == len(new) == node.count("delegations")
         assert updated_rows == delegation_rows(node)
         assert updated_holders == holder_rows(node)
+
+
+def test_holder_country_does_not_depend_on_line_order(tmp_path: Path) -> None:
+    """A holder with as many NL as EU records gets the same cc whichever line comes first."""
+    records = [
+        "ripencc|NL|ipv4|193.0.0.0|2048|19930901|allocated|h-one",
+        "ripencc|EU|ipv4|193.0.8.0|1024|19930901|allocated|h-one",
+        "ripencc|DE|asn|3333|1|19930901|allocated|h-two",
+    ]
+    head = [
+        "2|ripencc|20260101|3|19830705|20260101|+0100",
+        "ripencc|*|ipv4|*|2|summary",
+        "ripencc|*|asn|*|1|summary",
+    ]
+    found = []
+    for name, lines in (("a", records), ("b", records[::-1])):
+        data = DataDir(tmp_path / name)
+        import_delegated_file(
+            data, write(tmp_path / f"delegated-ripencc-{name}", head + lines), None
+        )
+        with data.open(RegistryId.RIPENCC, create=False) as node:
+            found.append(holder_rows(node))
+    assert found[0] == found[1] == [("h-one", "", "EU"), ("h-two", "", "DE")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
+from datetime import date
 from itertools import islice
 from operator import le
 
@@ -241,6 +242,13 @@ def run_audit(
     return report
 
 
+def _days_apart(first: str, last: str) -> int:
+    parse = date.fromisoformat
+    return (
+        parse(f"{last[:4]}-{last[4:6]}-{last[6:]}") - parse(f"{first[:4]}-{first[4:6]}-{first[6:]}")
+    ).days
+
+
 def _date_notes(view: FederationView) -> list[str]:
     notes = []
     dates = sorted({v.as_of for v in view.rirs.values() if v.as_of})
@@ -252,7 +260,7 @@ def _date_notes(view: FederationView) -> list[str]:
                 f"(as of {', '.join(dates)}): space IANA granted after a file's date shows as "
                 "unclaimed and is marked newer_than_file"
             )
-    if len(dates) > 1:
+    if len(dates) > 1 and _days_apart(dates[0], dates[-1]) > 2:
         notes.append(
             f"registry files are of different dates ({', '.join(dates)}): resources "
             "transferred between registries in between appear under both"

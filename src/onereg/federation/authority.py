@@ -139,8 +139,9 @@ def classify(piece: Piece, afi: str, registry: RegistryId, erx: ErxIndex) -> tup
     if block.iana_status == "LEGACY":
         return ORIGIN_LEGACY, f"legacy block {block.label()}"
     return ORIGIN_INTER_RIR, (
-        f"block IANA allocated to {block.holder} ({block.source}); only an "
-        "inter-RIR transfer puts it in another registry"
+        f"block IANA allocated to {block.holder} ({block.source}); neither on the ERX list nor "
+        "legacy, so it moved between registries (an inter-RIR transfer, or the hand-over of a "
+        "region's records when a new RIR started)"
     )
 
 
