@@ -56,10 +56,13 @@ def listed_space(view: FederationView, afi: str) -> tuple[list[int], list[int], 
 def find_conflicts(view: FederationView, afi: str) -> list[Conflict]:
     """Every pair of overlapping records of one family, in address order."""
     records = sorted(
-        (fam.starts[i], fam.ends[i], rview, i)
-        for rview in view.rirs.values()
-        if (fam := rview.families[afi])
-        for i in range(len(fam))
+        (
+            (fam.starts[i], fam.ends[i], rview, i)
+            for rview in view.rirs.values()
+            if (fam := rview.families[afi])
+            for i in range(len(fam))
+        ),
+        key=lambda r: (r[0], r[1], r[2].registry.value, r[3]),  # ties: two registries, one range
     )
     out: list[Conflict] = []
     active: list[tuple[int, int, RegistryView, int]] = []

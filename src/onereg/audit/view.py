@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import orjson
 
-from onereg.core.registries import RIRS, RegistryId
+from onereg.core.registries import RIRS, RegistryId, holder_label
 from onereg.core.resources import Afi, range_text
 from onereg.federation.authority import AuthorityMap
 from onereg.federation.layout import DataDir
@@ -69,7 +69,7 @@ class RegistryView:
     def label(self, afi: str, index: int) -> str:
         """A record named well enough to find it: registry, range, status, holder."""
         fam = self.families[afi]
-        who = fam.holders[index] or "registry pool"
+        who = holder_label(fam.holders[index], fam.statuses[index])
         rng = range_text(Afi(afi), fam.starts[index], fam.ends[index])
         return f"{self.registry.value} {rng} {fam.statuses[index]} ({who})"
 

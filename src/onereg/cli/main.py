@@ -31,7 +31,7 @@ from onereg.registry.sources.nro_lists import parse_allowed_overlaps, parse_erx_
 
 # Wide enough for the audit tables when the output goes to a file or a CI log (rich assumes 80).
 console = Console(width=None if sys.stdout.isatty() else 170)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 170)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 170, soft_wrap=True)
 REGISTRY_CHOICE = click.Choice([r.value for r in ALL_REGISTRIES])
 
 

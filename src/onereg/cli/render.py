@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from onereg.audit.findings import AuditReport
+from onereg.core.registries import holder_label
 from onereg.federation.importer import ImportOutcome
 from onereg.federation.lookup import LookupResult
 
@@ -163,7 +164,7 @@ def print_lookup(console: Console, result: LookupResult) -> None:
     for text, name, attrs in result.special:
         console.print(f"  special   {text}  {name} ({attrs.get('rfc', '')}): special-purpose space")
     for d in result.records:
-        who = f"holder {d.holder}" if d.holder else "registry pool"
+        who = f"holder {d.holder}" if d.holder else holder_label(None, d.status)
         console.print(
             f"  {d.registry.display_name:<9} {d.resource}  {d.status} {d.date or '-'} "
             f"{d.cc or '--'}  {who}  (log entry {d.seq})"

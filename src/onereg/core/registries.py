@@ -60,3 +60,12 @@ class Status(StrEnum):
     def is_held(self) -> bool:
         """Held by a holder; reserved and available space belongs to the registry's pool."""
         return self in (Status.ALLOCATED, Status.ASSIGNED)
+
+
+def holder_label(holder: str | None, status: str) -> str:
+    """Who holds a record, in words: a plain file (no opaque-id) does not say, pool space has none."""
+    if holder:
+        return holder
+    if status in (Status.AVAILABLE.value, Status.RESERVED.value):
+        return "registry pool"
+    return "holder not published"

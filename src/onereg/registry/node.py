@@ -19,7 +19,7 @@ import orjson
 
 from onereg.core.errors import LogIntegrityError, OverlapError
 from onereg.core.gc import collector_paused
-from onereg.core.registries import RegistryId
+from onereg.core.registries import RegistryId, holder_label
 from onereg.core.resources import Afi, Resource, format_number
 from onereg.ledger.entry import GENESIS_HASH, LogEntry, canonical_json, chain, utc_now, verify_chain
 from onereg.registry import events as ev
@@ -52,7 +52,7 @@ class Delegation:
     seq: int
 
     def describe(self) -> str:
-        who = self.holder or "registry pool"
+        who = holder_label(self.holder, self.status)
         return (
             f"{self.registry}|{self.cc}|{self.resource.afi}|{self.start_text}|{self.value}|"
             f"{self.date}|{self.status} ({who}; log entry {self.seq})"
