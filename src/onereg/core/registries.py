@@ -63,7 +63,7 @@ class Status(StrEnum):
 
 
 def holder_label(holder: str | None, status: str) -> str:
-    """Who holds a record, in words: a plain file (no opaque-id) does not say, pool space has none."""
+    """Who holds a record, in words: plain files (no opaque-id) do not say; pool space has none."""
     if holder:
         return holder
     if status in (Status.AVAILABLE.value, Status.RESERVED.value):
