@@ -212,14 +212,22 @@ def format_number(afi: Afi, value: int) -> str:
     return text
 
 
-def range_text(afi: Afi, start: int, end: int) -> str:
-    """`str(Resource(...))` without building one: the audit formats tens of thousands of these."""
-    if afi is Afi.ASN:
+_TEXT_FORMS = {"ipv4": (socket.AF_INET, 4, 32), "ipv6": (socket.AF_INET6, 16, 128)}
+
+
+def range_text(afi: str, start: int, end: int) -> str:
+    """`str(Resource(...))` without building one or touching enums (`afi` may be an Afi or its
+    string): the audit formats tens of thousands of these per run."""
+    if afi == "asn":
         return f"AS{start}" if start == end else f"AS{start}-AS{end}"
+    family, width, bits = _TEXT_FORMS[afi]
+    first = socket.inet_ntop(family, start.to_bytes(width, "big"))
+    if "." in first and bits == 128:
+        return str(Resource(Afi.IPV6, start, end))  # RFC 5952 form for IPv4-mapped addresses
     size = end - start + 1
     if size & (size - 1) == 0 and start % size == 0:
-        return f"{format_number(afi, start)}/{afi.bits - size.bit_length() + 1}"
-    return f"{format_number(afi, start)}-{format_number(afi, end)}"
+        return f"{first}/{bits - size.bit_length() + 1}"
+    return f"{first}-{format_number(Afi(afi), end)}"
 
 
 def range_to_cidrs(start: int, end: int, bits: int) -> list[tuple[int, int]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from onereg.core.registries import RIRS, RegistryId
@@ -38,16 +38,21 @@ class AuthorityBlock:
     iana_status: str
     date: str
     source: str
+    # Derived once here: the audit asks for them tens of thousands of times per run.
+    registry: RegistryId | None = field(init=False, compare=False)
+    text: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def registry(self) -> RegistryId | None:
-        """The RIR responsible for the block, or None for IANA's pool, reserved and IETF space."""
-        return RegistryId(self.holder) if self.holder in _RIR_VALUES else None
-
-    def label(self) -> str:
+    def __post_init__(self) -> None:
+        rir = RegistryId(self.holder) if self.holder in _RIR_VALUES else None
         res = Resource(Afi(self.afi), self.start, self.end)
         who = self.holder or "IANA pool"
-        return f"{res} ({self.iana_status or self.status}, {who}; {self.source})"
+        text = f"{res} ({self.iana_status or self.status}, {who}; {self.source})"
+        object.__setattr__(self, "registry", rir)
+        object.__setattr__(self, "text", text)
+
+    def label(self) -> str:
+        """The block named for a person: range, IANA status, holder, and where IANA says so."""
+        return self.text
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,8 @@ def build(
     """Import IANA's registries, then every RIR file found, `jobs` at a time."""
     outcomes = [import_iana(data, sources.iana_dir)]
     files = [p for rid in RIRS if (p := find_delegated(sources.delegated_dir, rid))]
+    # Largest first: with two workers the biggest file must not be the last one started.
+    files.sort(key=lambda p: p.stat().st_size, reverse=True)
     with multiprocessing.Manager() as manager:
         queue = manager.Queue() if progress else None
         with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
