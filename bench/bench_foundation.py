@@ -55,9 +55,11 @@ def _machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
-            f"SQLite {__import__('sqlite3').sqlite_version}, {platform.system()} "
-            f"{platform.release()}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"SQLite {__import__('sqlite3').sqlite_version}, {platform.system()} "
+        f"{platform.release()}"
+    )
 
 
 def _lookups(data: DataDir, count: int) -> list[float]:
@@ -112,12 +114,18 @@ def main() -> None:
         print(f"  {records:,} records in {import_s:.2f} s", flush=True)
         erx = ErxIndex(parse_erx_transfers(erx_file))
         started = time.perf_counter()
-        view = load_view(data)
+        load_view(data)  # cold: reads SQLite, writes the per-node cache
+        cold_s = time.perf_counter() - started
+        started = time.perf_counter()
+        view = load_view(data)  # warm: nodes unchanged since, cache valid
         load_s = time.perf_counter() - started
         started = time.perf_counter()
         report = run_audit(view, erx)
         check_s = time.perf_counter() - started
-        print(f"  audit: load {load_s:.2f} s, checks {check_s:.2f} s", flush=True)
+        print(
+            f"  audit: cold load {cold_s:.2f} s, warm load {load_s:.2f} s, checks {check_s:.2f} s",
+            flush=True,
+        )
         samples = _lookups(data, args.lookups)
         p50 = statistics.median(samples)
         p99 = statistics.quantiles(samples, n=100)[98]
@@ -127,20 +135,61 @@ def main() -> None:
         db_mb = sum(p.stat().st_size for p in (data.root / "nodes").glob("*")) / 2**20
     peak = _peak_mb()
     rows = [
-        ("full import, 2018-10-13 (512,252 records + IANA)", f"{import_s:.2f} s",
-         f"<= {TARGETS['import']:.0f} s", import_s <= TARGETS["import"]),
-        ("audit: checks on the loaded federation", f"{check_s:.2f} s",
-         f"<= {TARGETS['audit']:.0f} s", check_s <= TARGETS["audit"]),
-        ("audit: loading all nodes (SQLite -> lists)", f"{load_s:.2f} s", "-", None),
-        ("audit: load + checks (what `onereg audit` waits for)", f"{load_s + check_s:.2f} s",
-         f"<= {TARGETS['audit']:.0f} s", load_s + check_s <= TARGETS["audit"]),
-        (f"lookup p50 ({len(samples):,} random held IPv4 addresses)", f"{p50:.1f} us",
-         f"<= {TARGETS['lookup_p50_us']:.0f} us", p50 <= TARGETS["lookup_p50_us"]),
+        (
+            "full import, 2018-10-13 (512,252 records + IANA)",
+            f"{import_s:.2f} s",
+            f"<= {TARGETS['import']:.0f} s",
+            import_s <= TARGETS["import"],
+        ),
+        (
+            "audit: checks on the loaded federation",
+            f"{check_s:.2f} s",
+            f"<= {TARGETS['audit']:.0f} s",
+            check_s <= TARGETS["audit"],
+        ),
+        (
+            "audit: first load after a change (SQLite -> lists, writes the cache)",
+            f"{cold_s:.2f} s",
+            "-",
+            None,
+        ),
+        (
+            "audit: load of unchanged nodes (cache valid for the log head)",
+            f"{load_s:.2f} s",
+            "-",
+            None,
+        ),
+        (
+            "`onereg audit` on unchanged nodes: load + checks",
+            f"{load_s + check_s:.2f} s",
+            f"<= {TARGETS['audit']:.0f} s",
+            load_s + check_s <= TARGETS["audit"],
+        ),
+        (
+            "`onereg audit` right after a change: load + checks",
+            f"{cold_s + check_s:.2f} s",
+            f"<= {TARGETS['audit']:.0f} s",
+            cold_s + check_s <= TARGETS["audit"],
+        ),
+        (
+            f"lookup p50 ({len(samples):,} random held IPv4 addresses)",
+            f"{p50:.1f} us",
+            f"<= {TARGETS['lookup_p50_us']:.0f} us",
+            p50 <= TARGETS["lookup_p50_us"],
+        ),
         ("lookup p99", f"{p99:.1f} us", "-", None),
-        ("peak memory (largest process)", f"{peak:,.0f} MB", "<= 1,536 MB",
-         peak <= TARGETS["peak_mb"]),
-        ("replay of the ripencc log (`node rebuild`)", f"{rebuild_s:.2f} s",
-         "identical state" , identical),
+        (
+            "peak memory (largest process)",
+            f"{peak:,.0f} MB",
+            "<= 1,536 MB",
+            peak <= TARGETS["peak_mb"],
+        ),
+        (
+            "replay of the ripencc log (`node rebuild`)",
+            f"{rebuild_s:.2f} s",
+            "identical state",
+            identical,
+        ),
         ("size of the six SQLite files", f"{db_mb:,.0f} MB", "-", None),
     ]
     _write(rows, args.jobs, report.ok)

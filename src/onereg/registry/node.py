@@ -129,6 +129,7 @@ class RegistryNode:
         """
         if not items:
             return []
+        changes = len(items)
         if batch:
             items = pack(items)
         self.conn.execute("BEGIN IMMEDIATE")
@@ -140,9 +141,11 @@ class RegistryNode:
                 "INSERT INTO log (seq, time, kind, payload, prev_hash, hash) VALUES (?,?,?,?,?,?)",
                 [(e.seq, e.time, e.kind, e.payload, e.prev_hash, e.hash) for e in entries],
             )
-            projection.apply(
-                self.conn, ((e.seq, e.kind, p) for e, (_, p) in zip(entries, items, strict=True))
-            )
+            with projection.indexes_deferred(self.conn, changes):
+                projection.apply(
+                    self.conn,
+                    ((e.seq, e.kind, p) for e, (_, p) in zip(entries, items, strict=True)),
+                )
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
@@ -176,7 +179,8 @@ class RegistryNode:
             for statement in (DROP_PROJECTION + PROJECTION_SCHEMA).split(";"):
                 if statement.strip():
                     self.conn.execute(statement)
-            projection.apply(self.conn, ((e.seq, e.kind, e.data()) for e in entries))
+            with projection.indexes_deferred(self.conn, projection.BULK_THRESHOLD):
+                projection.apply(self.conn, ((e.seq, e.kind, e.data()) for e in entries))
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
@@ -19,7 +20,7 @@ import orjson
 from onereg.core.errors import LogIntegrityError
 from onereg.core.resources import Afi, parse_number
 from onereg.registry import events as ev
-from onereg.registry.schema import key
+from onereg.registry.schema import SECONDARY_INDEXES, key
 
 Row = tuple[Any, ...]
 Applied = tuple[int, str, ev.Payload]  # (seq, kind, payload)
@@ -142,6 +143,22 @@ _HANDLERS: dict[str, Handler] = {
         lambda s, p: _range_row(p),
     ),
 }
+
+
+BULK_THRESHOLD = 10_000
+
+
+@contextmanager
+def indexes_deferred(conn: sqlite3.Connection, changes: int) -> Iterator[None]:
+    """Within the caller's transaction, drop secondary indexes for a large write, rebuild after."""
+    if changes < BULK_THRESHOLD:
+        yield
+        return
+    for name in SECONDARY_INDEXES:
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
+    yield
+    for sql in SECONDARY_INDEXES.values():
+        conn.execute(sql)
 
 
 def _expand(entries: Iterable[Applied]) -> Iterator[Applied]:
