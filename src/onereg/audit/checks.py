@@ -8,7 +8,6 @@ fails does the audit walk the records to name every conflicting pair.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator
 from datetime import date
 from itertools import islice
 from operator import le
@@ -27,7 +26,7 @@ from onereg.core.gc import collector_paused
 from onereg.core.intervals import IntervalSet
 from onereg.core.registries import RIRS, Status
 from onereg.core.resources import range_text
-from onereg.federation.authority import AuthorityBlock, ErxIndex, Piece, classify
+from onereg.federation.authority import ErxIndex, classify
 
 _HELD = frozenset((Status.ALLOCATED.value, Status.ASSIGNED.value))
 AllowedRanges = set[tuple[str, int, int]]
@@ -87,33 +86,12 @@ def find_conflicts(view: FederationView, afi: str) -> list[Conflict]:
 # --- authority -------------------------------------------------------------------------------
 
 
-def _pieces_outside(
-    reg: str, blocks: list[AuthorityBlock], starts: list[int], ends: list[int]
-) -> Iterator[tuple[int, Piece]]:
-    """(record index, piece) for parts lying in blocks IANA did not give to `reg`.
-
-    Walks IANA's blocks (hundreds), not the records (hundreds of thousands): bisection finds the
-    records that start inside a block, plus the one record that may reach into it from before.
-    """
-    for block in blocks:
-        if block.holder == reg:
-            continue
-        lo = bisect_left(starts, block.start)
-        hi = bisect_right(starts, block.end)
-        if lo > 0 and ends[lo - 1] >= block.start:
-            lo -= 1
-        for index in range(lo, hi):
-            piece = Piece(max(starts[index], block.start), min(ends[index], block.end), block)
-            yield index, piece
-
-
 def check_authority(view: FederationView, erx: ErxIndex, report: AuditReport) -> None:
     for rid, rview in view.rirs.items():
         recorded = {(c.afi, c.start, c.end) for c in rview.cross}
         for afi in AFIS:
             fam = rview.families[afi]
-            blocks = view.authority.blocks.get(afi, [])
-            for index, piece in _pieces_outside(rid.value, blocks, fam.starts, fam.ends):
+            for index, piece in view.authority.pieces_outside(rid.value, afi, fam.starts, fam.ends):
                 block = piece.block
                 block_label = block.label()
                 rng = _text(afi, piece.start, piece.end)
