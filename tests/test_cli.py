@@ -22,16 +22,10 @@ import pytest
 
 from onereg.core.registries import ALL_REGISTRIES, RegistryId
 from onereg.federation.layout import DataDir
+from realdata import EXPECTED_2018
 
 pytestmark = pytest.mark.realdata
 
-EXPECTED_2018 = {
-    "afrinic": 9_373,
-    "apnic": 113_050,
-    "arin": 142_799,
-    "lacnic": 57_841,
-    "ripencc": 189_189,
-}
 # the holder of 193.0.0.0/20 and AS3333 in the 2018 RIPE NCC file (the RIPE NCC itself)
 RIPE_NCC_HANDLE = "2971c08b-2b8e-49f9-a938-fe3a9f8348be"
 

@@ -12,14 +12,7 @@ import pytest
 from onereg.core.errors import SourceFormatError
 from onereg.core.resources import Afi
 from onereg.registry.sources.delegated import DelegatedFile, parse_delegated
-
-EXPECTED_2018 = {
-    "afrinic": 9_373,
-    "apnic": 113_050,
-    "arin": 142_799,
-    "lacnic": 57_841,
-    "ripencc": 189_189,
-}
+from realdata import EXPECTED_2018
 
 
 def real_2018(shared_data: Path, registry: str) -> Path:

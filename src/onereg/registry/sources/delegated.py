@@ -260,21 +260,7 @@ class _Parser:
                 lineno, "unknown status" + self._cut_hint(lineno), "status", status_text
             )
         start, end, value = self._range(lineno, afi, start_text, value_text)
-        opaque = fields[7] if len(fields) > 7 else None
-        return DelegatedRecord(
-            registry,
-            cc,
-            kind,
-            start_text,
-            value,
-            date,
-            status_text,
-            opaque,
-            tuple(fields[8:]),
-            start,
-            end,
-            lineno,
-        )
+        return _record_of(fields, value, start, end, lineno)
 
     def _range(
         self, lineno: int, afi: Afi, start_text: str, value_text: str
@@ -400,15 +386,21 @@ def _fast_record(registry: str, lineno: int, fields: list[str]) -> DelegatedReco
     end = start + size - 1
     if size == 0 or end > _MAX[afi]:
         return None
+    return _record_of(fields, value, start, end, lineno)
+
+
+def _record_of(fields: list[str], value: int, start: int, end: int, lineno: int) -> DelegatedRecord:
+    """The record of checked fields; the opaque-id and extensions are whatever follows field 7."""
     opaque = fields[7] if len(fields) > 7 else None
+    registry, cc, kind, start_text, _, date, status = fields[:7]
     return DelegatedRecord(
-        reg,
+        registry,
         cc,
         kind,
         start_text,
         value,
         date,
-        status_text,
+        status,
         opaque,
         tuple(fields[8:]),
         start,
