@@ -159,7 +159,7 @@ def print_lookup(console: Console, result: LookupResult) -> None:
         console.print(
             f"  IANA      {d.resource}  {d.status} to {to}  "
             f"({attrs.get('iana_status', '')}, {attrs.get('designation', '')}, "
-            f"{d.date}; {attrs.get('source', '')})"
+            f"{d.date or 'undated'}; {attrs.get('source', '')})"
         )
     for text, name, attrs in result.special:
         console.print(f"  special   {text}  {name} ({attrs.get('rfc', '')}): special-purpose space")

@@ -39,13 +39,18 @@ class LookupResult:
     cross: list[tuple[RegistryId, str, str, str]] = field(default_factory=list)
 
 
+def _pretty(range_text: str) -> str:
+    """'start-end' as stored, written as a prefix where it is one."""
+    return str(Resource.parse(range_text))
+
+
 def _specials(node: RegistryNode, res: Resource) -> list[tuple[str, str, dict[str, Any]]]:
     rows = node.conn.execute(
         "SELECT range_text, name, attrs FROM special_purpose WHERE afi = ? AND start <= ? "
         "AND end >= ?",
         (res.afi.value, key(res.end), key(res.start)),
     )
-    return [(r[0], r[1], dict(orjson.loads(r[2]))) for r in rows]
+    return [(_pretty(r[0]), r[1], dict(orjson.loads(r[2]))) for r in rows]
 
 
 def _cross(node: RegistryNode, res: Resource) -> list[tuple[RegistryId, str, str, str]]:
@@ -54,7 +59,7 @@ def _cross(node: RegistryNode, res: Resource) -> list[tuple[RegistryId, str, str
         "AND end >= ?",
         (res.afi.value, key(res.end), key(res.start)),
     )
-    return [(node.registry, r[0], r[1], r[2]) for r in rows]
+    return [(node.registry, _pretty(r[0]), r[1], r[2]) for r in rows]
 
 
 def _holder(node: RegistryNode, handle: str) -> HolderView | None:
