@@ -106,7 +106,9 @@ def _audit(settings: Settings) -> tuple[AuditReport, float]:
 @click.option("--jobs", default=2, show_default=True, help="Registries imported in parallel.")
 @click.pass_obj
 def up(settings: Settings, dataset: str, download: bool, mirror: str | None, jobs: int) -> None:
-    """Create or open all six nodes, import the real data, audit, and print a summary."""
+    """Create or open all six nodes, import the real data, audit, and print a summary.
+
+    Exits 1 when the audit finds a resource with two holders (as `onereg audit` does)."""
     shared = settings.require_shared()
     sources = SourceSet(shared / "delegated" / dataset, shared / "iana", settings.erx_file)
     if download:
@@ -118,6 +120,8 @@ def up(settings: Settings, dataset: str, download: bool, mirror: str | None, job
     report, seconds = _audit(settings)
     print_audit(console, report, limit=20)
     console.print(f"audit took {seconds:.2f} s; try `onereg show 193.0.0.1`")
+    if not report.ok:
+        sys.exit(1)  # the federation is built, but a resource has two holders
 
 
 def _download(settings: Settings, mirror: str | None) -> SourceSet:
