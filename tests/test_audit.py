@@ -107,3 +107,18 @@ def test_the_audit_sees_a_change_made_after_its_cached_view(
     import_delegated_file(data, second, None)
     view = load_view(data)
     assert sum(v.records for v in view.rirs.values()) == 2
+
+
+def test_cross_holdings_follow_iana_even_when_the_file_is_unchanged(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    data = DataDir(tmp_path / "data")
+    path = _write(tmp_path, "ripencc", FILES["ripencc"][:2])
+    first = import_delegated_file(data, path, None)  # no IANA node yet: no authority known
+    assert first.cross_holdings == 0
+    import_iana(data, shared_data / "iana")
+    again = import_delegated_file(data, path, None)
+    assert again.added == 0 and again.cross_holdings == 1 and not again.unchanged
+    report = run_audit(load_view(data))
+    assert [(c.range, c.recorded) for c in report.cross_holdings] == [("41.1.0.0/24", True)]
+    assert import_delegated_file(data, path, None).unchanged

@@ -7,6 +7,7 @@ in one transaction: either the node takes the whole file, or nothing changes.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,12 +97,12 @@ def _import_delegated(
     erx = ErxIndex(parse_erx_transfers(erx_path) if erx_path else [])
     with data.open(registry) as node:
         plan = plan_delegated_import(node, dfile, file_sha256(path))
-        if plan is None:
-            return ImportOutcome(registry, str(path), len(dfile.records), 0, 0, 0, 0, 0, 0, True)
+        # Cross-registry holdings are planned even for an unchanged file: IANA's side may have
+        # moved since (a block re-designated), and the recorded holdings must follow it.
         ranges = ((r.type, r.start, r.end) for r in dfile.records)
         cross = plan_cross_holdings(node, wanted_cross_holdings(registry, ranges, authority, erx))
-        entries = node.append(plan.items + cross, batch=True)
-    s = plan.stats
+        entries = node.append((plan.items if plan else []) + cross, batch=True)
+    s = plan.stats if plan else Counter[str]()
     return ImportOutcome(
         registry,
         str(path),
@@ -112,5 +113,5 @@ def _import_delegated(
         s["removed"],
         s["holders_added"],
         len(cross),
-        False,
+        not entries,
     )
