@@ -9,6 +9,7 @@ import pytest
 
 from onereg.audit.checks import run_audit
 from onereg.audit.findings import AuditReport
+from onereg.audit.nro import export_nro
 from onereg.audit.view import load_view
 from onereg.federation.authority import ErxIndex
 from onereg.federation.importer import import_delegated_file, import_iana
@@ -122,3 +123,19 @@ def test_cross_holdings_follow_iana_even_when_the_file_is_unchanged(
     report = run_audit(load_view(data))
     assert [(c.range, c.recorded) for c in report.cross_holdings] == [("41.1.0.0/24", True)]
     assert import_delegated_file(data, path, None).unchanged
+
+
+def test_nro_export_normalises_and_fills_unclaimed(tmp_path: Path, shared_data: Path) -> None:
+    data = DataDir(tmp_path / "data")
+    import_iana(data, shared_data / "iana")
+    import_delegated_file(data, _write(tmp_path, "afrinic", FILES["afrinic"][:1]), None)
+    lines = list(export_nro(load_view(data, details=True), today="20261128"))
+    assert lines[0].startswith("2|nro|20261128|") and lines[0].endswith("|19821213|20261128|+0000")
+    assert "afrinic|ZA|ipv4|41.0.0.0|65536|20050101|assigned|A1|e-stats" in lines  # allocated->
+    assert "afrinic|ZZ|ipv4|41.1.0.0|65280|20261128|available|afrinic|e-stats" not in lines
+    unclaimed = [x for x in lines if x.startswith("afrinic|ZZ|ipv4|41.1.0.0|")]
+    assert unclaimed == ["afrinic|ZZ|ipv4|41.1.0.0|16711680|20261128|available|afrinic|e-stats"]
+    assert "iana|ZZ|ipv4|10.0.0.0|16777216|19950601|reserved|ietf|iana" in lines
+    summaries = {x.split("|")[2]: int(x.split("|")[4]) for x in lines[1:4]}
+    for afi, count in summaries.items():
+        assert count == sum(1 for x in lines[4:] if x.split("|")[2] == afi)

@@ -3,11 +3,13 @@
 Follows RIPE-NCC/nro-delegated-stats: RIR records are normalised (allocated becomes assigned;
 reserved and available get cc ZZ, today's date and the RIR's name as opaque-id) and tagged
 `e-stats`; IANA's own space (reserved, IETF, IANA-held, and its pool as `ianapool`) is added with
-the extension `iana`; IANA always wins where an RIR lists space IANA kept.
+the extension `iana`; IANA always wins where an RIR lists space IANA kept; space IANA gave an
+RIR that no RIR lists is written as that RIR's `available` space (the NRO's "unclaimed").
 """
 
 from __future__ import annotations
 
+import socket
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -23,12 +25,13 @@ _ORDER = [Afi.ASN.value, Afi.IPV4.value, Afi.IPV6.value]
 
 def _value_rows(afi: str, start: int, end: int) -> Iterator[tuple[int, str, int]]:
     """(start, start text, value) rows covering [start, end]; IPv6 rows must be prefixes."""
-    family = Afi(afi)
-    if family is Afi.IPV6:
+    if afi == "ipv6":
         for net, plen in range_to_cidrs(start, end, 128):
-            yield net, format_number(family, net), plen
+            yield net, format_number(Afi.IPV6, net), plen
+    elif afi == "ipv4":
+        yield start, socket.inet_ntop(socket.AF_INET, start.to_bytes(4, "big")), end - start + 1
     else:
-        yield start, format_number(family, start), end - start + 1
+        yield start, str(start), end - start + 1
 
 
 def _rir_rows(rview: RegistryView, afi: str, index: int, today: str) -> Iterator[tuple[int, str]]:
@@ -51,6 +54,25 @@ def _iana_rows(block: AuthorityBlock, lo: int, hi: int) -> Iterator[tuple[int, s
         yield start, f"iana|ZZ|{block.afi}|{start_text}|{value}|{date}|{status}|{holder}|iana"
 
 
+def _unclaimed_rows(view: FederationView, afi: str, today: str) -> list[tuple[int, str]]:
+    """Space IANA gave an RIR that no RIR lists, as that RIR's `available` rows (NRO style)."""
+    listed = IntervalSet.from_ranges(
+        (s, e) for v in view.rirs.values() for s, e in zip(*v.families[afi].spans(), strict=True)
+    )
+    rows: list[tuple[int, str]] = []
+    for rid in view.rirs:
+        granted = IntervalSet.from_ranges(
+            (b.start, b.end) for b in view.authority.blocks.get(afi, []) if b.registry is rid
+        )
+        reg = rid.value
+        for lo, hi in granted - listed:
+            for piece in view.authority.pieces(afi, lo, hi):  # rows split along IANA's blocks
+                for start, text, value in _value_rows(afi, piece.start, piece.end):
+                    line = f"{reg}|ZZ|{afi}|{text}|{value}|{today}|available|{reg}|e-stats"
+                    rows.append((start, line))
+    return rows
+
+
 def _family_rows(view: FederationView, afi: str, today: str) -> list[tuple[int, str]]:
     iana_kept = [b for b in view.authority.blocks.get(afi, []) if b.registry is None]
     kept = IntervalSet.from_ranges((b.start, b.end) for b in iana_kept)
@@ -62,6 +84,7 @@ def _family_rows(view: FederationView, afi: str, today: str) -> list[tuple[int, 
                 rows.extend(_rir_rows(rview, afi, i, today))
     for block in iana_kept:
         rows.extend(_iana_rows(block, block.start, block.end))
+    rows.extend(_unclaimed_rows(view, afi, today))
     rows.sort(key=lambda r: r[0])
     return rows
 

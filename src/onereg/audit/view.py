@@ -46,6 +46,9 @@ class Family:
     def __len__(self) -> int:
         return len(self.starts)
 
+    def spans(self) -> tuple[list[int], list[int]]:
+        return self.starts, self.ends
+
 
 class Special(NamedTuple):
     afi: str
