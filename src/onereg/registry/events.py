@@ -21,11 +21,13 @@ CROSS_HOLDING_CLEARED = "crossholding.cleared"
 SPECIAL_RESERVED = "special.reserved"
 SPECIAL_RELEASED = "special.released"
 
-# A bulk import packs runs of same-kind changes into `batch` entries of at most BATCH_SIZE
-# changes: a 190,000-record file becomes ~200 entries instead of 190,000, which keeps a full
+# A bulk import packs runs of same-kind changes into `batch` entries of at most BATCH_BYTES of
+# payload: a 190,000-record file becomes ~700 entries instead of 190,000, which keeps a full
 # import within seconds. Single changes (a transfer, one new delegation) are one entry each.
+# Entries are published in tile bundles with a 16-bit length per entry, hence the byte caps.
 BATCH = "batch"
-BATCH_SIZE = 1000
+BATCH_BYTES = 60_000
+MAX_PAYLOAD_BYTES = 65_000
 
 Payload = dict[str, Any]
 Item = tuple[str, Payload]

@@ -59,17 +59,40 @@ class Delegation:
         )
 
 
-def pack(items: list[ev.Item]) -> list[ev.Item]:
-    """Runs of same-kind items as `batch` items of at most BATCH_SIZE changes each."""
-    packed: list[ev.Item] = []
+Encoded = tuple[str, ev.Payload, bytes]  # (kind, payload, canonical payload bytes)
+
+
+def pack(items: list[ev.Item]) -> list[Encoded]:
+    """Runs of same-kind items as `batch` entries whose payload stays under BATCH_BYTES.
+
+    The cap is in bytes because log entries are published in tile bundles whose entries carry a
+    16-bit length. The batch payload is assembled from the items' own canonical bytes: with its
+    keys in sorted order ("items" < "kind") it is exactly what `canonical_json` would produce.
+    """
+    packed: list[Encoded] = []
     for kind, run in groupby(items, key=itemgetter(0)):
         payloads = [p for _, p in run]
         if len(payloads) == 1:
-            packed.append((kind, payloads[0]))
+            packed.append((kind, payloads[0], canonical_json(payloads[0])))
             continue
-        for i in range(0, len(payloads), ev.BATCH_SIZE):
-            packed.append((ev.BATCH, {"kind": kind, "items": payloads[i : i + ev.BATCH_SIZE]}))
+        chunk: list[ev.Payload] = []
+        parts: list[bytes] = []
+        used = 0
+        for payload in payloads:
+            data = canonical_json(payload)
+            if parts and used + len(data) + 1 > ev.BATCH_BYTES:
+                packed.append(_batch(kind, chunk, parts))
+                chunk, parts, used = [], [], 0
+            chunk.append(payload)
+            parts.append(data)
+            used += len(data) + 1
+        packed.append(_batch(kind, chunk, parts))
     return packed
+
+
+def _batch(kind: str, chunk: list[ev.Payload], parts: list[bytes]) -> Encoded:
+    data = b'{"items":[' + b",".join(parts) + b'],"kind":' + canonical_json(kind) + b"}"
+    return ev.BATCH, {"kind": kind, "items": chunk}, data
 
 
 _DELEGATION_COLUMNS = (
@@ -130,13 +153,14 @@ class RegistryNode:
         if not items:
             return []
         changes = len(items)
-        if batch:
-            items = pack(items)
+        encoded = pack(items) if batch else [(k, p, canonical_json(p)) for k, p in items]
+        for kind, _, data in encoded:
+            if len(data) > ev.MAX_PAYLOAD_BYTES:
+                raise LogIntegrityError(f"a {kind} entry of {len(data)} bytes is too large")
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             size, last = self.head()
-            encoded = [(kind, canonical_json(payload)) for kind, payload in items]
-            entries = chain(size + 1, last, utc_now(), encoded)
+            entries = chain(size + 1, last, utc_now(), [(k, data) for k, _, data in encoded])
             self.conn.executemany(
                 "INSERT INTO log (seq, time, kind, payload, prev_hash, hash) VALUES (?,?,?,?,?,?)",
                 [(e.seq, e.time, e.kind, e.payload, e.prev_hash, e.hash) for e in entries],
@@ -144,7 +168,7 @@ class RegistryNode:
             with projection.indexes_deferred(self.conn, changes):
                 projection.apply(
                     self.conn,
-                    ((e.seq, e.kind, p) for e, (_, p) in zip(entries, items, strict=True)),
+                    ((e.seq, e.kind, p) for e, (_, p, _) in zip(entries, encoded, strict=True)),
                 )
         except BaseException:
             self.conn.execute("ROLLBACK")
