@@ -22,6 +22,7 @@ from onereg.core.gc import collector_paused
 from onereg.core.registries import RegistryId, holder_label
 from onereg.core.resources import Afi, Resource, format_number
 from onereg.ledger.entry import GENESIS_HASH, LogEntry, canonical_json, chain, utc_now, verify_chain
+from onereg.ledger.merkle import MerkleTree
 from onereg.registry import events as ev
 from onereg.registry import projection
 from onereg.registry.schema import (
@@ -32,6 +33,7 @@ from onereg.registry.schema import (
     key,
     unkey,
 )
+from onereg.registry.treestore import TREE_SCHEMA, SqliteHashStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +117,9 @@ class RegistryNode:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA cache_size = -262144")  # 256 MiB: a full import touches ~100 MB
-        conn.executescript(LOG_SCHEMA + PROJECTION_SCHEMA)
+        conn.executescript(LOG_SCHEMA + TREE_SCHEMA + PROJECTION_SCHEMA)
         node = cls(registry, conn, path)
+        node._catch_up_tree()
         stored = node._stored_registry()
         if stored is None:
             conn.execute("INSERT INTO node (key, value) VALUES ('registry', ?)", (registry.value,))
@@ -133,6 +136,20 @@ class RegistryNode:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _catch_up_tree(self) -> None:
+        """Give entries written before the tree existed their leaves (a one-time upgrade)."""
+        store = SqliteHashStore(self.conn)
+        done, (size, _) = store.size(), self.head()
+        if done < size:
+            with collector_paused():
+                self.conn.execute("BEGIN IMMEDIATE")
+                store.append_entries(done, (e.encoded() for e in self.entries(after=done)))
+                self.conn.execute("COMMIT")
+
+    def tree(self) -> MerkleTree:
+        """The Merkle tree over the log's encoded entries (RFC 9162 hashing)."""
+        return MerkleTree(SqliteHashStore(self.conn))
 
     def _stored_registry(self) -> str | None:
         row = self.conn.execute("SELECT value FROM node WHERE key = 'registry'").fetchone()
@@ -165,6 +182,7 @@ class RegistryNode:
                 "INSERT INTO log (seq, time, kind, payload, prev_hash, hash) VALUES (?,?,?,?,?,?)",
                 [(e.seq, e.time, e.kind, e.payload, e.prev_hash, e.hash) for e in entries],
             )
+            SqliteHashStore(self.conn).append_entries(size, (e.encoded() for e in entries))
             with projection.indexes_deferred(self.conn, changes):
                 projection.apply(
                     self.conn,
