@@ -56,3 +56,7 @@ class LogIntegrityError(OneregError):
 
 class NodeNotFoundError(OneregError):
     """A command named a registry node that the data directory does not have."""
+
+
+class ProofError(OneregError):
+    """A Merkle inclusion or consistency proof does not verify against the roots it claims."""
