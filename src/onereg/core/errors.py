@@ -60,3 +60,20 @@ class NodeNotFoundError(OneregError):
 
 class ProofError(OneregError):
     """A Merkle inclusion or consistency proof does not verify against the roots it claims."""
+
+
+class SignatureError(OneregError):
+    """A signed note, checkpoint, cosignature, policy or proof file was refused.
+
+    Either the text is malformed (the message names the line and what is wrong) or a signature
+    by a configured key does not verify (the message names the key as ``name+keyid``, also kept
+    in ``key``).
+    """
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class UnknownKeyError(SignatureError):
+    """No signature on a note is by a key the verifier knows (the message lists who did sign)."""

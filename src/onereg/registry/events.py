@@ -20,6 +20,8 @@ CROSS_HOLDING_RECORDED = "crossholding.recorded"
 CROSS_HOLDING_CLEARED = "crossholding.cleared"
 SPECIAL_RESERVED = "special.reserved"
 SPECIAL_RELEASED = "special.released"
+KEY_PUBLISHED = "key.published"
+KEY_ROTATED = "key.rotated"
 
 # A bulk import packs runs of same-kind changes into `batch` entries of at most BATCH_BYTES of
 # payload: a 190,000-record file becomes ~700 entries instead of 190,000, which keeps a full

@@ -138,6 +138,14 @@ _HANDLERS: dict[str, Handler] = {
             s,
         ),
     ),
+    ev.KEY_PUBLISHED: (
+        "INSERT INTO node_keys (seq, vkey) VALUES (?, ?)",
+        lambda s, p: (s, p["vkey"]),
+    ),
+    ev.KEY_ROTATED: (
+        "INSERT INTO node_keys (seq, vkey) VALUES (?, ?)",
+        lambda s, p: (s, p["vkey"]),
+    ),
     ev.SPECIAL_RELEASED: (
         "DELETE FROM special_purpose WHERE afi = ? AND start = ? AND end = ?",
         lambda s, p: _range_row(p),

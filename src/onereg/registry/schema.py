@@ -20,7 +20,14 @@ BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
 
 # Addresses are stored as 16-byte big-endian blobs so that IPv6 (128 bits, beyond SQLite's
 # 64-bit integers) sorts and compares correctly with the same index as IPv4 and AS numbers.
-PROJECTION_TABLES = ("holders", "delegations", "cross_holdings", "special_purpose", "sources")
+PROJECTION_TABLES = (
+    "holders",
+    "delegations",
+    "cross_holdings",
+    "special_purpose",
+    "sources",
+    "node_keys",
+)
 PROJECTION_SCHEMA = """
 CREATE TABLE IF NOT EXISTS holders (
     handle TEXT PRIMARY KEY,
@@ -68,6 +75,10 @@ CREATE TABLE IF NOT EXISTS special_purpose (
     seq INTEGER NOT NULL,
     PRIMARY KEY (afi, start, end)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS node_keys (
+    seq INTEGER PRIMARY KEY,
+    vkey TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sources (
     name TEXT PRIMARY KEY,
     sha256 TEXT NOT NULL,
@@ -91,6 +102,7 @@ DROP TABLE IF EXISTS delegations;
 DROP TABLE IF EXISTS cross_holdings;
 DROP TABLE IF EXISTS special_purpose;
 DROP TABLE IF EXISTS sources;
+DROP TABLE IF EXISTS node_keys;
 """
 
 

@@ -1,0 +1,119 @@
+"""Signed checkpoints of a node's log, committing to the log and to the node's current state.
+
+A checkpoint's body is a C2SP tlog-checkpoint (origin, size, root of the log's Merkle tree) with
+one extension line, `onereg-state <count> <base64 root>`: the root of the state tree over the
+node's delegations at that size, so that a holder can prove current holding against a signed,
+witnessed checkpoint. The node refuses to sign a checkpoint that is not an extension of the last
+one it signed.
+"""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+
+from onereg.core.errors import LogIntegrityError
+from onereg.ledger.checkpoint import Checkpoint, sign_checkpoint
+from onereg.ledger.note import Signer, parse_note
+from onereg.ledger.statetree import StateLeaf, StateTree
+from onereg.registry import events as ev
+from onereg.registry.node import RegistryNode
+from onereg.registry.schema import unkey
+
+STATE_EXTENSION = "onereg-state"
+
+CHECKPOINT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS checkpoints (
+    size INTEGER PRIMARY KEY,
+    note TEXT NOT NULL
+);
+"""
+
+
+def state_leaves(conn: sqlite3.Connection) -> list[StateLeaf]:
+    """The state tree's leaves, read from the projection in (afi, start) order."""
+    rows = conn.execute("SELECT afi, start, end, holder, status FROM delegations")
+    return [StateLeaf(a, unkey(s), unkey(e), h or "", st) for a, s, e, h, st in rows]
+
+
+def state_extension(tree: StateTree) -> str:
+    return f"{STATE_EXTENSION} {len(tree)} {base64.b64encode(tree.root()).decode()}"
+
+
+def parse_state_extension(checkpoint: Checkpoint) -> tuple[int, bytes]:
+    """(leaf count, state root) of a onereg checkpoint."""
+    for line in checkpoint.extensions:
+        name, _, rest = line.partition(" ")
+        if name == STATE_EXTENSION:
+            count, _, root = rest.partition(" ")
+            return int(count), base64.b64decode(root, validate=True)
+    raise LogIntegrityError(
+        f"checkpoint of {checkpoint.origin} at {checkpoint.size} has no {STATE_EXTENSION} line"
+    )
+
+
+class Checkpointer:
+    """Signs and stores the checkpoints of one node."""
+
+    def __init__(self, node: RegistryNode, signer: Signer) -> None:
+        self.node = node
+        self.signer = signer
+        node.conn.executescript(CHECKPOINT_SCHEMA)
+
+    @property
+    def origin(self) -> str:
+        return self.signer.name
+
+    def latest(self) -> str | None:
+        row = self.node.conn.execute(
+            "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def at(self, size: int) -> str | None:
+        row = self.node.conn.execute(
+            "SELECT note FROM checkpoints WHERE size = ?", (size,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def ensure_key_published(self) -> None:
+        """The first key goes into the log before the first checkpoint that it signs."""
+        vkey = self.signer.verifier().vkey()
+        if self.node.conn.execute("SELECT 1 FROM node_keys LIMIT 1").fetchone() is None:
+            self.node.append([(ev.KEY_PUBLISHED, {"vkey": vkey})])
+
+    def current_key(self) -> str | None:
+        row = self.node.conn.execute(
+            "SELECT vkey FROM node_keys ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def sign(self) -> str:
+        """Sign a checkpoint of the log as it is now (or return the one already signed)."""
+        self.ensure_key_published()
+        size, _ = self.node.head()
+        existing = self.at(size)
+        if existing is not None:
+            return existing
+        tree = self.node.tree()
+        self._check_extends_last(size)
+        state = StateTree(state_leaves(self.node.conn))
+        checkpoint = Checkpoint(self.origin, size, tree.root(size), (state_extension(state),))
+        note = sign_checkpoint(checkpoint, [self.signer])
+        self.node.conn.execute("INSERT INTO checkpoints (size, note) VALUES (?, ?)", (size, note))
+        return note
+
+    def _check_extends_last(self, size: int) -> None:
+        last = self.latest()
+        if last is None:
+            return
+        prior = Checkpoint.parse(parse_note(last)[0])  # our own note, maybe under an older key
+        if prior.size > size or self.node.tree().root(prior.size) != prior.root:
+            raise LogIntegrityError(
+                f"{self.origin}: refusing to sign size {size}: it is not an extension of the "
+                f"checkpoint already signed at size {prior.size}"
+            )
+
+    def add_cosignatures(self, size: int, note: str) -> None:
+        """Store the note with the witnesses' cosignature lines merged in."""
+        self.node.conn.execute("UPDATE checkpoints SET note = ? WHERE size = ?", (note, size))
