@@ -92,3 +92,20 @@ def verify_chain(
         prev_hash = entry.hash
         expected_seq += 1
     return prev_hash
+
+
+def decode_entry(data: bytes) -> LogEntry:
+    """The entry whose encoding is `data` (as published in tile bundles); its hash is recomputed."""
+    if not data.startswith(ENTRY_FORMAT):
+        raise LogIntegrityError("not a onereg log entry (wrong format line)")
+    parts = data[len(ENTRY_FORMAT) :].split(b"\n", 4)
+    if len(parts) != 5:
+        raise LogIntegrityError("log entry: header lines missing")
+    seq_text, time, kind, prev_hex, payload = parts
+    try:
+        seq, prev = int(seq_text), bytes.fromhex(prev_hex.decode())
+    except ValueError:
+        raise LogIntegrityError("log entry: bad sequence number or previous hash") from None
+    if len(prev) != 32 or encode_entry(seq, time.decode(), kind.decode(), payload, prev) != data:
+        raise LogIntegrityError(f"log entry {seq}: not in canonical form")
+    return make_entry(seq, time.decode(), kind.decode(), payload, prev)

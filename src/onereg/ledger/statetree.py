@@ -462,7 +462,8 @@ class StateTree:
         Sorted input is taken as is (it is checked); otherwise it is sorted first. The treap
         is built in one left-to-right pass with a stack holding its right spine (the linear
         Cartesian-tree construction), and each node is hashed when it leaves the stack, which
-        is exactly when its subtree is complete.
+        is exactly when its subtree is complete. Overlapping or duplicate leaves raise
+        OverlapError before anything is changed.
         """
         items = list(leaves)
         keys = [0, *map(_leaf_key, items)]

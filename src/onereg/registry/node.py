@@ -111,7 +111,8 @@ class RegistryNode:
         self.path = path
 
     @classmethod
-    def open(cls, registry: RegistryId, path: Path) -> RegistryNode:
+    def open(cls, registry: RegistryId, path: Path, mirror: bool = False) -> RegistryNode:
+        """Open or create the node's file; a `mirror` starts empty and takes entries by `ingest`."""
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, isolation_level=None)
         conn.execute("PRAGMA journal_mode = WAL")
@@ -123,7 +124,8 @@ class RegistryNode:
         stored = node._stored_registry()
         if stored is None:
             conn.execute("INSERT INTO node (key, value) VALUES ('registry', ?)", (registry.value,))
-            node.append([(ev.NODE_CREATED, {"registry": registry.value})])
+            if not mirror:
+                node.append([(ev.NODE_CREATED, {"registry": registry.value})])
         elif stored != registry.value:
             raise LogIntegrityError(f"{path} is the node of {stored}, not of {registry}")
         return node
@@ -193,6 +195,32 @@ class RegistryNode:
             raise
         self.conn.execute("COMMIT")
         return entries
+
+    def ingest(self, entries: list[LogEntry]) -> None:
+        """Append entries written elsewhere (a mirror of another node's log), as they are.
+
+        They must continue this log's chain exactly; each is projected like a local write, so a
+        mirror's state is the replay of the log and nothing else.
+        """
+        if not entries:
+            return
+        size, last = self.head()
+        with collector_paused():
+            verify_chain(entries, last, size + 1)
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.executemany(
+                    "INSERT INTO log (seq, time, kind, payload, prev_hash, hash) "
+                    "VALUES (?,?,?,?,?,?)",
+                    [tuple(e) for e in entries],
+                )
+                SqliteHashStore(self.conn).append_entries(size, (e.encoded() for e in entries))
+                with projection.indexes_deferred(self.conn, projection.BULK_THRESHOLD):
+                    projection.apply(self.conn, ((e.seq, e.kind, e.data()) for e in entries))
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
 
     def entries(self, after: int = 0) -> Iterator[LogEntry]:
         rows = self.conn.execute(

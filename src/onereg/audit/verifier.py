@@ -1,0 +1,208 @@
+"""`onereg verify`: rebuild the federation from the nodes' published logs alone.
+
+For each node: fetch its latest checkpoint, check it against the policy (log key, witness
+quorum), check it extends the last checkpoint this verifier saw from that log (else write split-view
+evidence), fetch the new entries from the tile bundles, check them against the level-0 tile
+hashes and the checkpoint root, replay them into a local mirror (the same projection code the
+nodes run), and check the mirror's state root against the checkpoint's. The audit then runs on
+the mirrors. No node database is touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from onereg.core.errors import LogIntegrityError, OneregError, ProofError
+from onereg.core.registries import RegistryId
+from onereg.federation.config import NodeInfo
+from onereg.federation.layout import DataDir
+from onereg.ledger.checkpoint import Checkpoint
+from onereg.ledger.entry import LogEntry, decode_entry
+from onereg.ledger.evidence import SplitViewEvidence, check_conflict
+from onereg.ledger.merkle import leaf_hash
+from onereg.ledger.note import Verifier, parse_note
+from onereg.ledger.policy import Policy
+from onereg.ledger.statetree import StateTree
+from onereg.ledger.tiles import (
+    TILE_WIDTH,
+    TiledReader,
+    entries_path,
+    parse_entry_bundle,
+    tile_width,
+)
+from onereg.registry.checkpoints import parse_state_extension, state_leaves
+from onereg.registry.node import RegistryNode
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(slots=True)
+class LogCheck:
+    registry: str
+    size: int = 0
+    previous: int = 0
+    fetched: int = 0
+    witnesses: list[str] = field(default_factory=list)
+    state_leaves: int = 0
+    problem: str = ""
+    evidence: str = ""
+
+
+class SplitView(OneregError):
+    """The log showed this verifier two checkpoints that cannot both be true."""
+
+
+def _fetch(client: httpx.Client, base: str) -> Callable[[str], bytes]:
+    def get(path: str) -> bytes:
+        response = client.get(f"{base}/log/{path}")
+        response.raise_for_status()
+        return response.content
+
+    return get
+
+
+def _log_keys(entries: list[LogEntry], known: list[str]) -> list[Verifier]:
+    """Keys the log announced itself (rotations), trusted only if the chain starts at a key the
+    verifier already trusts (the policy's, or one it saw announced before)."""
+    announced = list(known)
+    for entry in entries:
+        if entry.kind in ("key.published", "key.rotated"):
+            data = entry.data()
+            previous = data.get("previous")
+            if entry.kind == "key.published" or previous in announced:
+                announced.append(str(data["vkey"]))
+    return [Verifier.from_vkey(v) for v in announced]
+
+
+class Mirror:
+    """The verifier's own copy of the federation, under `root`."""
+
+    def __init__(
+        self,
+        root: Path,
+        nodes: list[NodeInfo],
+        policy: Policy,
+        client: httpx.Client,
+        progress: Progress | None = None,
+    ) -> None:
+        self.root, self.nodes, self.policy, self.client = root, nodes, policy, client
+        self.data = DataDir(root)
+        self.progress = progress
+
+    def seen_path(self, registry: str) -> Path:
+        return self.root / "seen" / f"{registry}.checkpoint"
+
+    def verify_all(self) -> list[LogCheck]:
+        return [self.verify_node(info) for info in self.nodes]
+
+    def verify_node(self, info: NodeInfo) -> LogCheck:
+        check = LogCheck(info.registry)
+        try:
+            self._verify(info, check)
+        except SplitView as exc:
+            check.problem = str(exc)
+        except (OneregError, httpx.HTTPError, ValueError) as exc:
+            check.problem = f"{type(exc).__name__}: {exc}"
+        return check
+
+    def _verify(self, info: NodeInfo, check: LogCheck) -> None:
+        response = self.client.get(f"{info.url}/log/checkpoint")
+        response.raise_for_status()
+        note = response.text
+        claimed = Checkpoint.parse(parse_note(note)[0])
+        if claimed.origin != info.origin:
+            raise LogIntegrityError(f"{info.url} serves {claimed.origin!r}, not {info.origin!r}")
+        reader = TiledReader(_fetch(self.client, info.url), claimed.size)
+        if reader.root() != claimed.root:
+            raise ProofError(f"{info.registry}: tiles do not hash to the checkpoint's root")
+        self._check_seen(info, note, claimed, reader, check)
+        path = self.data.node_path(RegistryId(info.registry))
+        with RegistryNode.open(RegistryId(info.registry), path, mirror=True) as node:
+            start = node.head()[0]
+            check.previous = start
+            entries = self._entries(info, reader, start, claimed.size)
+            known = [r[0] for r in node.conn.execute("SELECT vkey FROM node_keys ORDER BY seq")]
+            checkpoint = self.policy.check(note, logs=_log_keys(entries, known))
+            check.witnesses = self._cosigners(note)
+            node.ingest(entries)
+            check.fetched, check.size = len(entries), checkpoint.size
+            self._check_state(node, checkpoint, check)
+        self.seen_path(info.registry).write_text(note)
+
+    def _cosigners(self, note: str) -> list[str]:
+        names = {sig.name for sig in parse_note(note)[1]}
+        return sorted(w.name for w in self.policy.witnesses if w.verifier.name in names)
+
+    def _check_seen(
+        self, info: NodeInfo, note: str, new: Checkpoint, reader: TiledReader, check: LogCheck
+    ) -> None:
+        seen = self.seen_path(info.registry)
+        if not seen.exists():
+            seen.parent.mkdir(parents=True, exist_ok=True)
+            return
+        old_note = seen.read_text()
+        old = Checkpoint.parse(parse_note(old_note)[0])
+        if old.size == new.size and old.root == new.root:
+            return
+        path: list[bytes] = []
+        if old.size < new.size:
+            path = reader.consistency_proof(old.size, new.size)
+            if old.size & (old.size - 1) == 0:
+                path.insert(0, reader.get(old.size.bit_length() - 1, 0))
+            if _consistent(old, new, path):
+                return
+        elif old.size > new.size:
+            raise SplitView(f"{info.registry}: log shrank from {old.size} to {new.size}")
+        evidence = SplitViewEvidence(old_note, note, tuple(path))
+        reason = check_conflict(old, new, path)
+        out = self.root / "evidence" / f"{info.registry}-{old.size}-{new.size}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(evidence.to_json())
+        check.evidence = str(out)
+        raise SplitView(f"{reason}; evidence written to {out}")
+
+    def _entries(
+        self, info: NodeInfo, reader: TiledReader, start: int, size: int
+    ) -> list[LogEntry]:
+        out: list[LogEntry] = []
+        fetch = _fetch(self.client, info.url)
+        for bundle in range(start // TILE_WIDTH, (size + TILE_WIDTH - 1) // TILE_WIDTH):
+            width = tile_width(0, bundle, size)
+            raw = parse_entry_bundle(
+                fetch(entries_path(bundle, None if width == TILE_WIDTH else width))
+            )
+            for offset, data in enumerate(raw):
+                index = bundle * TILE_WIDTH + offset
+                if index < start:
+                    continue
+                if leaf_hash(data) != reader.get(0, index):
+                    raise ProofError(
+                        f"{info.registry}: entry {index + 1} does not match its "
+                        "leaf hash in the tiles"
+                    )
+                out.append(decode_entry(data))
+            if self.progress:
+                self.progress(info.registry, min(size, (bundle + 1) * TILE_WIDTH), size)
+        return out
+
+    def _check_state(self, node: RegistryNode, checkpoint: Checkpoint, check: LogCheck) -> None:
+        count, root = parse_state_extension(checkpoint)
+        tree = StateTree(state_leaves(node.conn))
+        check.state_leaves = len(tree)
+        if len(tree) != count or tree.root() != root:
+            raise ProofError(
+                f"{check.registry}: state rebuilt from the log ({len(tree)} leaves) "
+                f"does not match the checkpoint's state root ({count} leaves)"
+            )
+
+
+def _consistent(old: Checkpoint, new: Checkpoint, path: list[bytes]) -> bool:
+    try:
+        check_conflict(old, new, path)
+    except ProofError:
+        return True
+    return False
