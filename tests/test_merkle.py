@@ -644,10 +644,24 @@ def test_consistency_property(data: st.DataObject, new_size: int) -> None:
     for wrong_old in (old_size - 1, old_size + 1, old_size ^ 2):
         if wrong_old != old_size:
             assert _fails(verify_consistency, wrong_old, new_size, old_root, new_root, proof)
+    # Doubling the new size doubles every path, so it must fail. Other wrong new sizes may be
+    # accepted (e.g. 1 -> 3 verifies as 1 -> 4): the new root, signed with its size, is bound.
     assert _fails(verify_consistency, old_size, new_size * 2, old_root, new_root, proof)
     assert _fails(verify_consistency, old_size, new_size, new_root, old_root, proof)
     assert _fails(verify_consistency, old_size, new_size, old_root, new_root, proof[:-1])
     assert _fails(verify_consistency, old_size, new_size, old_root, new_root, [*proof, new_root])
+
+
+def test_wrong_old_size_never_verifies() -> None:
+    """The old root pins the old size: no other old size accepts a proof, exhaustively."""
+    tree = MerkleTree(MemoryHashStore(BIG_HASHES[:48]))
+    roots = [tree.root(n) for n in range(49)]
+    for n in range(2, 49):
+        for m in range(1, n):
+            proof = tree.consistency_proof(m, n)
+            for wrong in range(n + 1):
+                if wrong != m:
+                    assert _fails(verify_consistency, wrong, n, roots[m], roots[n], proof)
 
 
 @settings(max_examples=60, deadline=None)

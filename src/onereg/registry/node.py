@@ -262,7 +262,9 @@ class RegistryNode:
         digest = hashlib.sha256()
         for table in PROJECTION_TABLES:
             digest.update(table.encode())
-            for row in self.conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3"):
+            width = len(self.conn.execute(f"SELECT * FROM {table} LIMIT 0").description)
+            order = ", ".join(str(i) for i in range(1, width + 1))  # every column: a total order
+            for row in self.conn.execute(f"SELECT * FROM {table} ORDER BY {order}"):
                 digest.update(orjson.dumps([r.hex() if isinstance(r, bytes) else r for r in row]))
         return digest.hexdigest()
 
