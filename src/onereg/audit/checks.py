@@ -88,7 +88,7 @@ def find_conflicts(view: FederationView, afi: str) -> list[Conflict]:
 
 def check_authority(view: FederationView, erx: ErxIndex, report: AuditReport) -> None:
     for rid, rview in view.rirs.items():
-        recorded = {(c.afi, c.start, c.end) for c in rview.cross}
+        recorded = {(c.afi, c.start, c.end): c.origin for c in rview.cross}
         for afi in AFIS:
             fam = rview.families[afi]
             for index, piece in view.authority.pieces_outside(rid.value, afi, fam.starts, fam.ends):
@@ -102,7 +102,13 @@ def check_authority(view: FederationView, erx: ErxIndex, report: AuditReport) ->
                     )
                     continue
                 origin, evidence = classify(piece, afi, rid, erx)
-                found = (afi, piece.start, piece.end) in recorded
+                logged = recorded.get((afi, piece.start, piece.end))
+                found = logged is not None
+                if logged is not None and logged != origin:
+                    # The registry's own log says why it holds the piece; the audit reports that,
+                    # and what it would have inferred, rather than overriding the log.
+                    evidence = f"origin recorded in the {rid} log; inferred here: {origin}"
+                    origin = logged
                 report.cross_holdings.append(
                     CrossHolding(
                         rid.value,

@@ -134,8 +134,10 @@ class Mirror:
         self.seen_path(info.registry).write_text(note)
 
     def _cosigners(self, note: str) -> list[str]:
-        names = {sig.name for sig in parse_note(note)[1]}
-        return sorted(w.name for w in self.policy.witnesses if w.verifier.name in names)
+        keys = {(sig.name, sig.key_id) for sig in parse_note(note)[1]}
+        return sorted(
+            w.name for w in self.policy.witnesses if (w.verifier.name, w.verifier.key_id) in keys
+        )
 
     def _check_seen(
         self, info: NodeInfo, note: str, new: Checkpoint, reader: TiledReader, check: LogCheck

@@ -17,12 +17,14 @@ from onereg.audit.findings import AuditReport
 from onereg.audit.nro import export_nro
 from onereg.audit.view import load_view
 from onereg.cli.render import imports_table, print_audit, print_lookup
+from onereg.cli.serve import exit_with, publish_all, serve_all, verify_evidence, verify_federation
 from onereg.cli.settings import DEFAULT_SET, Settings, find_shared_data
 from onereg.core.errors import OneregError
 from onereg.core.registries import ALL_REGISTRIES, RegistryId
 from onereg.core.resources import Resource
 from onereg.federation.authority import ErxIndex
 from onereg.federation.bootstrap import SourceSet, build
+from onereg.federation.config import DEFAULT_BASE_PORT, describe_nodes, read_config, write_config
 from onereg.federation.importer import ImportOutcome, import_delegated_file, import_iana
 from onereg.federation.layout import DataDir
 from onereg.federation.lookup import lookup
@@ -247,6 +249,71 @@ def verify(settings: Settings) -> None:
         if data.exists(rid):
             with data.open(rid, create=False) as n:
                 console.print(f"{rid.value:<8} {n.verify_log():,} entries, chain intact")
+
+
+@cli.command()
+@click.option("--base-port", default=DEFAULT_BASE_PORT, show_default=True)
+@click.pass_obj
+def serve(settings: Settings, base_port: int) -> None:
+    """Serve every node (log tiles + witness) on 127.0.0.1, one process per node."""
+    nodes = describe_nodes(settings.data_dir, base_port)
+    write_config(settings.data_dir, nodes)
+    console.print(f"policy and node list: {settings.data_dir}/policy.txt, federation.json")
+    serve_all(settings.data_dir, nodes, console)
+
+
+@cli.command("publish")
+@click.pass_obj
+def publish_cmd(settings: Settings) -> None:
+    """Each node signs a checkpoint and gets it cosigned by the others (needs `onereg serve`)."""
+    publish_all(settings.data_dir, read_config(settings.data_dir / "federation.json"), console)
+
+
+@cli.command("verify")
+@click.option(
+    "--federation",
+    "config",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="federation.json (default: in the data dir)",
+)
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="policy.txt (default: in the data dir)",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    default=Path("onereg-verify"),
+    show_default=True,
+    help="Where the verifier keeps its own mirror.",
+)
+@click.pass_obj
+def verify_cmd(
+    settings: Settings, config: Path | None, policy_file: Path | None, state_dir: Path
+) -> None:
+    """Rebuild the federation from the published logs alone and audit it."""
+    exit_with(
+        verify_federation(
+            config or settings.data_dir / "federation.json",
+            policy_file or settings.data_dir / "policy.txt",
+            state_dir,
+            console,
+        )
+    )
+
+
+@cli.command("verify-evidence")
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--policy", "policy_file", type=click.Path(exists=True, path_type=Path), required=True
+)
+def verify_evidence_cmd(file: Path, policy_file: Path) -> None:
+    """Check a split-view evidence file written by `onereg verify`."""
+    exit_with(verify_evidence(file, policy_file, console))
 
 
 def main() -> None:

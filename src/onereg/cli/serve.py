@@ -1,0 +1,147 @@
+"""Running nodes as HTTP servers on loopback, one process per node (as in production, where each
+registry runs its own), and the commands that talk to them: publish, verify, verify-evidence."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from onereg.audit.checks import run_audit
+from onereg.audit.verifier import LogCheck, Mirror
+from onereg.audit.view import load_view
+from onereg.cli.render import print_audit
+from onereg.core.errors import OneregError
+from onereg.core.registries import RegistryId
+from onereg.federation.config import NodeInfo, cosigner_of, read_config
+from onereg.federation.layout import DataDir
+from onereg.federation.publish import WitnessOutcome, publish
+from onereg.http.app import NodeService, build_app
+from onereg.ledger.checkpoint import Checkpoint
+from onereg.ledger.evidence import SplitViewEvidence, check_conflict
+from onereg.ledger.note import parse_note, verify_note
+from onereg.ledger.policy import Policy
+from onereg.registry.identity import key_path, load_signer
+
+
+def run_node(data_root: Path, info: NodeInfo, peers: list[NodeInfo]) -> None:
+    """Serve one node until the process is stopped."""
+    rid = RegistryId(info.registry)
+    signer = load_signer(key_path(data_root / "keys", rid))
+    logs = {p.origin: [p.log_verifier()] for p in peers if p.registry != info.registry}
+    service = NodeService(rid, DataDir(data_root).node_path(rid), cosigner_of(signer), logs)
+    port = int(info.url.rsplit(":", 1)[1])
+    uvicorn.run(build_app(service), host="127.0.0.1", port=port, log_level="warning")
+
+
+def serve_all(data_root: Path, nodes: list[NodeInfo], console: Console) -> None:
+    processes = [
+        multiprocessing.Process(
+            target=run_node, args=(data_root, n, nodes), name=f"onereg-{n.registry}"
+        )
+        for n in nodes
+    ]
+    for proc in processes:
+        proc.start()
+    for n in nodes:
+        console.print(f"{n.registry:<8} {n.url}/log/checkpoint   witness: {n.url}/witness/")
+    try:
+        while all(p.is_alive() for p in processes):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for proc in processes:
+            proc.terminate()
+        for proc in processes:
+            proc.join(5)
+    dead = [p.name for p in processes if p.exitcode not in (0, None, -15)]
+    if dead:
+        raise OneregError(f"node process(es) stopped: {', '.join(dead)}")
+
+
+def publish_all(data_root: Path, nodes: list[NodeInfo], console: Console) -> None:
+    """Every node signs its checkpoint and asks the other nodes to cosign it."""
+    data = DataDir(data_root)
+    table = Table(title="Checkpoints", title_justify="left")
+    for col in ("log", "size", "cosigned by", "refused by"):
+        table.add_column(col)
+    with httpx.Client(timeout=30) as client:
+        for info in nodes:
+            rid = RegistryId(info.registry)
+            if not data.exists(rid):
+                continue
+            signer = load_signer(key_path(data_root / "keys", rid))
+            with data.open(rid, create=False) as node:
+                note, outcomes = publish(node, signer, [n for n in nodes if n is not info], client)
+            size = Checkpoint.parse(parse_note(note)[0]).size
+            table.add_row(
+                info.registry, f"{size:,}", _names(outcomes, ok=True), _names(outcomes, ok=False)
+            )
+    console.print(table)
+
+
+def _names(outcomes: list[WitnessOutcome], ok: bool) -> str:
+    return (
+        ", ".join(
+            o.witness if ok else f"{o.witness} ({o.status} {o.detail[:40]})"
+            for o in outcomes
+            if (o.status == 200) == ok
+        )
+        or "-"
+    )
+
+
+def verify_federation(config: Path, policy_file: Path, state_dir: Path, console: Console) -> bool:
+    """Mirror every log, check it, replay it, audit the replayed state; True when all is well."""
+    nodes = read_config(config)
+    policy = Policy.parse(policy_file.read_text())
+    started = time.perf_counter()
+    with httpx.Client(timeout=60) as client:
+        checks = Mirror(state_dir, nodes, policy, client).verify_all()
+    console.print(_checks_table(checks))
+    report = run_audit(load_view(DataDir(state_dir)))
+    print_audit(console, report, limit=10)
+    console.print(
+        f"verified in {time.perf_counter() - started:.1f} s from the published logs "
+        f"alone (mirror in {state_dir})"
+    )
+    return all(not c.problem for c in checks) and report.ok
+
+
+def _checks_table(checks: list[LogCheck]) -> Table:
+    table = Table(title="Logs", title_justify="left")
+    for col in ("log", "size", "new entries", "state leaves", "cosigned by", "problem"):
+        table.add_column(col)
+    for c in checks:
+        table.add_row(
+            c.registry,
+            f"{c.size:,}",
+            f"{c.fetched:,}",
+            f"{c.state_leaves:,}",
+            ", ".join(c.witnesses) or "-",
+            c.problem or "ok",
+        )
+    return table
+
+
+def verify_evidence(path: Path, policy_file: Path, console: Console) -> bool:
+    """Check a split-view evidence file: both notes signed by the log, and in conflict."""
+    policy = Policy.parse(policy_file.read_text())
+    evidence = SplitViewEvidence.from_json(path.read_text())
+    keys = [log.verifier for log in policy.logs]
+    first = Checkpoint.parse(verify_note(evidence.first_note, keys).text)
+    second = Checkpoint.parse(verify_note(evidence.second_note, keys).text)
+    reason = check_conflict(first, second, evidence.path)
+    console.print(f"[red]conflict proven[/red]: {reason}")
+    return True
+
+
+def exit_with(ok: bool) -> None:
+    sys.exit(0 if ok else 1)
