@@ -495,14 +495,13 @@ def _neighbours(
     afi: str, last: int, proof: AbsenceProof
 ) -> tuple[StateLeaf | None, StateLeaf | None]:
     """The leaves just below and just above the key (afi, last), as the search path shows."""
-    query = _key(StateLeaf(afi, last, last, "", ""))
-    below = [s.leaf for s in proof.path if _key(s.leaf) < query]
-    above = [s.leaf for s in proof.path if _key(s.leaf) > query]
-    return (max(below, key=_key) if below else None, min(above, key=_key) if above else None)
-
-
-def _key(leaf: StateLeaf) -> tuple[int, int]:
-    return leaf.key()
+    query = StateLeaf(afi, last, last, "", "").key()
+    below = [s.leaf for s in proof.path if s.leaf.key() < query]
+    above = [s.leaf for s in proof.path if s.leaf.key() > query]
+    return (
+        max(below, key=StateLeaf.key) if below else None,
+        min(above, key=StateLeaf.key) if above else None,
+    )
 
 
 def _state_extension(checkpoint: Checkpoint) -> tuple[int, bytes]:
@@ -526,7 +525,7 @@ def _state_extension(checkpoint: Checkpoint) -> tuple[int, bytes]:
 def _cosigned(policy: Policy, note: str | bytes) -> tuple[Cosigned, ...]:
     """The policy's witnesses that cosigned; after ``policy.check`` every one of them verified."""
     _, signatures = parse_note(note)
-    found = []
+    found: list[Cosigned] = []
     for witness in policy.witnesses:
         ident = (witness.verifier.name, witness.verifier.key_id)
         for sig in signatures:

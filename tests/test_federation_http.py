@@ -1,0 +1,160 @@
+"""The verifiable federation end to end: six real node processes on loopback ports (`onereg
+serve`), checkpoints signed and cosigned over HTTP (`onereg publish`), and a verifier that
+rebuilds and audits the federation from the published tiles alone (`onereg verify`)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from onereg.core.registries import RegistryId
+from onereg.federation.config import read_config
+from onereg.federation.witness import AddCheckpointRequest
+from onereg.ledger.checkpoint import Checkpoint, sign_checkpoint
+from onereg.ledger.note import parse_note
+from onereg.registry.identity import key_path, load_signer
+
+ONEREG = str(Path(sys.executable).parent / "onereg")
+FILES = {
+    "afrinic": [
+        "afrinic|ZA|ipv4|41.0.0.0|65536|20050101|allocated|A1",
+        "afrinic|KE|asn|36864|10|20050101|allocated|A2",
+    ],
+    "ripencc": [
+        "ripencc|NL|ipv4|193.0.0.0|4096|19930901|allocated|R1",
+        "ripencc|DE|ipv4|41.1.0.0|256|20100101|allocated|R2",
+    ],
+}
+
+
+def _free_base_port() -> int:
+    """Six consecutive free ports on 127.0.0.1."""
+    for base in range(20000, 60000, 97):
+        sockets = []
+        try:
+            for port in range(base, base + 6):
+                s = socket.socket()
+                s.bind(("127.0.0.1", port))
+                sockets.append(s)
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError("no free ports")
+
+
+def _run(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [ONEREG, "--data-dir", str(data), *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def _write(directory: Path, registry: str, lines: list[str]) -> Path:
+    path = directory / f"delegated-{registry}-extended-latest"
+    head = [f"2.3|{registry}|20181013|{len(lines)}|19700101|20181013|+0000"]
+    path.write_text("\n".join(head + lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("served")
+    data = root / "data"
+    files = [str(_write(root, r, lines)) for r, lines in FILES.items()]
+    done = _run(data, "import", str(shared_data / "iana"), *files)
+    assert done.returncode == 0, done.stderr
+    base = _free_base_port()
+    server = subprocess.Popen(
+        [ONEREG, "--data-dir", str(data), "serve", "--base-port", str(base)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if all(
+                    httpx.get(f"http://127.0.0.1:{base + i}/log/checkpoint").status_code
+                    in (200, 404)
+                    for i in range(6)
+                ):
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        published = _run(data, "publish")
+        assert published.returncode == 0, published.stdout + published.stderr
+        yield data
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_every_checkpoint_is_cosigned_by_the_five_other_nodes(federation: Path) -> None:
+    for info in read_config(federation / "federation.json"):
+        note = httpx.get(f"{info.url}/log/checkpoint").text
+        text, signatures = parse_note(note)
+        assert Checkpoint.parse(text).origin == info.origin
+        assert len(signatures) == 6  # its own signature and five cosignatures
+
+
+def test_verify_rebuilds_and_audits_from_the_logs_alone(federation: Path, tmp_path: Path) -> None:
+    state = tmp_path / "mirror"
+    done = _run(federation, "verify", "--state-dir", str(state))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "problem" in done.stdout and "ok" in done.stdout
+    direct = json.loads(_run(federation, "audit", "--json").stdout)
+    replayed = json.loads(
+        subprocess.run(
+            [ONEREG, "--data-dir", str(state), "audit", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+    )
+    pick = ("registry", "records", "by_type", "totals", "cross_by_origin", "overclaimed")
+    assert [{k: s[k] for k in pick} for s in direct["summaries"]] == [
+        {k: s[k] for k in pick} for s in replayed["summaries"]
+    ]
+    # the mirror is the verifier's own: no file of the nodes was read
+    assert not (state / "keys").exists()
+
+
+def test_a_second_verify_fetches_nothing_new(federation: Path, tmp_path: Path) -> None:
+    state = tmp_path / "mirror"
+    assert _run(federation, "verify", "--state-dir", str(state)).returncode == 0
+    again = _run(federation, "verify", "--state-dir", str(state))
+    assert again.returncode == 0
+    rows = [line for line in again.stdout.splitlines() if "│ afrinic" in line]
+    assert rows and "│ 0 " in rows[0]
+
+
+def test_a_witness_refuses_a_fork_of_what_it_cosigned(federation: Path) -> None:
+    """A second history for afrinic, same size, other root: every witness answers 422."""
+    signer = load_signer(key_path(federation / "keys", RegistryId.AFRINIC))
+    honest = Checkpoint.parse(
+        parse_note(httpx.get(_url(federation, "afrinic") + "/log/checkpoint").text)[0]
+    )
+    size = honest.size
+    # the registry's key signs a second tree head for the same size: another history
+    other = Checkpoint(honest.origin, size, bytes(32), honest.extensions)
+    forged_note = sign_checkpoint(other, [signer])
+    request = AddCheckpointRequest(size, [], forged_note).body()
+    for info in read_config(federation / "federation.json"):
+        if info.registry == "afrinic":
+            continue
+        reply = httpx.post(f"{info.url}/witness/add-checkpoint", content=request)
+        assert reply.status_code == 422, (info.registry, reply.text)
+
+
+def _url(data: Path, registry: str) -> str:
+    return next(n.url for n in read_config(data / "federation.json") if n.registry == registry)
