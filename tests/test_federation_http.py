@@ -158,3 +158,44 @@ def test_a_witness_refuses_a_fork_of_what_it_cosigned(federation: Path) -> None:
 
 def _url(data: Path, registry: str) -> str:
     return next(n.url for n in read_config(data / "federation.json") if n.registry == registry)
+
+
+def test_a_split_view_becomes_evidence_a_third_party_checks(
+    federation: Path, tmp_path: Path
+) -> None:
+    """The verifier was shown the forged head earlier; the node now serves the honest one."""
+    state = tmp_path / "mirror"
+    signer = load_signer(key_path(federation / "keys", RegistryId.AFRINIC))
+    honest = Checkpoint.parse(
+        parse_note(httpx.get(_url(federation, "afrinic") + "/log/checkpoint").text)[0]
+    )
+    forged = sign_checkpoint(
+        Checkpoint(honest.origin, honest.size, bytes(32), honest.extensions), [signer]
+    )
+    (state / "seen").mkdir(parents=True)
+    (state / "seen" / "afrinic.checkpoint").write_text(forged)
+    done = _run(federation, "verify", "--state-dir", str(state))
+    assert done.returncode == 1
+    evidence = list((state / "evidence").glob("afrinic-*.json"))
+    assert len(evidence) == 1, done.stdout
+    policy = str(federation / "policy.txt")
+    checked = subprocess.run(
+        [ONEREG, "verify-evidence", str(evidence[0]), "--policy", policy],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "signed two different roots for size" in checked.stdout
+    # a third party cannot be fooled by an edited file: the signatures no longer verify
+    data = json.loads(evidence[0].read_text())
+    data["first"] = data["first"].replace(data["first"].split("\n")[1], str(honest.size + 1), 1)
+    evidence[0].write_text(json.dumps(data))
+    refused = subprocess.run(
+        [ONEREG, "verify-evidence", str(evidence[0]), "--policy", policy],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0
+    assert "error" in refused.stderr.lower()
