@@ -20,8 +20,9 @@ ORDER = [
     "web",
 ]
 RANK = {name: i for i, name in enumerate(ORDER)}
-# audit and rpki sit side by side; the interfaces sit side by side above them.
-PEERS = [{"audit", "rpki"}, {"cli", "http", "whois", "rtr", "web"}]
+# audit and rpki sit side by side; the network interfaces sit side by side above them, and the
+# command line on top, because it is what starts them.
+PEERS = [{"audit", "rpki"}, {"http", "whois", "rtr", "web"}]
 
 
 def _layer(module: str) -> str | None:

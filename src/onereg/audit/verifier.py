@@ -24,7 +24,7 @@ from onereg.ledger.checkpoint import Checkpoint
 from onereg.ledger.entry import LogEntry, decode_entry
 from onereg.ledger.evidence import SplitViewEvidence, check_conflict
 from onereg.ledger.merkle import leaf_hash
-from onereg.ledger.note import Verifier, parse_note
+from onereg.ledger.note import Verifier, parse_note, verify_note
 from onereg.ledger.policy import Policy
 from onereg.ledger.statetree import StateTree
 from onereg.ledger.tiles import (
@@ -65,17 +65,33 @@ def _fetch(client: httpx.Client, base: str) -> Callable[[str], bytes]:
     return get
 
 
-def _log_keys(entries: list[LogEntry], known: list[str]) -> list[Verifier]:
-    """Keys the log announced itself (rotations), trusted only if the chain starts at a key the
-    verifier already trusts (the policy's, or one it saw announced before)."""
-    announced = list(known)
-    for entry in entries:
-        if entry.kind in ("key.published", "key.rotated"):
+def signing_key(rotations: list[tuple[int, str, str]], trusted: set[str], size: int) -> str | None:
+    """The key that must sign a checkpoint of `size`, following the log's own rotations.
+
+    A rotation (seq, new, previous) counts only when `previous` is already trusted (the policy's
+    key, or one reached from it by earlier rotations), so a log cannot introduce a key of its own
+    choosing. The checkpoint that commits a rotation is still signed by the previous key; every
+    larger one needs the new key. None: no rotation applies, any trusted (policy) key will do.
+    """
+    current: str | None = None
+    chain = set(trusted)
+    for seq, new, previous in sorted(rotations):
+        if previous in chain:
+            chain.add(new)
+            if seq < size:
+                current = new
+    return current
+
+
+def _rotations(node: RegistryNode, entries: list[LogEntry]) -> list[tuple[int, str, str]]:
+    out = []
+    rows = node.conn.execute("SELECT seq FROM node_keys")
+    seen = {r[0] for r in rows}
+    for entry in [*node.entries_of_kind("key.rotated"), *entries]:
+        if entry.kind == "key.rotated" and (entry.seq not in seen or entry in entries):
             data = entry.data()
-            previous = data.get("previous")
-            if entry.kind == "key.published" or previous in announced:
-                announced.append(str(data["vkey"]))
-    return [Verifier.from_vkey(v) for v in announced]
+            out.append((entry.seq, str(data["vkey"]), str(data["previous"])))
+    return out
 
 
 class Mirror:
@@ -125,13 +141,24 @@ class Mirror:
             start = node.head()[0]
             check.previous = start
             entries = self._entries(info, reader, start, claimed.size)
-            known = [r[0] for r in node.conn.execute("SELECT vkey FROM node_keys ORDER BY seq")]
-            checkpoint = self.policy.check(note, logs=_log_keys(entries, known))
+            checkpoint = self._check_signatures(node, entries, note, claimed.size)
             check.witnesses = self._cosigners(note)
             node.ingest(entries)
             check.fetched, check.size = len(entries), checkpoint.size
             self._check_state(node, checkpoint, check)
         self.seen_path(info.registry).write_text(note)
+
+    def _check_signatures(
+        self, node: RegistryNode, entries: list[LogEntry], note: str, size: int
+    ) -> Checkpoint:
+        """Witness quorum by the policy; the log signature by the key in effect at `size`."""
+        trusted = {log.verifier.vkey() for log in self.policy.logs}
+        key = signing_key(_rotations(node, entries), trusted, size)
+        if key is None:
+            return self.policy.check(note)
+        verifier = Verifier.from_vkey(key)
+        verify_note(note, [verifier])  # raises unless the rotated-to key signed it
+        return self.policy.check(note, logs=[verifier])
 
     def _cosigners(self, note: str) -> list[str]:
         keys = {(sig.name, sig.key_id) for sig in parse_note(note)[1]}

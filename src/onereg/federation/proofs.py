@@ -1,7 +1,7 @@
 """Offline proofs that a registry node does, or does not, hold a number resource.
 
 A proof file lets anyone check, with no network and no database, a statement such as
-"under checkpoint ``onereg.example/afrinic`` at size 26, cosigned by two witnesses, the
+"under checkpoint ``onereg.example/afrinic`` at size 27, cosigned by two witnesses, the
 resource 196.1.0.0/32 lies in the delegation 196.1.0.0/24 held by F3634D22 (assigned)", or
 "... no delegation of that node intersects 8.8.8.0/24". The verifier needs the proof file and a
 trust policy (``onereg.ledger.policy``: the log key, the witness keys and the quorum).
@@ -48,8 +48,8 @@ tlog-proof inclusion fields are put to the use that makes them meaningful:
   (index = size - 1): the state root is the state after that entry.
 
 The cost is size: an entry of a bulk import is a batch of up to 60 kB, so a holding proof of an
-imported delegation is around 90 kB; a proof of a delegation written by a single change is a few
-kB.
+imported delegation is about 100 kB; an absence proof, or a holding proof of a delegation
+written by a single change, is about 6 kB.
 
 What is authenticated, and what is not. The checkpoint body is signed by the log and cosigned
 by the witnesses; the state root is in its ``onereg-state`` line; the leaf, the neighbours and
@@ -72,7 +72,7 @@ Example (a holding proof; the base64 lines are cut here)::
     ...
     <blank line>
     onereg.example/afrinic
-    26
+    27
     Yq3k0Cz2...=
     onereg-state 9373 3v1P8g...=
 
@@ -101,7 +101,13 @@ from onereg.core.errors import OneregError, ProofError, SignatureError
 from onereg.core.registries import holder_label
 from onereg.core.resources import Afi, Resource, parse_number
 from onereg.ledger import merkle
-from onereg.ledger.checkpoint import Checkpoint, cosignature_timestamp, open_checkpoint
+from onereg.ledger.checkpoint import (
+    MAX_TREE_SIZE,
+    Checkpoint,
+    cosignature_timestamp,
+    open_checkpoint,
+    parse_decimal,
+)
 from onereg.ledger.entry import ENTRY_FORMAT, canonical_json, encode_entry
 from onereg.ledger.note import Verifier, decode_base64, parse_note
 from onereg.ledger.policy import Policy
@@ -196,7 +202,7 @@ class ProofResult:
         around = ", ".join(
             f"{side} {_range_text(leaf)}"
             for side, leaf in (("after", self.before), ("before", self.after))
-            if leaf is not None
+            if leaf is not None and leaf.afi == self.resource.afi.value
         )
         return (
             f"{self.resource} is not delegated by {self.origin}"
@@ -419,7 +425,8 @@ def _decode_claim(extra: bytes) -> _Claim:
         raise _claim_error(f"kind is {kind!r}, expected {HOLDING!r} or {ABSENCE!r}")
     if set(data) != _FIELDS[kind]:
         raise _claim_error(
-            f"a {kind} claim has the fields {sorted(_FIELDS[kind])}, this one {sorted(data)}"
+            f"a claim of kind {kind!r} has the fields {sorted(_FIELDS[kind])}, this one "
+            f"{sorted(data)}"
         )
     if data["checksum"] != _checksum(data):
         raise _claim_error("checksum does not match the other fields (the claim was altered)")
@@ -511,7 +518,8 @@ def _state_extension(checkpoint: Checkpoint) -> tuple[int, bytes]:
     if len(lines) != 1:
         raise ProofError(f"{where} has {len(lines)} {STATE_EXTENSION} lines, expected one")
     parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[1].isdigit() or str(int(parts[1])) != parts[1]:
+    count = parse_decimal(parts[1], MAX_TREE_SIZE) if len(parts) == 3 else None
+    if count is None:
         raise ProofError(f"{where}: malformed state line {lines[0]!r}")
     try:
         root = decode_base64(parts[2])
@@ -519,7 +527,7 @@ def _state_extension(checkpoint: Checkpoint) -> tuple[int, bytes]:
         raise ProofError(f"{where}: the state root is {exc}") from None
     if len(root) != merkle.HASH_SIZE:
         raise ProofError(f"{where}: the state root has {len(root)} bytes, expected 32")
-    return int(parts[1]), root
+    return count, root
 
 
 def _cosigned(policy: Policy, note: str | bytes) -> tuple[Cosigned, ...]:
@@ -589,7 +597,7 @@ def _last_change(entry: _Entry, leaf: StateLeaf) -> StateLeaf | None:
                 continue
             span = Resource.from_delegated(afi, item["start"], item["value"])
             found = StateLeaf(leaf.afi, span.start, span.end, item["holder"] or "", item["status"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise ProofError(f"log entry {entry.seq}: malformed delegation item ({exc})") from None
     return found
 

@@ -102,7 +102,7 @@ class MemoryHashStore:
     """A HashStore kept in memory, and the reference for what a persistent store must save.
 
     Each level is one bytearray of concatenated 32-byte hashes: 2n hashes cost 64n bytes,
-    about a third of what as many bytes objects in a list would.
+    less than half of what as many bytes objects in a list would.
     """
 
     def __init__(self, leaf_hashes: Iterable[bytes] = ()) -> None:

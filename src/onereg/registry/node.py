@@ -230,6 +230,13 @@ class RegistryNode:
         for seq, time, kind, payload, prev, digest in rows:
             yield LogEntry(seq, time, kind, bytes(payload), bytes(prev), bytes(digest))
 
+    def entries_of_kind(self, kind: str) -> list[LogEntry]:
+        rows = self.conn.execute(
+            "SELECT seq, time, kind, payload, prev_hash, hash FROM log WHERE kind = ? ORDER BY seq",
+            (kind,),
+        )
+        return [LogEntry(s, t, k, bytes(p), bytes(h0), bytes(h)) for s, t, k, p, h0, h in rows]
+
     def verify_log(self) -> int:
         """Check the whole hash chain; returns the number of entries."""
         entries = list(self.entries())
