@@ -13,11 +13,11 @@ ORDER = [
     "federation",
     "audit",
     "rpki",
-    "cli",
     "http",
     "whois",
     "rtr",
     "web",
+    "cli",
 ]
 RANK = {name: i for i, name in enumerate(ORDER)}
 # audit and rpki sit side by side; the network interfaces sit side by side above them, and the

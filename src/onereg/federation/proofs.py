@@ -195,9 +195,9 @@ class ProofResult:
         if self.leaf is not None:
             leaf = self.leaf
             return (
-                f"{self.resource} is within {_range_text(leaf)} held by "
-                f"{holder_label(leaf.holder or None, leaf.status)} ({leaf.status}), recorded by "
-                f"log entry {self.entry_seq} ({self.entry_time}); {where}, cosigned by {by}"
+                f"{self.resource} is held by {holder_label(leaf.holder or None, leaf.status)} "
+                f"({leaf.status}, delegation {_range_text(leaf)}, recorded by log entry "
+                f"{self.entry_seq} at {self.entry_time}); {where}, cosigned by {by}"
             )
         around = ", ".join(
             f"{side} {_range_text(leaf)}"
