@@ -178,6 +178,7 @@ class ProofResult:
 
     @property
     def held(self) -> bool:
+        """Whether a delegation of the node covers the resource (pool space too: see leaf)."""
         return self.kind == HOLDING
 
     @property

@@ -196,7 +196,7 @@ class RegistryNode:
         self.conn.execute("COMMIT")
         return entries
 
-    def ingest(self, entries: list[LogEntry]) -> None:
+    def ingest(self, entries: list[LogEntry], expected_root: bytes | None = None) -> None:
         """Append entries written elsewhere (a mirror of another node's log), as they are.
 
         They must continue this log's chain exactly; each is projected like a local write, so a
@@ -217,6 +217,10 @@ class RegistryNode:
                 SqliteHashStore(self.conn).append_entries(size, (e.encoded() for e in entries))
                 with projection.indexes_deferred(self.conn, projection.BULK_THRESHOLD):
                     projection.apply(self.conn, ((e.seq, e.kind, e.data()) for e in entries))
+                if expected_root is not None and self.tree().root() != expected_root:
+                    raise LogIntegrityError(
+                        f"{self.registry}: the entries do not hash to the checkpoint's root"
+                    )
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
