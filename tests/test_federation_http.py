@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -66,13 +67,9 @@ def _write(directory: Path, registry: str, lines: list[str]) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def federation(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("served")
-    data = root / "data"
-    files = [str(_write(root, r, lines)) for r, lines in FILES.items()]
-    done = _run(data, "import", str(shared_data / "iana"), *files)
-    assert done.returncode == 0, done.stderr
+@contextmanager
+def serving(data: Path) -> Iterator[None]:
+    """`onereg serve` in a subprocess until the block ends; waits until all six answer."""
     base = _free_base_port()
     server = subprocess.Popen(
         [ONEREG, "--data-dir", str(data), "serve", "--base-port", str(base)],
@@ -91,12 +88,27 @@ def federation(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> I
                     break
             except httpx.HTTPError:
                 time.sleep(0.3)
-        published = _run(data, "publish")
-        assert published.returncode == 0, published.stdout + published.stderr
-        yield data
+        yield
     finally:
         server.terminate()
         server.wait(10)
+
+
+def _build(root: Path, shared_data: Path) -> Path:
+    data = root / "data"
+    files = [str(_write(root, r, lines)) for r, lines in FILES.items()]
+    done = _run(data, "import", str(shared_data / "iana"), *files)
+    assert done.returncode == 0, done.stderr
+    return data
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[Path]:
+    data = _build(tmp_path_factory.mktemp("served"), shared_data)
+    with serving(data):
+        published = _run(data, "publish")
+        assert published.returncode == 0, published.stdout + published.stderr
+        yield data
 
 
 def test_every_checkpoint_is_cosigned_by_the_five_other_nodes(federation: Path) -> None:
@@ -199,3 +211,34 @@ def test_a_split_view_becomes_evidence_a_third_party_checks(
     )
     assert refused.returncode != 0
     assert "error" in refused.stderr.lower()
+
+
+def test_a_rotated_key_is_followed_by_a_verifier_with_the_old_policy(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    data = _build(tmp_path, shared_data)
+    state = tmp_path / "mirror"
+    with serving(data):
+        assert _run(data, "publish").returncode == 0
+        assert _run(data, "verify", "--state-dir", str(state)).returncode == 0
+    old_policy = tmp_path / "old-policy.txt"
+    old_policy.write_text((data / "policy.txt").read_text())
+    secret = (data / "keys" / "afrinic.key").read_text().strip()
+    rotated = _run(data, "node", "rotate-key", "--registry", "afrinic")
+    assert rotated.returncode == 0, rotated.stderr
+    key_file = data / "keys" / "afrinic.key"
+    assert key_file.stat().st_mode & 0o077 == 0 and key_file.read_text().strip() != secret
+    assert secret.encode() not in (data / "nodes" / "afrinic.sqlite").read_bytes()
+    lines = [*FILES["afrinic"], "afrinic|NG|ipv4|41.2.0.0|256|20200101|allocated|A3"]
+    header = f"2.3|afrinic|20200101|{len(lines)}|19700101|20200101|+0000"
+    newer = tmp_path / "newer" / "delegated-afrinic-extended-latest"
+    newer.parent.mkdir()
+    newer.write_text("\n".join([header, *lines]) + "\n")
+    assert _run(data, "import", str(newer)).returncode == 0
+    with serving(data):  # restarted: the witnesses learn the new key
+        published = _run(data, "publish")
+        assert "afrinic" in published.stdout and published.returncode == 0
+        done = _run(data, "verify", "--state-dir", str(state), "--policy", str(old_policy))
+    assert done.returncode == 0, done.stdout
+    row = next(line for line in done.stdout.splitlines() if "│ afrinic" in line)
+    assert "│ ok" in row

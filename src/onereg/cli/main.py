@@ -28,6 +28,7 @@ from onereg.federation.config import DEFAULT_BASE_PORT, describe_nodes, read_con
 from onereg.federation.importer import ImportOutcome, import_delegated_file, import_iana
 from onereg.federation.layout import DataDir
 from onereg.federation.lookup import lookup
+from onereg.registry.checkpoints import rotate_key_of
 from onereg.registry.export import export_delegated
 from onereg.registry.sources.nro_lists import parse_allowed_overlaps, parse_erx_transfers
 
@@ -238,6 +239,19 @@ def rebuild(settings: Settings, registry: str | None) -> None:
         )
         if before != after:
             sys.exit(1)
+
+
+@node.command("rotate-key")
+@click.option("--registry", type=REGISTRY_CHOICE, required=True)
+@click.pass_obj
+def rotate_key(settings: Settings, registry: str) -> None:
+    """Replace the node's signing key; the rotation is recorded in its log and signed by the old
+    key. Restart `onereg serve` so that the witnesses learn the new key."""
+    rid = RegistryId(registry)
+    data = DataDir(settings.data_dir)
+    with data.open(rid, create=False) as n:
+        old, new = rotate_key_of(n, settings.data_dir / "keys")
+    console.print(f"{rid.value}: key {old} retired, {new} in use (rotation in the log)")
 
 
 @node.command()

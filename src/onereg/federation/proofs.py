@@ -219,7 +219,7 @@ def build_holding_proof(node: RegistryNode, checkpoint_note: str, resource: Reso
     """A proof file that ``resource`` lies within one current delegation of ``node``.
 
     ``checkpoint_note`` must be the node's latest checkpoint (its size is the log's size), as
-    signed by the node's current key, with whatever cosignatures it has gathered. Raises
+    signed with a key the node has published, with whatever cosignatures it has gathered. Raises
     ProofBuildError if it is not, or if no single delegation contains the resource.
     """
     checkpoint, tree = _current_state(node, checkpoint_note)
@@ -303,14 +303,16 @@ def _current_state(node: RegistryNode, checkpoint_note: str) -> tuple[Checkpoint
             f"its log has {size} entries; proofs are built from the current state only, so "
             f"sign (and have cosigned) a checkpoint of size {size} first"
         )
-    row = node.conn.execute("SELECT vkey FROM node_keys ORDER BY seq DESC LIMIT 1").fetchone()
-    if row is None:
+    # Any key the node has published: right after a rotation the latest checkpoint is still
+    # signed by the old key. Which keys to trust is the verifier's policy.
+    vkeys = [str(r[0]) for r in node.conn.execute("SELECT vkey FROM node_keys ORDER BY seq")]
+    if not vkeys:
         raise ProofBuildError(f"{node.registry} has published no key; it has signed nothing")
     try:
-        open_checkpoint(checkpoint_note, [Verifier.from_vkey(str(row[0]))])
+        open_checkpoint(checkpoint_note, [Verifier.from_vkey(v) for v in vkeys])
     except SignatureError as exc:
         raise ProofBuildError(
-            f"the checkpoint is not signed by the current key of {node.registry}: {exc}"
+            f"the checkpoint is not signed by a key that {node.registry} has published: {exc}"
         ) from exc
     log_root = node.tree().root(size)
     if log_root != checkpoint.root:

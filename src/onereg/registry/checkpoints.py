@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import base64
 import sqlite3
+from pathlib import Path
 
 from onereg.core.errors import LogIntegrityError
 from onereg.ledger.checkpoint import Checkpoint, sign_checkpoint
 from onereg.ledger.note import Signer, parse_note
 from onereg.ledger.statetree import StateLeaf, StateTree
 from onereg.registry import events as ev
+from onereg.registry import identity
 from onereg.registry.node import RegistryNode
 from onereg.registry.schema import unkey
 
@@ -117,3 +119,21 @@ class Checkpointer:
     def add_cosignatures(self, size: int, note: str) -> None:
         """Store the note with the witnesses' cosignature lines merged in."""
         self.node.conn.execute("UPDATE checkpoints SET note = ? WHERE size = ?", (note, size))
+
+
+def rotate_key_of(node: RegistryNode, keys_dir: Path) -> tuple[str, str]:
+    """Rotate the node's key: log the rotation, sign that under the old key, then switch.
+
+    Verifiers follow the chain in the log (each `key.rotated` names the key it replaces), so a
+    policy that lists the first key keeps working. Returns (old, new) verifier key names.
+    """
+    origin = identity.origin_of(node.registry)
+    old, new = identity.rotate_signer(keys_dir, node.registry, origin)
+    checkpointer = Checkpointer(node, old)
+    checkpointer.ensure_key_published()
+    node.append(
+        [(ev.KEY_ROTATED, {"vkey": new.verifier().vkey(), "previous": old.verifier().vkey()})]
+    )
+    checkpointer.sign()
+    identity.commit_rotation(keys_dir, node.registry)
+    return old.verifier().key, new.verifier().key
