@@ -34,9 +34,9 @@ from onereg.federation.authority import ErxIndex
 from onereg.federation.bootstrap import SourceSet, build
 from onereg.federation.layout import DataDir
 from onereg.registry.sources.nro_lists import parse_erx_transfers
+from report import machine, table, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "docs" / "benchmarks.md"
 TARGETS = {"import": 10.0, "audit": 1.0, "lookup_p50_us": 100.0, "peak_mb": 1536.0}
 
 
@@ -196,28 +196,17 @@ def main() -> None:
 
 
 def _write(rows: list[tuple[str, str, str, bool | None]], jobs: int, ok: bool) -> None:
-    lines = [
-        "# Benchmarks",
-        "",
-        "Written by `bench/bench_foundation.py`; do not edit by hand.",
-        "",
+    body = [
         "## Foundation (issue 2): the complete 2018-10-13 set of all five RIRs",
         "",
         f"- command: `.venv/bin/python bench/bench_foundation.py --jobs {jobs}`",
-        f"- machine: {_machine()}",
+        f"- machine: {machine()}",
         f"- run: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; audit verdict: "
         f"{'no overlap' if ok else 'CONFLICTS'}",
         "",
-        "| measure | figure | target | met |",
-        "|---|---|---|---|",
+        *table(rows),
     ]
-    for name, figure, target, met in rows:
-        mark = "" if met is None else ("yes" if met else "**no**")
-        lines.append(f"| {name} | {figure} | {target} | {mark} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(text)
+    write_section("foundation", body)
 
 
 if __name__ == "__main__":

@@ -242,3 +242,52 @@ def test_a_rotated_key_is_followed_by_a_verifier_with_the_old_policy(
     assert done.returncode == 0, done.stdout
     row = next(line for line in done.stdout.splitlines() if "│ afrinic" in line)
     assert "│ ok" in row
+
+
+def test_prove_and_verify_offline(federation: Path, tmp_path: Path) -> None:
+    proof = tmp_path / "p.proof"
+    made = _run(federation, "prove", "41.0.0.1", "-o", str(proof))
+    assert made.returncode == 0, made.stderr
+    policy = str(federation / "policy.txt")
+    # verify-proof needs neither the data directory nor the network
+    ok = subprocess.run(
+        [
+            ONEREG,
+            "--data-dir",
+            str(tmp_path / "nothing"),
+            "verify-proof",
+            str(proof),
+            "--policy",
+            policy,
+            "--resource",
+            "41.0.0.1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "held by A1" in ok.stdout
+    assert not (tmp_path / "nothing").exists()
+    data = bytearray(proof.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    proof.write_bytes(bytes(data))
+    bad = subprocess.run(
+        [ONEREG, "verify-proof", str(proof), "--policy", policy],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode != 0 and "error" in bad.stderr.lower()
+    free = tmp_path / "free.proof"
+    assert (
+        _run(federation, "prove", "8.8.8.0/24", "--registry", "arin", "-o", str(free)).returncode
+        == 0
+    )
+    checked = subprocess.run(
+        [ONEREG, "verify-proof", str(free), "--policy", policy],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0 and "not delegated" in checked.stdout

@@ -28,6 +28,8 @@ from onereg.federation.config import DEFAULT_BASE_PORT, describe_nodes, read_con
 from onereg.federation.importer import ImportOutcome, import_delegated_file, import_iana
 from onereg.federation.layout import DataDir
 from onereg.federation.lookup import lookup
+from onereg.federation.proofs import build_proof, verify_proof_file
+from onereg.ledger.policy import Policy
 from onereg.registry.checkpoints import rotate_key_of
 from onereg.registry.export import export_delegated
 from onereg.registry.sources.nro_lists import parse_allowed_overlaps, parse_erx_transfers
@@ -328,6 +330,44 @@ def verify_cmd(
 def verify_evidence_cmd(file: Path, policy_file: Path) -> None:
     """Check a split-view evidence file written by `onereg verify`."""
     exit_with(verify_evidence(file, policy_file, console))
+
+
+@cli.command()
+@click.argument("resource")
+@click.option(
+    "--registry",
+    type=REGISTRY_CHOICE,
+    default=None,
+    help="Node to prove against (default: the one that holds it, else IANA's choice).",
+)
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None)
+@click.pass_obj
+def prove(settings: Settings, resource: str, registry: str | None, output: Path | None) -> None:
+    """Write an offline proof that RESOURCE is held (or free) under the latest cosigned
+    checkpoint (run `onereg publish` first)."""
+    res = Resource.parse(resource)
+    text, rid = build_proof(
+        DataDir(settings.data_dir), res, RegistryId(registry) if registry else None
+    )
+    target = output or Path(f"{str(res).replace('/', '_')}.{rid.value}.proof")
+    target.write_text(text)
+    console.print(f"wrote {target}")
+
+
+@cli.command("verify-proof")
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--policy", "policy_file", type=click.Path(exists=True, path_type=Path), required=True
+)
+@click.option("--resource", default=None, help="Fail unless the proof is about this resource.")
+def verify_proof_cmd(file: Path, policy_file: Path, resource: str | None) -> None:
+    """Check a proof file offline: no network, no database."""
+    result = verify_proof_file(
+        file.read_bytes(),
+        Policy.parse(policy_file.read_text()),
+        expected=Resource.parse(resource) if resource else None,
+    )
+    console.print(f"[green]valid[/green]: {result.describe()}")
 
 
 def main() -> None:

@@ -98,8 +98,9 @@ from typing import Any
 import orjson
 
 from onereg.core.errors import OneregError, ProofError, SignatureError
-from onereg.core.registries import holder_label
+from onereg.core.registries import RIRS, RegistryId, holder_label
 from onereg.core.resources import Afi, Resource, parse_number
+from onereg.federation.layout import DataDir
 from onereg.ledger import merkle
 from onereg.ledger.checkpoint import (
     MAX_TREE_SIZE,
@@ -123,7 +124,7 @@ from onereg.ledger.statetree import (
     verify_holding,
 )
 from onereg.registry import events as ev
-from onereg.registry.checkpoints import STATE_EXTENSION, state_leaves
+from onereg.registry.checkpoints import CHECKPOINT_SCHEMA, STATE_EXTENSION, state_leaves
 from onereg.registry.node import RegistryNode
 
 CLAIM_FORMAT = "onereg-state-proof/1"
@@ -695,3 +696,44 @@ def _check(
         entry_time=entry.time,
         cosigned=cosigned,
     )
+
+
+def latest_note(node: RegistryNode) -> str:
+    node.conn.executescript(CHECKPOINT_SCHEMA)
+    row = node.conn.execute("SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1").fetchone()
+    if row is None:
+        raise ProofBuildError(f"{node.registry} has signed no checkpoint yet: run onereg publish")
+    return str(row[0])
+
+
+def build_proof(
+    data: DataDir, resource: Resource, registry: RegistryId | None
+) -> tuple[str, RegistryId]:
+    """A holding proof from the node that holds `resource`, else an absence proof from
+    `registry` or, by default, from the registry IANA gave the space to."""
+    chosen = registry or _holding_registry(data, resource) or _authority(data, resource)
+    with data.open(chosen, create=False) as node:
+        note = latest_note(node)
+        if node.overlapping(resource):
+            return build_holding_proof(node, note, resource), chosen
+        return build_absence_proof(node, note, resource), chosen
+
+
+def _holding_registry(data: DataDir, resource: Resource) -> RegistryId | None:
+    for rid in RIRS:
+        if data.exists(rid):
+            with data.open(rid, create=False) as node:
+                if node.overlapping(resource):
+                    return rid
+    return None
+
+
+def _authority(data: DataDir, resource: Resource) -> RegistryId:
+    with data.open(RegistryId.IANA, create=False) as iana:
+        blocks = iana.overlapping(resource)
+    holders = {b.holder for b in blocks if b.holder in {r.value for r in RIRS}}
+    if len(holders) != 1:
+        raise ProofBuildError(
+            f"no single registry is responsible for {resource}; name one with --registry"
+        )
+    return RegistryId(holders.pop())
