@@ -1,7 +1,7 @@
 """Benchmark of the state tree (Merkle treap) at 10^6 leaves.
 
 Measures what issue 3 (part 3) sets targets for, on this machine, and prints a markdown table
-ready to paste into docs/benchmarks.md (this script writes no file):
+ready to paste into docs/benchmarks.md (its section of docs/benchmarks.md):
   * bulk build from sorted leaves (and from shuffled leaves, which adds the sort),
   * one change followed by root(): insert, delete, replace (mean and p99; target <= 10 ms),
   * holding and absence proof size (hashes, binary bytes, JSON bytes) and verification time,
@@ -35,6 +35,7 @@ from onereg.ledger.statetree import (
     verify_absence,
     verify_holding,
 )
+from report import machine, write_section
 
 STATUSES = ("allocated", "assigned", "available", "reserved")
 UPDATE_TARGET_MS = 10.0
@@ -113,7 +114,6 @@ def main() -> None:
     build_s = time.perf_counter() - started
     gc.collect()
     tree_mb = _rss_mb() - rss_leaves
-    peak_build_mb = _peak_mb()
     root0 = tree.root()
     depth = tree.depth()
 
@@ -190,40 +190,41 @@ def main() -> None:
     hv, av = _ms(hold_verify), _ms(abs_verify)
     n = len(tree)
     ok = all(x[1] <= UPDATE_TARGET_MS for x in (ins, dels, reps))
-    print(f"State tree (Merkle treap), {n:,} leaves, {args.samples} samples; {_machine()}")
-    print(f"root {root0.hex()}, depth {depth}")
-    print()
-    print("| measure | value | target |")
-    print("|---|---|---|")
-    print(f"| bulk build, sorted leaves | {build_s:.1f} s | seconds |")
-    print(f"| bulk build, shuffled leaves | {build_shuffled_s:.1f} s | |")
-    print(f"| insert + root (mean / p99) | {ins[0]:.3f} / {ins[1]:.3f} ms | <= 10 ms |")
-    print(f"| delete + root (mean / p99) | {dels[0]:.3f} / {dels[1]:.3f} ms | <= 10 ms |")
-    print(f"| replace + root (mean / p99) | {reps[0]:.3f} / {reps[1]:.3f} ms | <= 10 ms |")
-    print(
+    rows = [
+        f"| bulk build, sorted leaves | {build_s:.1f} s | seconds |",
+        f"| bulk build, shuffled leaves | {build_shuffled_s:.1f} s | |",
+        f"| insert + root (mean / p99) | {ins[0]:.3f} / {ins[1]:.3f} ms | <= 10 ms |",
+        f"| delete + root (mean / p99) | {dels[0]:.3f} / {dels[1]:.3f} ms | <= 10 ms |",
+        f"| replace + root (mean / p99) | {reps[0]:.3f} / {reps[1]:.3f} ms | <= 10 ms |",
         f"| holding proof: hashes mean / max | {statistics.fmean(hold_hashes):.1f} / "
-        f"{max(hold_hashes)} | O(log n) |"
-    )
-    print(
+        f"{max(hold_hashes)} | O(log n) |",
         f"| holding proof: bytes binary / JSON (mean) | {statistics.fmean(hold_bytes):.0f} / "
-        f"{statistics.fmean(hold_json):.0f} | |"
-    )
-    print(f"| holding proof: verify (mean / p99) | {hv[0]:.3f} / {hv[1]:.3f} ms | |")
-    print(
+        f"{statistics.fmean(hold_json):.0f} | |",
+        f"| holding proof: verify (mean / p99) | {hv[0]:.3f} / {hv[1]:.3f} ms | |",
         f"| absence proof: hashes mean / max | {statistics.fmean(abs_hashes):.1f} / "
-        f"{max(abs_hashes)} | O(log n) |"
-    )
-    print(
+        f"{max(abs_hashes)} | O(log n) |",
         f"| absence proof: bytes binary / JSON (mean) | {statistics.fmean(abs_bytes):.0f} / "
-        f"{statistics.fmean(abs_json):.0f} | |"
+        f"{statistics.fmean(abs_json):.0f} | |",
+        f"| absence proof: verify (mean / p99) | {av[0]:.3f} / {av[1]:.3f} ms | |",
+        f"| tree memory (RSS over the leaves) | {tree_mb:.0f} MB | < {MEMORY_TARGET_MB:.0f} MB |",
+        f"| peak RSS of the whole run (two trees at once) | {_peak_mb():.0f} MB | |",
+    ]
+    write_section(
+        "statetree",
+        [
+            "## State tree (issue 3): the Merkle treap behind each checkpoint's state root",
+            "",
+            f"- command: `.venv/bin/python bench/bench_statetree.py --leaves {n} "
+            f"--samples {args.samples}`",
+            f"- machine: {machine()}",
+            f"- {n:,} leaves, root {root0.hex()[:16]}..., depth {depth}; update target "
+            f"{'met' if ok else 'MISSED'}",
+            "",
+            "| measure | value | target |",
+            "|---|---|---|",
+            *rows,
+        ],
     )
-    print(f"| absence proof: verify (mean / p99) | {av[0]:.3f} / {av[1]:.3f} ms | |")
-    print(f"| tree memory (RSS over the leaves) | {tree_mb:.0f} MB | < {MEMORY_TARGET_MB:.0f} MB |")
-    print(f"| process RSS holding only the leaves | {rss_leaves:.0f} MB | |")
-    print(f"| peak RSS up to the end of the sorted build | {peak_build_mb:.0f} MB | |")
-    print(f"| peak RSS of the whole run (two trees at once) | {_peak_mb():.0f} MB | |")
-    print()
-    print("update target met" if ok else "UPDATE TARGET MISSED")
 
 
 if __name__ == "__main__":

@@ -66,10 +66,21 @@ def chain(
 
     One time per batch is deliberate: an import is one change of the registry, done at one moment.
     """
-    out: list[LogEntry] = []
+    return [entry for entry, _ in chain_encoded(first_seq, prev_hash, time, items)]
+
+
+def chain_encoded(
+    first_seq: int, prev_hash: bytes, time: str, items: list[tuple[str, bytes]]
+) -> list[tuple[LogEntry, bytes]]:
+    """`chain`, with each entry's encoding: the writer needs it for the Merkle leaf as well,
+    and encoding twice is a third of the cost of appending small entries."""
+    out: list[tuple[LogEntry, bytes]] = []
+    sha256 = hashlib.sha256
     for offset, (kind, payload) in enumerate(items):
-        entry = make_entry(first_seq + offset, time, kind, payload, prev_hash)
-        out.append(entry)
+        seq = first_seq + offset
+        data = encode_entry(seq, time, kind, payload, prev_hash)
+        entry = LogEntry(seq, time, kind, payload, prev_hash, sha256(data).digest())
+        out.append((entry, data))
         prev_hash = entry.hash
     return out
 

@@ -21,7 +21,14 @@ from onereg.core.errors import LogIntegrityError, OverlapError
 from onereg.core.gc import collector_paused
 from onereg.core.registries import RegistryId, holder_label
 from onereg.core.resources import Afi, Resource, format_number
-from onereg.ledger.entry import GENESIS_HASH, LogEntry, canonical_json, chain, utc_now, verify_chain
+from onereg.ledger.entry import (
+    GENESIS_HASH,
+    LogEntry,
+    canonical_json,
+    chain_encoded,
+    utc_now,
+    verify_chain,
+)
 from onereg.ledger.merkle import MerkleTree
 from onereg.registry import events as ev
 from onereg.registry import projection
@@ -176,15 +183,20 @@ class RegistryNode:
         for kind, _, data in encoded:
             if len(data) > ev.MAX_PAYLOAD_BYTES:
                 raise LogIntegrityError(f"a {kind} entry of {len(data)} bytes is too large")
+        with collector_paused():
+            return self._append(changes, encoded)
+
+    def _append(self, changes: int, encoded: list[Encoded]) -> list[LogEntry]:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             size, last = self.head()
-            entries = chain(size + 1, last, utc_now(), [(k, data) for k, _, data in encoded])
+            pairs = chain_encoded(size + 1, last, utc_now(), [(k, data) for k, _, data in encoded])
+            entries = [entry for entry, _ in pairs]
             self.conn.executemany(
                 "INSERT INTO log (seq, time, kind, payload, prev_hash, hash) VALUES (?,?,?,?,?,?)",
-                [(e.seq, e.time, e.kind, e.payload, e.prev_hash, e.hash) for e in entries],
+                entries,
             )
-            SqliteHashStore(self.conn).append_entries(size, (e.encoded() for e in entries))
+            SqliteHashStore(self.conn).append_entries(size, (data for _, data in pairs))
             with projection.indexes_deferred(self.conn, changes):
                 projection.apply(
                     self.conn,

@@ -1,24 +1,29 @@
 """The Merkle tree of a node's log, kept in the node's SQLite file.
 
-Only perfect-subtree hashes are stored (level, index) -> hash: each is written once, when the
-log grows past it, and they are exactly what tiles publish and what any root or proof needs.
-Rows are added in the same transaction as the log entries they cover, so the tree never lags
-the log.
+Only perfect-subtree hashes are stored: each is written once, when the log grows past it, and
+they are exactly what tiles publish and what any root or proof needs. They are grouped 256 to a
+row, (level, group) -> concatenated hashes, so that appending n entries touches about n/128 rows
+instead of 2n: appending is the hot path of every change. Rows are written in the same
+transaction as the log entries they cover, so the tree never lags the log.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from itertools import groupby
 
 from onereg.ledger.merkle import leaf_hash, node_hash
+
+GROUP = 256
+HASH = 32
 
 TREE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS tree (
     level INTEGER NOT NULL,
-    idx INTEGER NOT NULL,
-    hash BLOB NOT NULL,
-    PRIMARY KEY (level, idx)
+    grp INTEGER NOT NULL,
+    hashes BLOB NOT NULL,
+    PRIMARY KEY (level, grp)
 ) WITHOUT ROWID;
 """
 
@@ -30,14 +35,18 @@ class SqliteHashStore:
         self.conn = conn
 
     def size(self) -> int:
-        row = self.conn.execute("SELECT max(idx) FROM tree WHERE level = 0").fetchone()
-        return 0 if row[0] is None else int(row[0]) + 1
+        row = self.conn.execute(
+            "SELECT grp, length(hashes) FROM tree WHERE level = 0 ORDER BY grp DESC LIMIT 1"
+        ).fetchone()
+        return 0 if row is None else int(row[0]) * GROUP + int(row[1]) // HASH
 
     def get(self, level: int, index: int) -> bytes:
+        group, offset = divmod(index, GROUP)
         row = self.conn.execute(
-            "SELECT hash FROM tree WHERE level = ? AND idx = ?", (level, index)
+            "SELECT substr(hashes, ?, ?) FROM tree WHERE level = ? AND grp = ?",
+            (offset * HASH + 1, HASH, level, group),
         ).fetchone()
-        if row is None:
+        if row is None or len(row[0]) != HASH:
             raise KeyError((level, index))
         return bytes(row[0])
 
@@ -56,12 +65,20 @@ class SqliteHashStore:
         index = first_index
         for entry in entries:
             h, level, pos = leaf_hash(entry), 0, index
-            rows.append((0, pos, h))
+            rows.append((level, pos, h))
             while pos & 1:
                 h = node_hash(frontier.pop(level), h)
                 level, pos = level + 1, pos >> 1
                 rows.append((level, pos, h))
             frontier[level] = h
             index += 1
-        self.conn.executemany("INSERT INTO tree (level, idx, hash) VALUES (?, ?, ?)", rows)
+        rows.sort(key=lambda r: (r[0], r[1]))  # hashes of one group arrive in index order
+        self.conn.executemany(
+            "INSERT INTO tree (level, grp, hashes) VALUES (?, ?, ?) ON CONFLICT (level, grp) "
+            "DO UPDATE SET hashes = CAST(hashes || excluded.hashes AS BLOB)",
+            [
+                (level, grp, b"".join(r[2] for r in run))
+                for (level, grp), run in groupby(rows, key=lambda r: (r[0], r[1] // GROUP))
+            ],
+        )
         return index - first_index
