@@ -1,0 +1,82 @@
+"""A node's keys and signed checkpoints: what it signs, and what it refuses to sign."""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+import pytest
+
+from onereg.core.errors import LogIntegrityError
+from onereg.core.registries import RegistryId
+from onereg.ledger.checkpoint import open_checkpoint
+from onereg.ledger.statetree import StateTree
+from onereg.registry.checkpoints import Checkpointer, parse_state_extension, state_leaves
+from onereg.registry.identity import KeyFileError, key_path, load_or_create_signer, load_signer
+from onereg.registry.node import RegistryNode
+
+RID = RegistryId.LACNIC
+PAYLOAD = {
+    "afi": "ipv4",
+    "start": "200.0.0.0",
+    "value": 1024,
+    "cc": "BR",
+    "date": "20000101",
+    "status": "allocated",
+    "holder": "H1",
+    "opaque": "H1",
+    "ext": [],
+}
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> RegistryNode:
+    return RegistryNode.open(RID, tmp_path / "n.sqlite")
+
+
+def test_checkpoint_commits_to_log_and_state(node: RegistryNode, tmp_path: Path) -> None:
+    signer = load_or_create_signer(tmp_path / "keys", RID, "onereg.example/lacnic")
+    node.add_delegation(PAYLOAD)
+    note = Checkpointer(node, signer).sign()
+    checkpoint = open_checkpoint(note, [signer.verifier()], origin="onereg.example/lacnic")
+    assert checkpoint.size == node.head()[0]
+    assert checkpoint.root == node.tree().root()
+    count, root = parse_state_extension(checkpoint)
+    assert count == 1 and root == StateTree(state_leaves(node.conn)).root()
+    # the log names the key that signs
+    vkeys = [r[0] for r in node.conn.execute("SELECT vkey FROM node_keys")]
+    assert vkeys == [signer.verifier().vkey()]
+
+
+def test_growth_is_signed_but_a_rewritten_history_is_refused(
+    node: RegistryNode, tmp_path: Path
+) -> None:
+    signer = load_or_create_signer(tmp_path / "keys", RID, "onereg.example/lacnic")
+    checkpointer = Checkpointer(node, signer)
+    first = checkpointer.sign()
+    node.add_delegation(PAYLOAD)
+    second = checkpointer.sign()
+    assert first != second
+    node.conn.execute("UPDATE tree SET hashes = zeroblob(length(hashes)) WHERE level = 0")
+    node.add_delegation({**PAYLOAD, "start": "201.0.0.0"})
+    with pytest.raises(LogIntegrityError, match="not an extension"):
+        checkpointer.sign()
+
+
+def test_key_file_is_private_and_refused_when_it_is_not(tmp_path: Path) -> None:
+    signer = load_or_create_signer(tmp_path / "keys", RID, "onereg.example/lacnic")
+    path = key_path(tmp_path / "keys", RID)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert load_signer(path).verifier().vkey() == signer.verifier().vkey()
+    os.chmod(path, 0o644)
+    with pytest.raises(KeyFileError, match="readable by others"):
+        load_signer(path)
+    # the secret never appears in the public description
+    secret = base64.b64encode(signer.private_key.private_bytes_raw()).decode()
+    assert secret not in signer.verifier().vkey()
+
+
+def test_a_missing_key_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(KeyFileError, match="no node key at"):
+        load_signer(tmp_path / "nope.key")
