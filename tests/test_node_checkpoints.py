@@ -80,3 +80,30 @@ def test_key_file_is_private_and_refused_when_it_is_not(tmp_path: Path) -> None:
 def test_a_missing_key_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(KeyFileError, match="no node key at"):
         load_signer(tmp_path / "nope.key")
+
+
+def test_the_state_root_follows_changes_incrementally(
+    node: RegistryNode, tmp_path: Path, shared_data: Path
+) -> None:
+    from onereg.registry import events as ev
+    from onereg.registry.checkpoints import StateCache
+
+    signer = load_or_create_signer(tmp_path / "keys", RID, "onereg.example/lacnic")
+    cache = StateCache()
+    node.add_delegation(PAYLOAD)
+    node.add_delegation({**PAYLOAD, "start": "201.0.0.0", "holder": "H2", "opaque": "H2"})
+    first = cache.tree(node)
+    node.append(
+        [
+            (ev.DELEGATION_CHANGED, {**PAYLOAD, "holder": "H9", "opaque": "H9"}),
+            (ev.DELEGATION_REMOVED, {"afi": "ipv4", "start": "201.0.0.0", "value": 1024}),
+            (ev.DELEGATION_ADDED, {**PAYLOAD, "afi": "asn", "start": "27000", "value": 10}),
+        ],
+        batch=True,
+    )
+    updated = cache.tree(node)
+    assert updated is first  # the same tree, updated in place, not rebuilt
+    assert updated.root() == StateTree(state_leaves(node.conn)).root()
+    note = Checkpointer(node, signer).sign()
+    _, root = parse_state_extension(open_checkpoint(note, [signer.verifier()]))
+    assert root == StateTree(state_leaves(node.conn)).root()

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import base64
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 
 from onereg.core.errors import LogIntegrityError
 from onereg.ledger.checkpoint import Checkpoint, sign_checkpoint
+from onereg.ledger.entry import LogEntry
 from onereg.ledger.note import Signer, parse_note
 from onereg.ledger.statetree import StateLeaf, StateTree
 from onereg.registry import events as ev
-from onereg.registry import identity
+from onereg.registry import identity, projection
 from onereg.registry.node import RegistryNode
 from onereg.registry.schema import unkey
 
@@ -36,6 +38,43 @@ def state_leaves(conn: sqlite3.Connection) -> list[StateLeaf]:
     """The state tree's leaves, read from the projection in (afi, start) order."""
     rows = conn.execute("SELECT afi, start, end, holder, status FROM delegations")
     return [StateLeaf(a, unkey(s), unkey(e), h or "", st) for a, s, e, h, st in rows]
+
+
+class StateCache:
+    """The state tree of each node this process has signed for, kept up to date by replaying
+    the log entries since, so a checkpoint after one change costs one treap update, not a
+    rebuild of the whole state."""
+
+    def __init__(self) -> None:
+        self._trees: dict[str, tuple[int, StateTree]] = {}
+
+    def tree(self, node: RegistryNode) -> StateTree:
+        size = node.head()[0]
+        cached = self._trees.get(str(node.path))
+        if cached is None or cached[0] > size:
+            tree = StateTree(state_leaves(node.conn))
+        else:
+            tree = cached[1]
+            _apply(tree, node.entries(after=cached[0]))
+        self._trees[str(node.path)] = (size, tree)
+        return tree
+
+
+def _apply(tree: StateTree, entries: Iterable[LogEntry]) -> None:
+    changes = projection.expand((e.seq, e.kind, e.data()) for e in entries)
+    for _, kind, p in changes:
+        if kind == ev.DELEGATION_REMOVED:
+            tree.delete(p["afi"], projection.payload_range(p)[0])
+        elif kind in (ev.DELEGATION_ADDED, ev.DELEGATION_CHANGED):
+            start, end = projection.payload_range(p)
+            leaf = StateLeaf(p["afi"], start, end, p["holder"] or "", p["status"])
+            if kind == ev.DELEGATION_ADDED:
+                tree.insert(leaf)
+            else:
+                tree.replace(leaf)
+
+
+STATE_CACHE = StateCache()
 
 
 def state_extension(tree: StateTree) -> str:
@@ -99,7 +138,7 @@ class Checkpointer:
             return existing
         tree = self.node.tree()
         self._check_extends_last(size)
-        state = StateTree(state_leaves(self.node.conn))
+        state = STATE_CACHE.tree(self.node)
         checkpoint = Checkpoint(self.origin, size, tree.root(size), (state_extension(state),))
         note = sign_checkpoint(checkpoint, [self.signer])
         self.node.conn.execute("INSERT INTO checkpoints (size, note) VALUES (?, ?)", (size, note))

@@ -28,6 +28,17 @@ Applied = tuple[int, str, ev.Payload]  # (seq, kind, payload)
 _AFIS = {a.value: a for a in Afi}
 
 
+def payload_range(p: ev.Payload) -> tuple[int, int]:
+    """(start, end) of a delegation payload (start text + count or prefix length)."""
+    start = _number(p["afi"], p["start"])
+    return start, _end_of(p["afi"], start, p["value"])
+
+
+def expand(entries: Iterable[Applied]) -> Iterator[Applied]:
+    """Public name of the batch expansion, for other consumers of the log (the state tree)."""
+    return _expand(entries)
+
+
 def _number(afi: str, text: str) -> int:
     """Keyed by the plain family string: enum look-ups cost too much at 10^5 rows per import."""
     if afi == "asn":
