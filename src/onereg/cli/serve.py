@@ -4,6 +4,7 @@ registry runs its own), and the commands that talk to them: publish, verify, ver
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import sys
 import time
 from pathlib import Path
@@ -40,7 +41,17 @@ def run_node(data_root: Path, info: NodeInfo, peers: list[NodeInfo]) -> None:
     uvicorn.run(build_app(service), host="127.0.0.1", port=port, log_level="warning")
 
 
+def _stop_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so that the `finally` below stops every node process."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def serve_all(data_root: Path, nodes: list[NodeInfo], console: Console) -> None:
+    _stop_on_sigterm()
     processes = [
         multiprocessing.Process(
             target=run_node, args=(data_root, n, nodes), name=f"onereg-{n.registry}"
@@ -54,7 +65,7 @@ def serve_all(data_root: Path, nodes: list[NodeInfo], console: Console) -> None:
     try:
         while all(p.is_alive() for p in processes):
             time.sleep(0.5)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         for proc in processes:
