@@ -86,10 +86,11 @@ def bench_append(root: Path, total: int, batch: int) -> tuple[list[Row], Registr
     print()
     return [
         (
-            f"append {written:,} entries, batches of {batch:,}, a signed checkpoint after each",
+            f"append {written:,} single-change entries, {batch:,} per call, a signed checkpoint "
+            "after each call",
             f"{rate:,.0f} entries/s ({seconds:.1f} s)",
-            ">= 50,000 entries/s",
-            rate >= 50_000,
+            "- (the target is for batched appends, row above)",
+            None,
         )
     ], node
 
