@@ -311,12 +311,12 @@ def test_every_byte_of_an_absence_proof_is_protected(setup: Setup) -> None:
 
 
 def test_bytes_of_a_large_holding_proof_are_protected(setup: Setup) -> None:
-    """Every byte but the embedded 60 kB batch entry, and a random sample of that entry."""
+    """Every byte but the embedded batch entry (several kB), and a random sample of it."""
     text = _holding(setup, "196.1.0.0")
     data = text.encode()
     first, last = _entry_span(text)
     assert text[:last].isascii()  # so character and byte positions agree up to there
-    assert last - first > 50_000
+    assert last - first > 5_000
     sample = random.Random(1).sample(range(first, last), 400)
     positions = [*range(first), *sample, *range(last, len(data))]
     assert _tamper_positions(data, positions, setup.policy) == []

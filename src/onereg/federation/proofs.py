@@ -47,9 +47,9 @@ tlog-proof inclusion fields are put to the use that makes them meaningful:
 * absence: there is no record of a non-delegation, so the entry is the last one of the log
   (index = size - 1): the state root is the state after that entry.
 
-The cost is size: an entry of a bulk import is a batch of up to 60 kB, so a holding proof of an
-imported delegation is about 100 kB; an absence proof, or a holding proof of a delegation
-written by a single change, is about 6 kB.
+The cost is size: an entry of a bulk import is a batch of up to 8 kB (`events.BATCH_BYTES`),
+so a holding proof of an imported delegation is about 18 kB; an absence proof, or a holding
+proof of a delegation written by a single change, is about 6 kB.
 
 What is authenticated, and what is not. The checkpoint body is signed by the log and cosigned
 by the witnesses; the state root is in its ``onereg-state`` line; the leaf, the neighbours and
