@@ -14,8 +14,6 @@ Run: .venv/bin/python bench/bench_foundation.py  [--jobs 2] [--lookups 20000]
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
 import resource
 import statistics
@@ -44,22 +42,6 @@ def _peak_mb() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, kids) / 1024
-
-
-def _machine() -> str:
-    cpu = "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
-        f"SQLite {__import__('sqlite3').sqlite_version}, {platform.system()} "
-        f"{platform.release()}"
-    )
 
 
 def _lookups(data: DataDir, count: int) -> list[float]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from onereg.core.errors import ProofError
 from onereg.ledger.checkpoint import Checkpoint
-from onereg.ledger.merkle import node_hash
+from onereg.ledger.merkle import consistency_fold
 
 EVIDENCE_FORMAT = "onereg-split-view-evidence/v1"
 
@@ -24,28 +24,9 @@ EVIDENCE_FORMAT = "onereg-split-view-evidence/v1"
 def consistency_roots(old_size: int, new_size: int, path: Sequence[bytes]) -> tuple[bytes, bytes]:
     """(old root, new root) that a consistency path implies; path[0] is always given explicitly
     (the subtree hash RFC 9162 leaves out when old_size is a power of two)."""
-    if not 0 < old_size < new_size or not path:
+    if not 0 < old_size < new_size:
         raise ProofError(f"no consistency path from {old_size} to {new_size}")
-    fn, sn = old_size - 1, new_size - 1
-    while fn & 1:
-        fn >>= 1
-        sn >>= 1
-    fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            raise ProofError("consistency path has too many hashes")
-        if fn & 1 or fn == sn:
-            fr, sr = node_hash(c, fr), node_hash(c, sr)
-            while fn & 1 == 0 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofError("consistency path has too few hashes")
-    return fr, sr
+    return consistency_fold(old_size, new_size, path)
 
 
 @dataclass(frozen=True, slots=True)

@@ -301,6 +301,40 @@ def verify_inclusion(
         )
 
 
+def consistency_fold(
+    old_size: int, new_size: int, path: Sequence[bytes], what: str = "consistency proof"
+) -> tuple[bytes, bytes]:
+    """(old root, new root) that a consistency path implies, RFC 9162 section 2.1.4.2 steps 3-6.
+
+    `path` starts with the hash of the old tree's last perfect subtree (the one the RFC leaves
+    out when old_size is a power of two). Split out because the same fold proves a split view:
+    a path that leads to the new root but not to a signed old root is evidence.
+    """
+    if not path:
+        raise ProofError(f"{what} is empty")
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise ProofError(f"{what} has too many hashes ({len(path)})")
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while fn & 1 == 0 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ProofError(f"{what} has too few hashes ({len(path)})")
+    return fr, sr
+
+
 def verify_consistency(
     old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
 ) -> None:
@@ -335,26 +369,7 @@ def verify_consistency(
     if old_size & (old_size - 1) == 0:
         # The old tree is a perfect subtree of the new one, so the proof leaves it out.
         path.insert(0, old_root)
-    fn, sn = old_size - 1, new_size - 1
-    while fn & 1:
-        fn >>= 1
-        sn >>= 1
-    fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            raise ProofError(f"{what} has too many hashes ({len(proof)})")
-        if fn & 1 or fn == sn:
-            fr = node_hash(c, fr)
-            sr = node_hash(c, sr)
-            while fn & 1 == 0 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofError(f"{what} has too few hashes ({len(proof)})")
+    fr, sr = consistency_fold(old_size, new_size, path, what)
     if fr != old_root:
         raise ProofError(f"{what} leads to old root {_short(fr)}…, not {_short(old_root)}…")
     if sr != new_root:
