@@ -242,6 +242,10 @@ def test_a_rotated_key_is_followed_by_a_verifier_with_the_old_policy(
     assert done.returncode == 0, done.stdout
     row = next(line for line in done.stdout.splitlines() if "│ afrinic" in line)
     assert "│ ok" in row
+    # and again, now that the rotation is part of the mirror rather than of the new entries
+    with serving(data):
+        again = _run(data, "verify", "--state-dir", str(state), "--policy", str(old_policy))
+    assert again.returncode == 0, again.stdout
 
 
 def test_prove_and_verify_offline(federation: Path, tmp_path: Path) -> None:

@@ -84,14 +84,13 @@ def signing_key(rotations: list[tuple[int, str, str]], trusted: set[str], size: 
 
 
 def _rotations(node: RegistryNode, entries: list[LogEntry]) -> list[tuple[int, str, str]]:
-    out = []
-    rows = node.conn.execute("SELECT seq FROM node_keys")
-    seen = {r[0] for r in rows}
+    """Every key rotation of the log: those the mirror already holds and those just fetched."""
+    found: dict[int, tuple[int, str, str]] = {}
     for entry in [*node.entries_of_kind("key.rotated"), *entries]:
-        if entry.kind == "key.rotated" and (entry.seq not in seen or entry in entries):
+        if entry.kind == "key.rotated":
             data = entry.data()
-            out.append((entry.seq, str(data["vkey"]), str(data["previous"])))
-    return out
+            found[entry.seq] = (entry.seq, str(data["vkey"]), str(data["previous"]))
+    return list(found.values())
 
 
 class Mirror:
