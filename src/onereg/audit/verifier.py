@@ -134,7 +134,6 @@ class Mirror:
         reader = TiledReader(_fetch(self.client, info.url), claimed.size)
         if reader.root() != claimed.root:
             raise ProofError(f"{info.registry}: tiles do not hash to the checkpoint's root")
-        self._check_seen(info, note, claimed, reader, check)
         path = self.data.node_path(RegistryId(info.registry))
         with RegistryNode.open(RegistryId(info.registry), path, mirror=True) as node:
             start = node.head()[0]
@@ -142,6 +141,8 @@ class Mirror:
             entries = self._entries(info, reader, start, claimed.size)
             checkpoint = self._check_signatures(node, entries, note, claimed.size)
             check.witnesses = self._cosigners(note)
+            # only a checkpoint that passed the policy can be evidence against its log
+            self._check_seen(info, note, claimed, reader, check)
             node.ingest(entries, expected_root=checkpoint.root)  # our own hashing decides
             check.fetched, check.size = len(entries), checkpoint.size
             self._check_state(node, checkpoint, check)
