@@ -22,6 +22,9 @@ SPECIAL_RESERVED = "special.reserved"
 SPECIAL_RELEASED = "special.released"
 KEY_PUBLISHED = "key.published"
 KEY_ROTATED = "key.rotated"
+HOLDER_KEY = "holder.key"
+TRANSFER_COMPLETED = "transfer.completed"
+NONCE_USED = "nonce.used"  # only inside transfer.completed
 
 # A bulk import packs runs of same-kind changes into `batch` entries of at most BATCH_BYTES of
 # payload: a 190,000-record file becomes ~5,000 entries instead of 190,000, which keeps a full

@@ -149,6 +149,14 @@ _HANDLERS: dict[str, Handler] = {
             s,
         ),
     ),
+    ev.HOLDER_KEY: (
+        "INSERT OR REPLACE INTO holder_keys (handle, key, seq) VALUES (?, ?, ?)",
+        lambda s, p: (p["handle"], p["key"], s),
+    ),
+    ev.NONCE_USED: (
+        "INSERT INTO used_nonces (nonce, seq) VALUES (?, ?)",
+        lambda s, p: (p["nonce"], s),
+    ),
     ev.KEY_PUBLISHED: (
         "INSERT INTO node_keys (seq, vkey) VALUES (?, ?)",
         lambda s, p: (s, p["vkey"]),
@@ -181,12 +189,17 @@ def indexes_deferred(conn: sqlite3.Connection, changes: int) -> Iterator[None]:
 
 
 def _expand(entries: Iterable[Applied]) -> Iterator[Applied]:
-    """Batch entries stand for their items, in order, each under the batch entry's seq."""
+    """Batch entries stand for their items, in order, each under the batch entry's seq; a
+    transfer stands for its delegation changes and the use of its agreement's nonce."""
     for seq, kind, payload in entries:
         if kind == ev.BATCH:
             inner = payload["kind"]
             for item in payload["items"]:
                 yield seq, inner, item
+        elif kind == ev.TRANSFER_COMPLETED:
+            for change_kind, change in payload["changes"]:
+                yield seq, change_kind, change
+            yield seq, ev.NONCE_USED, {"nonce": payload["agreement"]["nonce"]}
         else:
             yield seq, kind, payload
 

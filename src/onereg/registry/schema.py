@@ -27,6 +27,8 @@ PROJECTION_TABLES = (
     "special_purpose",
     "sources",
     "node_keys",
+    "holder_keys",
+    "used_nonces",
 )
 PROJECTION_SCHEMA = """
 CREATE TABLE IF NOT EXISTS holders (
@@ -75,6 +77,15 @@ CREATE TABLE IF NOT EXISTS special_purpose (
     seq INTEGER NOT NULL,
     PRIMARY KEY (afi, start, end)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS holder_keys (
+    handle TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS used_nonces (
+    nonce TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS node_keys (
     seq INTEGER PRIMARY KEY,
     vkey TEXT NOT NULL
@@ -103,6 +114,8 @@ DROP TABLE IF EXISTS cross_holdings;
 DROP TABLE IF EXISTS special_purpose;
 DROP TABLE IF EXISTS sources;
 DROP TABLE IF EXISTS node_keys;
+DROP TABLE IF EXISTS holder_keys;
+DROP TABLE IF EXISTS used_nonces;
 """
 
 
