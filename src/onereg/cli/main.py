@@ -19,6 +19,7 @@ from onereg.audit.view import load_view
 from onereg.cli.render import imports_table, print_audit, print_lookup
 from onereg.cli.serve import exit_with, publish_all, serve_all, verify_evidence, verify_federation
 from onereg.cli.settings import DEFAULT_SET, Settings, find_shared_data
+from onereg.cli.transfers import agreement, holder, transfer
 from onereg.core.errors import OneregError
 from onereg.core.registries import ALL_REGISTRIES, RegistryId
 from onereg.core.resources import Resource
@@ -368,6 +369,11 @@ def verify_proof_cmd(file: Path, policy_file: Path, resource: str | None) -> Non
         expected=Resource.parse(resource) if resource else None,
     )
     console.print(f"[green]valid[/green]: {result.describe()}")
+
+
+cli.add_command(holder)
+cli.add_command(agreement)
+cli.add_command(transfer)
 
 
 def main() -> None:

@@ -1,0 +1,137 @@
+"""Commands for holders and registries around transfers: keys, agreements, execution, export."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.console import Console
+
+from onereg.cli.settings import Settings
+from onereg.core.errors import OneregError
+from onereg.core.registries import ALL_REGISTRIES, RegistryId
+from onereg.federation.layout import DataDir
+from onereg.ledger.agreement import Agreement, SignedAgreement, sign_agreement
+from onereg.registry.transfer_policy import PolicySet, default_policy_dir
+from onereg.registry.transfers import register_holder_key, transfer_within
+
+console = Console()
+REGISTRY = click.Choice([r.value for r in ALL_REGISTRIES])
+
+
+def _private_key(path: Path) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise OneregError(f"{path} is not an Ed25519 private key")
+    return key
+
+
+@click.group()
+def holder() -> None:
+    """Holder keys (a holder signs transfer agreements with them)."""
+
+
+@holder.command("keygen")
+@click.argument("out", type=click.Path(path_type=Path))
+def keygen(out: Path) -> None:
+    """Write a new Ed25519 private key (PEM, mode 0600) and print its public key."""
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    console.print(key.public_key().public_bytes_raw().hex())
+
+
+@holder.command("register-key")
+@click.option("--registry", type=REGISTRY, required=True)
+@click.option("--handle", required=True)
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(exists=True, path_type=Path),
+    required=True,
+    help="The holder's private key file; only its public half is recorded.",
+)
+@click.pass_obj
+def register_key(settings: Settings, registry: str, handle: str, key_file: Path) -> None:
+    """Record a holder's public key in its registry's log."""
+    public = _private_key(key_file).public_key().public_bytes_raw()
+    with DataDir(settings.data_dir).open(RegistryId(registry), create=False) as node:
+        entry = register_holder_key(node, handle, public)
+    console.print(f"{registry}: key of {handle} recorded (log entry {entry.seq})")
+
+
+@click.group()
+def agreement() -> None:
+    """Transfer agreements: draft, sign."""
+
+
+@agreement.command("new")
+@click.argument("resource")
+@click.option("--source", required=True, help="REGISTRY:HANDLE of the source holder")
+@click.option("--recipient", required=True, help="REGISTRY:HANDLE of the recipient holder")
+@click.option("--kind", type=click.Choice(["transfer", "merger"]), default="transfer")
+@click.option("--days", default=30, show_default=True, help="Validity.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+def new_agreement(
+    resource: str, source: str, recipient: str, kind: str, days: int, output: Path
+) -> None:
+    """Draft an agreement (fresh nonce, expiry) for both holders to sign."""
+    src_reg, _, src = source.partition(":")
+    dst_reg, _, dst = recipient.partition(":")
+    expires = (datetime.now(UTC) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    draft = Agreement(resource, src_reg, src, dst_reg, dst, kind, os.urandom(16).hex(), expires)
+    problems = draft.problems()
+    if problems:
+        raise OneregError("; ".join(problems))
+    output.write_text(SignedAgreement(draft, b"", b"").to_json() + "\n")
+    console.print(f"wrote {output}; both holders sign it with `onereg agreement sign`")
+
+
+@agreement.command("sign")
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+@click.option("--key", "key_file", type=click.Path(exists=True, path_type=Path), required=True)
+@click.option("--as", "role", type=click.Choice(["source", "recipient"]), required=True)
+def sign(file: Path, key_file: Path, role: str) -> None:
+    """Add the source's or the recipient's signature to an agreement file."""
+    signed = SignedAgreement.from_json(file.read_text())
+    signature = sign_agreement(signed.agreement, _private_key(key_file))
+    if role == "source":
+        signed = SignedAgreement(signed.agreement, signature, signed.recipient_signature)
+    else:
+        signed = SignedAgreement(signed.agreement, signed.source_signature, signature)
+    file.write_text(signed.to_json() + "\n")
+    console.print(f"signed as {role}")
+
+
+@click.command("transfer")
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--evidence",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="JSON object of the evidence fields the recipient's registry requires.",
+)
+@click.pass_obj
+def transfer(settings: Settings, file: Path, evidence: Path | None) -> None:
+    """Execute a signed agreement inside one registry (one log entry, or a refusal with every
+    reason and no change)."""
+    signed = SignedAgreement.from_json(file.read_text())
+    facts = json.loads(evidence.read_text()) if evidence else {}
+    registry = RegistryId(signed.agreement.source_registry)
+    with DataDir(settings.data_dir).open(registry, create=False) as node:
+        entry = transfer_within(
+            node, signed, PolicySet.load(default_policy_dir()), datetime.now(UTC), facts
+        )
+    console.print(
+        f"{registry}: {signed.agreement.resource} transferred to "
+        f"{signed.agreement.recipient_holder} (log entry {entry.seq})"
+    )

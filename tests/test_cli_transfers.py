@@ -1,0 +1,78 @@
+"""A transfer inside RIPE NCC through the command line: keys, agreement, signatures, execution."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ONEREG = str(Path(sys.executable).parent / "onereg")
+LINES = [
+    "ripencc|NL|ipv4|193.0.0.0|65536|20100101|allocated|SRC",
+    "ripencc|DE|ipv4|194.0.0.0|256|20100101|allocated|DST",
+]
+
+
+def _run(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [ONEREG, "--data-dir", str(data), *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_transfer_from_agreement_to_log_entry(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    source = tmp_path / "delegated-ripencc-extended-latest"
+    source.write_text(
+        "\n".join([f"2|ripencc|20181013|{len(LINES)}|19700101|20181013|+0200", *LINES]) + "\n"
+    )
+    assert _run(data, "import", str(source)).returncode == 0
+    for handle in ("SRC", "DST"):
+        key = tmp_path / f"{handle}.pem"
+        assert _run(data, "holder", "keygen", str(key)).returncode == 0
+        assert key.stat().st_mode & 0o077 == 0
+        done = _run(
+            data,
+            "holder",
+            "register-key",
+            "--registry",
+            "ripencc",
+            "--handle",
+            handle,
+            "--key",
+            str(key),
+        )
+        assert done.returncode == 0, done.stderr
+    agreement = tmp_path / "a.json"
+    done = _run(
+        data,
+        "agreement",
+        "new",
+        "193.0.1.0/24",
+        "--source",
+        "ripencc:SRC",
+        "--recipient",
+        "ripencc:DST",
+        "-o",
+        str(agreement),
+    )
+    assert done.returncode == 0, done.stderr
+    unsigned = _run(data, "transfer", str(agreement))
+    assert unsigned.returncode == 2 and "signature" in unsigned.stderr
+    for handle, role in (("SRC", "source"), ("DST", "recipient")):
+        signed = _run(
+            data,
+            "agreement",
+            "sign",
+            str(agreement),
+            "--key",
+            str(tmp_path / f"{handle}.pem"),
+            "--as",
+            role,
+        )
+        assert signed.returncode == 0, signed.stderr
+    done = _run(data, "transfer", str(agreement))
+    assert done.returncode == 0, done.stderr
+    assert "holder DST" in _run(data, "show", "193.0.1.1").stdout
+    assert "holder SRC" in _run(data, "show", "193.0.2.1").stdout
+    again = _run(data, "transfer", str(agreement))
+    assert again.returncode == 2 and "replay" in again.stderr
