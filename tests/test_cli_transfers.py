@@ -76,3 +76,27 @@ def test_transfer_from_agreement_to_log_entry(tmp_path: Path) -> None:
     assert "holder SRC" in _run(data, "show", "193.0.2.1").stdout
     again = _run(data, "transfer", str(agreement))
     assert again.returncode == 2 and "replay" in again.stderr
+
+
+def test_the_transfer_appears_in_the_nro_transfer_log(tmp_path: Path) -> None:
+    import json
+
+    test_transfer_from_agreement_to_log_entry(tmp_path)
+    done = _run(tmp_path / "data", "export", "transfers", "--registry", "ripencc")
+    assert done.returncode == 0, done.stderr
+    log = json.loads(done.stdout)
+    assert log["version"]["producer"] == "RIPE NCC"
+    [record] = log["transfers"]
+    assert record["type"] == "RESOURCE_TRANSFER"
+    assert record["source_rir"] == record["recipient_rir"] == "RIPE NCC"
+    assert record["source_organization"] == {"name": "SRC", "country_code": "NL"}
+    assert record["recipient_organization"]["name"] == "DST"
+    nets = record["ip4nets"]
+    assert nets["transfer_set"] == [
+        {
+            "start_address": "193.0.1.0",
+            "end_address": "193.0.1.255",
+            "cidrs": [{"prefix": "193.0.1.0", "length": 24}],
+        }
+    ]
+    assert nets["original_set"][0]["cidrs"] == [{"prefix": "193.0.0.0", "length": 16}]

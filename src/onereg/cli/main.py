@@ -32,7 +32,7 @@ from onereg.federation.lookup import lookup
 from onereg.federation.proofs import build_proof, verify_proof_file
 from onereg.ledger.policy import Policy
 from onereg.registry.checkpoints import rotate_key_of
-from onereg.registry.export import export_delegated
+from onereg.registry.export import export_delegated, export_transfers
 from onereg.registry.sources.nro_lists import parse_allowed_overlaps, parse_erx_transfers
 
 # Wide enough for the audit tables when the output goes to a file or a CI log (rich assumes 80).
@@ -198,6 +198,17 @@ def export_delegated_cmd(settings: Settings, registry: str, output: Path | None)
     """A delegated-extended file of one registry."""
     with DataDir(settings.data_dir).open(RegistryId(registry), create=False) as node:
         _write_lines(export_delegated(node), output)
+
+
+@export.command("transfers")
+@click.option("--registry", type=REGISTRY_CHOICE, required=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None)
+@click.pass_obj
+def export_transfers_cmd(settings: Settings, registry: str, output: Path | None) -> None:
+    """The registry's transfers as an NRO transfers_latest.json."""
+    with DataDir(settings.data_dir).open(RegistryId(registry), create=False) as node:
+        text = json.dumps(export_transfers(node), indent=1)
+    _write_lines([text], output)
 
 
 @export.command("nro")
