@@ -295,3 +295,61 @@ def test_prove_and_verify_offline(federation: Path, tmp_path: Path) -> None:
         timeout=60,
     )
     assert checked.returncode == 0 and "not delegated" in checked.stdout
+
+
+def test_each_node_lists_its_transfers_over_http(federation: Path, tmp_path: Path) -> None:
+    """Runs last: it adds a transfer inside RIPE NCC to the served federation."""
+    for handle in ("R1", "R2"):
+        key = tmp_path / f"{handle}.pem"
+        assert _run(federation, "holder", "keygen", str(key)).returncode == 0
+        assert (
+            _run(
+                federation,
+                "holder",
+                "register-key",
+                "--registry",
+                "ripencc",
+                "--handle",
+                handle,
+                "--key",
+                str(key),
+            ).returncode
+            == 0
+        )
+    deal = tmp_path / "deal.json"
+    assert (
+        _run(
+            federation,
+            "agreement",
+            "new",
+            "193.0.8.0/24",
+            "--source",
+            "ripencc:R1",
+            "--recipient",
+            "ripencc:R2",
+            "-o",
+            str(deal),
+        ).returncode
+        == 0
+    )
+    for handle, role in (("R1", "source"), ("R2", "recipient")):
+        assert (
+            _run(
+                federation,
+                "agreement",
+                "sign",
+                str(deal),
+                "--key",
+                str(tmp_path / f"{handle}.pem"),
+                "--as",
+                role,
+            ).returncode
+            == 0
+        )
+    done = _run(federation, "transfer", str(deal))
+    assert done.returncode == 0, done.stderr
+    for info in read_config(federation / "federation.json"):
+        listed = httpx.get(f"{info.url}/transfers").json()
+        assert listed["version"]["producer"] == RegistryId(info.registry).display_name
+        expected = 1 if info.registry == "ripencc" else 0
+        assert len(listed["transfers"]) == expected

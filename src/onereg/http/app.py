@@ -16,7 +16,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from onereg.core.errors import OneregError
@@ -34,6 +34,7 @@ from onereg.ledger.tiles import (
     tile_width,
 )
 from onereg.registry.checkpoints import CHECKPOINT_SCHEMA
+from onereg.registry.export import export_transfers
 from onereg.registry.node import RegistryNode
 from onereg.registry.treestore import SqliteHashStore
 
@@ -97,6 +98,10 @@ def build_app(service: NodeService) -> Starlette:
         wanted = data if width is None else data[: width * 32]
         return Response(wanted, media_type="application/octet-stream", headers=IMMUTABLE)
 
+    async def transfers(request: Request) -> Response:
+        node = RegistryNode(service.registry, service.db, service.db_path)
+        return JSONResponse(export_transfers(node))
+
     async def add_checkpoint(request: Request) -> Response:
         body = (await request.body()).decode("utf-8", errors="replace")
         witness = Witness(service.db, service.cosigner, service.peers)
@@ -113,6 +118,7 @@ def build_app(service: NodeService) -> Starlette:
         Route("/log/checkpoint", checkpoint),
         Route("/log/tile/{path:path}", tile),
         Route("/witness/add-checkpoint", add_checkpoint, methods=["POST"]),
+        Route("/transfers", transfers),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 
