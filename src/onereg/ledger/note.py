@@ -349,11 +349,11 @@ class Signer:
 
     @property
     def key_id(self) -> bytes:
-        return key_id(self.name, self.sig_type, self.public_key)
+        return self.verifier().key_id
 
     @property
     def key(self) -> str:
-        return f"{self.name}+{self.key_id.hex()}"
+        return self.verifier().key
 
     def verifier(self) -> Verifier:
         return Verifier(self.name, self.public_key)
