@@ -100,3 +100,19 @@ def test_the_transfer_appears_in_the_nro_transfer_log(tmp_path: Path) -> None:
         }
     ]
     assert nets["original_set"][0]["cidrs"] == [{"prefix": "193.0.0.0", "length": 16}]
+
+
+def test_the_exported_log_validates_against_the_nro_schema(tmp_path: Path) -> None:
+    import json
+
+    from onereg.registry.export import transfer_log_problems
+
+    test_transfer_from_agreement_to_log_entry(tmp_path)
+    done = _run(tmp_path / "data", "export", "transfers", "--registry", "ripencc")
+    log = json.loads(done.stdout)
+    assert transfer_log_problems(log) == []
+    log["transfers"][0]["type"] = "GIFT"
+    del log["version"]["records_interval"]
+    problems = transfer_log_problems(log)
+    assert any("transfers/0/type" in p for p in problems)
+    assert any("records_interval" in p for p in problems)

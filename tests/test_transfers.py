@@ -87,7 +87,7 @@ def test_a_partial_transfer_splits_the_delegation_in_one_entry(ripe: World) -> N
     held = {str(d.resource): d.holder for d in ripe.node.delegations()}
     assert held["193.0.1.0/24"] == "DST"
     assert held["193.0.0.0/24"] == "SRC" and held["193.0.2.0-193.0.255.255"] == "SRC"
-    assert "ripencc" in entry.data()["policy"]  # the policy version that decided
+    assert "ripencc" in entry.data()["record"]["policy"]  # the policy version that decided
     digest = ripe.node.state_digest()
     ripe.node.rebuild()
     assert ripe.node.state_digest() == digest

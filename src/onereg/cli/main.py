@@ -32,7 +32,7 @@ from onereg.federation.lookup import lookup
 from onereg.federation.proofs import build_proof, verify_proof_file
 from onereg.ledger.policy import Policy
 from onereg.registry.checkpoints import rotate_key_of
-from onereg.registry.export import export_delegated, export_transfers
+from onereg.registry.export import export_delegated, export_transfers, transfer_log_problems
 from onereg.registry.sources.nro_lists import parse_allowed_overlaps, parse_erx_transfers
 
 # Wide enough for the audit tables when the output goes to a file or a CI log (rich assumes 80).
@@ -205,10 +205,13 @@ def export_delegated_cmd(settings: Settings, registry: str, output: Path | None)
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None)
 @click.pass_obj
 def export_transfers_cmd(settings: Settings, registry: str, output: Path | None) -> None:
-    """The registry's transfers as an NRO transfers_latest.json."""
+    """The registry's transfers as an NRO transfers_latest.json (checked against the schema)."""
     with DataDir(settings.data_dir).open(RegistryId(registry), create=False) as node:
-        text = json.dumps(export_transfers(node), indent=1)
-    _write_lines([text], output)
+        document = export_transfers(node)
+    problems = transfer_log_problems(document)
+    if problems:  # a defect of ours, not of the input: say so rather than publish it
+        raise OneregError("transfer log fails the NRO schema: " + "; ".join(problems[:5]))
+    _write_lines([json.dumps(document, indent=1)], output)
 
 
 @export.command("nro")

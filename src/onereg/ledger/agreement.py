@@ -20,7 +20,7 @@ from onereg.core.errors import SignatureError
 from onereg.ledger.entry import canonical_json
 
 AGREEMENT_FORMAT = "onereg-transfer-agreement/1"
-KINDS = ("transfer", "merger")
+KINDS = ("transfer", "merger", "return")  # a return gives the block back to the pool
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,8 +23,34 @@ SPECIAL_RELEASED = "special.released"
 KEY_PUBLISHED = "key.published"
 KEY_ROTATED = "key.rotated"
 HOLDER_KEY = "holder.key"
-TRANSFER_COMPLETED = "transfer.completed"
-NONCE_USED = "nonce.used"  # only inside transfer.completed
+# A transfer entry (any kind below) carries its own projection: the transfer's id (the agreement
+# nonce), the node's role and the NRO state it reached, the block, the delegation changes it makes,
+# and whether it sets or releases the block's lock. See registry/transfer_log.py.
+TRANSFER_COMPLETED = "transfer.completed"  # intra-registry: the whole transfer in one entry
+TRANSFER_INITIALIZED = "transfer.initialized"  # source: sourceInitialized, block locked
+TRANSFER_ACCEPTED = "transfer.accepted"  # recipient: recipientAccepted, block reserved
+TRANSFER_DECLINED = "transfer.declined"  # recipient: recipientCancelled, with reasons
+TRANSFER_FINALIZED = "transfer.finalized"  # source: sourceFinalized, block removed
+TRANSFER_CANCELLED = "transfer.cancelled"  # source: sourceCancelled, lock released
+TRANSFER_REGISTERED = "transfer.registered"  # recipient: block delegated to the new holder
+TRANSFER_ABORTED = "transfer.aborted"  # recipient: the source cancelled, reservation released
+TRANSFER_KINDS = frozenset(
+    {
+        TRANSFER_COMPLETED,
+        TRANSFER_INITIALIZED,
+        TRANSFER_ACCEPTED,
+        TRANSFER_DECLINED,
+        TRANSFER_FINALIZED,
+        TRANSFER_CANCELLED,
+        TRANSFER_REGISTERED,
+        TRANSFER_ABORTED,
+    }
+)
+# Items a transfer entry expands to; never written as entries of their own.
+NONCE_USED = "nonce.used"
+TRANSFER_STATE = "transfer.state"
+LOCK_SET = "lock.set"
+LOCK_RELEASED = "lock.released"
 
 # A bulk import packs runs of same-kind changes into `batch` entries of at most BATCH_BYTES of
 # payload: a 190,000-record file becomes ~5,000 entries instead of 190,000, which keeps a full

@@ -157,6 +157,26 @@ _HANDLERS: dict[str, Handler] = {
         "INSERT INTO used_nonces (nonce, seq) VALUES (?, ?)",
         lambda s, p: (p["nonce"], s),
     ),
+    ev.TRANSFER_STATE: (
+        "INSERT INTO transfers (id, role, state, afi, start, end, counterpart, record, first_seq,"
+        " seq) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET state = excluded.state,"
+        " record = excluded.record, seq = excluded.seq",
+        lambda s, p: (
+            p["id"],
+            p["role"],
+            p["state"],
+            *_range_row(p["range"]),
+            p["counterpart"],
+            orjson.dumps(p["record"], option=orjson.OPT_SORT_KEYS).decode(),
+            s,
+            s,
+        ),
+    ),
+    ev.LOCK_SET: (
+        "INSERT INTO locks (afi, start, end, transfer) VALUES (?,?,?,?)",
+        lambda s, p: (*_range_row(p["range"]), p["id"]),
+    ),
+    ev.LOCK_RELEASED: ("DELETE FROM locks WHERE transfer = ?", lambda s, p: (p["id"],)),
     ev.KEY_PUBLISHED: (
         "INSERT INTO node_keys (seq, vkey) VALUES (?, ?)",
         lambda s, p: (s, p["vkey"]),
@@ -190,18 +210,30 @@ def indexes_deferred(conn: sqlite3.Connection, changes: int) -> Iterator[None]:
 
 def _expand(entries: Iterable[Applied]) -> Iterator[Applied]:
     """Batch entries stand for their items, in order, each under the batch entry's seq; a
-    transfer stands for its delegation changes and the use of its agreement's nonce."""
+    transfer entry stands for its delegation changes, the use of its agreement's nonce (at the
+    transfer's first entry on this node), its lock and its row in `transfers`."""
     for seq, kind, payload in entries:
         if kind == ev.BATCH:
             inner = payload["kind"]
             for item in payload["items"]:
                 yield seq, inner, item
-        elif kind == ev.TRANSFER_COMPLETED:
-            for change_kind, change in payload["changes"]:
-                yield seq, change_kind, change
-            yield seq, ev.NONCE_USED, {"nonce": payload["agreement"]["nonce"]}
+        elif kind in ev.TRANSFER_KINDS:
+            yield from _expand_transfer(seq, payload)
         else:
             yield seq, kind, payload
+
+
+def _expand_transfer(seq: int, payload: ev.Payload) -> Iterator[Applied]:
+    for change_kind, change in payload.get("changes", ()):
+        yield seq, change_kind, change
+    if payload.get("first"):
+        yield seq, ev.NONCE_USED, {"nonce": payload["id"]}
+    lock = payload.get("lock")
+    if lock == "set":
+        yield seq, ev.LOCK_SET, payload
+    elif lock == "release":
+        yield seq, ev.LOCK_RELEASED, payload
+    yield seq, ev.TRANSFER_STATE, payload
 
 
 def apply(conn: sqlite3.Connection, entries: Iterable[Applied]) -> None:

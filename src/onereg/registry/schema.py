@@ -29,6 +29,8 @@ PROJECTION_TABLES = (
     "node_keys",
     "holder_keys",
     "used_nonces",
+    "transfers",
+    "locks",
 )
 PROJECTION_SCHEMA = """
 CREATE TABLE IF NOT EXISTS holders (
@@ -86,6 +88,25 @@ CREATE TABLE IF NOT EXISTS used_nonces (
     nonce TEXT PRIMARY KEY,
     seq INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS transfers (
+    id TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    state TEXT NOT NULL,
+    afi TEXT NOT NULL,
+    start BLOB NOT NULL,
+    end BLOB NOT NULL,
+    counterpart TEXT NOT NULL,
+    record TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS locks (
+    afi TEXT NOT NULL,
+    start BLOB NOT NULL,
+    end BLOB NOT NULL,
+    transfer TEXT NOT NULL,
+    PRIMARY KEY (afi, start)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS node_keys (
     seq INTEGER PRIMARY KEY,
     vkey TEXT NOT NULL
@@ -116,6 +137,8 @@ DROP TABLE IF EXISTS sources;
 DROP TABLE IF EXISTS node_keys;
 DROP TABLE IF EXISTS holder_keys;
 DROP TABLE IF EXISTS used_nonces;
+DROP TABLE IF EXISTS transfers;
+DROP TABLE IF EXISTS locks;
 """
 
 

@@ -1,27 +1,32 @@
-"""Transfers inside one registry: a block moves between two of its holders in one log entry.
+"""Transfers inside one registry, and the checks every transfer runs (also between registries).
 
 The command checks everything first and writes nothing unless all checks pass: the agreement is
 well formed, unexpired and not executed before (its nonce), both holders signed it with the keys
-their registry's log holds for them, the source holds the whole block in one delegation, and the
-registry's transfer policy in force allows it. Every failing check is reported, not just the
-first. The entry records the agreement, both signatures, the policy versions that decided, and
-the delegation changes (a partial transfer splits the source's delegation).
+their registries' logs hold for them, the source holds the whole block in one delegation that no
+other transfer has locked, and the transfer policy in force allows it. Every failing check is
+reported, not just the first. The entry records the agreement, both signatures, the policy
+versions that decided, and the delegation changes (a partial transfer splits the delegation).
+
+A return gives a block back to the registry's pool: only the holder signs it, no transfer policy
+applies, and the block goes into quarantine (`reserved`) as the RIRs do with returned space.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from onereg.core.errors import OneregError, ResourceParseError, SignatureError
-from onereg.core.registries import Status
+from onereg.core.registries import RegistryId, Status
 from onereg.core.resources import Afi, Resource, format_number, range_to_cidrs
 from onereg.ledger.agreement import SignedAgreement, check_signature
 from onereg.ledger.entry import LogEntry
 from onereg.registry import events as ev
 from onereg.registry.node import Delegation, RegistryNode
+from onereg.registry.schema import key
 from onereg.registry.transfer_policy import (
     EventKind,
     PolicySet,
@@ -31,15 +36,24 @@ from onereg.registry.transfer_policy import (
     evaluate,
 )
 
-_HELD = (Status.ALLOCATED.value, Status.ASSIGNED.value)
+HELD = (Status.ALLOCATED.value, Status.ASSIGNED.value)
+RETURN = "return"
+
+# NRO transfer states (REFERENCE.md section 1.7); `transfers.state` holds one of them.
+SOURCE_INITIALIZED = "sourceInitialized"
+RECIPIENT_ACCEPTED = "recipientAccepted"
+RECIPIENT_CANCELLED = "recipientCancelled"
+SOURCE_FINALIZED = "sourceFinalized"
+SOURCE_CANCELLED = "sourceCancelled"
+FINAL_STATES = frozenset({SOURCE_FINALIZED, SOURCE_CANCELLED, RECIPIENT_CANCELLED})
 
 
 class TransferRefused(OneregError):
     """A transfer was not executed; `reasons` lists every check that failed."""
 
-    def __init__(self, reasons: list[str]) -> None:
+    def __init__(self, reasons: Sequence[str]) -> None:
         super().__init__("transfer refused: " + "; ".join(reasons))
-        self.reasons = reasons
+        self.reasons = list(reasons)
 
 
 def register_holder_key(node: RegistryNode, handle: str, public_key: bytes) -> LogEntry:
@@ -48,113 +62,138 @@ def register_holder_key(node: RegistryNode, handle: str, public_key: bytes) -> L
         raise OneregError(f"{node.registry} has no holder {handle!r}")
     if len(public_key) != 32:
         raise OneregError(f"an Ed25519 public key has 32 bytes, not {len(public_key)}")
-    key = base64.b64encode(public_key).decode()
-    return node.append([(ev.HOLDER_KEY, {"handle": handle, "key": key})])[0]
+    key_text = base64.b64encode(public_key).decode()
+    return node.append([(ev.HOLDER_KEY, {"handle": handle, "key": key_text})])[0]
 
 
-def holder_key(node: RegistryNode, handle: str) -> bytes | None:
-    row = node.conn.execute("SELECT key FROM holder_keys WHERE handle = ?", (handle,)).fetchone()
-    return None if row is None else base64.b64decode(row[0])
+def holder_key(node: RegistryNode, handle: str) -> tuple[bytes, int] | None:
+    """The holder's key and the log entry that recorded it."""
+    row = node.conn.execute(
+        "SELECT key, seq FROM holder_keys WHERE handle = ?", (handle,)
+    ).fetchone()
+    return None if row is None else (base64.b64decode(row[0]), int(row[1]))
 
 
 @dataclass(frozen=True, slots=True)
-class Checked:
-    resource: Resource
-    delegation: Delegation
-    versions: dict[str, str]
+class KnownKey:
+    """A holder's key as read from a registry's log (`where` names that log for messages)."""
+
+    key: bytes | None
+    where: str
 
 
-def _signatures(node: RegistryNode, signed: SignedAgreement) -> list[str]:
-    reasons = []
+def own_key(node: RegistryNode, handle: str) -> KnownKey:
+    found = holder_key(node, handle)
+    return KnownKey(None if found is None else found[0], f"the {node.registry} log")
+
+
+def check_signatures(signed: SignedAgreement, source: KnownKey, recipient: KnownKey) -> list[str]:
     a = signed.agreement
-    for who, handle, signature in (
-        ("source holder", a.source_holder, signed.source_signature),
-        ("recipient holder", a.recipient_holder, signed.recipient_signature),
-    ):
-        key = holder_key(node, handle)
-        if key is None:
-            reasons.append(f"the {who} {handle!r} has no key in the {node.registry} log")
+    parties = [("source holder", a.source_holder, signed.source_signature, source)]
+    if a.kind != RETURN:
+        parties.append(
+            ("recipient holder", a.recipient_holder, signed.recipient_signature, recipient)
+        )
+    reasons = []
+    for who, handle, signature, known in parties:
+        if known.key is None:
+            reasons.append(f"the {who} {handle!r} has no key in {known.where}")
             continue
         try:
-            check_signature(a, signature, key, f"{who} {handle!r}")
+            check_signature(a, signature, known.key, f"{who} {handle!r}")
         except SignatureError as exc:
             reasons.append(str(exc))
     return reasons
 
 
-def _freshness(node: RegistryNode, signed: SignedAgreement, now: datetime) -> list[str]:
+def check_fresh(node: RegistryNode, signed: SignedAgreement, now: datetime) -> list[str]:
+    """Well formed, unexpired, and never executed at this node (its nonce is unused)."""
     a = signed.agreement
     reasons = list(a.problems())
     if not reasons and a.expiry() <= now:
         reasons.append(f"the agreement expired at {a.expires}")
     if node.conn.execute("SELECT seq FROM used_nonces WHERE nonce = ?", (a.nonce,)).fetchone():
         reasons.append(f"the agreement (nonce {a.nonce[:16]}...) was executed before: replay")
-    if a.source_registry != node.registry.value or a.recipient_registry != node.registry.value:
-        reasons.append(
-            f"both holders must be at {node.registry} for a transfer inside it "
-            "(between registries the transfer protocol applies)"
-        )
     return reasons
 
 
-def _source_block(
+def check_unlocked(node: RegistryNode, resource: Resource) -> list[str]:
+    """A block that another transfer has locked (or reserved) cannot move or change."""
+    rows = node.conn.execute(
+        "SELECT l.transfer, t.state FROM locks l JOIN transfers t ON t.id = l.transfer "
+        "WHERE l.afi = ? AND l.start <= ? AND l.end >= ?",
+        (resource.afi.value, key(resource.end), key(resource.start)),
+    ).fetchall()
+    return [f"{resource} overlaps a block locked by transfer {t[:16]}... ({s})" for t, s in rows]
+
+
+def parse_block(signed: SignedAgreement) -> tuple[list[str], Resource | None]:
+    try:
+        return [], Resource.parse(signed.agreement.resource)
+    except ResourceParseError as exc:
+        return [str(exc)], None
+
+
+def source_block(
     node: RegistryNode, signed: SignedAgreement
 ) -> tuple[list[str], Resource | None, Delegation | None]:
+    """The one delegation of the source holder that contains the block, unlocked."""
     a = signed.agreement
-    try:
-        resource = Resource.parse(a.resource)
-    except ResourceParseError as exc:
-        return [str(exc)], None, None
+    reasons, resource = parse_block(signed)
+    if resource is None:
+        return reasons, None, None
     found = node.overlapping(resource)
     if len(found) != 1 or not found[0].resource.contains(resource):
         return [f"{resource} is not within one delegation of {node.registry}"], resource, None
     held = found[0]
-    if held.holder != a.source_holder or held.status not in _HELD:
+    if held.holder != a.source_holder or held.status not in HELD:
         who = held.holder or "the registry pool"
         return [f"{resource} is held by {who}, not by {a.source_holder!r}"], resource, None
-    return [], resource, held
+    locked = check_unlocked(node, resource)
+    return locked, resource, None if locked else held
 
 
-def _received(held: Delegation) -> Receipt:
+def received(held: Delegation) -> Receipt:
+    """How the holder got the delegation: a transfer records it in the delegation's attrs."""
     try:
         when = datetime.strptime(held.date, "%Y%m%d").date()
     except ValueError:
         return Receipt(EventKind.LEGACY, date(1970, 1, 1))
-    return Receipt(EventKind.ALLOCATION, when)
+    how = (held.attrs or {}).get("received_by")
+    kind = EventKind(how) if how in ("transfer", "merger") else EventKind.ALLOCATION
+    return Receipt(kind, when)
 
 
-def check_transfer(
+def policy_check(
     node: RegistryNode,
     signed: SignedAgreement,
+    resource: Resource,
+    held_date: Receipt,
     policies: PolicySet,
     now: datetime,
     evidence: Mapping[str, object],
-) -> Checked:
-    """Every check, all of them run; raises TransferRefused listing each failure."""
-    reasons = _freshness(node, signed, now) + _signatures(node, signed)
-    block_reasons, resource, held = _source_block(node, signed)
-    reasons += block_reasons
-    versions: dict[str, str] = {}
-    if resource is not None and held is not None:
-        request = TransferRequest(
-            resource=resource,
-            source=node.registry,
-            recipient=node.registry,
-            on=now.date(),
-            received=_received(held),
-            kind=TransferKind(signed.agreement.kind),
-            evidence=evidence,
-            recipient_is_holder=bool(node.holder_resources(signed.agreement.recipient_holder)),
-        )
-        decision = evaluate(request, policies)
-        reasons += [str(f) for f in decision.failures]
-        versions = {str(k): v for k, v in decision.versions.items()}
-    if reasons or resource is None or held is None:
-        raise TransferRefused(reasons)
-    return Checked(resource, held, versions)
+    recipient_is_holder: bool,
+) -> tuple[list[str], dict[str, str]]:
+    """This registry's rules only: between registries each side judges by its own policy."""
+    a = signed.agreement
+    request = TransferRequest(
+        resource=resource,
+        source=RegistryId(a.source_registry),
+        recipient=RegistryId(a.recipient_registry),
+        on=now.date(),
+        received=held_date,
+        kind=TransferKind(a.kind),
+        evidence=evidence,
+        recipient_is_holder=recipient_is_holder,
+    )
+    decision = evaluate(request, policies)
+    reasons = [str(f) for f in decision.failures if f.registry is node.registry]
+    versions = {str(k): v for k, v in decision.versions.items() if k is node.registry}
+    return reasons, versions
 
 
-def _pieces(afi: Afi, lo: int, hi: int, template: ev.Payload) -> list[ev.Payload]:
+def pieces(afi: Afi, lo: int, hi: int, template: ev.Payload) -> list[ev.Payload]:
+    """Delegation payloads covering lo..hi (IPv6 delegations are CIDR blocks)."""
     if afi is Afi.IPV6:
         spans = [(net, net + (1 << (128 - plen)) - 1) for net, plen in range_to_cidrs(lo, hi, 128)]
     else:
@@ -166,13 +205,9 @@ def _pieces(afi: Afi, lo: int, hi: int, template: ev.Payload) -> list[ev.Payload
     return out
 
 
-def _changes(
-    checked: Checked, recipient: str, recipient_cc: str, on: date
-) -> list[tuple[str, ev.Payload]]:
-    held, res = checked.delegation, checked.resource
-    afi = res.afi
-    source_part: ev.Payload = {
-        "afi": afi.value,
+def delegation_payload(held: Delegation) -> ev.Payload:
+    payload: ev.Payload = {
+        "afi": held.resource.afi.value,
         "cc": held.cc,
         "date": held.date,
         "status": held.status,
@@ -180,27 +215,138 @@ def _changes(
         "opaque": held.opaque,
         "ext": [],
     }
-    moved = {
-        **source_part,
-        "cc": recipient_cc,
-        "date": on.strftime("%Y%m%d"),
-        "holder": recipient,
-        "opaque": recipient,
-    }
+    if held.attrs:
+        payload["attrs"] = held.attrs
+    return payload
+
+
+def carve(held: Delegation, block: Resource) -> list[tuple[str, ev.Payload]]:
+    """Remove `block` from the delegation: the delegation goes, what is left of it comes back."""
+    afi = block.afi
+    kept = delegation_payload(held)
     changes: list[tuple[str, ev.Payload]] = [
         (ev.DELEGATION_REMOVED, {"afi": afi.value, "start": held.start_text, "value": held.value})
     ]
     whole = held.resource
-    if whole.start < res.start:
+    if whole.start < block.start:
         changes += [
-            (ev.DELEGATION_ADDED, p) for p in _pieces(afi, whole.start, res.start - 1, source_part)
+            (ev.DELEGATION_ADDED, p) for p in pieces(afi, whole.start, block.start - 1, kept)
         ]
-    changes += [(ev.DELEGATION_ADDED, p) for p in _pieces(afi, res.start, res.end, moved)]
-    if res.end < whole.end:
-        changes += [
-            (ev.DELEGATION_ADDED, p) for p in _pieces(afi, res.end + 1, whole.end, source_part)
-        ]
+    if block.end < whole.end:
+        changes += [(ev.DELEGATION_ADDED, p) for p in pieces(afi, block.end + 1, whole.end, kept)]
     return changes
+
+
+def granted(
+    block: Resource,
+    template: ev.Payload,
+    holder: str,
+    cc: str,
+    on: date,
+    transfer_id: str,
+    how: str,
+) -> list[tuple[str, ev.Payload]]:
+    """The block delegated to its new holder, remembering it came by transfer (holding periods)."""
+    moved = {
+        **template,
+        "cc": cc,
+        "date": on.strftime("%Y%m%d"),
+        "holder": holder,
+        "opaque": holder,
+        "attrs": {"received_by": how, "transfer": transfer_id},
+    }
+    return [(ev.DELEGATION_ADDED, p) for p in pieces(block.afi, block.start, block.end, moved)]
+
+
+def block_range(block: Resource) -> dict[str, str]:
+    return {
+        "afi": block.afi.value,
+        "start": format_number(block.afi, block.start),
+        "end": format_number(block.afi, block.end),
+    }
+
+
+def transfer_item(
+    kind: str,
+    *,
+    transfer_id: str,
+    role: str,
+    state: str,
+    block: Resource,
+    counterpart: str,
+    record: Mapping[str, Any],
+    changes: Sequence[tuple[str, ev.Payload]] = (),
+    lock: str | None = None,
+    first: bool = False,
+) -> ev.Item:
+    """A transfer log entry: it carries its own projection (see `projection._expand_transfer`)."""
+    payload: ev.Payload = {
+        "id": transfer_id,
+        "role": role,
+        "state": state,
+        "range": block_range(block),
+        "counterpart": counterpart,
+        "record": dict(record),
+    }
+    if changes:
+        payload["changes"] = [[k, p] for k, p in changes]
+    if lock:
+        payload["lock"] = lock
+    if first:
+        payload["first"] = True
+    return kind, payload
+
+
+def agreement_record(signed: SignedAgreement) -> dict[str, Any]:
+    return {
+        "agreement": signed.agreement.fields(),
+        "signatures": {
+            "source": base64.b64encode(signed.source_signature).decode(),
+            "recipient": base64.b64encode(signed.recipient_signature).decode(),
+        },
+    }
+
+
+def holder_cc(node: RegistryNode, handle: str, default: str) -> str:
+    info = node.holder(handle)
+    return str(info["cc"]) if info and info["cc"] else default
+
+
+def _within_checks(
+    node: RegistryNode,
+    signed: SignedAgreement,
+    policies: PolicySet,
+    now: datetime,
+    evidence: Mapping[str, object],
+) -> tuple[list[str], Resource | None, Delegation | None, dict[str, str]]:
+    a = signed.agreement
+    reasons = check_fresh(node, signed, now)
+    if a.source_registry != node.registry.value or a.recipient_registry != node.registry.value:
+        reasons.append(
+            f"both holders must be at {node.registry} for a transfer inside it "
+            "(between registries the transfer protocol applies)"
+        )
+    reasons += check_signatures(
+        signed, own_key(node, a.source_holder), own_key(node, a.recipient_holder)
+    )
+    if a.kind != RETURN and node.holder(a.recipient_holder) is None:
+        reasons.append(f"{node.registry} has no holder {a.recipient_holder!r}")
+    block_reasons, resource, held = source_block(node, signed)
+    reasons += block_reasons
+    versions: dict[str, str] = {}
+    if resource is not None and held is not None and a.kind != RETURN:
+        failed, versions = policy_check(
+            node,
+            signed,
+            resource,
+            received(held),
+            policies,
+            now,
+            evidence,
+            bool(node.holder_resources(a.recipient_holder)),
+        )
+        reasons += failed
+    return reasons, resource, held, versions
 
 
 def transfer_within(
@@ -210,18 +356,43 @@ def transfer_within(
     now: datetime,
     evidence: Mapping[str, object] | None = None,
 ) -> LogEntry:
-    """Execute an intra-registry transfer as one log entry, or raise TransferRefused."""
-    checked = check_transfer(node, signed, policies, now, evidence or {})
-    recipient = signed.agreement.recipient_holder
-    info = node.holder(recipient)
-    cc = str(info["cc"]) if info else checked.delegation.cc
-    payload = {
-        "agreement": signed.agreement.fields(),
-        "signatures": {
-            "source": base64.b64encode(signed.source_signature).decode(),
-            "recipient": base64.b64encode(signed.recipient_signature).decode(),
-        },
-        "policy": checked.versions,
-        "changes": [[k, p] for k, p in _changes(checked, recipient, cc, now.date())],
+    """Execute an intra-registry transfer (or a return) as one log entry, or raise
+    TransferRefused listing every failed check."""
+    facts = dict(evidence or {})
+    reasons, block, held, versions = _within_checks(node, signed, policies, now, facts)
+    if reasons or block is None or held is None:
+        raise TransferRefused(reasons)
+    a = signed.agreement
+    changes = carve(held, block)
+    template = delegation_payload(held)
+    if a.kind == RETURN:
+        pool = {**template, "status": Status.RESERVED.value, "holder": None, "opaque": None}
+        pool["date"] = now.strftime("%Y%m%d")
+        pool.pop("attrs", None)
+        changes += [
+            (ev.DELEGATION_ADDED, p) for p in pieces(block.afi, block.start, block.end, pool)
+        ]
+    else:
+        cc = holder_cc(node, a.recipient_holder, held.cc)
+        changes += granted(block, template, a.recipient_holder, cc, now.date(), a.nonce, a.kind)
+    record = {
+        **agreement_record(signed),
+        "policy": versions,
+        "evidence": facts,
+        "original": block_range(held.resource),
+        "source_cc": held.cc,
+        "recipient_cc": holder_cc(node, a.recipient_holder, held.cc),
+        "registered": held.date,
     }
-    return node.append([(ev.TRANSFER_COMPLETED, payload)])[0]
+    item = transfer_item(
+        ev.TRANSFER_COMPLETED,
+        transfer_id=a.nonce,
+        role="intra",
+        state=SOURCE_FINALIZED,
+        block=block,
+        counterpart=node.registry.value,
+        record=record,
+        changes=changes,
+        first=True,
+    )
+    return node.append([item])[0]

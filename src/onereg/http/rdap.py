@@ -1,0 +1,584 @@
+"""RDAP (RFC 9082/9083) for one node, with redirects to the registry authoritative elsewhere.
+
+A client may ask any node about any resource, as it may ask any RIR: the node answers what it
+holds, and sends the client on (301, as the RIRs do) when another registry is authoritative.
+Which registry that is comes from `RdapAuthority`, built from the IANA node (which block IANA
+gave to which RIR) corrected by what the RIRs hold in each other's blocks (cross-registry
+holdings: ERX, legacy, inter-RIR transfers). The bootstrap files (RFC 9224) are cut from the same
+map, so a client that bootstraps from a node and one that follows its redirects agree.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import sqlite3
+import threading
+import time
+from bisect import bisect_right
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from onereg.core.registries import ALL_REGISTRIES, RIRS, RegistryId, Status
+from onereg.core.resources import Afi, Resource, format_number, range_to_cidrs
+from onereg.federation.authority import AuthorityBlock, AuthorityMap
+from onereg.federation.layout import DataDir
+from onereg.http import rdap_objects as obj
+from onereg.registry.node import Delegation, RegistryNode
+from onereg.registry.schema import unkey
+
+MAX_REQUEST_BYTES = 1024
+ENTITY_RESOURCE_LIMIT = 100
+SEARCH_LIMIT = 500
+_HEADERS = {"Access-Control-Allow-Origin": "*"}  # RFC 7480 5.6: browsers may call RDAP directly
+_HELD = frozenset((Status.ALLOCATED.value, Status.ASSIGNED.value))
+_ORDER = {rid: i for i, rid in enumerate(ALL_REGISTRIES)}
+_DIGITS = re.compile(r"^[0-9]{1,10}$")
+_LENGTH = re.compile(r"^[0-9]{1,3}$")
+
+# Who wins where claims overlap: a registry's held record in another RIR's block beats a
+# recorded cross-registry holding (which may be pool space), which beats IANA's designation.
+_RANK_IANA, _RANK_CROSS, _RANK_HELD = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A run of numbers with one authoritative registry."""
+
+    start: int
+    end: int
+    registry: RegistryId
+
+
+@dataclass(frozen=True, eq=False)
+class RdapAuthority:
+    """Which registry is authoritative for each number, and where each registry's RDAP is.
+
+    Immutable: a refresh builds a new one (see `LiveAuthority`), so a request never sees a map
+    half rebuilt.
+    """
+
+    spans: Mapping[str, tuple[Span, ...]]
+    iana: AuthorityMap
+    base_urls: Mapping[RegistryId, str]
+    publication: str
+    _starts: dict[str, list[int]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        starts = {afi: [s.start for s in spans] for afi, spans in self.spans.items()}
+        object.__setattr__(self, "_starts", starts)
+
+    @classmethod
+    def empty(cls, base_urls: Mapping[RegistryId, str] | None = None) -> RdapAuthority:
+        return cls({a.value: () for a in Afi}, AuthorityMap([]), dict(base_urls or {}), "")
+
+    @classmethod
+    def build(
+        cls,
+        iana: RegistryNode | None,
+        rirs: Iterable[RegistryNode],
+        base_urls: Mapping[RegistryId, str],
+    ) -> RdapAuthority:
+        """From the IANA node and every RIR node available (any may be missing)."""
+        amap = AuthorityMap.from_node(iana) if iana is not None else AuthorityMap([])
+        claims: dict[str, list[tuple[int, int, int, RegistryId]]] = {a.value: [] for a in Afi}
+        for afi, blocks in amap.blocks.items():
+            for block in blocks:
+                owner = block.registry or RegistryId.IANA
+                claims[afi].append((block.start, block.end, _RANK_IANA, owner))
+        times = [_last_time(iana)] if iana is not None else []
+        for node in rirs:
+            times.append(_last_time(node))
+            for afi, start, end in _cross_holdings(node):
+                claims[afi].append((start, end, _RANK_CROSS, node.registry))
+            for afi, start, end in _held_in_foreign_blocks(node, amap):
+                claims[afi].append((start, end, _RANK_HELD, node.registry))
+        spans = {afi: tuple(_sweep(c)) for afi, c in claims.items()}
+        return cls(spans, amap, dict(base_urls), max((t for t in times if t), default=""))
+
+    def authoritative(self, afi: Afi, number: int) -> RegistryId | None:
+        spans, starts = self.spans.get(afi.value, ()), self._starts.get(afi.value, [])
+        index = bisect_right(starts, number) - 1
+        if index >= 0 and spans[index].end >= number:
+            return spans[index].registry
+        return None
+
+    def rdap_base(self, registry: RegistryId) -> str | None:
+        """The registry's RDAP base (no trailing slash), if the federation knows where it is."""
+        url = self.base_urls.get(registry)
+        return None if url is None else url.rstrip("/") + "/rdap"
+
+    def iana_block(self, res: Resource) -> AuthorityBlock | None:
+        """The IANA block wholly covering `res` (its parent object), if one does."""
+        pieces = self.iana.pieces(res.afi.value, res.start, res.end)
+        if len(pieces) != 1:
+            return None
+        block = pieces[0].block
+        return block if block.start <= res.start and res.end <= block.end else None
+
+    def services(self, afi: Afi) -> list[obj.Service]:
+        """RFC 9224 services: each RIR's numbers, as prefixes (IP) or ranges (ASN)."""
+        entries: dict[RegistryId, list[str]] = defaultdict(list)
+        for span in self.spans.get(afi.value, ()):
+            if span.registry is RegistryId.IANA or span.registry not in self.base_urls:
+                continue
+            if afi is Afi.ASN:
+                text = str(span.start) if span.start == span.end else f"{span.start}-{span.end}"
+                entries[span.registry].append(text)
+            else:
+                entries[span.registry] += [
+                    f"{format_number(afi, net)}/{plen}"
+                    for net, plen in range_to_cidrs(span.start, span.end, afi.bits)
+                ]
+        out: list[obj.Service] = []
+        for rid in ALL_REGISTRIES:
+            base = self.rdap_base(rid)
+            if entries.get(rid) and base is not None:
+                out.append((entries[rid], [base + "/"]))
+        return out
+
+
+def _last_time(node: RegistryNode) -> str:
+    row = node.conn.execute("SELECT time FROM log ORDER BY seq DESC LIMIT 1").fetchone()
+    return "" if row is None else str(row[0])
+
+
+def _cross_holdings(node: RegistryNode) -> Iterable[tuple[str, int, int]]:
+    for afi, start, end in node.conn.execute("SELECT afi, start, end FROM cross_holdings"):
+        yield str(afi), unkey(start), unkey(end)
+
+
+def _held_in_foreign_blocks(
+    node: RegistryNode, amap: AuthorityMap
+) -> Iterable[tuple[str, int, int]]:
+    """Held records lying in blocks IANA gave to another RIR, even if no cross-registry holding
+    was recorded for them yet (a record added after the last import).
+
+    Asks the node per foreign block (an index range scan each: hundreds of blocks), never reads
+    all of its records.
+    """
+    for afi, blocks in amap.blocks.items():
+        for block in blocks:
+            if block.registry is None or block.registry is node.registry:
+                continue  # IANA's own space held by an RIR is overclaimed: the audit's business
+            for d in node.overlapping(Resource(Afi(afi), block.start, block.end)):
+                if d.status in _HELD:
+                    lo, hi = max(d.resource.start, block.start), min(d.resource.end, block.end)
+                    yield afi, lo, hi
+
+
+Claim = tuple[int, int, int, RegistryId]  # (start, end, rank, registry)
+
+
+def _sweep(claims: list[Claim]) -> list[Span]:
+    """Disjoint spans from overlapping claims: the highest rank wins, then the registry first
+    in the usual order (so that a conflict gives the same answer on every node)."""
+    opening: dict[int, list[tuple[int, int, RegistryId]]] = defaultdict(list)
+    closing: dict[int, list[tuple[int, int, RegistryId]]] = defaultdict(list)
+    for start, end, rank, rid in claims:
+        k = (rank, -_ORDER[rid], rid)
+        opening[start].append(k)
+        closing[end + 1].append(k)
+    points = sorted(opening.keys() | closing.keys())
+    active: Counter[tuple[int, int, RegistryId]] = Counter()
+    spans: list[Span] = []
+    for index, point in enumerate(points[:-1]):
+        for k in closing.get(point, ()):
+            active[k] -= 1
+            if not active[k]:
+                del active[k]
+        for k in opening.get(point, ()):
+            active[k] += 1
+        if not active:
+            continue
+        rid = max(active)[2]
+        last = points[index + 1] - 1
+        if spans and spans[-1].registry is rid and spans[-1].end == point - 1:
+            spans[-1] = Span(spans[-1].start, last, rid)
+        else:
+            spans.append(Span(point, last, rid))
+    return spans
+
+
+# --- keeping the authority current ---------------------------------------------------------
+
+
+class LiveAuthority:
+    """An `RdapAuthority` rebuilt when any node's log head moves.
+
+    The caller supplies how to read the heads (cheap) and how to load the map (a few index scans
+    per node); the heads are read at most every `min_interval` seconds, so a busy server does
+    not query six databases per request. Works the same whether the nodes are local files (as
+    under `onereg up`) or mirrors of remote logs.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[], RdapAuthority],
+        heads: Callable[[], Hashable],
+        min_interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load, self._heads, self._interval, self._clock = load, heads, min_interval, clock
+        self._lock = threading.Lock()
+        self._seen: Hashable = heads()
+        self._current = load()
+        self._checked = clock()
+
+    @property
+    def current(self) -> RdapAuthority:
+        return self._current
+
+    def __call__(self) -> RdapAuthority:
+        now = self._clock()
+        if now - self._checked < self._interval:
+            return self._current
+        with self._lock:
+            self._checked = now
+            heads = self._heads()
+            if heads != self._seen:
+                self._current = self._load()
+                self._seen = heads
+        return self._current
+
+
+def load_authority(data: DataDir, base_urls: Mapping[RegistryId, str]) -> RdapAuthority:
+    """The authority of a federation whose nodes sit in one data directory."""
+    with data.nodes() as nodes:
+        return RdapAuthority.build(
+            nodes.get(RegistryId.IANA), [nodes[r] for r in RIRS if r in nodes], base_urls
+        )
+
+
+def log_heads(data: DataDir) -> tuple[int, ...]:
+    """Each node's log size (0 when absent), read-only: this runs while nodes are written."""
+    out = []
+    for rid in ALL_REGISTRIES:
+        path = data.node_path(rid)
+        if not path.exists():
+            out.append(0)
+            continue
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT max(seq) FROM log").fetchone()
+        except sqlite3.OperationalError:  # created but not yet given its schema
+            row = None
+        finally:
+            conn.close()
+        out.append(int(row[0]) if row and row[0] is not None else 0)
+    return tuple(out)
+
+
+def live_authority(
+    data: DataDir, base_urls: Mapping[RegistryId, str], min_interval: float = 1.0
+) -> LiveAuthority:
+    return LiveAuthority(
+        lambda: load_authority(data, base_urls), lambda: log_heads(data), min_interval
+    )
+
+
+# --- requests ------------------------------------------------------------------------------
+
+
+class RdapError(Exception):
+    """An RDAP error response (RFC 9083 section 6)."""
+
+    def __init__(self, code: int, title: str, description: str) -> None:
+        super().__init__(description)
+        self.code, self.title, self.description = code, title, description
+
+
+def _bad(description: str) -> RdapError:
+    return RdapError(400, "Bad Request", description)
+
+
+def _not_found(description: str) -> RdapError:
+    return RdapError(404, "Not Found", description)
+
+
+def parse_address(text: str) -> tuple[Afi, int]:
+    """A plain IPv4 or IPv6 address: no zone, no leading zeros, nothing ipaddress would guess."""
+    if len(text) > 45 or "%" in text:
+        raise _bad(f"{text[:64]!r} is not an IP address")
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        raise _bad(f"{text!r} is not an IP address") from None
+    return (Afi.IPV4 if addr.version == 4 else Afi.IPV6), int(addr)
+
+
+def parse_prefix(address: str, length: str) -> Resource:
+    afi, net = parse_address(address)
+    if not _LENGTH.match(length) or int(length) > afi.bits:
+        raise _bad(f"prefix length {length[:16]!r} is impossible for {afi} (0..{afi.bits})")
+    size = 1 << (afi.bits - int(length))
+    if net % size:
+        raise _bad(f"{address}/{length} has host bits set")
+    return Resource(afi, net, net + size - 1)
+
+
+def parse_asn(text: str) -> int:
+    if not _DIGITS.match(text) or int(text) > Afi.ASN.max_value:
+        raise _bad(f"{text[:32]!r} is not an AS number (0..4294967295, digits only)")
+    return int(text)
+
+
+def query_path(res: Resource) -> str:
+    """The canonical path of a query for `res` (used in redirects)."""
+    if res.afi is Afi.ASN:
+        return f"autnum/{res.start}"
+    if res.start == res.end:
+        return f"ip/{format_number(res.afi, res.start)}"
+    return obj.network_path(res)
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    location: str
+
+
+def covering(node: RegistryNode, res: Resource) -> Delegation | None:
+    """The node's record containing all of `res`; a node's records never overlap, so at most
+    one does."""
+    for d in node.overlapping(res):
+        if d.resource.contains(res):
+            return d
+    return None
+
+
+def log_time(node: RegistryNode, seq: int) -> str | None:
+    row = node.conn.execute("SELECT time FROM log WHERE seq = ?", (seq,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def holder_of(node: RegistryNode, handle: str | None) -> obj.Holder | None:
+    info = None if handle is None else node.holder(handle)
+    if info is None:
+        return None
+    return obj.Holder(info["handle"], info["name"], info["cc"], log_time(node, info["seq"]))
+
+
+def record_of(
+    node: RegistryNode, auth: RdapAuthority, d: Delegation, updated: str | None
+) -> obj.Record:
+    parent = None
+    if node.registry is not RegistryId.IANA:
+        block = auth.iana_block(d.resource)
+        if block is not None:
+            parent = Resource(d.resource.afi, block.start, block.end)
+    return obj.Record(d, log_time(node, d.seq), holder_of(node, d.holder), parent, updated)
+
+
+def resolve(node: RegistryNode, auth: RdapAuthority, res: Resource) -> Delegation | Redirect:
+    """The node's own record, or a redirect to the authoritative registry.
+
+    An RIR answers for what it holds even where IANA's map names another registry (it is the
+    one that recorded the holding). The IANA node holds every block, so it answers only for what
+    no RIR is authoritative for, and sends the rest on, as rdap.iana.org does.
+    """
+    owner = auth.authoritative(res.afi, res.start)
+    base = None
+    if owner is not None and owner is not node.registry:
+        base = auth.rdap_base(owner)
+    target = None if base is None else Redirect(f"{base}/{query_path(res)}")
+    if node.registry is RegistryId.IANA and target is not None:
+        return target
+    local = covering(node, res)
+    if local is not None:
+        return local
+    if target is not None:
+        return target
+    raise _not_found(f"{res} is not registered at {node.registry.display_name}")
+
+
+AuthoritySource = RdapAuthority | Callable[[], RdapAuthority]
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def rdap_routes(
+    get_node: Callable[[], RegistryNode],
+    authority: AuthoritySource,
+    base_url: str,
+    *,
+    terms_url: str | None = None,
+    inaccuracy_url: str | None = None,
+    port43: str | None = None,
+) -> list[Route]:
+    """Routes under /rdap/ for the node `get_node` returns.
+
+    `authority` is a fixed `RdapAuthority` or a callable giving the current one (a
+    `LiveAuthority`), asked on every request. `base_url` is this node's public URL, without
+    /rdap; `port43` the host of its whois service, named in every object when there is one.
+    Handlers are coroutines that use the node's connection directly, so that they run in
+    the event loop's thread, where the node app opens it.
+    """
+    current = authority if callable(authority) else (lambda: authority)
+    root = base_url.rstrip("/")
+
+    def context(request: Request, node: RegistryNode) -> obj.Context:
+        site = obj.Site(
+            root,
+            terms_url or f"{root}/rdap/help",
+            inaccuracy_url or f"{root}/rdap/help#inaccuracy-report",
+            node.registry,
+            port43,
+        )
+        url = str(request.url)[:MAX_REQUEST_BYTES]  # echoed in links: not a huge query twice over
+        return obj.Context(site, url, obj.CONFORMANCE + obj.RIR_SEARCH_CONFORMANCE)
+
+    def endpoint(build: Callable[[Request, RegistryNode, obj.Context], Response]) -> Handler:
+        async def handle(request: Request) -> Response:
+            node = get_node()
+            ctx = context(request, node)
+            try:
+                _check_size(request)
+                return build(request, node, ctx)
+            except RdapError as exc:
+                return rdap_json(
+                    obj.error_object(ctx, exc.code, exc.title, exc.description), exc.code
+                )
+
+        return handle
+
+    def answer(node: RegistryNode, ctx: obj.Context, res: Resource) -> Response:
+        auth = current()
+        found = resolve(node, auth, res)
+        if isinstance(found, Redirect):
+            return RedirectResponse(found.location, status_code=301, headers=_HEADERS)
+        rec = record_of(node, auth, found, _last_time(node) or None)
+        return rdap_json(obj.top_level(ctx, obj.resource_object(ctx, rec)))
+
+    def ip(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+        afi, number = parse_address(request.path_params["address"])
+        return answer(node, ctx, Resource(afi, number, number))
+
+    def prefix(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+        params = request.path_params
+        return answer(node, ctx, parse_prefix(params["prefix"], params["length"]))
+
+    def autnum(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+        number = parse_asn(request.path_params["asn"])
+        return answer(node, ctx, Resource(Afi.ASN, number, number))
+
+    def entity(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+        handle = request.path_params["handle"]
+        if len(handle) > 255:
+            raise _bad("entity handle too long")
+        holder = holder_of(node, handle)
+        if holder is None:
+            raise _not_found(f"{node.registry.display_name} has no entity {handle!r}")
+        auth, updated = current(), _last_time(node) or None
+        records = (record_of(node, auth, d, updated) for d in node.holder_resources(handle))
+        return rdap_json(obj.entity_lookup(ctx, holder, records, ENTITY_RESOURCE_LIMIT))
+
+    def help_(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+        return rdap_json(obj.help_object(ctx))
+
+    def bootstrap(afi: Afi, description: str) -> Handler:
+        def build(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+            auth = current()
+            body = obj.bootstrap_file(description, auth.publication, auth.services(afi))
+            return Response(orjson.dumps(body), media_type="application/json", headers=_HEADERS)
+
+        return endpoint(build)
+
+    def ip_search(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+        params = request.path_params
+        if "length" in params:
+            res = parse_prefix(params["prefix"], params["length"])
+        else:
+            afi, number = parse_address(params["prefix"])
+            res = Resource(afi, number, number)
+        found = rir_search(node, _relation(params["relation"]), res)
+        auth, updated = current(), _last_time(node) or None
+        objects = [obj.network_object(ctx, record_of(node, auth, d, updated)) for d in found]
+        return rdap_json(obj.search_results(ctx, "ipSearchResults", objects))
+
+    def autnum_search(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+        relation = _relation(request.path_params["relation"])
+        if relation not in ("rdap-up", "rdap-top"):
+            raise _bad("autnum searches are rdap-up and rdap-top only")
+        number = parse_asn(request.path_params["asn"])
+        found = rir_search(node, relation, Resource(Afi.ASN, number, number))
+        auth, updated = current(), _last_time(node) or None
+        objects = [obj.autnum_object(ctx, record_of(node, auth, d, updated)) for d in found]
+        return rdap_json(obj.search_results(ctx, "autnumSearchResults", objects))
+
+    def unsupported(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+        first = request.path_params["rest"].split("/", 1)[0]
+        if first in ("domain", "nameserver", "domains", "nameservers", "entities"):
+            raise RdapError(501, "Not Implemented", f"{first} queries are not served here")
+        raise _bad(f"no RDAP query /rdap/{request.path_params['rest'][:64]}")
+
+    return [
+        Route("/rdap/ip/{address}", endpoint(ip)),
+        Route("/rdap/ip/{prefix}/{length}", endpoint(prefix)),
+        Route("/rdap/autnum/{asn}", endpoint(autnum)),
+        Route("/rdap/entity/{handle}", endpoint(entity)),
+        Route("/rdap/help", endpoint(help_)),
+        Route(
+            "/rdap/bootstrap/ipv4.json",
+            bootstrap(Afi.IPV4, "RDAP bootstrap file for IPv4 address allocations"),
+        ),
+        Route(
+            "/rdap/bootstrap/ipv6.json",
+            bootstrap(Afi.IPV6, "RDAP bootstrap file for IPv6 address allocations"),
+        ),
+        Route(
+            "/rdap/bootstrap/asn.json",
+            bootstrap(Afi.ASN, "RDAP bootstrap file for Autonomous System Number allocations"),
+        ),
+        Route("/rdap/ips/rirSearch1/{relation}/{prefix}", endpoint(ip_search)),
+        Route("/rdap/ips/rirSearch1/{relation}/{prefix}/{length}", endpoint(ip_search)),
+        Route("/rdap/autnums/rirSearch1/{relation}/{asn}", endpoint(autnum_search)),
+        Route("/rdap/{rest:path}", endpoint(unsupported)),
+    ]
+
+
+def rdap_json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status, headers=_HEADERS, media_type=obj.MEDIA_TYPE)
+
+
+def _check_size(request: Request) -> None:
+    size = len(request.scope.get("raw_path") or b"") + len(request.scope.get("query_string", b""))
+    if size > MAX_REQUEST_BYTES:
+        raise RdapError(414, "URI Too Long", f"queries are limited to {MAX_REQUEST_BYTES} bytes")
+
+
+_RELATIONS = {"rdap-up", "rdap-down", "rdap-top", "rdap-bottom"}
+
+
+def _relation(text: str) -> str:
+    """RFC 9910 relations; the bare forms (up, down, ...) are taken too."""
+    name = text if text.startswith("rdap-") else f"rdap-{text}"
+    if name not in _RELATIONS:
+        raise _bad(f"unknown rirSearch1 relation {text[:32]!r}")
+    return name
+
+
+def rir_search(node: RegistryNode, relation: str, res: Resource) -> list[Delegation]:
+    """RFC 9910 over one node, whose records never overlap: every record is both the top and
+    the bottom of its own tree, so up/top/bottom find the record covering the query and down
+    finds the records inside it.
+
+    rdap-up wants an object strictly less specific than the query, so an exact match has no
+    "up" here (its parent is IANA's block, another registry's object).
+    """
+    if relation == "rdap-down":
+        inside = [
+            d for d in node.overlapping(res) if res.contains(d.resource) and d.resource != res
+        ]
+        if not inside:
+            raise _not_found(f"{node.registry.display_name} has nothing more specific in {res}")
+        return inside[:SEARCH_LIMIT]
+    found = covering(node, res)
+    if found is None or (relation == "rdap-up" and found.resource == res):
+        raise _not_found(f"{node.registry.display_name} has no {relation[5:]} object for {res}")
+    return [found]

@@ -1,0 +1,357 @@
+"""RDAP response bodies (RFC 9083, NRO RDAP profile, cidr0) built from a node's records.
+
+Pure functions of their inputs: no database, no HTTP. Keeping them apart from the routes lets the
+shape of every object be tested without a server, and lets another front end (a static export,
+a whois bridge) reuse the same objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from onereg.core.registries import RegistryId, Status
+from onereg.core.resources import Afi, Resource, format_number
+from onereg.registry.node import Delegation
+
+MEDIA_TYPE = "application/rdap+json"
+JsonObject = dict[str, Any]
+
+# The NRO profile requires nro_rdap_profile_0 together with cidr0; the flat ASN model is ours
+# because an autnum object is exactly the range a registry recorded (REFERENCE.md 3.2).
+CONFORMANCE: tuple[str, ...] = (
+    "rdap_level_0",
+    "nro_rdap_profile_0",
+    "cidr0",
+    "nro_rdap_profile_asn_flat_0",
+)
+RIR_SEARCH_CONFORMANCE: tuple[str, ...] = ("rirSearch1", "ips", "autnums")
+
+# RDAP JSON values registry (RFC 9083 10.2.2): pool space is not "active", and "available" has no
+# value of its own, so it is the closest one, "inactive".
+_STATUS_VALUES = {
+    Status.ALLOCATED.value: "active",
+    Status.ASSIGNED.value: "active",
+    Status.RESERVED.value: "reserved",
+    Status.AVAILABLE.value: "inactive",
+}
+# RIR `type` vocabulary as clients see it at the RIRs (RIPE/APNIC style); a delegated file only
+# says allocated or assigned, and an assignment in it is a direct (provider-independent) one.
+_IP_TYPES = {
+    Status.ALLOCATED.value: "ALLOCATED PA",
+    Status.ASSIGNED.value: "ASSIGNED PI",
+    Status.RESERVED.value: "RESERVED",
+    Status.AVAILABLE.value: "AVAILABLE",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """Where this node's RDAP service and its policy pages live (the NRO profile's notices)."""
+
+    base_url: str
+    terms_url: str
+    inaccuracy_url: str
+    registry: RegistryId
+    port43: str | None = None
+
+    @property
+    def rdap(self) -> str:
+        return self.base_url.rstrip("/") + "/rdap"
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What every response needs besides its object: the site, and the URL asked for (links
+    carry it as their `value`, the context they were found in)."""
+
+    site: Site
+    request_url: str
+    conformance: tuple[str, ...] = CONFORMANCE
+
+
+def rdap_date(text: str) -> str | None:
+    """A delegated-file date (YYYYMMDD) as RFC 3339, or None when the file left it unknown."""
+    if len(text) != 8 or not text.isdigit() or text == "00000000":
+        return None
+    return f"{text[:4]}-{text[4:6]}-{text[6:]}T00:00:00Z"
+
+
+def link(ctx: Context, rel: str, href: str, media: str = MEDIA_TYPE) -> JsonObject:
+    return {"value": ctx.request_url, "rel": rel, "href": href, "type": media}
+
+
+def notices(ctx: Context) -> list[JsonObject]:
+    """The NRO profile (4.3) wants terms of service and an inaccuracy report among the notices."""
+    name = ctx.site.registry.display_name
+    return [
+        {
+            "title": "Terms of Service",
+            "description": [
+                f"This is the {name} registry of the onereg federation. Its data is derived from "
+                "the registry's published, witnessed log."
+            ],
+            "links": [link(ctx, "terms-of-service", ctx.site.terms_url, "text/html")],
+        },
+        {
+            "title": "Whois Inaccuracy Reporting",
+            "description": ["If you see inaccuracies in the results, please report them at: "],
+            "links": [link(ctx, "inaccuracy-report", ctx.site.inaccuracy_url, "text/html")],
+        },
+    ]
+
+
+def top_level(ctx: Context, body: JsonObject) -> JsonObject:
+    return {"rdapConformance": list(ctx.conformance), "notices": notices(ctx), **body}
+
+
+def error_object(ctx: Context, code: int, title: str, description: str) -> JsonObject:
+    return top_level(ctx, {"errorCode": code, "title": title, "description": [description]})
+
+
+def help_object(ctx: Context) -> JsonObject:
+    rdap = ctx.site.rdap
+    return top_level(
+        ctx,
+        {
+            "links": [link(ctx, "self", f"{rdap}/help")],
+            "remarks": [
+                {
+                    "title": "Queries",
+                    "description": [
+                        "ip/<address>, ip/<prefix>/<length>, autnum/<number>, entity/<handle>",
+                        "ips/rirSearch1/{rdap-up,rdap-down,rdap-top,rdap-bottom}/<ip>[/<length>]",
+                        "autnums/rirSearch1/{rdap-up,rdap-top}/<number>",
+                        "bootstrap/{ipv4,ipv6,asn}.json (RFC 9224)",
+                        "Resources another registry is authoritative for are redirected (301).",
+                    ],
+                }
+            ],
+        },
+    )
+
+
+# --- handles and links ----------------------------------------------------------------------
+
+
+def network_handle(res: Resource) -> str:
+    """RIPE/APNIC style: the range for IPv4 (often not one prefix), the prefix for IPv6."""
+    if res.afi is Afi.IPV4:
+        return f"{format_number(res.afi, res.start)} - {format_number(res.afi, res.end)}"
+    return str(res)
+
+
+def autnum_handle(res: Resource) -> str:
+    return str(res)
+
+
+def network_path(res: Resource) -> str:
+    """The lookup path that finds exactly this network: its prefix, or its first address."""
+    blocks = res.cidrs()
+    if len(blocks) == 1:
+        net, plen = blocks[0]
+        return f"ip/{format_number(res.afi, net)}/{plen}"
+    return f"ip/{format_number(res.afi, res.start)}"
+
+
+def cidr0_cidrs(res: Resource) -> list[JsonObject]:
+    member = "v4prefix" if res.afi is Afi.IPV4 else "v6prefix"
+    return [{member: format_number(res.afi, net), "length": plen} for net, plen in res.cidrs()]
+
+
+# --- objects --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    handle: str
+    name: str
+    cc: str
+    changed: str | None  # log time of the entry that last changed the holder
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A delegation with what the response needs from outside it."""
+
+    delegation: Delegation
+    changed: str | None  # log time of the delegation's entry
+    holder: Holder | None
+    parent: Resource | None  # the covering object, when there is one
+    database_updated: str | None  # log time of the node's last entry
+
+
+def vcard(holder: Holder) -> list[Any]:
+    props: list[list[Any]] = [
+        ["version", {}, "text", "4.0"],
+        ["fn", {}, "text", holder.name or holder.handle],
+        ["kind", {}, "text", "org"],
+    ]
+    if _country(holder.cc):
+        # RFC 8605 cc parameter: the country is all the address a delegated file gives.
+        props.append(["adr", {"cc": holder.cc}, "text", ["", "", "", "", "", "", ""]])
+    return ["vcard", props]
+
+
+def entity_object(
+    ctx: Context, holder: Holder, roles: Sequence[str] = (), nested: bool = True
+) -> JsonObject:
+    obj: JsonObject = {
+        "objectClassName": "entity",
+        "handle": holder.handle,
+        "vcardArray": vcard(holder),
+    }
+    if roles:
+        obj["roles"] = list(roles)
+    obj["links"] = [link(ctx, "self", f"{ctx.site.rdap}/entity/{holder.handle}")]
+    if holder.changed and not nested:
+        obj["events"] = [{"eventAction": "last changed", "eventDate": holder.changed}]
+    return obj
+
+
+def _country(cc: str) -> bool:
+    return len(cc) == 2 and cc.isalpha() and cc.isupper() and cc != "ZZ"
+
+
+def _events(rec: Record) -> list[JsonObject]:
+    events = []
+    registered = rdap_date(rec.delegation.date)
+    if registered:
+        events.append({"eventAction": "registration", "eventDate": registered})
+    if rec.changed:
+        events.append({"eventAction": "last changed", "eventDate": rec.changed})
+    if rec.database_updated:
+        events.append(
+            {"eventAction": "last update of RDAP database", "eventDate": rec.database_updated}
+        )
+    return events
+
+
+def _common(ctx: Context, rec: Record, self_href: str) -> JsonObject:
+    d = rec.delegation
+    obj: JsonObject = {}
+    if _country(d.cc):
+        obj["country"] = d.cc
+    obj["status"] = [_STATUS_VALUES.get(d.status, "active")]
+    obj["events"] = _events(rec)
+    obj["links"] = [link(ctx, "self", self_href)]
+    if ctx.site.port43:
+        obj["port43"] = ctx.site.port43
+    if rec.holder is not None:
+        obj["entities"] = [entity_object(ctx, rec.holder, ["registrant"])]
+    remarks = _remarks(d)
+    if remarks:
+        obj["remarks"] = remarks
+    return obj
+
+
+def _remarks(d: Delegation) -> list[JsonObject]:
+    lines = [f"{d.registry.display_name} record, status {d.status}, log entry {d.seq}"]
+    attrs = d.attrs or {}
+    if attrs.get("designation"):
+        lines.append(f"IANA: {attrs['designation']} ({attrs.get('iana_status', '')})")
+    return [{"title": "registry", "description": lines}]
+
+
+def _name(d: Delegation, holder: Holder | None) -> str:
+    attrs = d.attrs or {}
+    if attrs.get("designation"):
+        return str(attrs["designation"])
+    if holder is not None and holder.name:
+        return holder.name
+    first = d.start_text.replace(".", "-").replace(":", "-").strip("-")
+    return f"{d.registry.value.upper()}-{d.cc or 'ZZ'}-{first}"
+
+
+def _type(d: Delegation) -> str:
+    attrs = d.attrs or {}
+    if attrs.get("iana_status"):  # the IANA node: IANA's own word for the block
+        return str(attrs["iana_status"])
+    return _IP_TYPES.get(d.status, d.status.upper())
+
+
+def network_object(ctx: Context, rec: Record) -> JsonObject:
+    res = rec.delegation.resource
+    obj: JsonObject = {
+        "objectClassName": "ip network",
+        "handle": network_handle(res),
+        "startAddress": format_number(res.afi, res.start),
+        "endAddress": format_number(res.afi, res.end),
+        "ipVersion": "v4" if res.afi is Afi.IPV4 else "v6",
+        "name": _name(rec.delegation, rec.holder),
+        "type": _type(rec.delegation),
+        "cidr0_cidrs": cidr0_cidrs(res),
+    }
+    if rec.parent is not None:
+        obj["parentHandle"] = network_handle(rec.parent)
+    obj.update(_common(ctx, rec, f"{ctx.site.rdap}/{network_path(res)}"))
+    return obj
+
+
+def autnum_object(ctx: Context, rec: Record) -> JsonObject:
+    res = rec.delegation.resource
+    obj: JsonObject = {
+        "objectClassName": "autnum",
+        "handle": autnum_handle(res),
+        "startAutnum": res.start,
+        "endAutnum": res.end,
+        "name": _name(rec.delegation, rec.holder),
+        "type": _type(rec.delegation),
+    }
+    obj.update(_common(ctx, rec, f"{ctx.site.rdap}/autnum/{res.start}"))
+    return obj
+
+
+def resource_object(ctx: Context, rec: Record) -> JsonObject:
+    if rec.delegation.resource.afi is Afi.ASN:
+        return autnum_object(ctx, rec)
+    return network_object(ctx, rec)
+
+
+def entity_lookup(
+    ctx: Context, holder: Holder, records: Iterable[Record], limit: int
+) -> JsonObject:
+    """An entity with the networks and autnums it holds (as ARIN lists them), up to `limit`."""
+    obj = entity_object(ctx, holder, nested=False)
+    networks: list[JsonObject] = []
+    autnums: list[JsonObject] = []
+    truncated = False
+    for count, rec in enumerate(records):
+        if count >= limit:
+            truncated = True
+            break
+        summary = resource_object(ctx, rec)
+        summary.pop("entities", None)  # the entity itself: no need to repeat it in each one
+        (autnums if rec.delegation.resource.afi is Afi.ASN else networks).append(summary)
+    if networks:
+        obj["networks"] = networks
+    if autnums:
+        obj["autnums"] = autnums
+    if truncated:
+        obj["remarks"] = [
+            {
+                "title": "truncated",
+                "description": [f"only the first {limit} resources of this holder are listed"],
+                "type": "result set truncated due to excessive load",
+            }
+        ]
+    return top_level(ctx, obj)
+
+
+def search_results(ctx: Context, member: str, objects: list[JsonObject]) -> JsonObject:
+    return top_level(ctx, {member: objects})
+
+
+# --- RFC 9224 bootstrap -----------------------------------------------------------------------
+
+Service = tuple[list[str], list[str]]
+
+
+def bootstrap_file(description: str, publication: str, services: list[Service]) -> JsonObject:
+    return {
+        "version": "1.0",
+        "publication": publication,
+        "description": description,
+        "services": [[entries, urls] for entries, urls in services],
+    }
