@@ -426,7 +426,9 @@ def test_bootstrap_and_redirects_agree(data: DataDir, address: str) -> None:
     with client(data, RegistryId.IANA) as c:
         services = c.get(f"/rdap/bootstrap/{afi}.json").json()["services"]
         location = c.get(f"/rdap/ip/{address}").headers["location"]
-    assert bootstrap_url(services, afi, address) + f"ip/{address}" == location
+    base = bootstrap_url(services, afi, address)
+    assert base is not None
+    assert base + f"ip/{address}" == location
 
 
 # --- RFC 9910 RIR search ---------------------------------------------------------------------

@@ -17,7 +17,14 @@ from onereg.audit.findings import AuditReport
 from onereg.audit.nro import export_nro
 from onereg.audit.view import load_view
 from onereg.cli.render import imports_table, print_audit, print_lookup
-from onereg.cli.serve import exit_with, publish_all, serve_all, verify_evidence, verify_federation
+from onereg.cli.serve import (
+    exit_with,
+    publish_all,
+    run_node,
+    serve_all,
+    verify_evidence,
+    verify_federation,
+)
 from onereg.cli.settings import DEFAULT_SET, Settings, find_shared_data
 from onereg.cli.transfers import agreement, holder, transfer
 from onereg.core.errors import OneregError
@@ -26,6 +33,7 @@ from onereg.core.resources import Resource
 from onereg.federation.authority import ErxIndex
 from onereg.federation.bootstrap import SourceSet, build
 from onereg.federation.config import DEFAULT_BASE_PORT, describe_nodes, read_config, write_config
+from onereg.federation.faults import FaultPlan
 from onereg.federation.importer import ImportOutcome, import_delegated_file, import_iana
 from onereg.federation.layout import DataDir
 from onereg.federation.lookup import lookup
@@ -284,10 +292,28 @@ def verify(settings: Settings) -> None:
 
 @cli.command()
 @click.option("--base-port", default=DEFAULT_BASE_PORT, show_default=True)
+@click.option(
+    "--only",
+    type=REGISTRY_CHOICE,
+    default=None,
+    help="Serve just this node, in this process (the others run elsewhere).",
+)
+@click.option(
+    "--fault-plan",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    hidden=True,
+    help="Testing only: JSON {probability, seed, points} of protocol points to crash at.",
+)
 @click.pass_obj
-def serve(settings: Settings, base_port: int) -> None:
-    """Serve every node (log tiles + witness) on 127.0.0.1, one process per node."""
+def serve(settings: Settings, base_port: int, only: str | None, fault_plan: Path | None) -> None:
+    """Serve every node (log tiles, witness, transfers) on 127.0.0.1, one process per node."""
     nodes = describe_nodes(settings.data_dir, base_port)
+    if only is not None:
+        faults = FaultPlan.from_json(fault_plan.read_text()) if fault_plan else None
+        [info] = [n for n in nodes if n.registry == only]
+        run_node(settings.data_dir, info, nodes, faults)
+        return
     write_config(settings.data_dir, nodes)
     console.print(f"policy and node list: {settings.data_dir}/policy.txt, federation.json")
     serve_all(settings.data_dir, nodes, console)

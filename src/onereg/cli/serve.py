@@ -21,22 +21,35 @@ from onereg.cli.render import print_audit
 from onereg.core.errors import OneregError
 from onereg.core.registries import RegistryId
 from onereg.federation.config import NodeInfo, cosigner_of, read_config
+from onereg.federation.faults import FaultPlan
 from onereg.federation.layout import DataDir
 from onereg.federation.publish import WitnessOutcome, publish
+from onereg.federation.transfer_protocol import ProtocolConfig
 from onereg.http.app import NodeService, build_app
 from onereg.ledger.checkpoint import Checkpoint
 from onereg.ledger.evidence import SplitViewEvidence, check_conflict
 from onereg.ledger.note import parse_note, verify_note
 from onereg.ledger.policy import Policy
 from onereg.registry.identity import key_path, load_signer
+from onereg.registry.transfer_policy import PolicySet, default_policy_dir
 
 
-def run_node(data_root: Path, info: NodeInfo, peers: list[NodeInfo]) -> None:
+def run_node(
+    data_root: Path, info: NodeInfo, peers: list[NodeInfo], faults: FaultPlan | None = None
+) -> None:
     """Serve one node until the process is stopped."""
     rid = RegistryId(info.registry)
     signer = load_signer(key_path(data_root / "keys", rid))
     logs = {p.origin: [p.log_verifier()] for p in peers if p.registry != info.registry}
-    service = NodeService(rid, DataDir(data_root).node_path(rid), cosigner_of(signer), logs)
+    protocol = ProtocolConfig(
+        rid,
+        {p.registry: p.url for p in peers if p.registry != info.registry},
+        PolicySet.load(default_policy_dir()),
+        faults=faults or FaultPlan(),
+    )
+    service = NodeService(
+        rid, DataDir(data_root).node_path(rid), cosigner_of(signer), logs, protocol
+    )
     port = int(info.url.rsplit(":", 1)[1])
     uvicorn.run(build_app(service), host="127.0.0.1", port=port, log_level="warning")
 

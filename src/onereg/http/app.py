@@ -8,12 +8,14 @@ entries beyond it are not yet committed to, and are not published.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -21,7 +23,9 @@ from starlette.routing import Route
 
 from onereg.core.errors import OneregError
 from onereg.core.registries import RegistryId
+from onereg.federation.transfer_protocol import ProtocolConfig, TransferProtocol
 from onereg.federation.witness import Witness
+from onereg.http.transfers import transfer_routes
 from onereg.ledger.checkpoint import Checkpoint, Cosigner
 from onereg.ledger.entry import encode_entry
 from onereg.ledger.note import Verifier, parse_note
@@ -44,23 +48,26 @@ FRESH = {"Cache-Control": "no-cache"}
 
 @dataclass
 class NodeService:
-    """What the routes need: the node's database, its witness, and which logs it follows."""
+    """What the routes need: the node's database, its witness, which logs it follows, and how
+    it reaches the other nodes for transfers."""
 
     registry: RegistryId
     db_path: Path
     cosigner: Cosigner
     peers: dict[str, list[Verifier]]
-    conn: sqlite3.Connection | None = None
+    transfers: ProtocolConfig | None = None
+    node: RegistryNode | None = None
+    protocol: TransferProtocol | None = None
 
     def open(self) -> None:
         node = RegistryNode.open(self.registry, self.db_path)
         node.conn.executescript(CHECKPOINT_SCHEMA)
-        self.conn = node.conn
+        self.node = node
 
     @property
     def db(self) -> sqlite3.Connection:
-        assert self.conn is not None, "service not started"
-        return self.conn
+        assert self.node is not None, "service not started"
+        return self.node.conn
 
     def checkpoint_note(self) -> str | None:
         row = self.db.execute("SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1").fetchone()
@@ -99,8 +106,8 @@ def build_app(service: NodeService) -> Starlette:
         return Response(wanted, media_type="application/octet-stream", headers=IMMUTABLE)
 
     async def transfers(request: Request) -> Response:
-        node = RegistryNode(service.registry, service.db, service.db_path)
-        return JSONResponse(export_transfers(node))
+        assert service.node is not None
+        return JSONResponse(export_transfers(service.node))
 
     async def add_checkpoint(request: Request) -> Response:
         body = (await request.body()).decode("utf-8", errors="replace")
@@ -111,7 +118,15 @@ def build_app(service: NodeService) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         service.open()  # in the event loop's thread: every handler uses the connection there
-        yield
+        assert service.node is not None
+        async with httpx.AsyncClient() as client:
+            recovery = None
+            if service.transfers is not None:
+                service.protocol = TransferProtocol(service.node, service.transfers, client)
+                recovery = asyncio.create_task(service.protocol.recover_forever())
+            yield
+            if recovery is not None:
+                recovery.cancel()
         service.db.close()
 
     routes = [
@@ -119,6 +134,7 @@ def build_app(service: NodeService) -> Starlette:
         Route("/log/tile/{path:path}", tile),
         Route("/witness/add-checkpoint", add_checkpoint, methods=["POST"]),
         Route("/transfers", transfers),
+        *transfer_routes(service),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

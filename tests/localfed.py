@@ -1,0 +1,175 @@
+"""A small federation of real node processes on loopback, for integration tests, the fault test
+and the transfer benchmark: nodes built from a few delegations each, holders with keys, and one
+`onereg serve --only R` process per node that can be SIGKILLed and restarted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from onereg.core.registries import RegistryId
+from onereg.federation.config import describe_nodes, write_config
+from onereg.federation.layout import DataDir
+from onereg.ledger.agreement import Agreement, SignedAgreement, sign_agreement
+from onereg.registry import events as ev
+from onereg.registry.transfers import register_holder_key
+
+ONEREG = str(Path(sys.executable).parent / "onereg")
+# Every evidence field any policy file asks for: the tests are about the protocol, not needs.
+EVIDENCE = {
+    field: True
+    for field in (
+        "rsa_signed usage_plan past_usage_rate compliance_record needs_justification "
+        "pre_approval_date needs_24_month_projection utilisation_80_percent "
+        "current_holdings_addresses initial_block_qualification isp prior_blocks_efficient_use "
+        "usage_plan_50_percent_5_years"
+    ).split()
+}
+
+
+def free_base_port(count: int = 6) -> int:
+    for base in range(21000 + os.getpid() % 500 * 60, 60000, 61):
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                s.bind(("127.0.0.1", port))
+                sockets.append(s)
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError("no free ports")
+
+
+def delegation(afi: str, start: str, value: int, holder: str, cc: str) -> ev.Payload:
+    return {
+        "afi": afi,
+        "start": start,
+        "value": value,
+        "cc": cc,
+        "date": "20100101",
+        "status": "allocated",
+        "holder": holder,
+        "opaque": holder,
+        "ext": [],
+    }
+
+
+class LocalFederation:
+    """Nodes under `root`; `holdings` maps registry -> [(afi, start, value, holder)]."""
+
+    def __init__(self, root: Path, holdings: dict[str, list[tuple[str, str, int, str]]]) -> None:
+        self.root = root
+        self.data = DataDir(root)
+        self.base = free_base_port()
+        self.nodes = describe_nodes(root, self.base)  # creates every node key once, up front
+        write_config(root, self.nodes)
+        self.urls = {n.registry: n.url for n in self.nodes}
+        self.keys: dict[tuple[str, str], Ed25519PrivateKey] = {}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.fault_plans: dict[str, Path] = {}
+        for registry, rows in holdings.items():
+            self._build(registry, rows)
+
+    def _build(self, registry: str, rows: list[tuple[str, str, int, str]]) -> None:
+        cc = {"ripencc": "NL", "arin": "US", "apnic": "AU", "lacnic": "BR", "afrinic": "ZA"}
+        with self.data.open(RegistryId(registry)) as node:
+            holders = sorted({h for *_, h in rows} | {f"{registry.upper()}-NEW"})
+            node.append(
+                [(ev.HOLDER_REGISTERED, {"handle": h, "name": "", "cc": cc[registry]}) for h in holders]
+            )
+            node.append(
+                [(ev.DELEGATION_ADDED, delegation(a, s, v, h, cc[registry])) for a, s, v, h in rows]
+            )
+            for handle in holders:
+                key = Ed25519PrivateKey.generate()
+                self.keys[(registry, handle)] = key
+                register_holder_key(node, handle, key.public_key().public_bytes_raw())
+
+    # --- processes ----------------------------------------------------------------------------
+
+    def start(self, registry: str, fault_plan: dict[str, Any] | None = None) -> None:
+        args = [ONEREG, "--data-dir", str(self.root), "serve", "--only", registry]
+        args += ["--base-port", str(self.base)]
+        if fault_plan is not None:
+            path = self.root / f"faults-{registry}.json"
+            path.write_text(json.dumps(fault_plan))
+            args += ["--fault-plan", str(path)]
+        log = open(self.root / f"{registry}.log", "ab")  # noqa: SIM115 - the child owns it
+        self.procs[registry] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        self.wait_ready(registry)
+
+    def wait_ready(self, registry: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            proc = self.procs[registry]
+            if proc.poll() is not None:
+                raise RuntimeError(f"{registry} node exited with {proc.returncode}")
+            try:
+                httpx.get(f"{self.urls[registry]}/transfers/none", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{registry} node did not come up")
+
+    def alive(self, registry: str) -> bool:
+        proc = self.procs.get(registry)
+        return proc is not None and proc.poll() is None
+
+    def kill(self, registry: str) -> None:
+        proc = self.procs[registry]
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    # --- holders ------------------------------------------------------------------------------
+
+    def agreement(
+        self,
+        resource: str,
+        source: tuple[str, str],
+        recipient: tuple[str, str],
+        kind: str = "transfer",
+        expires_in: timedelta = timedelta(days=30),
+    ) -> SignedAgreement:
+        expires = (datetime.now(UTC) + expires_in).strftime("%Y-%m-%dT%H:%M:%SZ")
+        a = Agreement(
+            resource, source[0], source[1], recipient[0], recipient[1], kind, os.urandom(16).hex(),
+            expires,
+        )
+        return SignedAgreement(
+            a, sign_agreement(a, self.keys[source]), sign_agreement(a, self.keys[recipient])
+        )
+
+    def submit(
+        self, client: httpx.Client, signed: SignedAgreement, evidence: dict[str, object] | None = None
+    ) -> httpx.Response:
+        body = json.loads(signed.to_json())
+        body["evidence"] = EVIDENCE if evidence is None else evidence
+        return client.post(
+            f"{self.urls[signed.agreement.source_registry]}/transfers", json=body, timeout=30
+        )
