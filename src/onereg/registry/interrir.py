@@ -179,7 +179,7 @@ def initialize(
     versions: dict[str, str] = {}
     if block is not None and held is not None and not reasons:
         failed, versions = policy_check(
-            node, signed, block, received(held), policies, now, evidence, False
+            node, signed, block, received(held), policies, now, evidence, None
         )
         reasons += failed
     if reasons or block is None or held is None:

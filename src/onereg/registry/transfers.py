@@ -172,24 +172,35 @@ def policy_check(
     policies: PolicySet,
     now: datetime,
     evidence: Mapping[str, object],
-    recipient_is_holder: bool,
+    recipient_is_holder: bool | None,
 ) -> tuple[list[str], dict[str, str]]:
-    """This registry's rules only: between registries each side judges by its own policy."""
+    """The transfer judged by every registry's published policy.
+
+    `recipient_is_holder` is None when this node cannot know it (the source of an
+    inter-registry transfer): then only failures that hold either way are reported, and the
+    recipient's registry, which does know, judges again. Recorded versions are this registry's.
+    """
     a = signed.agreement
-    request = TransferRequest(
-        resource=resource,
-        source=RegistryId(a.source_registry),
-        recipient=RegistryId(a.recipient_registry),
-        on=now.date(),
-        received=held_date,
-        kind=TransferKind(a.kind),
-        evidence=evidence,
-        recipient_is_holder=recipient_is_holder,
-    )
-    decision = evaluate(request, policies)
-    reasons = [str(f) for f in decision.failures if f.registry is node.registry]
-    versions = {str(k): v for k, v in decision.versions.items() if k is node.registry}
-    return reasons, versions
+
+    def failures(is_holder: bool) -> tuple[list[str], dict[str, str]]:
+        request = TransferRequest(
+            resource=resource,
+            source=RegistryId(a.source_registry),
+            recipient=RegistryId(a.recipient_registry),
+            on=now.date(),
+            received=held_date,
+            kind=TransferKind(a.kind),
+            evidence=evidence,
+            recipient_is_holder=is_holder,
+        )
+        decision = evaluate(request, policies)
+        versions = {str(k): v for k, v in decision.versions.items() if k is node.registry}
+        return [str(f) for f in decision.failures], versions
+
+    if recipient_is_holder is not None:
+        return failures(recipient_is_holder)
+    (as_holder, versions), (as_newcomer, _) = failures(True), failures(False)
+    return [r for r in as_holder if r in as_newcomer], versions
 
 
 def pieces(afi: Afi, lo: int, hi: int, template: ev.Payload) -> list[ev.Payload]:
