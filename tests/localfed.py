@@ -27,15 +27,13 @@ from onereg.registry.transfers import register_holder_key
 
 ONEREG = str(Path(sys.executable).parent / "onereg")
 # Every evidence field any policy file asks for: the tests are about the protocol, not needs.
-EVIDENCE = {
-    field: True
-    for field in (
-        "rsa_signed usage_plan past_usage_rate compliance_record needs_justification "
-        "pre_approval_date needs_24_month_projection utilisation_80_percent "
-        "current_holdings_addresses initial_block_qualification isp prior_blocks_efficient_use "
-        "usage_plan_50_percent_5_years"
-    ).split()
-}
+FIELDS = [
+    *("rsa_signed", "usage_plan", "past_usage_rate", "compliance_record", "needs_justification"),
+    *("pre_approval_date", "needs_24_month_projection", "utilisation_80_percent"),
+    *("current_holdings_addresses", "initial_block_qualification", "isp"),
+    *("prior_blocks_efficient_use", "usage_plan_50_percent_5_years"),
+]
+EVIDENCE: dict[str, object] = dict.fromkeys(FIELDS, True)
 
 
 def free_base_port(count: int = 6) -> int:
@@ -90,7 +88,10 @@ class LocalFederation:
         with self.data.open(RegistryId(registry)) as node:
             holders = sorted({h for *_, h in rows} | {f"{registry.upper()}-NEW"})
             node.append(
-                [(ev.HOLDER_REGISTERED, {"handle": h, "name": "", "cc": cc[registry]}) for h in holders]
+                [
+                    (ev.HOLDER_REGISTERED, {"handle": h, "name": "", "cc": cc[registry]})
+                    for h in holders
+                ]
             )
             node.append(
                 [(ev.DELEGATION_ADDED, delegation(a, s, v, h, cc[registry])) for a, s, v, h in rows]
@@ -158,7 +159,13 @@ class LocalFederation:
     ) -> SignedAgreement:
         expires = (datetime.now(UTC) + expires_in).strftime("%Y-%m-%dT%H:%M:%SZ")
         a = Agreement(
-            resource, source[0], source[1], recipient[0], recipient[1], kind, os.urandom(16).hex(),
+            resource,
+            source[0],
+            source[1],
+            recipient[0],
+            recipient[1],
+            kind,
+            os.urandom(16).hex(),
             expires,
         )
         return SignedAgreement(
@@ -166,7 +173,10 @@ class LocalFederation:
         )
 
     def submit(
-        self, client: httpx.Client, signed: SignedAgreement, evidence: dict[str, object] | None = None
+        self,
+        client: httpx.Client,
+        signed: SignedAgreement,
+        evidence: dict[str, object] | None = None,
     ) -> httpx.Response:
         body = json.loads(signed.to_json())
         body["evidence"] = EVIDENCE if evidence is None else evidence

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from localfed import LocalFederation
 
+from localfed import LocalFederation
 from onereg.core.registries import RegistryId
 from onereg.core.resources import Resource
 

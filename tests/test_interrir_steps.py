@@ -254,7 +254,7 @@ def test_a_forged_recipient_signature_is_caught_with_the_key_from_the_recipients
         good.agreement, good.source_signature, sign_agreement(good.agreement, forger)
     )
     before = pair.snapshot()
-    with pytest.raises(TransferRefused, match="recipient holder 'A1'.s signature does not verify"):
+    with pytest.raises(TransferRefused, match=r"recipient holder 'A1'.s signature does not verify"):
         pair.initialize(forged)
     missing = SignedAgreement(good.agreement, good.source_signature, b"")
     with pytest.raises(TransferRefused, match="signature does not verify"):
