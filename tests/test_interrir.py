@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from localfed import LocalFederation
+from localfed import ONEREG, LocalFederation, delegation
 from onereg.core.registries import RegistryId
 from onereg.core.resources import Resource
+from onereg.registry.export import export_transfers, transfer_log_problems
 
 
 @pytest.fixture
@@ -28,29 +31,171 @@ def fed(tmp_path: Path) -> Iterator[LocalFederation]:
     f.stop()
 
 
-def _holder(fed: LocalFederation, registry: str, address: str) -> str | None:
+def _holder(fed: LocalFederation, registry: str, text: str) -> list[str | None]:
     with fed.data.open(RegistryId(registry), create=False) as node:
-        found = node.overlapping(Resource.parse(address))
-        return found[0].holder if found else None
+        return [d.holder for d in node.overlapping(Resource.parse(text))]
+
+
+def _state(fed: LocalFederation, registry: str, tid: str) -> str:
+    reply = httpx.get(f"{fed.urls[registry]}/transfers/{tid}", timeout=10)
+    return str(reply.json().get("state", reply.status_code))
+
+
+def _until(fed: LocalFederation, registry: str, tid: str, want: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while _state(fed, registry, tid) != want:
+        assert time.monotonic() < deadline, f"{registry} never reached {want}"
+        time.sleep(0.1)
+
+
+def _heads(fed: LocalFederation) -> list[tuple[int, bytes]]:
+    out = []
+    for registry in ("ripencc", "arin"):
+        with fed.data.open(RegistryId(registry), create=False) as node:
+            out.append(node.head())
+    return out
 
 
 def test_a_block_moves_between_two_node_processes(fed: LocalFederation) -> None:
     signed = fed.agreement("193.0.1.0/24", ("ripencc", "R1"), ("arin", "A1"))
     with httpx.Client() as client:
         reply = fed.submit(client, signed)
-        assert reply.status_code == 200, reply.text
-        assert reply.json()["state"] == "sourceFinalized"
-        tid = signed.agreement.nonce
-        deadline_state = ""
-        for _ in range(50):
-            deadline_state = client.get(f"{fed.urls['arin']}/transfers/{tid}").json()["state"]
-            if deadline_state == "sourceFinalized":
-                break
-            import time
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["state"] == "sourceFinalized"
+    _until(fed, "arin", signed.agreement.nonce, "sourceFinalized")
+    assert _holder(fed, "ripencc", "193.0.1.0/24") == []
+    assert _holder(fed, "ripencc", "193.0.0.0/16") == ["R1", "R1"]
+    assert _holder(fed, "arin", "193.0.1.0/24") == ["A1"]
+    for registry in ("ripencc", "arin"):  # in both registries' transfer logs, valid
+        with fed.data.open(RegistryId(registry), create=False) as node:
+            log = export_transfers(node)
+        assert transfer_log_problems(log) == []
+        [done] = log["transfers"]  # type: ignore[misc]
+        assert done["source_rir"] == "RIPE NCC" and done["recipient_rir"] == "ARIN"
+        assert done["ip4nets"]["transfer_set"][0]["start_address"] == "193.0.1.0"
+    listed = httpx.get(f"{fed.urls['arin']}/transfers", timeout=10).json()
+    assert len(listed["transfers"]) == 1
 
-            time.sleep(0.1)
-        assert deadline_state == "sourceFinalized"
-    assert _holder(fed, "ripencc", "193.0.1.1") is None
-    assert _holder(fed, "ripencc", "193.0.0.1") == "R1"
-    assert _holder(fed, "ripencc", "193.0.2.1") == "R1"
-    assert _holder(fed, "arin", "193.0.1.1") == "A1"
+
+def test_a_transfer_waits_for_a_dead_recipient_and_completes_after_its_restart(
+    fed: LocalFederation,
+) -> None:
+    fed.kill("arin")
+    signed = fed.agreement("AS3333", ("ripencc", "R2"), ("arin", "A1"))
+    with httpx.Client() as client:
+        reply = fed.submit(client, signed)
+        assert reply.status_code == 503  # the recipient's key cannot be read: nothing happens
+        assert _holder(fed, "ripencc", "AS3333") == ["R2"]
+        fed.start("arin")
+        reply = fed.submit(client, signed)
+    assert reply.status_code == 200 and reply.json()["state"] == "sourceFinalized"
+    _until(fed, "arin", signed.agreement.nonce, "sourceFinalized")
+    assert _holder(fed, "arin", "AS3333") == ["A1"]
+
+
+def test_a_source_killed_after_locking_recovers_from_its_log(fed: LocalFederation) -> None:
+    fed.kill("ripencc")
+    fed.start("ripencc", {"probability": 1.0, "seed": 1, "points": ["source:initialized"]})
+    signed = fed.agreement("193.0.4.0/24", ("ripencc", "R1"), ("arin", "A1"))
+    with httpx.Client() as client, pytest.raises(httpx.HTTPError):
+        fed.submit(client, signed)  # the node dies right after writing sourceInitialized
+    fed.kill("ripencc")
+    fed.start("ripencc")  # no faults: the recovery loop offers the transfer again
+    _until(fed, "ripencc", signed.agreement.nonce, "sourceFinalized")
+    _until(fed, "arin", signed.agreement.nonce, "sourceFinalized")
+    assert _holder(fed, "arin", "193.0.4.0/24") == ["A1"]
+
+
+def test_the_recipient_declines_and_the_source_cancels(fed: LocalFederation) -> None:
+    """What only the recipient registry knows (here: it already lists the block) makes it
+    decline; the source cancels and releases its lock."""
+    with fed.data.open(RegistryId.ARIN, create=False) as arin:
+        arin.add_delegation(delegation("ipv4", "193.0.2.0", 256, "A1", "US"))
+    signed = fed.agreement("193.0.2.0/24", ("ripencc", "R1"), ("arin", "A1"))
+    with httpx.Client() as client:
+        reply = fed.submit(client, signed)
+    assert reply.status_code == 200
+    answer = reply.json()
+    assert answer["state"] == "sourceCancelled"
+    assert any("overlaps" in r for r in answer["reasons"])
+    assert _state(fed, "arin", signed.agreement.nonce) == "recipientCancelled"
+    assert _holder(fed, "ripencc", "193.0.2.0/24") == ["R1"]  # lock released: it may move again
+    intra = fed.agreement("193.0.2.0/24", ("ripencc", "R1"), ("ripencc", "RIPENCC-NEW"))
+    with httpx.Client() as client:
+        assert fed.submit(client, intra).json()["state"] == "sourceFinalized"
+
+
+def test_what_the_recipients_published_policy_refuses_is_refused_at_once(
+    fed: LocalFederation,
+) -> None:
+    before = _heads(fed)
+    signed = fed.agreement("193.0.2.0/24", ("ripencc", "R1"), ("arin", "A1"))
+    with httpx.Client() as client:
+        reply = fed.submit(client, signed, evidence={})  # ARIN's needs evidence missing
+    assert reply.status_code == 422
+    assert any("needs evidence not met" in r for r in reply.json()["reasons"])
+    assert _heads(fed) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "reason"),
+    [
+        (b"{not json", 400, "not JSON"),
+        (b"[]", 400, "JSON object"),
+        (json.dumps({"agreement": {"format": "x"}}).encode(), 400, "malformed"),
+        (b"x" * 70_000, 400, "exceeds"),
+    ],
+)
+def test_malformed_requests_are_refused_and_change_nothing(
+    fed: LocalFederation, body: bytes, status: int, reason: str
+) -> None:
+    before = _heads(fed)
+    for path in ("/transfers", "/transfers/00/accept"):
+        reply = httpx.post(f"{fed.urls['ripencc']}{path}", content=body, timeout=10)
+        assert reply.status_code == status, reply.text
+        assert any(reason in r for r in reply.json()["reasons"])
+    assert _heads(fed) == before
+
+
+def test_an_offer_not_from_the_source_registry_is_declined(fed: LocalFederation) -> None:
+    """Someone posts a forged offer straight to the recipient: the source holder's key, read
+    from the source registry, does not match, so the recipient records a refusal only."""
+    real = fed.agreement("193.0.3.0/24", ("ripencc", "R1"), ("arin", "A1"))
+    body = json.loads(real.to_json())
+    body["source_signature"] = body["recipient_signature"]
+    body.update(
+        evidence={},
+        original={"afi": "ipv4", "start": "193.0.0.0", "end": "193.0.255.255"},
+        registered="20100101",
+        source_cc="NL",
+        status="allocated",
+        authority="ripencc",
+    )
+    tid = real.agreement.nonce
+    reply = httpx.post(f"{fed.urls['arin']}/transfers/{tid}/accept", json=body, timeout=10)
+    assert reply.json()["state"] == "recipientCancelled"
+    assert any("source holder 'R1'" in r for r in reply.json()["reasons"])
+    assert _holder(fed, "arin", "193.0.3.0/24") == []
+
+
+def test_the_cli_submits_an_inter_registry_transfer_to_the_source_node(
+    fed: LocalFederation, tmp_path: Path
+) -> None:
+    import subprocess
+
+    signed = fed.agreement("193.0.5.0/24", ("ripencc", "R1"), ("arin", "A1"))
+    path = tmp_path / "agreement.json"
+    path.write_text(signed.to_json())
+    evidence = tmp_path / "evidence.json"
+    from localfed import EVIDENCE
+
+    evidence.write_text(json.dumps(EVIDENCE))
+    done = subprocess.run(
+        [ONEREG, "--data-dir", str(fed.root), "transfer", str(path), "--evidence", str(evidence)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "sourceFinalized" in done.stdout
+    _until(fed, "arin", signed.agreement.nonce, "sourceFinalized")

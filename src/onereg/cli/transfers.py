@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
+import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
+from rich.table import Table
 
 from onereg.cli.settings import Settings
 from onereg.core.errors import OneregError
 from onereg.core.registries import ALL_REGISTRIES, RegistryId
+from onereg.federation.config import read_config
 from onereg.federation.layout import DataDir
 from onereg.ledger.agreement import Agreement, SignedAgreement, sign_agreement
 from onereg.registry.transfer_policy import PolicySet, default_policy_dir
-from onereg.registry.transfers import register_holder_key, transfer_within
+from onereg.registry.transfers import TransferRefused, register_holder_key, transfer_within
 
 console = Console()
 REGISTRY = click.Choice([r.value for r in ALL_REGISTRIES])
@@ -77,16 +81,26 @@ def agreement() -> None:
 @agreement.command("new")
 @click.argument("resource")
 @click.option("--source", required=True, help="REGISTRY:HANDLE of the source holder")
-@click.option("--recipient", required=True, help="REGISTRY:HANDLE of the recipient holder")
-@click.option("--kind", type=click.Choice(["transfer", "merger"]), default="transfer")
+@click.option(
+    "--recipient",
+    default=None,
+    help="REGISTRY:HANDLE of the recipient holder (none for a return to the pool)",
+)
+@click.option("--kind", type=click.Choice(["transfer", "merger", "return"]), default="transfer")
 @click.option("--days", default=30, show_default=True, help="Validity.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
 def new_agreement(
-    resource: str, source: str, recipient: str, kind: str, days: int, output: Path
+    resource: str, source: str, recipient: str | None, kind: str, days: int, output: Path
 ) -> None:
-    """Draft an agreement (fresh nonce, expiry) for both holders to sign."""
+    """Draft an agreement (fresh nonce, expiry) for both holders to sign (a return: the source
+    alone). A merger or acquisition is one agreement of kind `merger` per resource."""
     src_reg, _, src = source.partition(":")
-    dst_reg, _, dst = recipient.partition(":")
+    if kind == "return":
+        dst_reg, dst = src_reg, ""
+    elif recipient is None:
+        raise OneregError("--recipient REGISTRY:HANDLE is required unless --kind return")
+    else:
+        dst_reg, _, dst = recipient.partition(":")
     expires = (datetime.now(UTC) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
     draft = Agreement(resource, src_reg, src, dst_reg, dst, kind, os.urandom(16).hex(), expires)
     problems = draft.problems()
@@ -120,18 +134,61 @@ def sign(file: Path, key_file: Path, role: str) -> None:
     default=None,
     help="JSON object of the evidence fields the recipient's registry requires.",
 )
+@click.option("--wait", default=30.0, show_default=True, help="Seconds to wait for the outcome.")
 @click.pass_obj
-def transfer(settings: Settings, file: Path, evidence: Path | None) -> None:
-    """Execute a signed agreement inside one registry (one log entry, or a refusal with every
-    reason and no change)."""
+def transfer(settings: Settings, file: Path, evidence: Path | None, wait: float) -> None:
+    """Execute a signed agreement: inside one registry directly (one log entry), between
+    registries by submitting it to the source registry's node (`onereg serve` must run)."""
     signed = SignedAgreement.from_json(file.read_text())
     facts = json.loads(evidence.read_text()) if evidence else {}
-    registry = RegistryId(signed.agreement.source_registry)
-    with DataDir(settings.data_dir).open(registry, create=False) as node:
-        entry = transfer_within(
-            node, signed, PolicySet.load(default_policy_dir()), datetime.now(UTC), facts
+    a = signed.agreement
+    if a.source_registry == a.recipient_registry:
+        registry = RegistryId(a.source_registry)
+        with DataDir(settings.data_dir).open(registry, create=False) as node:
+            entry = transfer_within(
+                node, signed, PolicySet.load(default_policy_dir()), datetime.now(UTC), facts
+            )
+        what = (
+            "returned to the pool" if a.kind == "return" else f"transferred to {a.recipient_holder}"
         )
-    console.print(
-        f"{registry}: {signed.agreement.resource} transferred to "
-        f"{signed.agreement.recipient_holder} (log entry {entry.seq})"
-    )
+        console.print(f"{registry}: {a.resource} {what} (log entry {entry.seq})")
+        return
+    _print_state(_submit_to_source(settings.data_dir, signed, facts, wait))
+
+
+def _submit_to_source(
+    data_dir: Path, signed: SignedAgreement, facts: dict[str, object], wait: float
+) -> dict[str, object]:
+    nodes = {n.registry: n.url for n in read_config(data_dir / "federation.json")}
+    url = nodes[signed.agreement.source_registry]
+    body = {**json.loads(signed.to_json()), "evidence": facts}
+    deadline = time.monotonic() + wait
+    with httpx.Client(timeout=wait) as client:
+        try:
+            reply = client.post(f"{url}/transfers", json=body)
+        except httpx.HTTPError as exc:
+            raise OneregError(
+                f"cannot reach the {signed.agreement.source_registry} node at {url}: {exc!r}"
+            ) from None
+        answer = reply.json()
+        if reply.status_code not in (200, 202):
+            raise TransferRefused(answer.get("reasons") or [reply.text])
+        while reply.status_code == 202 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            reply = client.get(f"{url}/transfers/{signed.agreement.nonce}")
+            answer = reply.json()
+            if answer.get("state") not in ("sourceInitialized",):
+                break
+    return dict(answer)
+
+
+def _print_state(answer: dict[str, object]) -> None:
+    table = Table(title="Transfer", title_justify="left", show_header=False)
+    for field in ("id", "resource", "state", "counterpart", "log_seq"):
+        table.add_row(field, str(answer.get(field, "")))
+    reasons = answer.get("reasons") or []
+    for reason in reasons if isinstance(reasons, list) else []:
+        table.add_row("reason", str(reason))
+    console.print(table)
+    if answer.get("state") != "sourceFinalized":
+        raise OneregError(f"the transfer ended {answer.get('state')}, not sourceFinalized")

@@ -73,7 +73,9 @@ def transfer_routes(service: NodeService) -> list[Route]:
     async def submit(request: Request) -> Response:
         body = await _json_body(request)
         if not isinstance(body, dict) or "agreement" not in body:
-            raise MalformedRequest("expected {agreement, source_signature, recipient_signature}")
+            raise MalformedRequest(
+                "expected a JSON object {agreement, source_signature, recipient_signature}"
+            )
         evidence = body.pop("evidence", None) or {}
         if not isinstance(evidence, dict):
             raise MalformedRequest("evidence must be a JSON object")
