@@ -46,6 +46,8 @@ def run_node(
         {p.registry: p.url for p in peers if p.registry != info.registry},
         PolicySet.load(default_policy_dir()),
         faults=faults or FaultPlan(),
+        signer=signer,
+        verifiers={p.registry: p.log_verifier() for p in peers if p.registry != info.registry},
     )
     service = NodeService(
         rid, DataDir(data_root).node_path(rid), cosigner_of(signer), logs, protocol

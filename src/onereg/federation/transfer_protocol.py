@@ -16,20 +16,22 @@ own log), never from the request.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from onereg.core.errors import OneregError
 from onereg.core.registries import RegistryId
 from onereg.federation.faults import FaultPlan, Faults
+from onereg.federation.peer_client import PeerClient, PeerError, Reply
 from onereg.ledger.agreement import SignedAgreement
+from onereg.ledger.note import Signer, Verifier
 from onereg.registry import interrir
 from onereg.registry.interrir import Offer, TransferState
 from onereg.registry.node import RegistryNode
@@ -46,6 +48,7 @@ from onereg.registry.transfers import (
 )
 
 _log = logging.getLogger("onereg.transfers")
+KEY_CACHE_SECONDS = 30.0
 
 
 class MalformedRequest(OneregError):
@@ -64,6 +67,25 @@ class ProtocolConfig:
     retry_seconds: float = 0.5
     timeout_seconds: float = 5.0
     faults: FaultPlan = field(default_factory=FaultPlan)
+    signer: Signer | None = None  # this node's log key: signs its finalization notices
+    verifiers: Mapping[str, Verifier] = field(default_factory=dict)  # the peers' log keys
+
+
+def notice(transfer_id: str) -> bytes:
+    """What a source node signs to tell the recipient node it finalized a transfer."""
+    return f"onereg-transfer-finalized/1\n{transfer_id}\n".encode()
+
+
+def _optional_int(value: object) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"a key entry number must be an integer, not {value!r}")
+    return value
+
+
+def _obj(reply: Reply) -> dict[str, Any]:
+    return reply.body if isinstance(reply.body, dict) else {}
 
 
 def _now() -> datetime:
@@ -82,6 +104,8 @@ def offer_body(t: TransferState) -> dict[str, Any]:
         "source_cc": rec.get("source_cc", ""),
         "status": rec.get("status", "allocated"),
         "authority": rec["authority"],
+        "source_key_seq": rec.get("source_key_seq"),
+        "recipient_key_seq": rec.get("recipient_key_seq"),
     }
 
 
@@ -102,6 +126,8 @@ def parse_offer(transfer_id: str, body: object) -> Offer:
             str(body.get("source_cc", "")),
             str(body.get("status", "allocated")),
             str(body["authority"]),
+            _optional_int(body.get("source_key_seq")),
+            _optional_int(body.get("recipient_key_seq")),
         )
     except (KeyError, TypeError, ValueError, OneregError) as exc:
         raise MalformedRequest(f"malformed offer: {exc}") from None
@@ -117,7 +143,7 @@ class TransferProtocol:
         self,
         node: RegistryNode,
         config: ProtocolConfig,
-        client: httpx.AsyncClient,
+        client: PeerClient,
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self.node = node
@@ -126,6 +152,7 @@ class TransferProtocol:
         self.clock = clock
         self.faults = Faults(config.faults)
         self._busy: set[str] = set()
+        self._keys: dict[tuple[str, str], tuple[float, KnownKey]] = {}
 
     def _peer(self, registry: str) -> str:
         url = self.config.peers.get(registry)
@@ -164,18 +191,36 @@ class TransferProtocol:
         assert state is not None
         return state
 
-    async def holder_key(self, registry: str, handle: str) -> KnownKey:
+    async def holder_key(self, registry: str, handle: str, seq: int | None = None) -> KnownKey:
+        """The holder's key as the counterpart's log has it, cached for KEY_CACHE_SECONDS.
+
+        A cached key is safe to use: the key entry it came from travels with the offer, and
+        the registry that owns the key declines when its log has a newer one (and a recipient
+        that accepted on a stale key only registers what the source itself finalized).
+        `seq`, when given, is the entry the caller expects: anything else is fetched afresh.
+        """
+        cached = self._keys.get((registry, handle))
+        fresh = cached is not None and time.monotonic() - cached[0] < KEY_CACHE_SECONDS
+        if cached is not None and fresh and (seq is None or cached[1].seq == seq):
+            return cached[1]
+        known = await self._fetch_key(registry, handle)
+        if known.key is not None:
+            self._keys[(registry, handle)] = (time.monotonic(), known)
+        return known
+
+    async def _fetch_key(self, registry: str, handle: str) -> KnownKey:
         where = f"the {registry} log (asked of its node)"
         url = f"{self._peer(registry)}/holders/{handle}/key"
         try:
-            reply = await self.client.get(url, timeout=self.config.timeout_seconds)
-        except httpx.HTTPError as exc:
-            raise PeerUnavailable(f"cannot read the holder key from {registry}: {exc!r}") from None
-        if reply.status_code == 404:
+            reply = await self.client.get(url)
+        except PeerError as exc:
+            raise PeerUnavailable(f"cannot read the holder key from {registry}: {exc}") from None
+        if reply.status == 404:
             return KnownKey(None, where)
-        if reply.status_code != 200:
-            raise PeerUnavailable(f"{registry} answered {reply.status_code} for the holder key")
-        return KnownKey(bytes.fromhex(reply.json()["key"]), where)
+        if reply.status != 200:
+            raise PeerUnavailable(f"{registry} answered {reply.status} for the holder key")
+        found = _obj(reply)
+        return KnownKey(bytes.fromhex(found["key"]), where, _optional_int(found.get("seq")))
 
     # --- source side -----------------------------------------------------------------------------
 
@@ -195,14 +240,12 @@ class TransferProtocol:
             return
         url = f"{self._peer(t.counterpart)}/transfers/{transfer_id}/accept"
         try:
-            reply = await self.client.post(
-                url, json=offer_body(t), timeout=self.config.timeout_seconds
-            )
-        except httpx.HTTPError:
+            reply = await self.client.post(url, offer_body(t))
+        except PeerError:
             self._cancel_if_expired(t, "the recipient registry did not answer")
             return
-        if reply.status_code == 200:
-            answer = reply.json()
+        if reply.status == 200:
+            answer = _obj(reply)
             if answer.get("state") == RECIPIENT_ACCEPTED:
                 self.faults.point("source:answered")
                 interrir.finalize(self.node, transfer_id, answer)
@@ -211,14 +254,14 @@ class TransferProtocol:
             elif answer.get("state") == RECIPIENT_CANCELLED:
                 interrir.cancel(self.node, transfer_id, list(answer.get("reasons", [])))
                 self.faults.point("source:cancelled")
-        elif reply.status_code in (400, 422):
-            reasons = reply.json().get("reasons", [reply.text[:200]])
+        elif reply.status in (400, 422):
+            reasons = _obj(reply).get("reasons", [reply.text[:200]])
             interrir.cancel(
                 self.node, transfer_id, [f"{t.counterpart} refused: {r}" for r in reasons]
             )
             self.faults.point("source:cancelled")
         else:
-            self._cancel_if_expired(t, f"the recipient registry answered {reply.status_code}")
+            self._cancel_if_expired(t, f"the recipient registry answered {reply.status}")
 
     def _cancel_if_expired(self, t: TransferState, why: str) -> None:
         if t.signed().agreement.expiry() <= self.clock():
@@ -226,10 +269,14 @@ class TransferProtocol:
             self.faults.point("source:cancelled")
 
     async def _tell_recipient(self, t: TransferState) -> None:
-        """Best effort: the recipient also asks by itself (`recover`), so a lost message is fine."""
+        """Best effort: the recipient also asks by itself (`recover`), so a lost message is fine.
+        The notice is signed with this node's log key, which saves the recipient asking back."""
         url = f"{self._peer(t.counterpart)}/transfers/{t.id}/finalized"
-        with contextlib.suppress(httpx.HTTPError):
-            await self.client.post(url, timeout=self.config.timeout_seconds)
+        body = {}
+        if self.config.signer is not None:
+            body["signature"] = base64.b64encode(self.config.signer.sign(notice(t.id))).decode()
+        with contextlib.suppress(PeerError):
+            await self.client.post(url, body)
 
     # --- recipient side --------------------------------------------------------------------------
 
@@ -241,11 +288,30 @@ class TransferProtocol:
                 self.node, offer, self.config.policies, self.clock(), KnownKey(None, "")
             )
         a = offer.signed.agreement
-        key = await self.holder_key(a.source_registry, a.source_holder)
+        key = await self.holder_key(a.source_registry, a.source_holder, offer.source_key_seq)
         t = interrir.accept(self.node, offer, self.config.policies, self.clock(), key)
         if t.state == RECIPIENT_ACCEPTED:
             self.faults.point("recipient:accepted")
         return t
+
+    async def on_finalized(self, transfer_id: str, body: object) -> TransferState | None:
+        """The source says it finalized: believed at once when its node signed the notice,
+        otherwise checked by asking the source."""
+        t = interrir.transfer_state(self.node, transfer_id)
+        if t is None or t.role != "recipient" or t.state != RECIPIENT_ACCEPTED:
+            return t
+        signature = body.get("signature") if isinstance(body, dict) else None
+        verifier = self.config.verifiers.get(t.counterpart)
+        if isinstance(signature, str) and verifier is not None:
+            try:
+                valid = verifier.verify(notice(transfer_id), base64.b64decode(signature))
+            except ValueError:
+                valid = False
+            if valid:
+                t = interrir.register(self.node, transfer_id, self.clock())
+                self.faults.point("recipient:registered")
+                return t
+        return await self.follow(transfer_id)
 
     async def follow(self, transfer_id: str) -> TransferState | None:
         """Ask the source how a reserved transfer ended, and settle it here."""
@@ -254,16 +320,16 @@ class TransferProtocol:
             return t
         url = f"{self._peer(t.counterpart)}/transfers/{transfer_id}"
         try:
-            reply = await self.client.get(url, timeout=self.config.timeout_seconds)
-        except httpx.HTTPError:
+            reply = await self.client.get(url)
+        except PeerError:
             return t
-        if reply.status_code == 404:
+        if reply.status == 404:
             if t.signed().agreement.expiry() <= self.clock():
                 t = interrir.abort(
                     self.node, transfer_id, "the source registry has no such transfer"
                 )
             return t
-        state = reply.json().get("state") if reply.status_code == 200 else None
+        state = _obj(reply).get("state") if reply.status == 200 else None
         if state == SOURCE_FINALIZED:
             t = interrir.register(self.node, transfer_id, self.clock())
             self.faults.point("recipient:registered")

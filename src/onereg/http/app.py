@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import aiohttp
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from onereg.core.errors import OneregError
 from onereg.core.registries import RegistryId
+from onereg.federation.peer_client import PeerClient
 from onereg.federation.transfer_protocol import ProtocolConfig, TransferProtocol
 from onereg.federation.witness import Witness
 from onereg.http.transfers import transfer_routes
@@ -119,9 +120,10 @@ def build_app(service: NodeService) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         service.open()  # in the event loop's thread: every handler uses the connection there
         assert service.node is not None
-        async with httpx.AsyncClient() as client:
+        async with aiohttp.ClientSession() as session:
             recovery = None
             if service.transfers is not None:
+                client = PeerClient(session, service.transfers.timeout_seconds)
                 service.protocol = TransferProtocol(service.node, service.transfers, client)
                 recovery = asyncio.create_task(service.protocol.recover_forever())
             yield

@@ -98,7 +98,8 @@ def transfer_routes(service: NodeService) -> list[Route]:
         return JSONResponse(t.public())
 
     async def finalized(request: Request) -> Response:
-        t = await protocol().follow(request.path_params["id"])
+        body = await _json_body(request) if await request.body() else {}
+        t = await protocol().on_finalized(request.path_params["id"], body)
         if t is None:
             return _error(404, ["no such transfer at this registry"])
         return JSONResponse(t.public())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography.exceptions import InvalidSignature
@@ -35,7 +35,8 @@ class Agreement:
     expires: str  # RFC 3339, UTC, e.g. 2026-12-31T00:00:00Z
 
     def fields(self) -> dict[str, str]:
-        return {"format": AGREEMENT_FORMAT, **asdict(self)}
+        # by hand: dataclasses.asdict deep-copies, and this runs several times per transfer
+        return {"format": AGREEMENT_FORMAT, **{k: getattr(self, k) for k in self.__slots__}}
 
     def message(self) -> bytes:
         return AGREEMENT_FORMAT.encode() + b"\n" + canonical_json(self.fields())

@@ -173,7 +173,8 @@ def initialize(
         )
     if a.kind == RETURN:
         reasons.append("a return to the pool stays inside one registry")
-    reasons += check_signatures(signed, own_key(node, a.source_holder), recipient_key)
+    source_key = own_key(node, a.source_holder)
+    reasons += check_signatures(signed, source_key, recipient_key)
     block_reasons, block, held = source_block(node, signed)
     reasons += block_reasons
     versions: dict[str, str] = {}
@@ -296,6 +297,8 @@ class Offer:
     source_cc: str
     status: str
     authority: str
+    source_key_seq: int | None = None  # the key entries the source checked the signatures with
+    recipient_key_seq: int | None = None
 
 
 def accept(
@@ -365,7 +368,14 @@ def _recipient_checks(
     reasons += check_fresh(node, signed, now)
     if a.recipient_registry != node.registry.value or a.source_registry == node.registry.value:
         reasons.append(f"this node ({node.registry}) is not the recipient registry of {block}")
-    reasons += check_signatures(signed, source_key, own_key(node, a.recipient_holder))
+    recipient_key = own_key(node, a.recipient_holder)
+    reasons += check_signatures(signed, source_key, recipient_key)
+    if offer.recipient_key_seq is not None and recipient_key.seq != offer.recipient_key_seq:
+        reasons.append(
+            f"the key of {a.recipient_holder!r} in the {node.registry} log changed (entry "
+            f"{recipient_key.seq}) after the source registry checked it (entry "
+            f"{offer.recipient_key_seq})"
+        )
     if node.holder(a.recipient_holder) is None:
         reasons.append(f"{node.registry} has no holder {a.recipient_holder!r}")
     clash = node.overlapping(block)
@@ -381,7 +391,7 @@ def _recipient_checks(
             policies,
             now,
             offer.evidence,
-            bool(node.holder_resources(a.recipient_holder)),
+            node.holds_any(a.recipient_holder),
         )
         reasons += failed
     return reasons, block, versions

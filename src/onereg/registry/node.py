@@ -349,6 +349,14 @@ class RegistryNode:
         )
         return [self._delegation(r) for r in rows]
 
+    def holds_any(self, handle: str) -> bool:
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM delegations WHERE holder = ? LIMIT 1", (handle,)
+            ).fetchone()
+            is not None
+        )
+
     def source(self, slot: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT meta FROM sources WHERE name = ?", (slot,)).fetchone()
         return None if row is None else dict(orjson.loads(row[0]))

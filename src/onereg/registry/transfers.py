@@ -76,15 +76,18 @@ def holder_key(node: RegistryNode, handle: str) -> tuple[bytes, int] | None:
 
 @dataclass(frozen=True, slots=True)
 class KnownKey:
-    """A holder's key as read from a registry's log (`where` names that log for messages)."""
+    """A holder's key as read from a registry's log (`where` names that log for messages;
+    `seq` is the log entry that recorded the key)."""
 
     key: bytes | None
     where: str
+    seq: int | None = None
 
 
 def own_key(node: RegistryNode, handle: str) -> KnownKey:
     found = holder_key(node, handle)
-    return KnownKey(None if found is None else found[0], f"the {node.registry} log")
+    where = f"the {node.registry} log"
+    return KnownKey(None, where) if found is None else KnownKey(found[0], where, found[1])
 
 
 def check_signatures(signed: SignedAgreement, source: KnownKey, recipient: KnownKey) -> list[str]:
@@ -354,7 +357,7 @@ def _within_checks(
             policies,
             now,
             evidence,
-            bool(node.holder_resources(a.recipient_holder)),
+            node.holds_any(a.recipient_holder),
         )
         reasons += failed
     return reasons, resource, held, versions
