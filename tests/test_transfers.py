@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from onereg.core.registries import RegistryId
+from onereg.core.resources import Resource
 from onereg.ledger.agreement import Agreement, SignedAgreement, sign_agreement
 from onereg.registry import events as ev
 from onereg.registry.node import RegistryNode
@@ -166,3 +167,40 @@ def test_a_holder_key_must_be_in_the_log(ripe: World) -> None:
     with pytest.raises(TransferRefused, match="has no key in the ripencc log"):
         transfer_within(ripe.node, signed, ripe.policies, NOW)
     assert ripe.state() == before
+
+
+def test_a_return_puts_the_block_in_quarantine_with_only_the_holders_signature(
+    ripe: World,
+) -> None:
+
+    a = ripe.agreement("193.0.1.0/24", kind="return", recipient_holder="")
+    signed = SignedAgreement(a, sign_agreement(a, ripe.keys["SRC"]), b"")
+    transfer_within(ripe.node, signed, ripe.policies, NOW)
+    [back] = ripe.node.overlapping(Resource.parse("193.0.1.0/24"))
+    assert back.status == "reserved" and back.holder is None
+    held = {str(d.resource): d.holder for d in ripe.node.delegations()}
+    assert held["193.0.0.0/24"] == "SRC" and held["193.0.2.0-193.0.255.255"] == "SRC"
+    forged = SignedAgreement(
+        ripe.agreement("193.0.2.0/24", kind="return", recipient_holder=""),
+        sign_agreement(a, ripe.keys["OTHER"]),
+        b"",
+    )
+    before = ripe.state()
+    with pytest.raises(TransferRefused, match="signature does not verify"):
+        transfer_within(ripe.node, forged, ripe.policies, NOW)
+    assert ripe.state() == before
+
+
+def test_a_merger_moves_a_block_inside_its_holding_period(ripe: World) -> None:
+    """RIPE's 24-month hold stops a market transfer of a 2026 allocation, not an M&A."""
+    with pytest.raises(TransferRefused, match="24-month hold"):
+        transfer_within(ripe.node, ripe.signed(ripe.agreement("195.0.0.0/24")), ripe.policies, NOW)
+    entry = transfer_within(
+        ripe.node, ripe.signed(ripe.agreement("195.0.0.0/24", kind="merger")), ripe.policies, NOW
+    )
+    assert entry.data()["record"]["agreement"]["kind"] == "merger"
+    [moved] = ripe.node.overlapping(Resource.parse("195.0.0.0/24"))
+    assert moved.holder == "DST" and moved.attrs == {
+        "received_by": "merger",
+        "transfer": entry.data()["id"],
+    }

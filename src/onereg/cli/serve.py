@@ -26,6 +26,7 @@ from onereg.federation.layout import DataDir
 from onereg.federation.publish import WitnessOutcome, publish
 from onereg.federation.transfer_protocol import ProtocolConfig
 from onereg.http.app import NodeService, build_app
+from onereg.http.rdap import live_authority
 from onereg.ledger.checkpoint import Checkpoint
 from onereg.ledger.evidence import SplitViewEvidence, check_conflict
 from onereg.ledger.note import parse_note, verify_note
@@ -49,8 +50,10 @@ def run_node(
         signer=signer,
         verifiers={p.registry: p.log_verifier() for p in peers if p.registry != info.registry},
     )
+    data = DataDir(data_root)
+    authority = live_authority(data, {RegistryId(p.registry): p.url for p in peers})
     service = NodeService(
-        rid, DataDir(data_root).node_path(rid), cosigner_of(signer), logs, protocol
+        rid, data.node_path(rid), cosigner_of(signer), logs, protocol, authority, info.url
     )
     port = int(info.url.rsplit(":", 1)[1])
     uvicorn.run(build_app(service), host="127.0.0.1", port=port, log_level="warning")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ from onereg.core.registries import RegistryId
 from onereg.federation.peer_client import PeerClient
 from onereg.federation.transfer_protocol import ProtocolConfig, TransferProtocol
 from onereg.federation.witness import Witness
+from onereg.http.rdap import RdapAuthority, rdap_routes
 from onereg.http.transfers import transfer_routes
 from onereg.ledger.checkpoint import Checkpoint, Cosigner
 from onereg.ledger.entry import encode_entry
@@ -57,8 +58,14 @@ class NodeService:
     cosigner: Cosigner
     peers: dict[str, list[Verifier]]
     transfers: ProtocolConfig | None = None
+    rdap: Callable[[], RdapAuthority] | None = None  # where RDAP sends what others hold
+    public_url: str = ""
     node: RegistryNode | None = None
     protocol: TransferProtocol | None = None
+
+    def current_node(self) -> RegistryNode:
+        assert self.node is not None, "service not started"
+        return self.node
 
     def open(self) -> None:
         node = RegistryNode.open(self.registry, self.db_path)
@@ -138,6 +145,8 @@ def build_app(service: NodeService) -> Starlette:
         Route("/transfers", transfers),
         *transfer_routes(service),
     ]
+    if service.rdap is not None:
+        routes += rdap_routes(service.current_node, service.rdap, service.public_url)
     return Starlette(routes=routes, lifespan=lifespan)
 
 

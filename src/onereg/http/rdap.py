@@ -228,25 +228,25 @@ class LiveAuthority:
     ) -> None:
         self._load, self._heads, self._interval, self._clock = load, heads, min_interval, clock
         self._lock = threading.Lock()
-        self._seen: Hashable = heads()
-        self._current = load()
-        self._checked = clock()
+        self._seen: Hashable = None
+        self._current: RdapAuthority | None = None  # loaded at the first RDAP request
+        self._checked = float("-inf")
 
     @property
     def current(self) -> RdapAuthority:
-        return self._current
+        return self()
 
     def __call__(self) -> RdapAuthority:
         now = self._clock()
-        if now - self._checked < self._interval:
+        if self._current is not None and now - self._checked < self._interval:
             return self._current
         with self._lock:
             self._checked = now
             heads = self._heads()
-            if heads != self._seen:
+            if self._current is None or heads != self._seen:
                 self._current = self._load()
                 self._seen = heads
-        return self._current
+            return self._current
 
 
 def load_authority(data: DataDir, base_urls: Mapping[RegistryId, str]) -> RdapAuthority:
