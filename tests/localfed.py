@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from onereg.core.registries import RegistryId
 from onereg.federation.config import describe_nodes, write_config
+from onereg.federation.importer import import_iana
 from onereg.federation.layout import DataDir
 from onereg.ledger.agreement import Agreement, SignedAgreement, sign_agreement
 from onereg.registry import events as ev
@@ -70,18 +71,27 @@ def delegation(afi: str, start: str, value: int, holder: str, cc: str) -> ev.Pay
 class LocalFederation:
     """Nodes under `root`; `holdings` maps registry -> [(afi, start, value, holder)]."""
 
-    def __init__(self, root: Path, holdings: dict[str, list[tuple[str, str, int, str]]]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        holdings: dict[str, list[tuple[str, str, int, str]]],
+        iana: Path | None = None,
+    ) -> None:
+        """`iana`: a directory of IANA registry files to give the federation its IANA node."""
         self.root = root
         self.data = DataDir(root)
         self.base = free_base_port()
         self.nodes = describe_nodes(root, self.base)  # creates every node key once, up front
         write_config(root, self.nodes)
         self.urls = {n.registry: n.url for n in self.nodes}
+        self.whois = {n.registry: n.whois for n in self.nodes}
         self.keys: dict[tuple[str, str], Ed25519PrivateKey] = {}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.fault_plans: dict[str, Path] = {}
         for registry, rows in holdings.items():
             self._build(registry, rows)
+        if iana is not None:
+            import_iana(self.data, iana)
 
     def _build(self, registry: str, rows: list[tuple[str, str, int, str]]) -> None:
         cc = {"ripencc": "NL", "arin": "US", "apnic": "AU", "lacnic": "BR", "afrinic": "ZA"}

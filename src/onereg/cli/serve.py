@@ -3,6 +3,7 @@ registry runs its own), and the commands that talk to them: publish, verify, ver
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import signal
 import sys
@@ -33,6 +34,7 @@ from onereg.ledger.note import parse_note, verify_note
 from onereg.ledger.policy import Policy
 from onereg.registry.identity import key_path, load_signer
 from onereg.registry.transfer_policy import PolicySet, default_policy_dir
+from onereg.whois import start_whois
 
 
 def run_node(
@@ -52,9 +54,18 @@ def run_node(
     )
     data = DataDir(data_root)
     authority = live_authority(data, {RegistryId(p.registry): p.url for p in peers})
+    hosts = {RegistryId(p.registry): p.whois for p in peers if p.whois}
+
+    async def whois(service: NodeService) -> asyncio.AbstractServer:
+        """whois in the web server's event loop: both use the node's one connection there."""
+        port = int(info.whois.rsplit(":", 1)[1])
+        return await start_whois(service.current_node, authority, hosts, "127.0.0.1", port)
+
     service = NodeService(
         rid, data.node_path(rid), cosigner_of(signer), logs, protocol, authority, info.url
     )
+    if info.whois:
+        service.companions.append(whois)
     port = int(info.url.rsplit(":", 1)[1])
     uvicorn.run(build_app(service), host="127.0.0.1", port=port, log_level="warning")
 
@@ -79,7 +90,10 @@ def serve_all(data_root: Path, nodes: list[NodeInfo], console: Console) -> None:
     for proc in processes:
         proc.start()
     for n in nodes:
-        console.print(f"{n.registry:<8} {n.url}/log/checkpoint   witness: {n.url}/witness/")
+        console.print(
+            f"{n.registry:<8} {n.url}/log/checkpoint   witness: {n.url}/witness/   "
+            f"rdap: {n.url}/rdap/   whois: {n.whois}"
+        )
     try:
         while all(p.is_alive() for p in processes):
             time.sleep(0.5)

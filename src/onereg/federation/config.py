@@ -18,6 +18,7 @@ from onereg.registry.identity import load_or_create_signer, origin_of
 
 DEFAULT_BASE_PORT = 8440
 DEFAULT_QUORUM = 3
+WHOIS_PORT_OFFSET = 100  # node n serves HTTP on base+n and whois on base+100+n
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,7 @@ class NodeInfo:
     origin: str
     log_vkey: str
     witness_vkey: str
+    whois: str = ""  # host:port of the node's whois (RFC 3912) service
 
     def log_verifier(self) -> Verifier:
         return Verifier.from_vkey(self.log_vkey)
@@ -52,6 +54,7 @@ def describe_nodes(data_root: Path, base_port: int = DEFAULT_BASE_PORT) -> list[
                 signer.name,
                 signer.verifier().vkey(),
                 cosigner_of(signer).verifier().vkey(),
+                f"127.0.0.1:{base_port + WHOIS_PORT_OFFSET + offset}",
             )
         )
     return nodes

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -60,6 +60,11 @@ class NodeService:
     transfers: ProtocolConfig | None = None
     rdap: Callable[[], RdapAuthority] | None = None  # where RDAP sends what others hold
     public_url: str = ""
+    # Other servers of the node that share its event loop (and so its one connection), e.g.
+    # whois: each is started with the service and returns something to close at shutdown.
+    companions: list[Callable[[NodeService], Awaitable[asyncio.AbstractServer]]] = field(
+        default_factory=list
+    )
     node: RegistryNode | None = None
     protocol: TransferProtocol | None = None
 
@@ -133,7 +138,10 @@ def build_app(service: NodeService) -> Starlette:
                 client = PeerClient(session, service.transfers.timeout_seconds)
                 service.protocol = TransferProtocol(service.node, service.transfers, client)
                 recovery = asyncio.create_task(service.protocol.recover_forever())
+            servers = [await start(service) for start in service.companions]
             yield
+            for server in servers:
+                server.close()
             if recovery is not None:
                 recovery.cancel()
         service.db.close()

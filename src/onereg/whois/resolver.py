@@ -1,0 +1,449 @@
+"""Answering one parsed query from a node: lookups, hierarchy flags, referrals and versions.
+
+Protocol-free (text in, text out) and synchronous: it runs in the event loop's thread, the only
+thread that uses the node's connection, and every database access is an index lookup.
+
+Referrals. A node answers for what it holds; for a resource another registry is authoritative
+for (per the map RDAP redirects by, `onereg.http.rdap.RdapAuthority`) it refers the client
+on, printing both forms real servers print: IANA's `refer:` line (whois.iana.org) and ARIN's
+`ReferralServer: whois://host:port`, which whois(1) follows by itself. The IANA node, like
+whois.iana.org, prints the referral together with its own block object; an RIR node prints the
+referral alone, and answers itself for space it holds inside another registry's block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from onereg.core.errors import ResourceParseError
+from onereg.core.registries import RegistryId
+from onereg.core.resources import Afi, Resource, format_number
+from onereg.registry import events as ev
+from onereg.registry.node import Delegation, RegistryNode
+from onereg.whois import history as hist
+from onereg.whois import rpsl
+from onereg.whois.query import (
+    ALL_LESS,
+    ALL_MORE,
+    EXACT,
+    ONE_LESS,
+    ONE_MORE,
+    Query,
+    WhoisError,
+    no_entries,
+)
+
+VERSION = "onereg-whois/1"
+
+
+class Authority(Protocol):
+    """Which registry is authoritative for a number: what `onereg.http.rdap.RdapAuthority`
+    answers. A protocol, not that class, because the layering keeps the network front ends
+    (http, whois) from importing each other; the same object serves both."""
+
+    def authoritative(self, afi: Afi, number: int) -> RegistryId | None: ...
+
+
+def log_time(node: RegistryNode, seq: int) -> str | None:
+    row = node.conn.execute("SELECT time FROM log WHERE seq = ?", (seq,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def covering(node: RegistryNode, res: Resource) -> Delegation | None:
+    """The record containing all of `res` (a node's records never overlap: at most one)."""
+    return next((d for d in node.overlapping(res) if d.resource.contains(res)), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Everything a query is answered from, fixed for the query's duration."""
+
+    node: RegistryNode
+    authority: Authority
+    whois_hosts: Mapping[RegistryId, str]
+    history: hist.HistoryIndex
+    max_objects: int
+
+    @property
+    def source(self) -> str:
+        return rpsl.source_name(self.node.registry)
+
+
+def answer(ctx: Context, query: Query) -> str:
+    """The body of the answer (between the service's header and footer)."""
+    if query.info is not None:
+        return _info(ctx, query.info)
+    foreign = _foreign_sources(ctx, query)
+    if foreign is not None:
+        return foreign
+    if query.versions:
+        return _versions(ctx, query)
+    return _lookup(ctx, query)
+
+
+# --- plain and hierarchical lookups ---------------------------------------------------------
+
+
+def _parse_resource(key: str) -> Resource | None:
+    if len(key) > 100:
+        return None
+    try:
+        return Resource.parse(key)
+    except (ResourceParseError, ValueError):
+        return None
+
+
+def _lookup(ctx: Context, query: Query) -> str:
+    res = _parse_resource(query.key)
+    parts: list[str] = []
+    if query.hierarchy is not None and (res is None or res.afi is Afi.ASN):
+        parts.append(
+            "%WARNING:902: useless IP flag passed\n%\n"
+            "% An IP flag (-l, -L, -m, -M, -x, -d or -b) used without an IP key.\n"
+        )
+    shown: set[str] = set()
+    blocks: list[str] = []
+    referral = None
+    if res is not None:
+        found, truncated = _find(ctx, query, res)
+        referral = _referral(ctx, res, bool(found))
+        for d in found:
+            obj = _record_object(ctx, d, query.unfiltered)
+            if query.wants(obj.object_type):
+                blocks.append(_related_block(ctx, query, obj, d.holder, shown))
+        if truncated:
+            blocks.append(
+                f"% Note: only the first {ctx.max_objects} objects are shown; "
+                "narrow the query for the rest.\n"
+            )
+    if query.wants(rpsl.ORGANISATION) and query.key not in shown:
+        holder = _holder_object(ctx, query.key)
+        if holder is not None:
+            blocks.append(f"% Information related to '{holder.key}'\n\n{holder.text()}")
+    if referral is not None:
+        parts.append(referral)
+    if not blocks and referral is None:
+        raise no_entries(ctx.source)
+    return "\n".join(parts + blocks)
+
+
+def _find(ctx: Context, query: Query, res: Resource) -> tuple[list[Delegation], bool]:
+    """The node's records the flags ask for; a node's records never overlap, so "one level"
+    and "all levels" differ only where a future node nests them."""
+    node = ctx.node
+    flag = query.hierarchy if res.afi is not Afi.ASN else None
+    overlapping = node.overlapping(res)
+    if flag in (ONE_MORE, ALL_MORE):
+        inside = [d for d in overlapping if res.contains(d.resource) and d.resource != res]
+        if flag == ONE_MORE:
+            inside = [
+                d
+                for d in inside
+                if not any(o is not d and o.resource.contains(d.resource) for o in inside)
+            ]
+        return inside[: ctx.max_objects], len(inside) > ctx.max_objects
+    around = sorted(
+        (d for d in overlapping if d.resource.contains(res)), key=lambda d: d.resource.size
+    )
+    if flag == EXACT:
+        return [d for d in around if d.resource == res], False
+    if flag == ONE_LESS:
+        return [d for d in around if d.resource != res][:1], False
+    if flag == ALL_LESS:
+        return list(reversed(around)), False
+    return around[:1], False  # exact match, or else the smallest one containing it
+
+
+def _referral(ctx: Context, res: Resource, answered: bool) -> str | None:
+    """The referral for `res`, when another registry is authoritative for it and either the
+    node has nothing of its own there or the node is IANA's (which always refers)."""
+    owner = ctx.authority.authoritative(res.afi, res.start)
+    if owner is None or owner is ctx.node.registry:
+        return None
+    if answered and ctx.node.registry is not RegistryId.IANA:
+        return None  # held here although in another registry's block: this node answers
+    what = format_number(res.afi, res.start) if res.afi.is_ip and res.size == 1 else str(res)
+    return referral_text(owner, ctx.whois_hosts.get(owner), what, ctx.node.registry)
+
+
+def referral_text(owner: RegistryId, host: str | None, what: str, here: RegistryId) -> str:
+    lines = [
+        f"% {what} is not managed by {here.display_name}: "
+        f"{owner.display_name} is the authoritative registry.",
+    ]
+    if host is None:
+        lines.append(f"% No whois service is known for {owner.display_name}.")
+        return "\n".join(lines) + "\n"
+    lines += [f"% Query {owner.display_name}'s whois service at {host} instead.", ""]
+    lines.append(f"refer:          {host}")
+    lines.append(f"ReferralServer: whois://{host}")
+    return "\n".join(lines) + "\n"
+
+
+def _related_block(
+    ctx: Context, query: Query, obj: rpsl.RpslObject, holder: str | None, shown: set[str]
+) -> str:
+    text = f"% Information related to '{obj.key}'\n\n{obj.text()}"
+    if holder and not query.no_recursion and holder not in shown:
+        org = _holder_object(ctx, holder)
+        if org is not None:
+            shown.add(holder)
+            text += "\n" + org.text()
+    return text
+
+
+# --- objects from the projection ------------------------------------------------------------
+
+
+def _created(ctx: Context, key: hist.ObjectKey | str) -> str | None:
+    versions = (
+        ctx.history.holder_versions(key)
+        if isinstance(key, str)
+        else ctx.history.object_versions(key)
+    )
+    run = hist.current_run(versions)
+    return rpsl.rpsl_time(log_time(ctx.node, run[0].seq)) if run else None
+
+
+def _record_object(ctx: Context, d: Delegation, unfiltered: bool) -> rpsl.RpslObject:
+    holder = ctx.node.holder(d.holder) if d.holder else None
+    facts = rpsl.RecordFacts(
+        registry=ctx.node.registry,
+        resource=d.resource,
+        cc=d.cc,
+        status=d.status,
+        holder=d.holder,
+        holder_name=holder["name"] if holder else None,
+        attrs=d.attrs,
+        created=_created(ctx, hist.resource_key(d.resource)),
+        last_modified=rpsl.rpsl_time(log_time(ctx.node, d.seq)),
+        refer_whois=_refer_whois(ctx, d.holder),
+        provenance=_provenance(d.status, d.opaque, d.date, d.seq),
+    )
+    return rpsl.resource_object(facts, filtered=not unfiltered)
+
+
+def _refer_whois(ctx: Context, holder: str | None) -> str | None:
+    """On the IANA node a block's holder is an RIR: name its whois, as whois.iana.org does."""
+    if ctx.node.registry is not RegistryId.IANA or holder is None:
+        return None
+    try:
+        return ctx.whois_hosts.get(RegistryId(holder))
+    except ValueError:
+        return None
+
+
+def _provenance(status: str, opaque: str | None, date: str, seq: int) -> list[str]:
+    lines = [f"delegated status {status}, registration date {date or 'unknown'}"]
+    if opaque:
+        lines.append(f"delegated opaque-id {opaque}")
+    lines.append(f"log entry {seq}")
+    return lines
+
+
+def _holder_object(ctx: Context, handle: str) -> rpsl.RpslObject | None:
+    if not handle or len(handle) > 255:
+        return None
+    info = ctx.node.holder(handle)
+    if info is None:
+        return None
+    return rpsl.organisation_object(
+        rpsl.HolderFacts(
+            ctx.node.registry,
+            info["handle"],
+            info["name"],
+            info["cc"],
+            _created(ctx, handle),
+            rpsl.rpsl_time(log_time(ctx.node, info["seq"])),
+        )
+    )
+
+
+# --- versions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Subject:
+    """The object whose versions are asked for."""
+
+    object_type: str
+    key: str
+    versions: list[hist.Version]
+    render: Callable[[int], rpsl.RpslObject | None]
+
+
+def _subject(ctx: Context, query: Query) -> _Subject | None:
+    res = _parse_resource(query.key)
+    if res is not None:
+        okey = hist.resource_key(res)
+        versions = ctx.history.object_versions(okey)
+        if not versions:
+            current = covering(ctx.node, res)  # an address in the object asked about
+            if current is not None:
+                okey = hist.resource_key(current.resource)
+                versions = ctx.history.object_versions(okey)
+        if versions:
+            target = hist.key_resource(okey)
+
+            def render_object(
+                index: int, found: list[hist.Version] = versions
+            ) -> rpsl.RpslObject | None:
+                return _object_version(ctx, okey, found, index, query.unfiltered)
+
+            return _Subject(
+                rpsl.object_type_of(target), rpsl.primary_key(target), versions, render_object
+            )
+    handle = query.key
+    held = ctx.history.holder_versions(handle)
+    if held:
+
+        def render_holder(index: int) -> rpsl.RpslObject | None:
+            return _holder_version(ctx, handle, held, index)
+
+        return _Subject(rpsl.ORGANISATION, handle, held, render_holder)
+    return None
+
+
+def _versions(ctx: Context, query: Query) -> str:
+    subject = _subject(ctx, query)
+    if subject is None or not query.wants(subject.object_type):
+        raise no_entries(ctx.source)
+    if query.list_versions:
+        return _version_list(ctx, subject)
+    number = query.show_version or 0
+    count = len(subject.versions)
+    if not 1 <= number <= count:
+        raise WhoisError(
+            117,
+            f"version cannot exceed {count} for this object",
+            "Versions are numbers greater or equal to 1",
+            "but cannot exceed the object's current version number.",
+        )
+    version = subject.versions[number - 1]
+    obj = subject.render(number - 1)
+    when = rpsl.version_time(log_time(ctx.node, version.seq) or "")
+    current = " (current version)" if number == count and not version.deleted else ""
+    operation = "DELETE" if version.deleted else "UPDATE"
+    head = (
+        f'% Version {number}{current} of object "{subject.key}"\n'
+        f"% This version was a {operation} operation on {when}\n"
+        f'% You can use "--list-versions" to get a list of versions for an object.\n'
+    )
+    if version.deleted:
+        head += "% The object below is as this operation deleted it.\n"
+    return head + ("\n" + obj.text() if obj is not None else "")
+
+
+def _version_list(ctx: Context, subject: _Subject) -> str:
+    pad = max(len("rev#"), len(str(len(subject.versions))))
+    lines = [
+        f'% Version history for {subject.object_type.upper()} object "{subject.key}"',
+        '% You can use "--show-version rev#" to get an exact version of the object.',
+        "",
+    ]
+    last = subject.versions[-1]
+    if last.deleted:
+        when = rpsl.version_time(log_time(ctx.node, last.seq) or "")
+        lines += [f"% This object was deleted on {when}", ""]
+    lines += [f"{'rev#':<{pad}}  {'Date':<16}  Op.", ""]
+    for number, version in enumerate(subject.versions, start=1):
+        when = rpsl.version_time(log_time(ctx.node, version.seq) or "")
+        op = "DEL" if version.deleted else "ADD/UPD"
+        lines.append(f"{number:<{pad}}  {when:<16}  {op}")
+    return "\n".join(lines) + "\n"
+
+
+def _object_version(
+    ctx: Context,
+    key: hist.ObjectKey,
+    versions: list[hist.Version],
+    index: int,
+    unfiltered: bool,
+) -> rpsl.RpslObject | None:
+    state = hist.state_before(ctx.node, versions, index, key)
+    if state is None:
+        return None
+    run_start = _run_start(versions, index)
+    shown = versions[index]
+    holder = state.get("holder")
+    created = log_time(ctx.node, run_start.seq) if run_start else None
+    facts = rpsl.RecordFacts(
+        registry=ctx.node.registry,
+        resource=hist.key_resource(key),
+        cc=str(state.get("cc", "")),
+        status=str(state.get("status", "")),
+        holder=holder,
+        holder_name=None,
+        attrs=state.get("attrs"),
+        created=rpsl.rpsl_time(created),
+        last_modified=rpsl.rpsl_time(log_time(ctx.node, shown.seq)),
+        refer_whois=_refer_whois(ctx, holder),
+        provenance=_provenance(
+            str(state.get("status", "")),
+            state.get("opaque"),
+            str(state.get("date", "")),
+            shown.seq,
+        ),
+    )
+    return rpsl.resource_object(facts, filtered=not unfiltered)
+
+
+def _run_start(versions: list[hist.Version], index: int) -> hist.Version | None:
+    """The version that (re)created the object shown at `index` (a deletion shows the run it
+    ended)."""
+    start = None
+    for position, version in enumerate(versions[: index + 1]):
+        if not version.deleted:
+            start = start or version
+        elif position != index:
+            start = None
+    return start
+
+
+def _holder_version(
+    ctx: Context, handle: str, versions: list[hist.Version], index: int
+) -> rpsl.RpslObject | None:
+    state: dict[str, Any] | ev.Payload | None = hist.state_before(ctx.node, versions, index, handle)
+    if state is None:
+        return None
+    run_start = _run_start(versions, index)
+    created = log_time(ctx.node, run_start.seq) if run_start else None
+    return rpsl.organisation_object(
+        rpsl.HolderFacts(
+            ctx.node.registry,
+            handle,
+            str(state.get("name", "")),
+            str(state.get("cc", "")),
+            rpsl.rpsl_time(created),
+            rpsl.rpsl_time(log_time(ctx.node, versions[index].seq)),
+        )
+    )
+
+
+# --- sources and -q -------------------------------------------------------------------------
+
+
+def _foreign_sources(ctx: Context, query: Query) -> str | None:
+    """`-s` naming only other registries: their data is theirs to serve, so refer there."""
+    if not query.sources or query.all_sources or ctx.node.registry in query.sources:
+        return None
+    for rid in query.sources:
+        host = ctx.whois_hosts.get(rid)
+        if host is not None:
+            return referral_text(rid, host, f"source {rpsl.source_name(rid)}", ctx.node.registry)
+    raise no_entries(",".join(rpsl.source_name(r) for r in query.sources))
+
+
+def _info(ctx: Context, topic: str) -> str:
+    if topic == "version":
+        return f"% {VERSION}\n"
+    if topic == "types":
+        return "".join(f"{name}\n" for name in rpsl.OBJECT_TYPES)
+    size = ctx.node.head()[0]
+    lines = [f"{ctx.source}:3:N:0-{size}"]
+    for rid, host in sorted(ctx.whois_hosts.items()):
+        if rid is not ctx.node.registry:
+            lines.append(f"% {rpsl.source_name(rid)}: served at {host}")
+    return "\n".join(lines) + "\n"

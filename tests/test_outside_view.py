@@ -1,0 +1,69 @@
+"""One registry to the outside, with real node processes: whois (the Debian client) and RDAP
+answer from any node, and follow the authority as soon as a transfer moves it."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from localfed import LocalFederation
+
+
+@pytest.fixture
+def fed(tmp_path: Path, shared_data: Path) -> Iterator[LocalFederation]:
+    f = LocalFederation(
+        tmp_path,
+        {
+            "ripencc": [("ipv4", "193.0.0.0", 65536, "R1")],
+            "arin": [("ipv4", "23.0.0.0", 65536, "A1")],
+        },
+        iana=shared_data / "iana",
+    )
+    for registry in ("ripencc", "arin"):
+        f.start(registry)
+    yield f
+    f.stop()
+
+
+def _whois(fed: LocalFederation, registry: str, query: str) -> str:
+    host, port = fed.whois[registry].rsplit(":", 1)
+    done = subprocess.run(
+        ["whois", "-h", host, "-p", port, query], capture_output=True, text=True, timeout=30
+    )
+    return done.stdout
+
+
+def _rdap(fed: LocalFederation, registry: str, path: str) -> httpx.Response:
+    return httpx.get(f"{fed.urls[registry]}/rdap/{path}", timeout=10)
+
+
+def test_whois_and_rdap_follow_a_transfer_without_a_restart(fed: LocalFederation) -> None:
+    for registry in ("ripencc", "arin"):  # any node: the holder, or the way to it
+        assert "R1" in _whois(fed, registry, "193.0.1.1")
+    assert _rdap(fed, "ripencc", "ip/193.0.1.1").status_code == 200
+    moved = _rdap(fed, "arin", "ip/193.0.1.1")
+    assert moved.status_code == 301 and moved.headers["location"].startswith(fed.urls["ripencc"])
+
+    signed = fed.agreement("193.0.1.0/24", ("ripencc", "R1"), ("arin", "A1"))
+    with httpx.Client() as client:
+        assert fed.submit(client, signed).json()["state"] == "sourceFinalized"
+    time.sleep(1.2)  # the authority is re-read at most once a second
+
+    answer = _rdap(fed, "arin", "ip/193.0.1.1")
+    assert answer.status_code == 200, answer.text
+    assert any(e.get("handle") == "A1" for e in answer.json()["entities"])
+    redirect = _rdap(fed, "ripencc", "ip/193.0.1.1")
+    assert redirect.status_code == 301
+    assert redirect.headers["location"].startswith(fed.urls["arin"])
+    assert _rdap(fed, "ripencc", "ip/193.0.2.1").status_code == 200  # the rest stays
+    for registry in ("ripencc", "arin"):
+        text = _whois(fed, registry, "193.0.1.1")
+        assert "A1" in text and "R1" not in text.split("193.0.1.0")[-1], text
+    bootstrap = _rdap(fed, "ripencc", "bootstrap/ipv4.json").json()
+    arin_ranges = next(s[0] for s in bootstrap["services"] if fed.urls["arin"] in s[1][0])
+    assert "193.0.1.0/24" in arin_ranges
