@@ -517,3 +517,149 @@ def test_nested_shapes_match_real_rir_responses(data: DataDir) -> None:
     assert all(set(link) <= real_link_keys for link in ours["links"])
     real_cidr = [c for r in real for c in r.get("cidr0_cidrs", [])]
     assert set(ours["cidr0_cidrs"][0]) in ({*c} for c in real_cidr)
+
+
+# --- history: onereg_versions_0 --------------------------------------------------------------
+
+VERSIONS = "onereg_versions_0"
+
+
+def _delegation(start: str, value: int, holder: str | None, **extra: Any) -> dict[str, Any]:
+    return {
+        "afi": "ipv4",
+        "start": start,
+        "value": value,
+        "cc": "NL",
+        "date": "19930901",
+        "status": "allocated" if holder else "available",
+        "holder": holder,
+        "opaque": holder,
+        "ext": [],
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> DataDir:
+    """RIPE NCC's /20 changes holder, is removed and comes back smaller at the same start (two
+    entries here; a transfer's carve does it in one, see test_rdap_judges); the pool record is
+    removed; a record arrives by transfer."""
+    data = build_federation(tmp_path_factory.mktemp("history"), shared_data)
+    with data.open(RegistryId.RIPENCC) as node:
+        node.append([("delegation.changed", _delegation("193.0.0.0", 4096, "R2"))])
+        node.append(
+            [
+                ("delegation.removed", {"afi": "ipv4", "start": "193.0.0.0", "value": 4096}),
+                ("delegation.added", _delegation("193.0.0.0", 2048, "R2")),
+            ]
+        )
+        node.append([("delegation.removed", {"afi": "ipv4", "start": "193.0.64.0", "value": 1024})])
+        moved = {"received_by": "transfer", "transfer": "ab" * 16}
+        node.add_delegation(_delegation("193.0.32.0", 256, "R1", attrs=moved))
+    return data
+
+
+def test_versions_list_every_change_oldest_first(history: DataDir) -> None:
+    with client(history, RegistryId.RIPENCC) as c:
+        body = ok(c, "/rdap/ip/193.0.0.0/20/versions")  # the /20 is gone: by its exact key
+        now = ok(c, "/rdap/ip/193.0.1.1/versions")  # the /21 that replaced it
+        same = ok(c, "/rdap/ip/193.0.0.0/21/versions")
+    listed = body["onereg_versions_0_versions"]
+    assert [v["version"] for v in listed] == [1, 2, 3]
+    assert [v["eventAction"] for v in listed] == ["registration", "last changed", "deletion"]
+    assert [v["logKind"] for v in listed] == ["batch", "delegation.changed", "delegation.removed"]
+    assert [v.get("handle") for v in listed] == ["193.0.0.0 - 193.0.15.255"] * 2 + [None]
+    seqs = [v["seq"] for v in listed]
+    assert seqs == sorted(seqs)
+    times = [log_time(history, RegistryId.RIPENCC, s) for s in seqs]
+    assert [v["eventDate"] for v in listed] == times
+    assert VERSIONS in body["rdapConformance"]
+    rdap = f"{URLS[RegistryId.RIPENCC]}/rdap"
+    assert [(link["rel"], link["href"]) for link in body["links"]] == [
+        ("self", f"{rdap}/ip/193.0.0.0/20/versions")  # no latest version: it is gone
+    ]
+    assert listed[2]["links"][0]["href"] == f"{rdap}/ip/193.0.0.0/20/versions/3"
+    (added,) = now["onereg_versions_0_versions"]
+    assert (added["eventAction"], added["logKind"]) == ("registration", "delegation.added")
+    assert added["seq"] == seqs[-1] + 1
+    rels = {link["rel"]: link["href"] for link in now["links"]}
+    assert rels == {
+        "self": f"{rdap}/ip/193.0.0.0/21/versions",
+        "latest-version": f"{rdap}/ip/193.0.0.0/21",
+    }
+    assert [{k: v for k, v in e.items() if k != "links"} for e in same[VERSIONS + "_versions"]] == [
+        {k: v for k, v in added.items() if k != "links"}
+    ]
+
+
+def test_a_version_is_the_object_as_it_was(history: DataDir) -> None:
+    with client(history, RegistryId.RIPENCC) as c:
+        first = ok(c, "/rdap/ip/193.0.0.0/20/versions/1")
+        second = ok(c, "/rdap/ip/193.0.0.0/20/versions/2")
+        assert_error(c.get("/rdap/ip/193.0.0.0/20/versions/3"), 404)  # the deletion
+        latest = ok(c, "/rdap/ip/193.0.0.0/21/versions/1")
+        now = ok(c, "/rdap/ip/193.0.0.0/21")
+    assert (first["endAddress"], first["entities"][0]["handle"]) == ("193.0.15.255", "R1")
+    assert (second["endAddress"], second["entities"][0]["handle"]) == ("193.0.15.255", "R2")
+    assert first["onereg_versions_0_version"]["version"] == 1
+    events = {e["eventAction"]: e["eventDate"] for e in second["events"]}
+    assert events["last changed"] == second["onereg_versions_0_version"]["eventDate"]
+    rdap = f"{URLS[RegistryId.RIPENCC]}/rdap"
+    rels = {link["rel"]: link["href"] for link in second["links"]}
+    assert rels == {
+        "self": f"{rdap}/ip/193.0.0.0/20/versions/2",
+        "version-history": f"{rdap}/ip/193.0.0.0/20/versions",
+    }
+    rels = {link["rel"]: link["href"] for link in latest["links"]}
+    assert rels["latest-version"] == f"{rdap}/ip/193.0.0.0/21"
+    assert latest["endAddress"] == now["endAddress"] == "193.0.7.255"
+    assert VERSIONS in second["rdapConformance"]
+    assert VERSIONS not in now["rdapConformance"]  # only the history responses use it
+
+
+def test_a_removed_record_keeps_its_history_by_its_exact_key(history: DataDir) -> None:
+    with client(history, RegistryId.RIPENCC) as c:
+        body = ok(c, "/rdap/ip/193.0.64.0/22/versions")
+        assert_error(c.get("/rdap/ip/193.0.64.0/22/versions/2"), 404)  # the deletion
+        assert ok(c, "/rdap/ip/193.0.64.0/22/versions/1")["status"] == ["inactive"]
+        assert_error(c.get("/rdap/ip/193.0.64.1/versions"), 404)  # an address finds no record
+        assert_error(c.get("/rdap/ip/193.0.64.0/23/versions"), 404)  # nor another range
+        assert_error(c.get("/rdap/ip/193.0.64.0/22/versions/3"), 404)
+        assert_error(c.get("/rdap/ip/193.0.64.0/22/versions/0"), 400)
+        assert_error(c.get("/rdap/ip/193.0.64.0/22/versions/x"), 400)
+    listed = body["onereg_versions_0_versions"]
+    assert [v["eventAction"] for v in listed] == ["registration", "deletion"]
+
+
+def test_autnum_versions_and_redirect_for_history_held_elsewhere(history: DataDir) -> None:
+    with client(history, RegistryId.RIPENCC) as c:
+        body = ok(c, "/rdap/autnum/3333/versions")
+        away = c.get("/rdap/autnum/13335/versions")
+        one = c.get("/rdap/ip/41.0.0.1/versions/1")
+    assert [v["eventAction"] for v in body["onereg_versions_0_versions"]] == ["registration"]
+    assert away.status_code == 301
+    assert away.headers["location"] == f"{URLS[RegistryId.ARIN]}/rdap/autnum/13335/versions"
+    assert one.headers["location"] == f"{URLS[RegistryId.AFRINIC]}/rdap/ip/41.0.0.1/versions/1"
+
+
+def test_transfer_event_on_a_record_that_came_by_transfer(history: DataDir) -> None:
+    with client(history, RegistryId.RIPENCC) as c:
+        moved = ok(c, "/rdap/ip/193.0.32.1")
+        plain = ok(c, "/rdap/ip/193.0.1.1")
+    events = {e["eventAction"]: e["eventDate"] for e in moved["events"]}
+    assert events["transfer"] == events["last changed"]  # no transfer row: the record's entry
+    assert "transfer" not in {e["eventAction"] for e in plain["events"]}
+    assert any("received by transfer" in line for line in moved["remarks"][0]["description"])
+
+
+def test_openapi_document_is_served_with_the_node_examples(data: DataDir) -> None:
+    with client(data, RegistryId.RIPENCC) as c:
+        response = c.get("/rdap/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    doc = response.json()
+    assert doc["info"]["title"].startswith("RIPE NCC")
+    params = {p["name"]: p for p in doc["paths"]["/rdap/ip/{prefix}/{length}"]["get"]["parameters"]}
+    assert (params["prefix"]["example"], params["length"]["example"]) == ("41.1.0.0", 24)
+    with client(data, RegistryId.RIPENCC) as c:
+        assert ok(c, "/rdap/ip/41.1.0.0/24")["handle"] == "41.1.0.0 - 41.1.0.255"

@@ -6,6 +6,34 @@ Which registry that is comes from `RdapAuthority`, built from the IANA node (whi
 gave to which RIR) corrected by what the RIRs hold in each other's blocks (cross-registry
 holdings: ERX, legacy, inter-RIR transfers). The bootstrap files (RFC 9224) are cut from the same
 map, so a client that bootstraps from a node and one that follows its redirects agree.
+
+History: the `onereg_versions_0` extension (the RDAP counterpart of RIPE whois
+`--list-versions` / `--show-version`), derived from the node's log alone:
+
+* `GET /rdap/ip/<address>/versions`, `/rdap/ip/<prefix>/<length>/versions`,
+  `/rdap/autnum/<asn>/versions` list every log entry that changed the record the query finds.
+  A record is identified by its exact range, as RIPE identifies an inetnum and as whois
+  `--list-versions` here does: a record carved up by a transfer is deleted, and what is left of
+  it is a new record (registered by the same entry). Each entry of
+  `onereg_versions_0_versions` gives `version` (1, 2, ... oldest first), `seq` (the log entry),
+  `logKind` (the entry's kind: `batch`, `delegation.changed`, `transfer.registered`, ...),
+  `eventAction` (`registration`, `last changed` or `deletion`), `eventDate` (the entry's log
+  time), `handle` (unless the entry removed the record) and a `related` link to the version.
+  A record that no longer exists is found by its exact prefix (an autnum range by its first
+  AS number) only. Entries are found by a text search of the log's payloads and then decoded,
+  so a history query reads the whole log once in SQLite but decodes only the entries that can
+  concern the record.
+* `GET .../versions/<n>` gives the record as version n left it: the usual ip network or autnum
+  object whose `self` link is the version's URL, with `version-history` and `latest-version`
+  links and an `onereg_versions_0_version` member (the version's list entry). The holder entity
+  is the holder as it is now. A version that removed the record answers 404.
+* Only these responses carry `onereg_versions_0` in `rdapConformance`. When the node has no
+  history for the query and another registry is authoritative, the client is redirected (301)
+  to that registry's `.../versions`.
+
+Objects that came by transfer (their delegation's attrs carry `received_by` and `transfer`)
+have a `transfer` event dated by the log entry that registered them. `/rdap/openapi.json` is an
+OpenAPI 3.1 description of all of the above (see `rdap_openapi`).
 """
 
 from __future__ import annotations
@@ -18,7 +46,7 @@ import time
 from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -31,7 +59,10 @@ from onereg.core.resources import Afi, Resource, format_number, range_to_cidrs
 from onereg.federation.authority import AuthorityBlock, AuthorityMap
 from onereg.federation.layout import DataDir
 from onereg.http import rdap_objects as obj
+from onereg.http.rdap_openapi import openapi_document
+from onereg.registry import events as ev
 from onereg.registry.node import Delegation, RegistryNode
+from onereg.registry.projection import expand, payload_range
 from onereg.registry.schema import unkey
 
 MAX_REQUEST_BYTES = 1024
@@ -365,15 +396,40 @@ def holder_of(node: RegistryNode, handle: str | None) -> obj.Holder | None:
     return obj.Holder(info["handle"], info["name"], info["cc"], log_time(node, info["seq"]))
 
 
+def transfer_time(node: RegistryNode, d: Delegation) -> str | None:
+    """When a delegation that came by transfer was registered: the log time of the transfer's
+    last entry at this node (its registration), else of the entry that wrote the record."""
+    attrs = d.attrs or {}
+    if not attrs.get("received_by"):
+        return None
+    row = None
+    if attrs.get("transfer"):
+        row = node.conn.execute(
+            "SELECT seq FROM transfers WHERE id = ?", (str(attrs["transfer"]),)
+        ).fetchone()
+    return log_time(node, int(row[0]) if row is not None else d.seq)
+
+
 def record_of(
-    node: RegistryNode, auth: RdapAuthority, d: Delegation, updated: str | None
+    node: RegistryNode,
+    auth: RdapAuthority,
+    d: Delegation,
+    updated: str | None,
+    changed: str | None = None,
 ) -> obj.Record:
     parent = None
     if node.registry is not RegistryId.IANA:
         block = auth.iana_block(d.resource)
         if block is not None:
             parent = Resource(d.resource.afi, block.start, block.end)
-    return obj.Record(d, log_time(node, d.seq), holder_of(node, d.holder), parent, updated)
+    return obj.Record(
+        d,
+        changed or log_time(node, d.seq),
+        holder_of(node, d.holder),
+        parent,
+        updated,
+        transfer_time(node, d),
+    )
 
 
 def resolve(node: RegistryNode, auth: RdapAuthority, res: Resource) -> Delegation | Redirect:
@@ -396,6 +452,83 @@ def resolve(node: RegistryNode, auth: RdapAuthority, res: Resource) -> Delegatio
     if target is not None:
         return target
     raise _not_found(f"{res} is not registered at {node.registry.display_name}")
+
+
+# --- history (onereg_versions_0) ---------------------------------------------------------------
+
+_DELEGATION_KINDS = (ev.DELEGATION_ADDED, ev.DELEGATION_CHANGED, ev.DELEGATION_REMOVED)
+
+
+def _payload_delegation(registry: RegistryId, seq: int, p: ev.Payload) -> Delegation:
+    afi = Afi(p["afi"])
+    start, end = payload_range(p)
+    return Delegation(
+        registry,
+        Resource(afi, start, end),
+        str(p["start"]),
+        int(p["value"]),
+        str(p["cc"]),
+        str(p["date"]),
+        str(p["status"]),
+        p.get("holder"),
+        p.get("opaque"),
+        orjson.dumps(p.get("ext") or []).decode(),
+        p.get("attrs") or None,
+        seq,
+    )
+
+
+def record_versions(
+    node: RegistryNode, afi: Afi, start: int, end: int | None, texts: Iterable[str] = ()
+) -> list[obj.Version]:
+    """Every log entry that changed the record of range start..end, oldest first.
+
+    A record is identified by its exact range, as RIPE identifies an inetnum by its primary key
+    (and as whois `--list-versions` does here): one that changes size is a new record, the old
+    one deleted. With `end` None, the range is the last one the log gave a record beginning at
+    `start` (an autnum asked by its first number).
+
+    Entries are found by the text of the record's first number in their canonical payload
+    (`"start":"<text>"`), then read through the projection's own expansion of batch and
+    transfer entries, so only the few entries that can concern the record are decoded. `texts`
+    adds spellings other than the canonical one (the record's own `start_text`).
+    """
+    needles = {f'"start":"{t}"'.encode() for t in (format_number(afi, start), *texts)}
+    where = " OR ".join("instr(payload, ?) > 0" for _ in needles)
+    rows = node.conn.execute(
+        f"SELECT seq, time, kind, payload FROM log WHERE {where} ORDER BY seq", tuple(needles)
+    ).fetchall()
+    entries: list[tuple[int, str, str, list[tuple[str, ev.Payload]]]] = []
+    for seq, when, kind, payload in rows:
+        items = [
+            (item_kind, item)
+            for _, item_kind, item in expand([(int(seq), str(kind), orjson.loads(payload))])
+            if item_kind in _DELEGATION_KINDS
+            and item.get("afi") == afi.value
+            and payload_range(item)[0] == start
+        ]
+        if items:
+            entries.append((int(seq), str(when), str(kind), items))
+    if end is None:
+        if not entries:
+            return []
+        end = payload_range(entries[-1][3][-1][1])[1]
+    versions: list[obj.Version] = []
+    state: Delegation | None = None
+    for seq, when, kind, items in entries:
+        before = state
+        for item_kind, item in items:
+            if payload_range(item)[1] != end:
+                continue
+            removed = item_kind == ev.DELEGATION_REMOVED
+            state = None if removed else _payload_delegation(node.registry, seq, item)
+        if before is None and state is None:
+            continue
+        if before is not None and state is not None and replace(state, seq=before.seq) == before:
+            continue  # untouched, or written again unchanged: not a new version
+        change = "added" if before is None else "removed" if state is None else "changed"
+        versions.append(obj.Version(len(versions) + 1, seq, when, kind, change, state))
+    return versions
 
 
 AuthoritySource = RdapAuthority | Callable[[], RdapAuthority]
@@ -511,6 +644,79 @@ def rdap_routes(
         objects = [obj.autnum_object(ctx, record_of(node, auth, d, updated)) for d in found]
         return rdap_json(obj.search_results(ctx, "autnumSearchResults", objects))
 
+    def history(
+        node: RegistryNode, res: Resource
+    ) -> tuple[list[obj.Version], str, str | None] | Redirect:
+        """The versions of the record `res` finds, the list's URL and the record's, or where
+        to ask instead (in the order `resolve` uses: the IANA node defers to the RIRs)."""
+        rdap = f"{root}/rdap"
+        auth = current()
+        owner = auth.authoritative(res.afi, res.start)
+        base = None if owner in (None, node.registry) else auth.rdap_base(owner)
+        target = None if base is None else Redirect(f"{base}/{query_path(res)}/versions")
+        if node.registry is RegistryId.IANA and target is not None:
+            return target
+        local = covering(node, res)
+        if local is not None:
+            whole = local.resource
+            versions = record_versions(node, whole.afi, whole.start, whole.end, (local.start_text,))
+            latest = f"{rdap}/{obj.object_path(whole)}"
+            return versions, f"{latest}/versions", latest
+        if res.afi is Afi.ASN or res.start != res.end:  # a record gone: by its exact key only
+            end = None if res.afi is Afi.ASN else res.end
+            versions = record_versions(node, res.afi, res.start, end)
+            if versions:
+                gone = next(v.delegation for v in versions if v.delegation is not None)
+                return versions, f"{rdap}/{obj.object_path(gone.resource)}/versions", None
+        if target is not None:
+            return target
+        raise _not_found(f"{node.registry.display_name} has no history for {res}")
+
+    def versioned(ctx: obj.Context) -> obj.Context:
+        return replace(ctx, conformance=(*ctx.conformance, obj.VERSIONS_EXTENSION))
+
+    def query_of(request: Request) -> Resource:
+        params = request.path_params
+        if "asn" in params:
+            number = parse_asn(params["asn"])
+            return Resource(Afi.ASN, number, number)
+        if "length" in params:
+            return parse_prefix(params["prefix"], params["length"])
+        afi, number = parse_address(params["address"])
+        return Resource(afi, number, number)
+
+    def versions(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+        found = history(node, query_of(request))
+        if isinstance(found, Redirect):
+            return RedirectResponse(found.location, status_code=301, headers=_HEADERS)
+        listed, href, latest = found
+        return rdap_json(obj.versions_list(versioned(ctx), listed, href, latest))
+
+    def version(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+        res = query_of(request)
+        text = request.path_params["n"]
+        if not _DIGITS.match(text) or int(text) == 0:
+            raise _bad(f"{text[:16]!r} is not a version number (1, 2, ...)")
+        found = history(node, res)
+        if isinstance(found, Redirect):
+            return RedirectResponse(f"{found.location}/{text}", status_code=301, headers=_HEADERS)
+        listed, href, latest = found
+        number = int(text)
+        if number > len(listed):
+            raise _not_found(f"{res} has {len(listed)} version(s) at {node.registry.display_name}")
+        chosen = listed[number - 1]
+        if chosen.delegation is None:
+            raise _not_found(
+                f"version {number} of {res} is its deletion (log entry {chosen.seq}, {chosen.time})"
+            )
+        rec = record_of(node, current(), chosen.delegation, _last_time(node) or None, chosen.time)
+        return rdap_json(obj.version_object(versioned(ctx), chosen, rec, href, latest))
+
+    async def openapi(request: Request) -> Response:
+        node = get_node()
+        document = openapi_document(root, node.registry.display_name, parameter_examples(node))
+        return Response(orjson.dumps(document), media_type="application/json", headers=_HEADERS)
+
     def unsupported(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
         first = request.path_params["rest"].split("/", 1)[0]
         if first in ("domain", "nameserver", "domains", "nameservers", "entities"):
@@ -518,9 +724,16 @@ def rdap_routes(
         raise _bad(f"no RDAP query /rdap/{request.path_params['rest'][:64]}")
 
     return [
+        Route("/rdap/openapi.json", openapi),
         Route("/rdap/ip/{address}", endpoint(ip)),
+        Route("/rdap/ip/{address}/versions", endpoint(versions)),
+        Route("/rdap/ip/{address}/versions/{n}", endpoint(version)),
         Route("/rdap/ip/{prefix}/{length}", endpoint(prefix)),
+        Route("/rdap/ip/{prefix}/{length}/versions", endpoint(versions)),
+        Route("/rdap/ip/{prefix}/{length}/versions/{n}", endpoint(version)),
         Route("/rdap/autnum/{asn}", endpoint(autnum)),
+        Route("/rdap/autnum/{asn}/versions", endpoint(versions)),
+        Route("/rdap/autnum/{asn}/versions/{n}", endpoint(version)),
         Route("/rdap/entity/{handle}", endpoint(entity)),
         Route("/rdap/help", endpoint(help_)),
         Route(
@@ -540,6 +753,30 @@ def rdap_routes(
         Route("/rdap/autnums/rirSearch1/{relation}/{asn}", endpoint(autnum_search)),
         Route("/rdap/{rest:path}", endpoint(unsupported)),
     ]
+
+
+def parameter_examples(node: RegistryNode) -> dict[str, str | int]:
+    """Path parameter values that find the node's first records (OpenAPI examples, so that a
+    client or a fuzzer sees real objects, not only 404s and redirects)."""
+    examples: dict[str, str | int] = {}
+    for afi in (Afi.IPV4, Afi.IPV6, Afi.ASN):
+        row = node.conn.execute(
+            "SELECT start, end, holder FROM delegations WHERE afi = ? "
+            "ORDER BY holder IS NULL, start LIMIT 1",
+            (afi.value,),
+        ).fetchone()
+        if row is None:
+            continue
+        start, end = unkey(row[0]), unkey(row[1])
+        if afi is Afi.ASN:
+            examples.setdefault("asn", start)
+        elif "address" not in examples:
+            net, plen = range_to_cidrs(start, end, afi.bits)[0]
+            examples["address"] = format_number(afi, min(start + 1, end))
+            examples["prefix"], examples["length"] = format_number(afi, net), plen
+        if row[2] is not None:
+            examples.setdefault("handle", str(row[2]))
+    return examples
 
 
 def rdap_json(body: Any, status: int = 200) -> Response:

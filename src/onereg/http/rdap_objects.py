@@ -3,6 +3,11 @@
 Pure functions of their inputs: no database, no HTTP. Keeping them apart from the routes lets the
 shape of every object be tested without a server, and lets another front end (a static export,
 a whois bridge) reuse the same objects.
+
+The `onereg_versions_0` extension (see `onereg.http.rdap`) adds two response shapes: a version
+list (`onereg_versions_0_versions`) and an object as it was at one version (the usual object with
+an `onereg_versions_0_version` member). Only those responses name the extension in
+`rdapConformance`.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ CONFORMANCE: tuple[str, ...] = (
     "nro_rdap_profile_asn_flat_0",
 )
 RIR_SEARCH_CONFORMANCE: tuple[str, ...] = ("rirSearch1", "ips", "autnums")
+VERSIONS_EXTENSION = "onereg_versions_0"
+VERSIONS_MEMBER = f"{VERSIONS_EXTENSION}_versions"
+VERSION_MEMBER = f"{VERSIONS_EXTENSION}_version"
 
 # RDAP JSON values registry (RFC 9083 10.2.2): pool space is not "active", and "available" has no
 # value of its own, so it is the closest one, "inactive".
@@ -124,6 +132,10 @@ def help_object(ctx: Context) -> JsonObject:
                         "ips/rirSearch1/{rdap-up,rdap-down,rdap-top,rdap-bottom}/<ip>[/<length>]",
                         "autnums/rirSearch1/{rdap-up,rdap-top}/<number>",
                         "bootstrap/{ipv4,ipv6,asn}.json (RFC 9224)",
+                        "ip/<address>/versions, ip/<prefix>/<length>/versions, "
+                        "autnum/<number>/versions, and .../versions/<n>: the record's history "
+                        f"from the registry's log ({VERSIONS_EXTENSION})",
+                        "openapi.json: an OpenAPI 3.1 description of this service",
                         "Resources another registry is authoritative for are redirected (301).",
                     ],
                 }
@@ -180,6 +192,7 @@ class Record:
     holder: Holder | None
     parent: Resource | None  # the covering object, when there is one
     database_updated: str | None  # log time of the node's last entry
+    transferred: str | None = None  # log time of the transfer that brought it, if one did
 
 
 def vcard(holder: Holder) -> list[Any]:
@@ -219,6 +232,8 @@ def _events(rec: Record) -> list[JsonObject]:
     registered = rdap_date(rec.delegation.date)
     if registered:
         events.append({"eventAction": "registration", "eventDate": registered})
+    if rec.transferred:
+        events.append({"eventAction": "transfer", "eventDate": rec.transferred})
     if rec.changed:
         events.append({"eventAction": "last changed", "eventDate": rec.changed})
     if rec.database_updated:
@@ -251,6 +266,8 @@ def _remarks(d: Delegation) -> list[JsonObject]:
     attrs = d.attrs or {}
     if attrs.get("designation"):
         lines.append(f"IANA: {attrs['designation']} ({attrs.get('iana_status', '')})")
+    if attrs.get("received_by"):
+        lines.append(f"received by {attrs['received_by']} {attrs.get('transfer', '')}".rstrip())
     return [{"title": "registry", "description": lines}]
 
 
@@ -271,7 +288,7 @@ def _type(d: Delegation) -> str:
     return _IP_TYPES.get(d.status, d.status.upper())
 
 
-def network_object(ctx: Context, rec: Record) -> JsonObject:
+def network_object(ctx: Context, rec: Record, self_href: str | None = None) -> JsonObject:
     res = rec.delegation.resource
     obj: JsonObject = {
         "objectClassName": "ip network",
@@ -285,11 +302,11 @@ def network_object(ctx: Context, rec: Record) -> JsonObject:
     }
     if rec.parent is not None:
         obj["parentHandle"] = network_handle(rec.parent)
-    obj.update(_common(ctx, rec, f"{ctx.site.rdap}/{network_path(res)}"))
+    obj.update(_common(ctx, rec, self_href or f"{ctx.site.rdap}/{network_path(res)}"))
     return obj
 
 
-def autnum_object(ctx: Context, rec: Record) -> JsonObject:
+def autnum_object(ctx: Context, rec: Record, self_href: str | None = None) -> JsonObject:
     res = rec.delegation.resource
     obj: JsonObject = {
         "objectClassName": "autnum",
@@ -299,14 +316,19 @@ def autnum_object(ctx: Context, rec: Record) -> JsonObject:
         "name": _name(rec.delegation, rec.holder),
         "type": _type(rec.delegation),
     }
-    obj.update(_common(ctx, rec, f"{ctx.site.rdap}/autnum/{res.start}"))
+    obj.update(_common(ctx, rec, self_href or f"{ctx.site.rdap}/autnum/{res.start}"))
     return obj
 
 
-def resource_object(ctx: Context, rec: Record) -> JsonObject:
+def resource_object(ctx: Context, rec: Record, self_href: str | None = None) -> JsonObject:
     if rec.delegation.resource.afi is Afi.ASN:
-        return autnum_object(ctx, rec)
-    return network_object(ctx, rec)
+        return autnum_object(ctx, rec, self_href)
+    return network_object(ctx, rec, self_href)
+
+
+def object_path(res: Resource) -> str:
+    """The path (under /rdap/) of the lookup that finds exactly this object."""
+    return f"autnum/{res.start}" if res.afi is Afi.ASN else network_path(res)
 
 
 def entity_lookup(
@@ -341,6 +363,66 @@ def entity_lookup(
 
 def search_results(ctx: Context, member: str, objects: list[JsonObject]) -> JsonObject:
     return top_level(ctx, {member: objects})
+
+
+# --- onereg_versions_0: a record's history --------------------------------------------------
+
+# A version's change, as the RDAP event it amounts to (RFC 9083 event actions).
+CHANGE_EVENTS = {"added": "registration", "changed": "last changed", "removed": "deletion"}
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One log entry that changed a record: `delegation` is the record after it (None once the
+    entry removed it)."""
+
+    number: int
+    seq: int
+    time: str
+    kind: str  # the log entry's kind (batch, delegation.added, transfer.registered, ...)
+    change: str  # added, changed or removed
+    delegation: Delegation | None
+
+
+def version_summary(version: Version) -> JsonObject:
+    return {
+        "version": version.number,
+        "seq": version.seq,
+        "logKind": version.kind,
+        "eventAction": CHANGE_EVENTS[version.change],
+        "eventDate": version.time,
+    }
+
+
+def versions_list(
+    ctx: Context, versions: Sequence[Version], history_href: str, latest_href: str | None
+) -> JsonObject:
+    """Every version of one record (RIPE whois --list-versions), oldest first."""
+    listed = []
+    for version in versions:
+        entry = version_summary(version)
+        if version.delegation is not None:
+            res = version.delegation.resource
+            entry["handle"] = autnum_handle(res) if res.afi is Afi.ASN else network_handle(res)
+        href = f"{history_href}/{version.number}"
+        entry["links"] = [link(ctx, "related", href)]
+        listed.append(entry)
+    links = [link(ctx, "self", history_href)]
+    if latest_href is not None:
+        links.append(link(ctx, "latest-version", latest_href))
+    return top_level(ctx, {VERSIONS_MEMBER: listed, "links": links})
+
+
+def version_object(
+    ctx: Context, version: Version, rec: Record, history_href: str, latest_href: str | None
+) -> JsonObject:
+    """The record as one version left it (RIPE whois --show-version)."""
+    obj = resource_object(ctx, rec, f"{history_href}/{version.number}")
+    obj["links"].append(link(ctx, "version-history", history_href))
+    if latest_href is not None:
+        obj["links"].append(link(ctx, "latest-version", latest_href))
+    obj[VERSION_MEMBER] = version_summary(version)
+    return top_level(ctx, obj)
 
 
 # --- RFC 9224 bootstrap -----------------------------------------------------------------------

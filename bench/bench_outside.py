@@ -1,0 +1,233 @@
+"""Benchmark of the outside view (issue 5) on the full 2018-10-13 federation.
+
+  * RDAP requests/s and latency of one node (`onereg serve --only ripencc`, real lookups of
+    random addresses it holds, plus some it redirects), loaded from a separate process;
+  * the ceiling: the same stack (uvicorn + Starlette, same event loop and parser) returning a
+    constant response of the same size, loaded the same way in the same run;
+  * whois queries/s against the same node.
+Target: RDAP >= 50 % of the ceiling, p99 <= 20 ms at that load.
+
+Run: .venv/bin/python bench/bench_outside.py [--seconds 10] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from onereg.core.registries import RegistryId
+from onereg.core.resources import format_number
+from onereg.federation.config import describe_nodes
+from onereg.federation.layout import DataDir
+from report import machine, table, write_section
+
+ONEREG = str(Path(sys.executable).parent / "onereg")
+BASE = 18740
+Row = tuple[str, str, str, bool | None]
+
+
+def _queries(data: DataDir, count: int) -> list[str]:
+    """Random addresses inside RIPE NCC delegations (answered), and a tenth elsewhere."""
+    rng = random.Random(1)
+    with data.open(RegistryId.RIPENCC, create=False) as node:
+        held = [d.resource for d in node.delegations() if d.resource.afi.value != "asn"]
+    with data.open(RegistryId.ARIN, create=False) as node:
+        other = [d.resource for d in node.delegations() if d.resource.afi.value == "ipv4"]
+    out = []
+    for _ in range(count):
+        pool = other if rng.random() < 0.1 else held
+        r = rng.choice(pool)
+        out.append(format_number(r.afi, rng.randint(r.start, min(r.end, r.start + 255))))
+    return out
+
+
+async def _load(urls: list[str], seconds: float, concurrency: int) -> tuple[int, list[float]]:
+    latencies: list[float] = []
+    stop = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=concurrency)
+
+    async def worker(session: aiohttp.ClientSession, offset: int) -> None:
+        i = offset
+        while time.perf_counter() < stop:
+            started = time.perf_counter()
+            async with session.get(urls[i % len(urls)], allow_redirects=False) as reply:
+                await reply.read()
+                if reply.status not in (200, 301):
+                    raise SystemExit(f"{reply.status} for {urls[i % len(urls)]}")
+            latencies.append(time.perf_counter() - started)
+            i += concurrency
+
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(worker(session, n) for n in range(concurrency)))
+    return len(latencies), latencies
+
+
+def _load_process(
+    urls: list[str], seconds: float, concurrency: int, out: multiprocessing.Queue
+) -> None:  # type: ignore[type-arg]
+    out.put(asyncio.run(_load(urls, seconds, concurrency)))
+
+
+def _measure(urls: list[str], seconds: float, concurrency: int) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms), the load coming from a separate process."""
+    queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    proc = multiprocessing.Process(target=_load_process, args=(urls, seconds, concurrency, queue))
+    proc.start()
+    count, lat = queue.get()
+    proc.join()
+    lat.sort()
+    return count / seconds, statistics.median(lat) * 1000, lat[int(0.99 * (len(lat) - 1))] * 1000
+
+
+def _constant_server(port: int, body: bytes) -> None:
+    async def constant(request: Request) -> Response:
+        return Response(body, media_type="application/rdap+json")
+
+    app = Starlette(routes=[Route("/rdap/ip/{address}", constant)])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def _wait(url: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    raise SystemExit(f"{url} did not come up")
+
+
+async def _whois_load(
+    host: str, port: int, queries: list[str], seconds: float, c: int
+) -> list[float]:
+    latencies: list[float] = []
+    stop = time.perf_counter() + seconds
+
+    async def worker(offset: int) -> None:
+        i = offset
+        while time.perf_counter() < stop:
+            started = time.perf_counter()
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(queries[i % len(queries)].encode() + b"\r\n")
+            await writer.drain()
+            await reader.read()
+            writer.close()
+            latencies.append(time.perf_counter() - started)
+            i += c
+
+    await asyncio.gather(*(worker(n) for n in range(c)))
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "fed"
+        print("building the 2018-10-13 federation ...", flush=True)
+        subprocess.run([ONEREG, "--data-dir", str(root), "up"], check=False, capture_output=True)
+        data = DataDir(root)
+        queries = _queries(data, 5000)
+        nodes = {n.registry: n for n in describe_nodes(root, BASE)}
+        ripe = nodes["ripencc"]
+        server = subprocess.Popen(
+            [
+                ONEREG,
+                "--data-dir",
+                str(root),
+                "serve",
+                "--only",
+                "ripencc",
+                "--base-port",
+                str(BASE),
+            ]
+        )
+        try:
+            _wait(f"{ripe.url}/rdap/help")
+            urls = [f"{ripe.url}/rdap/ip/{q}" for q in queries]
+            httpx.get(urls[0], timeout=120)  # loads the authority map once
+            sample = httpx.get(urls[1], timeout=10).content
+            rdap = _measure(urls, args.seconds, args.concurrency)
+            host, port = ripe.whois.rsplit(":", 1)
+            whois_lat = asyncio.run(
+                _whois_load(host, int(port), queries, args.seconds, args.concurrency)
+            )
+        finally:
+            server.terminate()
+            server.wait(10)
+        ceiling_port = BASE + 50
+        constant = multiprocessing.Process(target=_constant_server, args=(ceiling_port, sample))
+        constant.start()
+        try:
+            _wait(f"http://127.0.0.1:{ceiling_port}/rdap/ip/1.1.1.1")
+            ceiling = _measure(
+                [f"http://127.0.0.1:{ceiling_port}/rdap/ip/{q}" for q in queries],
+                args.seconds,
+                args.concurrency,
+            )
+        finally:
+            constant.terminate()
+            constant.join(10)
+    whois_lat.sort()
+    ratio = rdap[0] / ceiling[0]
+    rows: list[Row] = [
+        (
+            "RDAP `/rdap/ip/{address}` on the RIPE NCC node: requests/s; p50 / p99",
+            f"{rdap[0]:,.0f}/s; {rdap[1]:.1f} / {rdap[2]:.1f} ms",
+            "p99 <= 20 ms",
+            rdap[2] <= 20,
+        ),
+        (
+            "ceiling: same stack, constant response of the same size",
+            f"{ceiling[0]:,.0f}/s; {ceiling[1]:.1f} / {ceiling[2]:.1f} ms",
+            "-",
+            None,
+        ),
+        ("RDAP / ceiling", f"{ratio:.0%}", ">= 50 %", ratio >= 0.5),
+        (
+            "whois queries/s (one TCP connection per query, as whois clients do); p50 / p99",
+            f"{len(whois_lat) / args.seconds:,.0f}/s; "
+            f"{statistics.median(whois_lat) * 1000:.1f} / "
+            f"{whois_lat[int(0.99 * (len(whois_lat) - 1))] * 1000:.1f} ms",
+            "-",
+            None,
+        ),
+    ]
+    body = [
+        "## Outside view (issue 5): RDAP and whois on the 2018-10-13 federation",
+        "",
+        f"Command: `.venv/bin/python bench/bench_outside.py --seconds {args.seconds:g} "
+        f"--concurrency {args.concurrency}`. Machine: {machine()}.",
+        "",
+        f"Load from a separate process ({args.concurrency} concurrent keep-alive connections, "
+        "aiohttp), 5,000 random addresses inside RIPE NCC delegations with a tenth elsewhere "
+        "(answered with a 301 to the authoritative node); the node and the load generator "
+        "share the two cores. The ceiling runs the same uvicorn/Starlette stack with a route "
+        "that returns a constant body of the same size, measured the same way in the same run.",
+        "",
+        *table(rows),
+    ]
+    write_section("outside", body)
+
+
+if __name__ == "__main__":
+    main()
