@@ -67,7 +67,16 @@ def run_node(
     if info.whois:
         service.companions.append(whois)
     port = int(info.url.rsplit(":", 1)[1])
-    uvicorn.run(build_app(service), host="127.0.0.1", port=port, log_level="warning")
+    # Bounded like the whois side: past 1,000 open connections new ones get a 503, and an idle
+    # keep-alive connection is closed after 10 s, so idle clients cannot pile up.
+    uvicorn.run(
+        build_app(service),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        limit_concurrency=1000,
+        timeout_keep_alive=10,
+    )
 
 
 def _stop_on_sigterm() -> None:
