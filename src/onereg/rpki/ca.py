@@ -1,0 +1,663 @@
+"""The certification authority of one registry node: its trust anchor, a CA per holder that opts
+in, the ROAs holders ask for, and a manifest and CRL per publication point.
+
+The registry's own log stays the truth about who holds what; this CA only mirrors it into RPKI.
+Its state (keys, serial counters, manifest and CRL numbers, issued objects) lives in a directory
+the caller gives, apart from the node's file, because it holds private keys that must never travel
+with a node's published log.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from onereg.core.errors import OneregError
+from onereg.core.registries import RegistryId
+from onereg.registry.node import RegistryNode
+from onereg.rpki import objects as obj
+from onereg.rpki.keypool import KeySource, generate_key
+from onereg.rpki.objects import ResourceSet, RoaPrefix
+
+TA_NAME = "ta"
+CERT_LIFETIME = timedelta(days=365)
+CERT_BACKDATE = timedelta(days=1)
+LIST_LIFETIME = timedelta(days=1)  # manifest and CRL nextUpdate - thisUpdate (plus the backdate)
+LIST_BACKDATE = timedelta(minutes=5)
+
+Clock = Callable[[], datetime]
+
+
+class RpkiError(OneregError):
+    """A request the CA refuses (a ROA outside the holder's resources, an unknown holder)."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+# --- resources from the node ---------------------------------------------------------------------
+
+
+def authority_resources(node: RegistryNode) -> ResourceSet:
+    """What the registry's trust anchor certifies: every row of its delegations table, i.e. what
+    it delegated plus its own pool. Kept apart so that it can later come from the federation's
+    authority map instead, without touching the CA."""
+    return ResourceSet.of(d.resource for d in node.delegations())
+
+
+def holder_resources(node: RegistryNode, handle: str) -> ResourceSet:
+    """A holder's current delegations at this registry."""
+    return ResourceSet.of(d.resource for d in node.holder_resources(handle))
+
+
+# --- naming --------------------------------------------------------------------------------------
+
+
+def ca_name(handle: str) -> str:
+    """A file-system and URI safe, injective name for a holder's CA.
+
+    Anything outside [A-Za-z0-9.-] (including '_' itself) becomes _XX, so two handles never share
+    a name; the "h-" prefix keeps holder CAs apart from the trust anchor's "ta".
+    """
+    return "h-" + re.sub(r"[^A-Za-z0-9.-]", lambda m: f"_{ord(m.group()):02X}", handle)
+
+
+def roa_file_name(asn: int, prefixes: Iterable[RoaPrefix]) -> str:
+    """Derived from the content, so the same request always lands in the same file."""
+    canonical = ",".join(str(p) for p in sorted(set(prefixes)))
+    digest = hashlib.sha256(f"{asn}|{canonical}".encode()).hexdigest()[:16]
+    return f"AS{asn}-{digest}.roa"
+
+
+@dataclass(frozen=True)
+class RepositoryUris:
+    """Where the registry's repository is reachable.
+
+    `rsync_base` ends in "/" and serves two modules, `ta` (trust-anchor certificates, what the TAL
+    names) and `repo` (publication points). `notify` is the RRDP notification URI put in every
+    CA's SIA, `https_base` an https location of the TA certificate for the TAL; both optional.
+    """
+
+    rsync_base: str
+    notify: str | None = None
+    https_base: str | None = None
+
+    def ta_path(self, registry: RegistryId) -> str:
+        return f"ta/{registry.value}.cer"
+
+    def point_path(self, registry: RegistryId, name: str) -> str:
+        return f"repo/{registry.value}/{name}/"
+
+    def uri(self, path: str) -> str:
+        return self.rsync_base + path
+
+
+@dataclass(frozen=True)
+class RoaRecord:
+    """An issued ROA as the CA remembers it."""
+
+    holder: str
+    file: str
+    asn: int
+    prefixes: tuple[RoaPrefix, ...]
+    serial: int
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cas (
+    name TEXT PRIMARY KEY,
+    holder TEXT,
+    serial INTEGER NOT NULL,
+    not_after TEXT NOT NULL,
+    resources TEXT NOT NULL,
+    cert BLOB NOT NULL,
+    next_serial INTEGER NOT NULL DEFAULT 1,
+    mft_number INTEGER NOT NULL DEFAULT 0,
+    crl_number INTEGER NOT NULL DEFAULT 0,
+    mft_serial INTEGER,
+    mft_not_after TEXT,
+    this_update TEXT,
+    content_hash TEXT,
+    mft BLOB,
+    crl BLOB
+);
+CREATE TABLE IF NOT EXISTS roas (
+    ca TEXT NOT NULL,
+    file TEXT NOT NULL,
+    asn INTEGER NOT NULL,
+    prefixes TEXT NOT NULL,
+    serial INTEGER NOT NULL,
+    der BLOB NOT NULL,
+    PRIMARY KEY (ca, file)
+);
+CREATE TABLE IF NOT EXISTS revoked (
+    ca TEXT NOT NULL,
+    serial INTEGER NOT NULL,
+    revoked_at TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    PRIMARY KEY (ca, serial)
+);
+"""
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+class RegistryCa:
+    """The RPKI CA of one registry; open it with `RegistryCa.open(node, state_dir, uris)`.
+
+    Every change (`sync`, `enroll`, `add_roa`, `remove_roa`) only updates the issued objects;
+    `publish` then re-signs the manifest and CRL of every publication point whose content changed
+    (or whose lists are half way to their nextUpdate) and returns the full file set.
+    """
+
+    def __init__(
+        self,
+        node: RegistryNode,
+        state_dir: Path,
+        uris: RepositoryUris,
+        keys: KeySource,
+        clock: Clock,
+        authority: Callable[[RegistryNode], ResourceSet],
+    ) -> None:
+        self.node = node
+        self.registry = node.registry
+        self.state_dir = state_dir
+        self.uris = uris
+        self._keys = keys
+        self._clock = clock
+        self._authority = authority
+        self.db = sqlite3.connect(state_dir / "ca.sqlite", isolation_level=None)
+        self.db.executescript(_SCHEMA)
+        self._key_cache: dict[str, rsa.RSAPrivateKey] = {}
+
+    @classmethod
+    def open(
+        cls,
+        node: RegistryNode,
+        state_dir: Path,
+        uris: RepositoryUris,
+        keys: KeySource = generate_key,
+        clock: Clock = _utc_now,
+        authority: Callable[[RegistryNode], ResourceSet] = authority_resources,
+    ) -> RegistryCa:
+        """Open (or create) the CA and make sure its trust anchor matches the authority."""
+        state_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(state_dir, 0o700)
+        (state_dir / "keys").mkdir(mode=0o700, exist_ok=True)
+        ca = cls(node, state_dir, uris, keys, clock, authority)
+        stored = ca._meta("registry")
+        if stored is None:
+            ca.db.execute("INSERT INTO meta VALUES ('registry', ?)", (node.registry.value,))
+        elif stored != node.registry.value:
+            raise RpkiError(f"{state_dir} is the CA of {stored}, not of {node.registry}")
+        ca._sync_ta()
+        return ca
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> RegistryCa:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    # --- keys ------------------------------------------------------------------------------------
+
+    def _key(self, name: str) -> rsa.RSAPrivateKey:
+        """The CA's long-lived key, created on first use and kept mode 0600."""
+        if name in self._key_cache:
+            return self._key_cache[name]
+        path = self.state_dir / "keys" / f"{name}.pem"
+        if path.exists():
+            loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            if not isinstance(loaded, rsa.RSAPrivateKey):
+                raise RpkiError(f"{path} does not hold an RSA key")
+            key = loaded
+        else:
+            key = self._keys()
+            pem = key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(pem)
+        self._key_cache[name] = key
+        return key
+
+    def ta_public_key(self) -> rsa.RSAPublicKey:
+        return self._key(TA_NAME).public_key()
+
+    # --- serials and revocation ------------------------------------------------------------------
+
+    def _next_serial(self, issuer: str) -> int:
+        """Per-issuer serials, strictly increasing and never reused (RFC 5280 §4.1.2.2)."""
+        row = self.db.execute(
+            "UPDATE cas SET next_serial = next_serial + 1 WHERE name = ? RETURNING next_serial - 1",
+            (issuer,),
+        ).fetchone()
+        if row is None:
+            raise RpkiError(f"no CA named {issuer}")
+        return int(row[0])
+
+    def _revoke(self, issuer: str, serial: int, expires: datetime) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO revoked VALUES (?, ?, ?, ?)",
+            (issuer, serial, _iso(self._clock()), _iso(expires)),
+        )
+
+    # --- trust anchor ----------------------------------------------------------------------------
+
+    def _row(self, name: str) -> sqlite3.Row | None:
+        self.db.row_factory = sqlite3.Row
+        try:
+            row: sqlite3.Row | None = self.db.execute(
+                "SELECT * FROM cas WHERE name = ?", (name,)
+            ).fetchone()
+        finally:
+            self.db.row_factory = None
+        return row
+
+    def _ca_cert(
+        self,
+        name: str,
+        resources: ResourceSet,
+        serial: int,
+        now: datetime,
+        parent: str | None,
+    ) -> tuple[bytes, datetime]:
+        point = self.uris.point_path(self.registry, name)
+        not_after = now + CERT_LIFETIME
+        if parent is None:
+            issuer_key = self._key(name)
+            crl = aia = None
+        else:
+            issuer_key = self._key(parent)
+            parent_point = self.uris.point_path(self.registry, parent)
+            crl = self.uris.uri(f"{parent_point}{parent}.crl")
+            aia = self.uris.uri(self._cert_path(parent))
+            parent_row = self._row(parent)
+            if parent_row is not None:
+                not_after = min(not_after, _parse(parent_row["not_after"]))
+        cert = obj.resource_certificate(
+            obj.CertSpec(
+                subject_key=self._key(name).public_key(),
+                issuer_key=issuer_key,
+                serial=serial,
+                not_before=now - CERT_BACKDATE,
+                not_after=not_after,
+                resources=resources,
+                is_ca=True,
+                self_signed=parent is None,
+                ca_repository=self.uris.uri(point),
+                manifest=self.uris.uri(f"{point}{name}.mft"),
+                notify=self.uris.notify,
+                crl=crl,
+                aia=aia,
+            )
+        )
+        return cert, not_after
+
+    def _cert_path(self, name: str) -> str:
+        if name == TA_NAME:
+            return self.uris.ta_path(self.registry)
+        return f"{self.uris.point_path(self.registry, TA_NAME)}{name}.cer"
+
+    def _sync_ta(self) -> None:
+        """(Re)issue the self-signed TA certificate when the authority's resources changed.
+
+        The key stays the same, so the TAL stays valid across re-issues.
+        """
+        resources = self._authority(self.node)
+        if resources.is_empty():
+            raise RpkiError(f"{self.registry} has no resources to certify")
+        row = self._row(TA_NAME)
+        if row is not None and orjson.loads(row["resources"]) == resources.texts():
+            return
+        now = self._clock()
+        # The TA's own certificate takes serials from the same counter as its children: they
+        # share one issuer, whose serials must never repeat.
+        serial = self._next_serial(TA_NAME) if row is not None else 1
+        cert, not_after = self._ca_cert(TA_NAME, resources, serial, now, None)
+        text = orjson.dumps(resources.texts()).decode()
+        if row is None:
+            self.db.execute(
+                "INSERT INTO cas (name, holder, serial, not_after, resources, cert, next_serial) "
+                "VALUES (?, NULL, ?, ?, ?, ?, 2)",
+                (TA_NAME, serial, _iso(not_after), text, cert),
+            )
+        else:
+            self.db.execute(
+                "UPDATE cas SET serial = ?, not_after = ?, resources = ?, cert = ? WHERE name = ?",
+                (serial, _iso(not_after), text, cert, TA_NAME),
+            )
+
+    def ta_certificate(self) -> bytes:
+        row = self._row(TA_NAME)
+        assert row is not None
+        return bytes(row["cert"])
+
+    # --- holder CAs ------------------------------------------------------------------------------
+
+    def enrolled(self) -> list[str]:
+        rows = self.db.execute("SELECT holder FROM cas WHERE holder IS NOT NULL ORDER BY holder")
+        return [str(r[0]) for r in rows]
+
+    def enroll(self, handle: str) -> bytes:
+        """A holder opts in: a CA certificate holding exactly its current delegations."""
+        if self.node.holder(handle) is None:
+            raise RpkiError(f"{self.registry} has no holder {handle}")
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            cert = self._sync_holder(handle, enrol=True)
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        if cert is None:
+            raise RpkiError(f"{handle} holds nothing at {self.registry}")
+        return cert
+
+    def sync(self) -> None:
+        """Follow the node: re-issue the TA and holder CAs whose resources changed, revoke the
+        CA of a holder left with nothing and every ROA that no longer fits its holder."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self._sync_ta()
+            for handle in self.enrolled():
+                self._sync_holder(handle, enrol=False)
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _sync_holder(self, handle: str, enrol: bool) -> bytes | None:
+        name = ca_name(handle)
+        resources = holder_resources(self.node, handle)
+        row = self._row(name)
+        if row is None and not enrol:
+            return None
+        if resources.is_empty():
+            if row is not None:
+                self._withdraw_holder(name, row)
+            return None
+        text = orjson.dumps(resources.texts()).decode()
+        if row is not None and row["resources"] == text:
+            return bytes(row["cert"])
+        now = self._clock()
+        serial = self._next_serial(TA_NAME)
+        cert, not_after = self._ca_cert(name, resources, serial, now, TA_NAME)
+        if row is None:
+            self.db.execute(
+                "INSERT INTO cas (name, holder, serial, not_after, resources, cert) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (name, handle, serial, _iso(not_after), text, cert),
+            )
+        else:
+            self._revoke(TA_NAME, int(row["serial"]), _parse(row["not_after"]))
+            self.db.execute(
+                "UPDATE cas SET serial = ?, not_after = ?, resources = ?, cert = ? WHERE name = ?",
+                (serial, _iso(not_after), text, cert, name),
+            )
+            for roa in self.roas(handle):
+                if not resources.covers(obj.roa_resources(roa.prefixes)):
+                    self._drop_roa(name, roa)
+        return cert
+
+    def _withdraw_holder(self, name: str, row: sqlite3.Row) -> None:
+        self._revoke(TA_NAME, int(row["serial"]), _parse(row["not_after"]))
+        self.db.execute("DELETE FROM roas WHERE ca = ?", (name,))
+        self.db.execute("DELETE FROM revoked WHERE ca = ?", (name,))
+        self.db.execute("DELETE FROM cas WHERE name = ?", (name,))
+
+    # --- ROAs ------------------------------------------------------------------------------------
+
+    def roas(self, handle: str | None = None) -> list[RoaRecord]:
+        sql = (
+            "SELECT c.holder, r.file, r.asn, r.prefixes, r.serial "
+            "FROM roas r JOIN cas c ON c.name = r.ca"
+        )
+        rows = (
+            self.db.execute(sql + " ORDER BY c.holder, r.file")
+            if handle is None
+            else self.db.execute(sql + " WHERE c.holder = ? ORDER BY r.file", (handle,))
+        )
+        return [
+            RoaRecord(h, f, a, tuple(RoaPrefix.parse(p) for p in orjson.loads(ps)), s)
+            for h, f, a, ps, s in rows
+        ]
+
+    def add_roa(self, handle: str, asn: int, prefixes: Iterable[RoaPrefix]) -> str:
+        """Issue a ROA for a holder's prefixes; refused unless every prefix lies inside the
+        holder's certified resources. Returns the ROA's file name (idempotent)."""
+        chosen = tuple(sorted(set(prefixes)))
+        if not chosen:
+            raise RpkiError("a ROA needs at least one prefix")
+        if not 0 <= asn <= 0xFFFFFFFF:
+            raise RpkiError(f"AS{asn} is not an AS number")
+        name = ca_name(handle)
+        row = self._row(name)
+        if row is None:
+            raise RpkiError(f"{handle} has no CA at {self.registry}; enroll first")
+        held = ResourceSet.parse(*orjson.loads(row["resources"]))
+        outside = [str(p) for p in chosen if not held.contains(p.resource)]
+        if outside:
+            raise RpkiError(f"{handle} does not hold {', '.join(outside)} at {self.registry}")
+        file = roa_file_name(asn, chosen)
+        if self.db.execute("SELECT 1 FROM roas WHERE ca = ? AND file = ?", (name, file)).fetchone():
+            return file
+        now = self._clock()
+        point = self.uris.point_path(self.registry, name)
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            serial = self._next_serial(name)
+            der = obj.roa(
+                obj.SignedObjectSpec(
+                    ee_key=self._keys(),
+                    issuer_key=self._key(name),
+                    serial=serial,
+                    not_before=now - CERT_BACKDATE,
+                    not_after=_parse(row["not_after"]),
+                    uri=self.uris.uri(point + file),
+                    crl=self.uris.uri(f"{point}{name}.crl"),
+                    aia=self.uris.uri(self._cert_path(name)),
+                    signing_time=now,
+                ),
+                asn,
+                chosen,
+            )
+            self.db.execute(
+                "INSERT INTO roas VALUES (?, ?, ?, ?, ?, ?)",
+                (name, file, asn, orjson.dumps([str(p) for p in chosen]).decode(), serial, der),
+            )
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        return file
+
+    def remove_roa(self, handle: str, file: str) -> bool:
+        """Withdraw a ROA: revoke its EE certificate and drop it from the publication point."""
+        for roa in self.roas(handle):
+            if roa.file == file:
+                self.db.execute("BEGIN IMMEDIATE")
+                self._drop_roa(ca_name(handle), roa)
+                self.db.execute("COMMIT")
+                return True
+        return False
+
+    def _drop_roa(self, name: str, roa: RoaRecord) -> None:
+        row = self._row(name)
+        expires = _parse(row["not_after"]) if row is not None else self._clock()
+        self._revoke(name, roa.serial, expires)
+        self.db.execute("DELETE FROM roas WHERE ca = ? AND file = ?", (name, roa.file))
+
+    # --- publication -----------------------------------------------------------------------------
+
+    def _point_files(self, name: str) -> dict[str, bytes]:
+        """Everything in a publication point except its manifest and CRL."""
+        files: dict[str, bytes] = {}
+        if name == TA_NAME:
+            for child, cert in self.db.execute(
+                "SELECT name, cert FROM cas WHERE name != ? ORDER BY name", (TA_NAME,)
+            ):
+                files[f"{child}.cer"] = bytes(cert)
+        for file, der in self.db.execute(
+            "SELECT file, der FROM roas WHERE ca = ? ORDER BY file", (name,)
+        ):
+            files[str(file)] = bytes(der)
+        return files
+
+    def publish(self, force: bool = False) -> dict[str, bytes]:
+        """The repository's complete file set, {path under the rsync root: DER}.
+
+        A publication point gets a new CRL and manifest (numbers + 1) when its content or
+        revocations changed, when its lists are past half their lifetime, or when forced;
+        otherwise the previous ones are kept, so publishing twice changes nothing.
+        """
+        now = self._clock()
+        out = {self.uris.ta_path(self.registry): self.ta_certificate()}
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            names = [str(r[0]) for r in self.db.execute("SELECT name FROM cas ORDER BY name")]
+            for name in names:
+                point = self.uris.point_path(self.registry, name)
+                for file, der in self._point_lists(name, now, force).items():
+                    out[point + file] = der
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        return out
+
+    def _content_digest(self, name: str, files: dict[str, bytes]) -> str:
+        """What a manifest and CRL cover: the listed files and the revocations."""
+        revoked = self.db.execute(
+            "SELECT serial, revoked_at FROM revoked WHERE ca = ? ORDER BY serial", (name,)
+        ).fetchall()
+        listed = [[f, hashlib.sha256(d).hexdigest()] for f, d in sorted(files.items())]
+        return hashlib.sha256(orjson.dumps([listed, revoked])).hexdigest()
+
+    def _point_lists(self, name: str, now: datetime, force: bool) -> dict[str, bytes]:
+        files = self._point_files(name)
+        self.db.execute("DELETE FROM revoked WHERE ca = ? AND expires < ?", (name, _iso(now)))
+        digest = self._content_digest(name, files)
+        row = self._row(name)
+        assert row is not None
+        stale = row["this_update"] is None or now >= _parse(row["this_update"]) + (
+            LIST_LIFETIME / 2
+        )
+        if not force and not stale and row["content_hash"] == digest and row["mft"] is not None:
+            files[f"{name}.crl"] = bytes(row["crl"])
+            files[f"{name}.mft"] = bytes(row["mft"])
+            return files
+        return self._reissue_lists(name, row, files, now)
+
+    def _reissue_lists(
+        self, name: str, row: sqlite3.Row, files: dict[str, bytes], now: datetime
+    ) -> dict[str, bytes]:
+        """New CRL and manifest: revoke the previous manifest's one-time EE first, so the new
+        CRL (listed on the new manifest) already names it."""
+        if row["mft_serial"] is not None:
+            self._revoke(name, int(row["mft_serial"]), _parse(row["mft_not_after"]))
+        this_update = now - LIST_BACKDATE
+        next_update = now + LIST_LIFETIME
+        key = self._key(name)
+        crl_number = int(row["crl_number"]) + 1
+        mft_number = int(row["mft_number"]) + 1
+        revoked = [
+            (int(s), _parse(t))
+            for s, t in self.db.execute(
+                "SELECT serial, revoked_at FROM revoked WHERE ca = ? ORDER BY serial", (name,)
+            )
+        ]
+        crl = obj.certificate_revocation_list(key, crl_number, this_update, next_update, revoked)
+        files[f"{name}.crl"] = crl
+        point = self.uris.point_path(self.registry, name)
+        serial = self._next_serial(name)
+        mft = obj.manifest(
+            obj.SignedObjectSpec(
+                ee_key=self._keys(),
+                issuer_key=key,
+                serial=serial,
+                not_before=this_update,
+                not_after=next_update,
+                uri=self.uris.uri(f"{point}{name}.mft"),
+                crl=self.uris.uri(f"{point}{name}.crl"),
+                aia=self.uris.uri(self._cert_path(name)),
+                signing_time=now,
+            ),
+            mft_number,
+            this_update,
+            next_update,
+            files,
+        )
+        files[f"{name}.mft"] = mft
+        listed = {f: d for f, d in files.items() if not f.endswith((".crl", ".mft"))}
+        digest = self._content_digest(name, listed)
+        self.db.execute(
+            "UPDATE cas SET crl_number = ?, mft_number = ?, mft_serial = ?, mft_not_after = ?, "
+            "this_update = ?, content_hash = ?, mft = ?, crl = ? WHERE name = ?",
+            (
+                crl_number,
+                mft_number,
+                serial,
+                _iso(next_update),
+                _iso(now),
+                digest,
+                mft,
+                crl,
+                name,
+            ),
+        )
+        return files
+
+    def numbers(self, name: str = TA_NAME) -> tuple[int, int]:
+        """(manifest number, CRL number) last issued for a publication point."""
+        row = self._row(name)
+        if row is None:
+            raise RpkiError(f"no CA named {name}")
+        return int(row["mft_number"]), int(row["crl_number"])
+
+    def tal(self) -> str:
+        """The registry's TAL (RFC 8630): https URI first when there is one, then rsync."""
+        return trust_anchor_locator(self.uris, self.registry, self.ta_public_key())
+
+
+def trust_anchor_locator(
+    uris: RepositoryUris, registry: RegistryId, public_key: rsa.RSAPublicKey
+) -> str:
+    spki = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    lines = []
+    path = uris.ta_path(registry)
+    if uris.https_base is not None:
+        lines.append(uris.https_base + path)
+    lines.append(uris.uri(path))
+    return "\n".join([*lines, "", base64.b64encode(spki).decode(), ""])
