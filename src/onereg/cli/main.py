@@ -17,6 +17,7 @@ from onereg.audit.findings import AuditReport
 from onereg.audit.nro import export_nro
 from onereg.audit.view import load_view
 from onereg.cli.render import imports_table, print_audit, print_lookup
+from onereg.cli.rpki import rpki
 from onereg.cli.serve import (
     exit_with,
     publish_all,
@@ -414,6 +415,7 @@ def verify_proof_cmd(file: Path, policy_file: Path, resource: str | None) -> Non
 cli.add_command(holder)
 cli.add_command(agreement)
 cli.add_command(transfer)
+cli.add_command(rpki)
 
 
 def main() -> None:

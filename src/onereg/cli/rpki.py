@@ -1,0 +1,221 @@
+"""`onereg rpki ...`: each registry's CA (hosted ROAs for its holders, publication) and our
+relying party (validate a repository, show one object)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from onereg.cli.settings import Settings
+from onereg.core.errors import OneregError
+from onereg.core.registries import RIRS, RegistryId
+from onereg.federation.layout import DataDir
+from onereg.rpki.ca import RegistryCa, RepositoryUris
+from onereg.rpki.objects import RoaPrefix
+from onereg.rpki.publish import Publisher, publish_cas
+from onereg.rpki.show import show
+from onereg.rpki.validate import validate
+from onereg.rpki.vrp import to_csv, to_json
+
+console = Console()
+RIR_CHOICE = click.Choice([r.value for r in RIRS])
+DEFAULT_RSYNC = "rsync://127.0.0.1:8873/"
+DEFAULT_RRDP = "https://127.0.0.1:8443/rrdp/"
+
+
+def rpki_root(data_dir: Path) -> Path:
+    return data_dir / "rpki"
+
+
+@contextmanager
+def open_ca(settings: Settings, registry: str, rsync: str, rrdp: str) -> Iterator[RegistryCa]:
+    """The registry's CA, its state (keys mode 0600) under <data-dir>/rpki/ca/<registry>."""
+    rid = RegistryId(registry)
+    uris = RepositoryUris(rsync, rrdp.rstrip("/") + "/notification.xml")
+    with DataDir(settings.data_dir).open(rid, create=False) as node:
+        ca = RegistryCa.open(node, rpki_root(settings.data_dir) / "ca" / rid.value, uris)
+        try:
+            yield ca
+        finally:
+            ca.close()
+
+
+def _publish(settings: Settings, registries: list[str], rsync: str, rrdp: str) -> None:
+    data = DataDir(settings.data_dir)
+    publisher = Publisher(rpki_root(settings.data_dir) / "pub", rsync, rrdp)
+    table = Table(title="RPKI publication", title_justify="left")
+    for col in ("registry", "holder CAs", "ROAs", "manifest / CRL number"):
+        table.add_column(col)
+    with ExitStack() as stack:
+        cas = [
+            stack.enter_context(open_ca(settings, registry, rsync, rrdp))
+            for registry in registries
+            if data.exists(RegistryId(registry))
+        ]
+        for ca in cas:
+            ca.sync()
+        publication = publish_cas(publisher, cas)
+        for ca in cas:
+            mft, crl = ca.numbers()
+            table.add_row(
+                ca.registry.value, str(len(ca.enrolled())), str(len(ca.roas())), f"{mft} / {crl}"
+            )
+    console.print(table)
+    console.print(
+        f"RRDP session {publication.session_id} serial {publication.serial}; rsync tree in "
+        f"{publisher.rsync_dir}, TALs in {publisher.root / 'tals'}"
+    )
+
+
+@click.group()
+def rpki() -> None:
+    """RPKI: each registry's CA and our relying party."""
+
+
+RSYNC_OPTION = click.option(
+    "--rsync-base", default=DEFAULT_RSYNC, show_default=True, help="rsync URI of the repository"
+)
+RRDP_OPTION = click.option(
+    "--rrdp-base", default=DEFAULT_RRDP, show_default=True, help="https URI of the RRDP files"
+)
+
+
+@rpki.command("publish")
+@click.option("--registry", "registries", type=RIR_CHOICE, multiple=True)
+@RSYNC_OPTION
+@RRDP_OPTION
+@click.pass_obj
+def publish_cmd(
+    settings: Settings, registries: tuple[str, ...], rsync_base: str, rrdp_base: str
+) -> None:
+    """Bring every registry's CA up to date with its node and publish (rsync tree + RRDP)."""
+    chosen = list(registries) or [r.value for r in RIRS]
+    _publish(settings, chosen, rsync_base, rrdp_base)
+
+
+@rpki.group()
+def roa() -> None:
+    """ROAs a holder asks its registry to issue (hosted model)."""
+
+
+@roa.command("add")
+@click.option("--registry", type=RIR_CHOICE, required=True)
+@click.option("--holder", required=True)
+@click.option("--asn", type=int, required=True)
+@click.argument("prefixes", nargs=-1, required=True)
+@RSYNC_OPTION
+@RRDP_OPTION
+@click.pass_obj
+def roa_add(
+    settings: Settings,
+    registry: str,
+    holder: str,
+    asn: int,
+    prefixes: tuple[str, ...],
+    rsync_base: str,
+    rrdp_base: str,
+) -> None:
+    """Issue a ROA (PREFIX or PREFIX-MAXLEN) for a holder's space, then publish."""
+    try:
+        wanted = [RoaPrefix.parse(p) for p in prefixes]
+    except ValueError as exc:
+        raise OneregError(f"bad ROA prefix: {exc}") from None
+    with open_ca(settings, registry, rsync_base, rrdp_base) as ca:
+        if holder not in ca.enrolled():
+            ca.enroll(holder)
+        name = ca.add_roa(holder, asn, wanted)
+    console.print(f"{registry}: ROA {name} for AS{asn} issued to {holder}")
+    _publish(settings, [registry], rsync_base, rrdp_base)
+
+
+@roa.command("list")
+@click.option("--registry", type=RIR_CHOICE, required=True)
+@click.option("--holder", default=None)
+@RSYNC_OPTION
+@RRDP_OPTION
+@click.pass_obj
+def roa_list(
+    settings: Settings, registry: str, holder: str | None, rsync_base: str, rrdp_base: str
+) -> None:
+    with open_ca(settings, registry, rsync_base, rrdp_base) as ca:
+        records = ca.roas(holder)
+    table = Table(title=f"ROAs at {registry}", title_justify="left")
+    for col in ("holder", "file", "AS", "prefixes"):
+        table.add_column(col)
+    for r in records:
+        table.add_row(r.holder, r.file, str(r.asn), " ".join(str(p) for p in r.prefixes))
+    console.print(table)
+
+
+@roa.command("remove")
+@click.option("--registry", type=RIR_CHOICE, required=True)
+@click.option("--holder", required=True)
+@click.argument("file")
+@RSYNC_OPTION
+@RRDP_OPTION
+@click.pass_obj
+def roa_remove(
+    settings: Settings, registry: str, holder: str, file: str, rsync_base: str, rrdp_base: str
+) -> None:
+    with open_ca(settings, registry, rsync_base, rrdp_base) as ca:
+        if not ca.remove_roa(holder, file):
+            raise OneregError(f"{holder} has no ROA {file} at {registry}")
+    console.print(f"{registry}: ROA {file} of {holder} revoked")
+    _publish(settings, [registry], rsync_base, rrdp_base)
+
+
+@rpki.command("show")
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+def show_cmd(file: Path) -> None:
+    """Decode one RPKI object and print it (like `rpki-client -f`)."""
+    for line in show(file):
+        click.echo(line)
+
+
+@rpki.command("validate")
+@click.option(
+    "--tal", "tals", type=click.Path(exists=True, path_type=Path), multiple=True, required=True
+)
+@click.option(
+    "--repo",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="A mirror directory: rsync://host/module/path is DIR/host/module/path.",
+)
+@click.option("--as-of", default=None, help="Validate as of this RFC 3339 time (default: now).")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None)
+@click.option("--csv", "csv_out", type=click.Path(path_type=Path), default=None)
+@click.option("--show-rejections", default=20, show_default=True)
+def validate_cmd(
+    tals: tuple[Path, ...],
+    repo: Path,
+    as_of: str | None,
+    json_out: Path | None,
+    csv_out: Path | None,
+    show_rejections: int,
+) -> None:
+    """Validate the repositories of the TALs; write VRPs as rpki-client's JSON and CSV."""
+    when = datetime.fromisoformat(as_of.replace("Z", "+00:00")) if as_of else None
+    if when is not None and when.tzinfo is None:
+        raise OneregError(f"--as-of {as_of!r} needs a time zone (e.g. Z)")
+    result = validate(list(tals), repo, when)
+    if json_out:
+        json_out.write_bytes(to_json(result))
+    if csv_out:
+        csv_out.write_text(to_csv(result.vrps))
+    table = Table(title=f"Validation as of {result.as_of:%Y-%m-%dT%H:%M:%SZ}", title_justify="left")
+    table.add_column("measure")
+    table.add_column("count", justify="right")
+    table.add_row("VRPs", f"{len(result.vrps):,}")
+    for name, count in sorted(result.counts.items()):
+        table.add_row(name, f"{count:,}")
+    table.add_row("rejections", f"{len(result.rejections):,}")
+    console.print(table)
+    for rejection in result.rejections[:show_rejections]:
+        console.print(f"[red]rejected[/red] {rejection.uri}: {rejection.reason}")

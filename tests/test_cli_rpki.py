@@ -1,0 +1,76 @@
+"""`onereg rpki`: a holder's ROA issued through the CLI, published, and validated by our relying
+party from the published tree (the same tree rsyncd serves; the judges' runs are in
+test_rpki_ca.py and test_rpki_fetch.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from localfed import ONEREG, LocalFederation
+
+
+def _run(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [ONEREG, "--data-dir", str(data), *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_a_roa_issued_by_the_cli_validates(tmp_path: Path) -> None:
+    fed = LocalFederation(tmp_path / "data", {"ripencc": [("ipv4", "193.0.0.0", 65536, "R1")]})
+    data = fed.root
+    added = _run(
+        data,
+        "rpki",
+        "roa",
+        "add",
+        "--registry",
+        "ripencc",
+        "--holder",
+        "R1",
+        "--asn",
+        "3333",
+        "193.0.0.0/21-24",
+    )
+    assert added.returncode == 0, added.stderr
+    outside = _run(
+        data,
+        "rpki",
+        "roa",
+        "add",
+        "--registry",
+        "ripencc",
+        "--holder",
+        "R1",
+        "--asn",
+        "3333",
+        "194.0.0.0/24",
+    )
+    assert outside.returncode != 0 and "194.0.0.0/24" in outside.stderr
+    listed = _run(data, "rpki", "roa", "list", "--registry", "ripencc")
+    assert "193.0.0.0/21" in listed.stdout and "3333" in listed.stdout
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "127.0.0.1:8873").symlink_to(data / "rpki" / "pub" / "rsync")
+    out = tmp_path / "vrps.json"
+    done = _run(
+        data,
+        "rpki",
+        "validate",
+        "--tal",
+        str(data / "rpki/pub/tals/ripencc.tal"),
+        "--repo",
+        str(mirror),
+        "--json",
+        str(out),
+        "--csv",
+        str(tmp_path / "v.csv"),
+    )
+    assert done.returncode == 0, done.stderr
+    roas = json.loads(out.read_text())["roas"]
+    assert [(r["asn"], r["prefix"], r["maxLength"]) for r in roas] == [(3333, "193.0.0.0/21", 24)]
+    assert "AS3333,193.0.0.0/21,24,ripencc" in (tmp_path / "v.csv").read_text()
+    [roa_file] = [p for p in (data / "rpki/pub/rsync").rglob("*.roa")]
+    shown = _run(data, "rpki", "show", str(roa_file))
+    assert shown.returncode == 0 and "3333" in shown.stdout and "193.0.0.0/21" in shown.stdout
