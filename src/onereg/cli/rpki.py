@@ -27,6 +27,9 @@ console = Console()
 RIR_CHOICE = click.Choice([r.value for r in RIRS])
 DEFAULT_RSYNC = "rsync://127.0.0.1:8873/"
 DEFAULT_RRDP = "https://127.0.0.1:8443/rrdp/"
+# One publication server carries every registry's repository (one RRDP session), as RFC 8181
+# publication servers host many CAs: publishing a subset would withdraw the others' files.
+ALL = [r.value for r in RIRS]
 
 
 def rpki_root(data_dir: Path) -> Path:
@@ -87,16 +90,12 @@ RRDP_OPTION = click.option(
 
 
 @rpki.command("publish")
-@click.option("--registry", "registries", type=RIR_CHOICE, multiple=True)
 @RSYNC_OPTION
 @RRDP_OPTION
 @click.pass_obj
-def publish_cmd(
-    settings: Settings, registries: tuple[str, ...], rsync_base: str, rrdp_base: str
-) -> None:
+def publish_cmd(settings: Settings, rsync_base: str, rrdp_base: str) -> None:
     """Bring every registry's CA up to date with its node and publish (rsync tree + RRDP)."""
-    chosen = list(registries) or [r.value for r in RIRS]
-    _publish(settings, chosen, rsync_base, rrdp_base)
+    _publish(settings, ALL, rsync_base, rrdp_base)
 
 
 @rpki.group()
@@ -131,7 +130,7 @@ def roa_add(
             ca.enroll(holder)
         name = ca.add_roa(holder, asn, wanted)
     console.print(f"{registry}: ROA {name} for AS{asn} issued to {holder}")
-    _publish(settings, [registry], rsync_base, rrdp_base)
+    _publish(settings, ALL, rsync_base, rrdp_base)
 
 
 @roa.command("list")
@@ -167,7 +166,7 @@ def roa_remove(
         if not ca.remove_roa(holder, file):
             raise OneregError(f"{holder} has no ROA {file} at {registry}")
     console.print(f"{registry}: ROA {file} of {holder} revoked")
-    _publish(settings, [registry], rsync_base, rrdp_base)
+    _publish(settings, ALL, rsync_base, rrdp_base)
 
 
 @rpki.command("show")
