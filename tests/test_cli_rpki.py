@@ -74,3 +74,36 @@ def test_a_roa_issued_by_the_cli_validates(tmp_path: Path) -> None:
     [roa_file] = [p for p in (data / "rpki/pub/rsync").rglob("*.roa")]
     shown = _run(data, "rpki", "show", str(roa_file))
     assert shown.returncode == 0 and "3333" in shown.stdout and "193.0.0.0/21" in shown.stdout
+
+
+def test_the_node_serves_the_rrdp_files(tmp_path: Path) -> None:
+    import re
+
+    import httpx
+
+    fed = LocalFederation(tmp_path / "data", {"ripencc": [("ipv4", "193.0.0.0", 65536, "R1")]})
+    added = _run(
+        fed.root,
+        "rpki",
+        "roa",
+        "add",
+        "--registry",
+        "ripencc",
+        "--holder",
+        "R1",
+        "--asn",
+        "3333",
+        "193.0.0.0/24",
+    )
+    assert added.returncode == 0, added.stderr
+    fed.start("ripencc")
+    try:
+        base = fed.urls["ripencc"] + "/rrdp/"
+        note = httpx.get(base + "notification.xml", timeout=10)
+        assert note.status_code == 200 and "<notification" in note.text
+        [snapshot] = re.findall(r'<snapshot uri="[^"]*/rrdp/([^"]+)"', note.text)
+        snap = httpx.get(base + snapshot, timeout=10)
+        assert snap.status_code == 200 and "<publish" in snap.text and ".roa" in snap.text
+        assert httpx.get(base + "../../etc/passwd", timeout=10).status_code == 404
+    finally:
+        fed.stop()

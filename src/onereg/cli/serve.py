@@ -19,6 +19,7 @@ from onereg.audit.checks import run_audit
 from onereg.audit.verifier import LogCheck, Mirror
 from onereg.audit.view import load_view
 from onereg.cli.render import print_audit
+from onereg.cli.rpki import DEFAULT_RRDP, DEFAULT_RSYNC
 from onereg.core.errors import OneregError
 from onereg.core.registries import RegistryId
 from onereg.federation.config import NodeInfo, cosigner_of, read_config
@@ -34,6 +35,7 @@ from onereg.ledger.note import parse_note, verify_note
 from onereg.ledger.policy import Policy
 from onereg.registry.identity import key_path, load_signer
 from onereg.registry.transfer_policy import PolicySet, default_policy_dir
+from onereg.rpki.publish import Publisher
 from onereg.whois import start_whois
 
 
@@ -66,6 +68,7 @@ def run_node(
     )
     if info.whois:
         service.companions.append(whois)
+    service.rrdp = Publisher(data_root / "rpki" / "pub", DEFAULT_RSYNC, DEFAULT_RRDP)
     port = int(info.url.rsplit(":", 1)[1])
     # Bounded like the whois side: past 1,000 open connections new ones get a 503, and an idle
     # keep-alive connection is closed after 10 s, so idle clients cannot pile up.

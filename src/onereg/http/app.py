@@ -43,6 +43,7 @@ from onereg.registry.checkpoints import CHECKPOINT_SCHEMA
 from onereg.registry.export import export_transfers
 from onereg.registry.node import RegistryNode
 from onereg.registry.treestore import SqliteHashStore
+from onereg.rpki.publish import Publisher
 
 IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 FRESH = {"Cache-Control": "no-cache"}
@@ -60,6 +61,7 @@ class NodeService:
     transfers: ProtocolConfig | None = None
     rdap: Callable[[], RdapAuthority] | None = None  # where RDAP sends what others hold
     public_url: str = ""
+    rrdp: Publisher | None = None  # the publication server whose RRDP files this node serves
     # Other servers of the node that share its event loop (and so its one connection), e.g.
     # whois: each is started with the service and returns something to close at shutdown.
     companions: list[Callable[[NodeService], Awaitable[asyncio.AbstractServer]]] = field(
@@ -89,6 +91,22 @@ class NodeService:
     def published_size(self) -> int:
         note = self.checkpoint_note()
         return 0 if note is None else Checkpoint.parse(parse_note(note)[0]).size
+
+
+def _rrdp_route(publisher: Publisher) -> Callable[[Request], Awaitable[Response]]:
+    """RRDP files (RFC 8182) and the TA certificates as published; a notification changes,
+    snapshots and deltas never do (their names carry session and serial)."""
+
+    async def rrdp(request: Request) -> Response:
+        path = request.path_params["path"]
+        found = publisher.http_file(path)
+        if found is None:
+            return _not_found(f"no RRDP file {path}")
+        body, media = found
+        headers = FRESH if path.endswith("notification.xml") else IMMUTABLE
+        return Response(body, media_type=media, headers=headers)
+
+    return rrdp
 
 
 def _not_found(reason: str) -> Response:
@@ -155,6 +173,8 @@ def build_app(service: NodeService) -> Starlette:
     ]
     if service.rdap is not None:
         routes += rdap_routes(service.current_node, service.rdap, service.public_url)
+    if service.rrdp is not None:
+        routes.append(Route("/rrdp/{path:path}", _rrdp_route(service.rrdp)))
     return Starlette(routes=routes, lifespan=lifespan)
 
 
