@@ -107,3 +107,34 @@ def test_the_node_serves_the_rrdp_files(tmp_path: Path) -> None:
         assert httpx.get(base + "../../etc/passwd", timeout=10).status_code == 404
     finally:
         fed.stop()
+
+
+def test_a_change_at_one_registry_leaves_the_others_published(tmp_path: Path) -> None:
+    fed = LocalFederation(
+        tmp_path / "data",
+        {
+            "ripencc": [("ipv4", "193.0.0.0", 65536, "R1")],
+            "arin": [("ipv4", "23.0.0.0", 256, "A1")],
+        },
+    )
+    for registry, holder, prefix in (
+        ("arin", "A1", "23.0.0.0/24"),
+        ("ripencc", "R1", "193.0.0.0/24"),
+    ):
+        added = _run(
+            fed.root,
+            "rpki",
+            "roa",
+            "add",
+            "--registry",
+            registry,
+            "--holder",
+            holder,
+            "--asn",
+            "64500",
+            prefix,
+        )
+        assert added.returncode == 0, added.stderr
+    published = {p.name for p in (fed.root / "rpki/pub/rsync").rglob("*.roa")}
+    assert len(published) == 2  # ARIN's ROA survived RIPE NCC's publication
+    assert (fed.root / "rpki/pub/rsync/ta/arin.cer").exists()

@@ -28,7 +28,7 @@ RIR_CHOICE = click.Choice([r.value for r in RIRS])
 DEFAULT_RSYNC = "rsync://127.0.0.1:8873/"
 DEFAULT_RRDP = "https://127.0.0.1:8443/rrdp/"
 # One publication server carries every registry's repository (one RRDP session), as RFC 8181
-# publication servers host many CAs: publishing a subset would withdraw the others' files.
+# publication servers host many CAs; a change at one registry republishes only its files.
 ALL = [r.value for r in RIRS]
 
 
@@ -49,7 +49,9 @@ def open_ca(settings: Settings, registry: str, rsync: str, rrdp: str) -> Iterato
             ca.close()
 
 
-def _publish(settings: Settings, registries: list[str], rsync: str, rrdp: str) -> None:
+def _publish(
+    settings: Settings, registries: list[str], rsync: str, rrdp: str, only_these: bool = False
+) -> None:
     data = DataDir(settings.data_dir)
     publisher = Publisher(rpki_root(settings.data_dir) / "pub", rsync, rrdp)
     table = Table(title="RPKI publication", title_justify="left")
@@ -63,7 +65,7 @@ def _publish(settings: Settings, registries: list[str], rsync: str, rrdp: str) -
         ]
         for ca in cas:
             ca.sync()
-        publication = publish_cas(publisher, cas)
+        publication = publish_cas(publisher, cas, only_these)
         for ca in cas:
             mft, crl = ca.numbers()
             table.add_row(
@@ -130,7 +132,7 @@ def roa_add(
             ca.enroll(holder)
         name = ca.add_roa(holder, asn, wanted)
     console.print(f"{registry}: ROA {name} for AS{asn} issued to {holder}")
-    _publish(settings, ALL, rsync_base, rrdp_base)
+    _publish(settings, [registry], rsync_base, rrdp_base, only_these=True)
 
 
 @roa.command("list")
@@ -166,7 +168,7 @@ def roa_remove(
         if not ca.remove_roa(holder, file):
             raise OneregError(f"{holder} has no ROA {file} at {registry}")
     console.print(f"{registry}: ROA {file} of {holder} revoked")
-    _publish(settings, ALL, rsync_base, rrdp_base)
+    _publish(settings, [registry], rsync_base, rrdp_base, only_these=True)
 
 
 @rpki.command("show")

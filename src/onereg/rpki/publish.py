@@ -9,6 +9,7 @@ state is lost (no state file), which is exactly when RFC 8182 §3.3.1 asks for o
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import os
 import shutil
@@ -79,8 +80,25 @@ class Publisher:
             return loaded
         return {"session_id": str(uuid.uuid4()), "serial": 0, "files": {}, "deltas": []}
 
-    def publish(self, files: Mapping[str, bytes]) -> Publication:
-        """Make the repository hold exactly `files` ({path under the rsync root: bytes})."""
+    def publish(
+        self, files: Mapping[str, bytes], scope: tuple[str, ...] | None = None
+    ) -> Publication:
+        """Make the repository hold exactly `files` ({path under the rsync root: bytes}), or,
+        with `scope` (path prefixes, e.g. one registry's), exactly `files` under those prefixes
+        and everything else as it was. Several node processes publish here; a lock on the
+        directory serialises them."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return self._publish(self._widen(files, scope) if scope is not None else files)
+
+    def _widen(self, files: Mapping[str, bytes], scope: tuple[str, ...]) -> dict[str, bytes]:
+        """`files` plus every published file outside `scope`, read back from the rsync tree."""
+        old: dict[str, str] = dict(self._load()["files"])  # type: ignore[call-overload]
+        kept = {p: (self.rsync_dir / p).read_bytes() for p in old if not p.startswith(scope)}
+        return {**kept, **files}
+
+    def _publish(self, files: Mapping[str, bytes]) -> Publication:
         for path in files:
             if path.startswith("/") or ".." in path.split("/"):
                 raise ValueError(f"{path} is not a path inside the repository")
@@ -223,11 +241,24 @@ class Publisher:
         }
 
 
-def publish_cas(publisher: Publisher, cas: Sequence[RegistryCa]) -> Publication:
+def publish_cas(
+    publisher: Publisher, cas: Sequence[RegistryCa], only_these: bool = False
+) -> Publication:
     """Publish several registries' CAs through one publication server, and write each one's TAL
-    to `root/tals/<registry>.tal` (the file name gives the TA its name in relying parties)."""
+    to `root/tals/<registry>.tal` (the file name gives the TA its name in relying parties).
+
+    With `only_these`, the other registries' published files stay as they are (a node
+    publishing its own CA); otherwise the server holds exactly these CAs' files."""
     files: dict[str, bytes] = {}
     for ca in cas:
         files.update(ca.publish())
         _write(publisher.root / "tals" / f"{ca.registry.value}.tal", ca.tal().encode())
-    return publisher.publish(files)
+    if not only_these:
+        return publisher.publish(files)
+    scope = tuple(p for ca in cas for p in registry_scope(ca))
+    return publisher.publish(files, scope)
+
+
+def registry_scope(ca: RegistryCa) -> tuple[str, str]:
+    """The paths one registry's CA publishes under."""
+    return (ca.uris.ta_path(ca.registry), f"repo/{ca.registry.value}/")
