@@ -17,6 +17,7 @@ from onereg.audit.findings import AuditReport
 from onereg.audit.nro import export_nro
 from onereg.audit.view import load_view
 from onereg.cli.render import imports_table, print_audit, print_lookup
+from onereg.cli.rov import rov
 from onereg.cli.rpki import rpki
 from onereg.cli.serve import (
     exit_with,
@@ -416,6 +417,7 @@ cli.add_command(holder)
 cli.add_command(agreement)
 cli.add_command(transfer)
 cli.add_command(rpki)
+cli.add_command(rov)
 
 
 def main() -> None:

@@ -1,0 +1,89 @@
+"""`onereg rov`: what the registry system's RPKI means for real routes (RFC 6811)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO, cast
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from onereg.rpki.rov import OutputFormat, RouteFormat, State, rov_command
+
+console = Console(stderr=True)
+
+
+@click.command("rov")
+@click.option(
+    "--vrps",
+    "vrp_paths",
+    type=click.Path(exists=True, path_type=Path),
+    multiple=True,
+    required=True,
+    help="VRPs: rpki-client JSON or CSV (e.g. from `onereg rpki validate --json`).",
+)
+@click.argument("routes", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--format",
+    "route_format",
+    type=click.Choice(["auto", "prefix-origin", "bgpdump", "mrt"]),
+    default="auto",
+    show_default=True,
+)
+@click.option("--output", type=click.Choice(["none", "csv", "json"]), default="none")
+@click.option("-o", "out_path", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--only",
+    type=click.Choice([s.value for s in State]),
+    multiple=True,
+    help="Write only routes in these states (the summary counts all).",
+)
+@click.option("--max-records", type=int, default=None)
+@click.option("--allow-truncated", is_flag=True, help="Accept a cut-off MRT file.")
+def rov(
+    vrp_paths: tuple[Path, ...],
+    routes: tuple[Path, ...],
+    route_format: str,
+    output: str,
+    out_path: Path | None,
+    only: tuple[str, ...],
+    max_records: int | None,
+    allow_truncated: bool,
+) -> None:
+    """Validate the origins of routes (RouteViews/RIS tables, bgpdump -m text, MRT) against
+    VRPs; a summary table, and per-route CSV or JSON with the VRPs that decided each."""
+    started = time.perf_counter()
+    with ExitStack() as stack:
+        out: IO[str] | IO[bytes] | None = None
+        if output != "none":
+            binary = output == "json"
+            if out_path is None:
+                out = sys.stdout.buffer if binary else sys.stdout
+            else:
+                out = stack.enter_context(out_path.open("wb" if binary else "w"))
+        done = rov_command(
+            list(vrp_paths),
+            list(routes),
+            route_format=cast(RouteFormat, route_format),
+            vrp_format="auto",
+            output=cast(OutputFormat, output),
+            out=out,
+            only=[State(s) for s in only],
+            max_records=max_records,
+            allow_truncated=allow_truncated,
+        )
+    header, *rows = done.summary
+    table = Table(title="Route origin validation (RFC 6811)", title_justify="left")
+    for col in header:
+        table.add_column(str(col), justify="right")
+    for row in rows:
+        table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+    console.print(table)
+    console.print(
+        f"{done.routes_read:,} routes, {done.vrps_read:,} VRPs, {done.written:,} rows written, "
+        f"{time.perf_counter() - started:.1f} s"
+    )
