@@ -138,3 +138,40 @@ def test_a_change_at_one_registry_leaves_the_others_published(tmp_path: Path) ->
     published = {p.name for p in (fed.root / "rpki/pub/rsync").rglob("*.roa")}
     assert len(published) == 2  # ARIN's ROA survived RIPE NCC's publication
     assert (fed.root / "rpki/pub/rsync/ta/arin.cer").exists()
+
+
+def test_holders_ask_the_node_for_roas_with_signed_requests(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import httpx
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from onereg.rpki.requests import RoaRequest
+
+    fed = LocalFederation(tmp_path / "data", {"ripencc": [("ipv4", "193.0.0.0", 65536, "R1")]})
+    fed.start("ripencc")
+    expires = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    url = fed.urls["ripencc"] + "/rpki/roas"
+    key = fed.keys[("ripencc", "R1")]
+    try:
+        ask = RoaRequest("ripencc", "R1", "add", 3333, ("193.0.0.0/22-24",), "", expires)
+        reply = httpx.post(url, json=ask.sign(key), timeout=60)
+        assert reply.status_code == 200, reply.text
+        file = reply.json()["file"]
+        listed = httpx.get(url, params={"holder": "R1"}, timeout=30).json()
+        assert [(r["asn"], r["prefixes"]) for r in listed] == [(3333, ["193.0.0.0/22-24"])]
+        forged = httpx.post(url, json=ask.sign(Ed25519PrivateKey.generate()), timeout=30)
+        assert forged.status_code == 403 and "does not verify" in forged.text
+        outside = RoaRequest("ripencc", "R1", "add", 3333, ("194.0.0.0/24",), "", expires)
+        refused = httpx.post(url, json=outside.sign(key), timeout=30)
+        assert refused.status_code in (400, 422) and "194.0.0.0" in refused.text
+        expired = RoaRequest(
+            "ripencc", "R1", "add", 1, ("193.0.0.0/24",), "", "2020-01-01T00:00:00Z"
+        )
+        assert httpx.post(url, json=expired.sign(key), timeout=30).status_code == 400
+        gone = RoaRequest("ripencc", "R1", "remove", 3333, (), file, expires)
+        assert httpx.post(url, json=gone.sign(key), timeout=60).status_code == 200
+        assert httpx.get(url, timeout=30).json() == []
+        assert not list((fed.root / "rpki/pub/rsync").rglob("*.roa"))
+    finally:
+        fed.stop()

@@ -29,12 +29,14 @@ from onereg.federation.publish import WitnessOutcome, publish
 from onereg.federation.transfer_protocol import ProtocolConfig
 from onereg.http.app import NodeService, build_app
 from onereg.http.rdap import live_authority
+from onereg.http.rpki_routes import RpkiConfig
 from onereg.ledger.checkpoint import Checkpoint
 from onereg.ledger.evidence import SplitViewEvidence, check_conflict
 from onereg.ledger.note import parse_note, verify_note
 from onereg.ledger.policy import Policy
 from onereg.registry.identity import key_path, load_signer
 from onereg.registry.transfer_policy import PolicySet, default_policy_dir
+from onereg.rpki.ca import RepositoryUris
 from onereg.rpki.publish import Publisher
 from onereg.whois import start_whois
 
@@ -69,6 +71,8 @@ def run_node(
     if info.whois:
         service.companions.append(whois)
     service.rrdp = Publisher(data_root / "rpki" / "pub", DEFAULT_RSYNC, DEFAULT_RRDP)
+    uris = RepositoryUris(DEFAULT_RSYNC, DEFAULT_RRDP + "notification.xml")
+    service.rpki = RpkiConfig(data_root / "rpki" / "ca" / rid.value, uris, service.rrdp)
     port = int(info.url.rsplit(":", 1)[1])
     # Bounded like the whois side: past 1,000 open connections new ones get a 503, and an idle
     # keep-alive connection is closed after 10 s, so idle clients cannot pile up.

@@ -27,6 +27,7 @@ from onereg.federation.peer_client import PeerClient
 from onereg.federation.transfer_protocol import ProtocolConfig, TransferProtocol
 from onereg.federation.witness import Witness
 from onereg.http.rdap import RdapAuthority, rdap_routes
+from onereg.http.rpki_routes import RpkiConfig, rpki_routes
 from onereg.http.transfers import transfer_routes
 from onereg.ledger.checkpoint import Checkpoint, Cosigner
 from onereg.ledger.entry import encode_entry
@@ -62,6 +63,7 @@ class NodeService:
     rdap: Callable[[], RdapAuthority] | None = None  # where RDAP sends what others hold
     public_url: str = ""
     rrdp: Publisher | None = None  # the publication server whose RRDP files this node serves
+    rpki: RpkiConfig | None = None  # this registry's CA, for the hosted ROA routes
     # Other servers of the node that share its event loop (and so its one connection), e.g.
     # whois: each is started with the service and returns something to close at shutdown.
     companions: list[Callable[[NodeService], Awaitable[asyncio.AbstractServer]]] = field(
@@ -175,6 +177,8 @@ def build_app(service: NodeService) -> Starlette:
         routes += rdap_routes(service.current_node, service.rdap, service.public_url)
     if service.rrdp is not None:
         routes.append(Route("/rrdp/{path:path}", _rrdp_route(service.rrdp)))
+    if service.rpki is not None:
+        routes += rpki_routes(service.current_node, service.rpki)
     return Starlette(routes=routes, lifespan=lifespan)
 
 
