@@ -308,3 +308,15 @@ def test_rebuild_replays_the_transfer_tables(pair: Pair) -> None:
         node.rebuild()
         assert node.state_digest() == digest
     assert pair.ripe.conn.execute("SELECT count(*) FROM locks").fetchone()[0] == 1
+
+
+def test_an_import_may_not_change_a_locked_block(pair: Pair) -> None:
+    from onereg.core.errors import SourceFormatError
+    from onereg.registry.imports import Plan, check_locks
+
+    pair.initialize(pair.signed("193.0.1.0/24"))
+    removal = Plan([(ev.DELEGATION_REMOVED, {"afi": "ipv4", "start": "193.0.0.0", "value": 65536})])
+    with pytest.raises(SourceFormatError, match="locked"):
+        check_locks(pair.ripe, removal, "delegated-ripencc-extended-latest")
+    elsewhere = Plan([(ev.DELEGATION_REMOVED, {"afi": "ipv4", "start": "195.0.0.0", "value": 256})])
+    check_locks(pair.ripe, elsewhere, "delegated-ripencc-extended-latest")  # no error

@@ -21,6 +21,8 @@ import orjson
 from onereg.core.errors import OverlapError, SourceFormatError
 from onereg.registry import events as ev
 from onereg.registry.node import RegistryNode
+from onereg.registry.projection import payload_range
+from onereg.registry.schema import unkey
 from onereg.registry.sources.delegated import DelegatedFile, DelegatedRecord
 
 DELEGATED_SLOT = "delegated"
@@ -217,7 +219,30 @@ def plan_delegated_import(node: RegistryNode, dfile: DelegatedFile, sha256: str)
         return None
     holders = {h: ("", cc) for h, cc in holder_countries(dfile.records).items()}
     wanted = [record_payload(r) for r in dfile.records]
-    return plan_sync(node, source_meta(dfile, sha256), holders, wanted)
+    plan = plan_sync(node, source_meta(dfile, sha256), holders, wanted)
+    check_locks(node, plan, dfile.path)
+    return plan
+
+
+def check_locks(node: RegistryNode, plan: Plan, source: str) -> None:
+    """An import must not touch a block an open transfer has locked: refuse the whole file."""
+    locks = node.conn.execute("SELECT afi, start, end, transfer FROM locks").fetchall()
+    if not locks:
+        return
+    for kind, payload in plan.items:
+        if kind not in (ev.DELEGATION_ADDED, ev.DELEGATION_CHANGED, ev.DELEGATION_REMOVED):
+            continue
+        start, end = payload_range(payload)
+        for afi, lo, hi, transfer in locks:
+            if afi == payload["afi"] and unkey(lo) <= end and start <= unkey(hi):
+                raise SourceFormatError(
+                    source,
+                    None,
+                    f"the import would change {payload['afi']} {payload['start']}, which transfer "
+                    f"{transfer[:16]}... has locked; import it after the transfer settles",
+                    "record",
+                    payload["start"],
+                )
 
 
 def file_sha256(path: Path) -> str:
