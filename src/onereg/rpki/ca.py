@@ -25,7 +25,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from onereg.core.errors import OneregError
 from onereg.core.registries import RegistryId
+from onereg.core.resources import Resource, range_to_cidrs
+from onereg.registry.interrir import transfers_in
 from onereg.registry.node import RegistryNode
+from onereg.registry.transfers import SOURCE_FINALIZED
 from onereg.rpki import objects as obj
 from onereg.rpki.keypool import KeySource, generate_key
 from onereg.rpki.objects import ResourceSet, RoaPrefix
@@ -35,6 +38,9 @@ CERT_LIFETIME = timedelta(days=365)
 CERT_BACKDATE = timedelta(days=1)
 LIST_LIFETIME = timedelta(days=1)  # manifest and CRL nextUpdate - thisUpdate (plus the backdate)
 LIST_BACKDATE = timedelta(minutes=5)
+RETENTION_LIMIT = timedelta(days=7)
+"""The longest the CA keeps certifying a block that was transferred away, whoever forgets to
+release it: after that `sync` lets go, so no TA certifies outside its authority for long."""
 
 Clock = Callable[[], datetime]
 
@@ -150,7 +156,73 @@ CREATE TABLE IF NOT EXISTS revoked (
     expires TEXT NOT NULL,
     PRIMARY KEY (ca, serial)
 );
+CREATE TABLE IF NOT EXISTS retained (
+    transfer TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    since TEXT NOT NULL,
+    released TEXT
+);
+CREATE TABLE IF NOT EXISTS roa_published (
+    ca TEXT NOT NULL,
+    file TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (ca, file)
+);
+CREATE TABLE IF NOT EXISTS received (
+    transfer TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    since TEXT NOT NULL,
+    published TEXT
+);
 """
+
+
+@dataclass(frozen=True)
+class Retention:
+    """A block that left the registry's inventory by a transfer but that the CA still certifies
+    for its previous holder, so that the holder's ROAs stay valid until the recipient registry
+    certifies the block (make-before-break). `released` is when the CA let go of it."""
+
+    transfer: str
+    holder: str
+    resource: Resource
+    since: datetime
+    released: datetime | None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A block that arrived by a transfer; `published` is the first publication after the
+    recipient's certificates held it (None until then)."""
+
+    transfer: str
+    holder: str
+    resource: Resource
+    since: datetime
+    published: datetime | None
+
+
+def trim_prefixes(prefixes: Iterable[RoaPrefix], held: ResourceSet) -> tuple[RoaPrefix, ...]:
+    """The part of a ROA's prefixes that lies inside `held`, authorising nothing new.
+
+    A prefix inside `held` stays as it is; one that straddles its edge becomes the CIDR pieces
+    inside `held` that are no longer than its maxLength, each with the same maxLength (every
+    route such a piece authorises the original authorised too); the rest goes.
+    """
+    out: set[RoaPrefix] = set()
+    for p in prefixes:
+        resource = p.resource
+        if held.contains(resource):
+            out.add(p)
+            continue
+        for lo, hi in held.family(p.afi).overlapping(resource.start, resource.end):
+            lo, hi = max(lo, resource.start), min(hi, resource.end)
+            for net, plen in range_to_cidrs(lo, hi, p.afi.bits):
+                if plen <= p.max_length:
+                    out.add(RoaPrefix(p.afi, net, plen, p.max_length))
+    return tuple(sorted(out))
 
 
 def _iso(moment: datetime) -> str:
@@ -209,6 +281,8 @@ class RegistryCa:
             ca.db.execute("INSERT INTO meta VALUES ('registry', ?)", (node.registry.value,))
         elif stored != node.registry.value:
             raise RpkiError(f"{state_dir} is the CA of {stored}, not of {node.registry}")
+        if ca._meta("created_seq") is None:  # transfers finalized before this are not retained
+            ca.db.execute("INSERT INTO meta VALUES ('created_seq', ?)", (str(node.head()[0]),))
         ca._sync_ta()
         return ca
 
@@ -333,7 +407,7 @@ class RegistryCa:
 
         The key stays the same, so the TAL stays valid across re-issues.
         """
-        resources = self._authority(self.node)
+        resources = self._authority(self.node).union(self._retained_set(None))
         if resources.is_empty():
             raise RpkiError(f"{self.registry} has no resources to certify")
         row = self._row(TA_NAME)
@@ -385,9 +459,13 @@ class RegistryCa:
 
     def sync(self) -> None:
         """Follow the node: re-issue the TA and holder CAs whose resources changed, revoke the
-        CA of a holder left with nothing and every ROA that no longer fits its holder."""
+        CA of a holder left with nothing, trim or revoke every ROA that no longer fits its holder.
+
+        A block the node transferred to another registry is retained (still certified for its
+        previous holder, see `retain`) until released or `RETENTION_LIMIT` passed."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
+            self._follow_transfers()
             self._sync_ta()
             for handle in self.enrolled():
                 self._sync_holder(handle, enrol=False)
@@ -398,7 +476,7 @@ class RegistryCa:
 
     def _sync_holder(self, handle: str, enrol: bool) -> bytes | None:
         name = ca_name(handle)
-        resources = holder_resources(self.node, handle)
+        resources = holder_resources(self.node, handle).union(self._retained_set(handle))
         row = self._row(name)
         if row is None and not enrol:
             return None
@@ -424,10 +502,22 @@ class RegistryCa:
                 "UPDATE cas SET serial = ?, not_after = ?, resources = ?, cert = ? WHERE name = ?",
                 (serial, _iso(not_after), text, cert, name),
             )
-            for roa in self.roas(handle):
-                if not resources.covers(obj.roa_resources(roa.prefixes)):
-                    self._drop_roa(name, roa)
+            self._fit_roas(handle, name, resources)
         return cert
+
+    def _fit_roas(self, handle: str, name: str, resources: ResourceSet) -> None:
+        """A holder's certificate shrank: each ROA that reaches outside it is replaced by one for
+        the part still held (issued before the old one is revoked, both in this transaction, so
+        one publication swaps them) or, when nothing is left, revoked."""
+        row = self._row(name)
+        assert row is not None
+        for roa in self.roas(handle):
+            if resources.covers(obj.roa_resources(roa.prefixes)):
+                continue
+            kept = trim_prefixes(roa.prefixes, resources)
+            if kept:
+                self._issue_roa(name, row, roa.asn, kept)
+            self._drop_roa(name, roa)
 
     def _withdraw_holder(self, name: str, row: sqlite3.Row) -> None:
         self._revoke(TA_NAME, int(row["serial"]), _parse(row["not_after"]))
@@ -468,38 +558,51 @@ class RegistryCa:
         outside = [str(p) for p in chosen if not held.contains(p.resource)]
         if outside:
             raise RpkiError(f"{handle} does not hold {', '.join(outside)} at {self.registry}")
-        file = roa_file_name(asn, chosen)
-        if self.db.execute("SELECT 1 FROM roas WHERE ca = ? AND file = ?", (name, file)).fetchone():
-            return file
-        now = self._clock()
-        point = self.uris.point_path(self.registry, name)
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            serial = self._next_serial(name)
-            der = obj.roa(
-                obj.SignedObjectSpec(
-                    ee_key=self._keys(),
-                    issuer_key=self._key(name),
-                    serial=serial,
-                    not_before=now - CERT_BACKDATE,
-                    not_after=_parse(row["not_after"]),
-                    uri=self.uris.uri(point + file),
-                    crl=self.uris.uri(f"{point}{name}.crl"),
-                    aia=self.uris.uri(self._cert_path(name)),
-                    signing_time=now,
-                ),
-                asn,
-                chosen,
-            )
-            self.db.execute(
-                "INSERT INTO roas VALUES (?, ?, ?, ?, ?, ?)",
-                (name, file, asn, orjson.dumps([str(p) for p in chosen]).decode(), serial, der),
-            )
+            file = self._issue_roa(name, row, asn, chosen)
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
         return file
+
+    def _issue_roa(
+        self, name: str, row: sqlite3.Row, asn: int, chosen: tuple[RoaPrefix, ...]
+    ) -> str:
+        """Sign and store one ROA inside the caller's transaction (idempotent by file name)."""
+        file = roa_file_name(asn, chosen)
+        if self.db.execute("SELECT 1 FROM roas WHERE ca = ? AND file = ?", (name, file)).fetchone():
+            return file
+        now = self._clock()
+        point = self.uris.point_path(self.registry, name)
+        serial = self._next_serial(name)
+        der = obj.roa(
+            self._ee_spec(name, serial, now, _parse(row["not_after"]), self.uris.uri(point + file)),
+            asn,
+            chosen,
+        )
+        self.db.execute(
+            "INSERT INTO roas VALUES (?, ?, ?, ?, ?, ?)",
+            (name, file, asn, orjson.dumps([str(p) for p in chosen]).decode(), serial, der),
+        )
+        return file
+
+    def _ee_spec(
+        self, name: str, serial: int, now: datetime, not_after: datetime, uri: str
+    ) -> obj.SignedObjectSpec:
+        point = self.uris.point_path(self.registry, name)
+        return obj.SignedObjectSpec(
+            ee_key=self._keys(),
+            issuer_key=self._key(name),
+            serial=serial,
+            not_before=now - CERT_BACKDATE,
+            not_after=not_after,
+            uri=uri,
+            crl=self.uris.uri(f"{point}{name}.crl"),
+            aia=self.uris.uri(self._cert_path(name)),
+            signing_time=now,
+        )
 
     def remove_roa(self, handle: str, file: str) -> bool:
         """Withdraw a ROA: revoke its EE certificate and drop it from the publication point."""
@@ -516,6 +619,148 @@ class RegistryCa:
         expires = _parse(row["not_after"]) if row is not None else self._clock()
         self._revoke(name, roa.serial, expires)
         self.db.execute("DELETE FROM roas WHERE ca = ? AND file = ?", (name, roa.file))
+        self.db.execute("DELETE FROM roa_published WHERE ca = ? AND file = ?", (name, roa.file))
+
+    # --- transfers (see rpki.transfers) --------------------------------------------------------
+
+    def _retained_set(self, handle: str | None) -> ResourceSet:
+        """Blocks still certified after leaving the inventory: a holder's, or all (None)."""
+        sql = "SELECT resource FROM retained WHERE released IS NULL"
+        rows = (
+            self.db.execute(sql)
+            if handle is None
+            else self.db.execute(sql + " AND holder = ?", (handle,))
+        )
+        return ResourceSet.parse(*(str(r[0]) for r in rows))
+
+    def _in_transaction(self, work: Callable[[], None]) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            work()
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _follow_transfers(self) -> None:
+        """Retain what was transferred away since the CA exists; release overdue retentions."""
+        created = int(self._meta("created_seq") or 0)
+        for t in transfers_in(self.node, SOURCE_FINALIZED):
+            if t.role == "source" and t.seq > created:
+                self.retain(t.id, str(t.record["agreement"]["source_holder"]), t.block)
+        overdue = _iso(self._clock() - RETENTION_LIMIT)
+        self.db.execute(
+            "UPDATE retained SET released = ? WHERE released IS NULL AND since < ?",
+            (_iso(self._clock()), overdue),
+        )
+
+    def retain(self, transfer: str, handle: str, block: Resource) -> bool:
+        """Keep certifying `block` for its previous holder `handle` after the registry gave it
+        away (and the TA keeps it too), until `release`. False if the transfer was seen before
+        (retained or already released): the call is idempotent."""
+        if self.db.execute("SELECT 1 FROM retained WHERE transfer = ?", (transfer,)).fetchone():
+            return False
+        self.db.execute(
+            "INSERT INTO retained VALUES (?, ?, ?, ?, NULL)",
+            (transfer, handle, str(block), _iso(self._clock())),
+        )
+        return True
+
+    def release(self, transfer: str) -> bool:
+        """Stop certifying a retained block and follow the node: the previous holder's certificate
+        shrinks (the old one revoked), ROAs are trimmed or revoked, the TA shrinks. False if
+        there was nothing (left) to release."""
+        done = self.db.execute(
+            "UPDATE retained SET released = ? WHERE transfer = ? AND released IS NULL",
+            (_iso(self._clock()), transfer),
+        ).rowcount
+        self.sync()
+        return bool(done)
+
+    def retentions(self) -> list[Retention]:
+        rows = self.db.execute(
+            "SELECT transfer, holder, resource, since, released FROM retained ORDER BY since"
+        )
+        return [
+            Retention(t, h, Resource.parse(r), _parse(s), None if x is None else _parse(x))
+            for t, h, r, s, x in rows
+        ]
+
+    def note_received(self, transfer: str, handle: str, block: Resource) -> bool:
+        """Remember that `block` arrived by `transfer` for `handle` (call after `sync`), so the
+        next `publish` can stamp when the recipient side first published it. Idempotent."""
+        if self.db.execute("SELECT 1 FROM received WHERE transfer = ?", (transfer,)).fetchone():
+            return False
+        self.db.execute(
+            "INSERT INTO received VALUES (?, ?, ?, ?, NULL)",
+            (transfer, handle, str(block), _iso(self._clock())),
+        )
+        return True
+
+    def receipt(self, transfer: str) -> Receipt | None:
+        row = self.db.execute(
+            "SELECT transfer, holder, resource, since, published FROM received WHERE transfer = ?",
+            (transfer,),
+        ).fetchone()
+        if row is None:
+            return None
+        t, h, r, since, published = row
+        return Receipt(
+            t, h, Resource.parse(r), _parse(since), None if published is None else _parse(published)
+        )
+
+    def roa_published_at(self, handle: str, file: str) -> datetime | None:
+        """When a holder's ROA first went out in a `publish` (None: not yet)."""
+        row = self.db.execute(
+            "SELECT at FROM roa_published WHERE ca = ? AND file = ?", (ca_name(handle), file)
+        ).fetchone()
+        return None if row is None else _parse(str(row[0]))
+
+    def certified(self, handle: str | None = None) -> ResourceSet:
+        """What the CA currently certifies: the TA's resources (None) or a holder CA's (empty
+        when the holder has no CA)."""
+        row = self._row(TA_NAME if handle is None else ca_name(handle))
+        if row is None:
+            return ResourceSet()
+        return ResourceSet.parse(*orjson.loads(row["resources"]))
+
+    # --- one-time EE certificates for objects kept outside the repository (RSC) ----------------
+
+    def one_time_ee(
+        self, handle: str, resources: ResourceSet, lifetime: timedelta
+    ) -> tuple[obj.SignedObjectSpec, ResourceSet]:
+        """The particulars of a one-time EE certificate under a holder's CA (hosted model: the
+        registry signs on the holder's behalf with a fresh key), for an object distributed out
+        of band such as an RSC. Refused unless `resources` lie within the holder's certificate.
+        Returns the spec (its `uri` is empty: no SIA) and the resources checked."""
+        name = ca_name(handle)
+        row = self._row(name)
+        if row is None:
+            raise RpkiError(f"{handle} has no CA at {self.registry}; enroll first")
+        if resources.is_empty():
+            raise RpkiError("a signed object needs some resources")
+        held = ResourceSet.parse(*orjson.loads(row["resources"]))
+        outside = [str(r) for r in resources.resources() if not held.contains(r)]
+        if outside:
+            raise RpkiError(f"{handle} does not hold {', '.join(outside)} at {self.registry}")
+        now = self._clock()
+        not_after = min(now + lifetime, _parse(row["not_after"]))
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            serial = self._next_serial(name)
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        return self._ee_spec(name, serial, now, not_after, ""), resources
+
+    def revoke_ee(self, handle: str, serial: int, expires: datetime) -> None:
+        """Revoke a one-time EE certificate (an RSC withdrawn before it expires): the next
+        `publish` lists it on the holder CA's CRL."""
+        name = ca_name(handle)
+        if self._row(name) is None:
+            raise RpkiError(f"{handle} has no CA at {self.registry}")
+        self._in_transaction(lambda: self._revoke(name, serial, expires))
 
     # --- publication -----------------------------------------------------------------------------
 
@@ -549,6 +794,12 @@ class RegistryCa:
                 point = self.uris.point_path(self.registry, name)
                 for file, der in self._point_lists(name, now, force).items():
                     out[point + file] = der
+            self.db.execute(
+                "UPDATE received SET published = ? WHERE published IS NULL", (_iso(now),)
+            )
+            self.db.execute(
+                "INSERT OR IGNORE INTO roa_published SELECT ca, file, ? FROM roas", (_iso(now),)
+            )
         except BaseException:
             self.db.execute("ROLLBACK")
             raise

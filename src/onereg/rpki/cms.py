@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 OID_CT_ROA = "1.2.840.113549.1.9.16.1.24"
 OID_CT_MANIFEST = "1.2.840.113549.1.9.16.1.26"
+OID_CT_RSC = "1.2.840.113549.1.9.16.1.48"  # RFC 9323 id-ct-signedChecklist
 
 # sha256 AlgorithmIdentifier with the parameters absent (RFC 5754 §2); asn1crypto would add NULL.
 _SHA256_ABSENT_PARAMS = bytes.fromhex("300b0609608648016503040201")

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from onereg.core.intervals import IntervalSet
 from onereg.core.resources import Afi, Resource, format_number, range_to_cidrs
-from onereg.rpki.cms import OID_CT_MANIFEST, OID_CT_ROA, signed_object
+from onereg.rpki.cms import OID_CT_MANIFEST, OID_CT_ROA, OID_CT_RSC, signed_object
 
 OID_IP_ADDR_BLOCKS = "1.3.6.1.5.5.7.1.7"
 OID_AS_IDS = "1.3.6.1.5.5.7.1.8"
@@ -228,7 +228,8 @@ class CertSpec:
     """What distinguishes one resource certificate from another.
 
     `issuer_key` None makes the certificate self-signed (a trust anchor). `inherit` lists the
-    families whose resources the certificate inherits (manifest EE certificates).
+    families whose resources the certificate inherits (manifest EE certificates). `omit_sia`
+    leaves out the subject information access, as RFC 9323 §2 requires of an RSC's EE.
     """
 
     subject_key: rsa.RSAPublicKey
@@ -247,6 +248,7 @@ class CertSpec:
     aia: str | None = None
     inherit_ip: tuple[Afi, ...] = ()
     inherit_as: bool = False
+    omit_sia: bool = False
 
 
 def resource_certificate(spec: CertSpec) -> bytes:
@@ -268,7 +270,8 @@ def resource_certificate(spec: CertSpec) -> bytes:
     if spec.aia is not None:
         access = {"access_method": "ca_issuers", "access_location": _uri(spec.aia)}
         exts.append(_ext("authority_information_access", [access]))
-    exts.append(_ext("subject_information_access", _sia(spec)))
+    if not spec.omit_sia:
+        exts.append(_ext("subject_information_access", _sia(spec)))
     exts.append(_ext("certificate_policies", [{"policy_identifier": OID_CP_IPADDR_ASNUMBER}], True))
     ip = ip_addr_blocks(spec.resources, spec.inherit_ip)
     if ip is not None:
@@ -478,6 +481,7 @@ def _ee_object(
     resources: ResourceSet | None,
     inherit_ip: tuple[Afi, ...] = (),
     inherit_as: bool = False,
+    omit_sia: bool = False,
 ) -> bytes:
     ee = resource_certificate(
         CertSpec(
@@ -493,6 +497,7 @@ def _ee_object(
             aia=spec.aia,
             inherit_ip=inherit_ip,
             inherit_as=inherit_as,
+            omit_sia=omit_sia,
         )
     )
     return signed_object(content_type, content, ee, spec.ee_key, spec.signing_time)
@@ -521,3 +526,40 @@ def manifest(
         inherit_ip=_IP_FAMILIES,
         inherit_as=True,
     )
+
+
+# --- signed checklists (RFC 9323) ---------------------------------------------------------------
+
+
+def rsc_content(resources: ResourceSet, files: Sequence[tuple[str | None, bytes]]) -> bytes:
+    """RpkiSignedChecklist eContent: version omitted (0), the ResourceBlock (asID [0] and
+    ipAddrBlocks [1], EXPLICIT tags, no inherit), sha256 with absent parameters, and one
+    FileNameAndHash per (name or None, SHA-256 digest), in the order given."""
+    if not files:
+        raise ValueError("a checklist needs at least one entry")
+    block = b""
+    asn = as_identifiers(resources)
+    if asn is not None:  # ConstrainedASIdentifiers has the same bytes as ASIdentifiers here
+        block += _tlv(0xA0, asn)
+    ip = ip_addr_blocks(resources)
+    if ip is not None:  # ConstrainedIPAddrBlocks: IPAddrBlocks without the inherit choice
+        block += _tlv(0xA1, ip)
+    if not block:
+        raise ValueError("a checklist needs some resources")
+    entries = b""
+    for name, digest in files:
+        if len(digest) != 32:
+            raise ValueError("a checklist digest is a SHA-256 digest")
+        named = core.IA5String(name).dump() if name is not None else b""
+        entries += _tlv(0x30, named + core.OctetString(digest).dump())
+    sha256 = bytes.fromhex("300b0609608648016503040201")
+    return _tlv(0x30, _tlv(0x30, block) + sha256 + _tlv(0x30, entries))
+
+
+def rsc(
+    spec: SignedObjectSpec,
+    resources: ResourceSet,
+    files: Sequence[tuple[str | None, bytes]],
+) -> bytes:
+    """A complete RSC: its EE certificate holds exactly the checklist's resources, no SIA."""
+    return _ee_object(spec, OID_CT_RSC, rsc_content(resources, files), resources, omit_sia=True)
