@@ -175,3 +175,73 @@ def test_holders_ask_the_node_for_roas_with_signed_requests(tmp_path: Path) -> N
         assert not list((fed.root / "rpki/pub/rsync").rglob("*.roa"))
     finally:
         fed.stop()
+
+
+def test_publish_follows_an_inter_registry_transfer(tmp_path: Path) -> None:
+    import httpx
+
+    from onereg.core.registries import RegistryId
+    from onereg.core.resources import Resource
+    from onereg.rpki.ca import RegistryCa, RepositoryUris
+
+    fed = LocalFederation(
+        tmp_path / "data",
+        {
+            "ripencc": [("ipv4", "193.0.0.0", 65536, "R1")],
+            "arin": [("ipv4", "23.0.0.0", 256, "A1")],
+        },
+    )
+    added = _run(
+        fed.root,
+        "rpki",
+        "roa",
+        "add",
+        "--registry",
+        "ripencc",
+        "--holder",
+        "R1",
+        "--asn",
+        "64500",
+        "193.0.1.0/24",
+    )
+    assert added.returncode == 0, added.stderr
+    assert _run(fed.root, "rpki", "publish").returncode == 0
+    fed.start("ripencc")
+    fed.start("arin")
+    try:
+        signed = fed.agreement("193.0.1.0/24", ("ripencc", "R1"), ("arin", "A1"))
+        with httpx.Client() as client:
+            assert fed.submit(client, signed).json()["state"] == "sourceFinalized"
+    finally:
+        fed.stop()
+    done = _run(fed.root, "rpki", "publish")
+    assert done.returncode == 0, done.stderr
+    block = Resource.parse("193.0.1.0/24")
+    uris = RepositoryUris("rsync://127.0.0.1:8873/", "https://127.0.0.1:8443/rrdp/notification.xml")
+    for registry in ("arin", "ripencc"):  # make-before-break: both certify it for now
+        with fed.data.open(RegistryId(registry), create=False) as node:
+            ca = RegistryCa.open(node, fed.root / "rpki/ca" / registry, uris)
+            try:
+                assert ca.certified().contains(block), registry
+            finally:
+                ca.close()
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "127.0.0.1:8873").symlink_to(fed.root / "rpki/pub/rsync")
+    tals = [str(fed.root / f"rpki/pub/tals/{r}.tal") for r in ("ripencc", "arin")]
+    out = tmp_path / "vrps.csv"
+    checked = _run(
+        fed.root,
+        "rpki",
+        "validate",
+        "--tal",
+        tals[0],
+        "--tal",
+        tals[1],
+        "--repo",
+        str(mirror),
+        "--csv",
+        str(out),
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "AS64500,193.0.1.0/24,24,ripencc" in out.read_text()  # the old ROA still valid

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -16,10 +16,13 @@ from onereg.cli.settings import Settings
 from onereg.core.errors import OneregError
 from onereg.core.registries import RIRS, RegistryId
 from onereg.federation.layout import DataDir
+from onereg.registry.interrir import transfers_in
+from onereg.registry.transfers import SOURCE_FINALIZED
 from onereg.rpki.ca import RegistryCa, RepositoryUris
 from onereg.rpki.objects import RoaPrefix
 from onereg.rpki.publish import Publisher, publish_cas
 from onereg.rpki.show import show
+from onereg.rpki.transfers import Phase, apply_transfer, phase
 from onereg.rpki.validate import validate
 from onereg.rpki.vrp import to_csv, to_json
 
@@ -65,6 +68,7 @@ def _publish(
         ]
         for ca in cas:
             ca.sync()
+        _follow_transfers(cas)
         publication = publish_cas(publisher, cas, only_these)
         for ca in cas:
             mft, crl = ca.numbers()
@@ -76,6 +80,20 @@ def _publish(
         f"RRDP session {publication.session_id} serial {publication.serial}; rsync tree in "
         f"{publisher.rsync_dir}, TALs in {publisher.root / 'tals'}"
     )
+
+
+def _follow_transfers(cas: list[RegistryCa]) -> None:
+    """Move inter-registry transfers through RPKI make-before-break (`rpki.transfers`): each
+    publication runs whatever step is due, until the source lets go of the block."""
+    by_registry = {ca.registry.value: ca for ca in cas}
+    now = datetime.now(UTC)
+    for source in cas:
+        for t in transfers_in(source.node, SOURCE_FINALIZED):
+            recipient = by_registry.get(t.counterpart)
+            if t.role != "source" or recipient is None:
+                continue
+            if phase(source, recipient, t.id) is not Phase.SETTLED:
+                apply_transfer(source, recipient, t.id, now)
 
 
 @click.group()
