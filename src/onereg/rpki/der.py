@@ -18,9 +18,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -526,6 +527,9 @@ def _name(name: x509.Name) -> str:
 
 def decode_cert(data: bytes) -> ResourceCert:
     """Decode one resource certificate."""
+    fast = _fast(_fast_cert, data)
+    if fast is not None:
+        return fast
     return _guard("certificate", lambda: _decode_cert(_load(x509.Certificate, data, "cert")))
 
 
@@ -785,6 +789,9 @@ def _expect(signed: SignedObject, oid: str) -> None:
 
 def decode_manifest(data: bytes) -> Manifest:
     """Decode an RFC 9286 manifest."""
+    fast = _fast(_fast_manifest, data)
+    if fast is not None:
+        return fast
 
     def parse() -> Manifest:
         signed = _decode_signed(data)
@@ -839,6 +846,9 @@ def _portable(name: str) -> bool:
 
 def decode_roa(data: bytes) -> Roa:
     """Decode an RFC 9582 ROA."""
+    fast = _fast(_fast_roa, data)
+    if fast is not None:
+        return fast
 
     def parse() -> Roa:
         signed = _decode_signed(data)
@@ -1001,3 +1011,673 @@ def decode_file(path: Path) -> RpkiObject:
 
 def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
+
+
+# --- fast path -------------------------------------------------------------------------------
+#
+# asn1crypto costs about 2 ms per ROA, which made validation slower than rpki-client.  The
+# decoders below read the common, well-formed case with a small DER walker instead; they give up
+# (`_Slow`) on anything they do not fully check - non-DER lengths, unusual names, URIs or
+# extensions, and every object that would have a single entry in `problems` - and the caller
+# then runs the asn1crypto decoder, so odd and hostile input still gets its exact reasons.  The
+# two paths must give equal dataclasses wherever the fast one answers; tests compare them.
+
+
+class _Slow(Exception):
+    """The fast decoder does not handle this input; use asn1crypto."""
+
+
+_Tlv = tuple[int, int, int]  # (tag, content start, content end)
+
+
+def _read(data: bytes, pos: int, end: int) -> _Tlv:
+    if pos + 2 > end:
+        raise _Slow
+    tag = data[pos]
+    if tag & 0x1F == 0x1F:
+        raise _Slow
+    n = data[pos + 1]
+    pos += 2
+    if n & 0x80:
+        k = n & 0x7F
+        if not 1 <= k <= 3 or pos + k > end or data[pos] == 0:
+            raise _Slow
+        n = int.from_bytes(data[pos : pos + k], "big")
+        if n < 0x80:
+            raise _Slow
+        pos += k
+    if pos + n > end:
+        raise _Slow
+    return tag, pos, pos + n
+
+
+def _kids(data: bytes, start: int, end: int) -> list[_Tlv]:
+    out = []
+    pos = start
+    while pos < end:
+        item = _read(data, pos, end)
+        out.append(item)
+        pos = item[2]
+    return out
+
+
+def _one(data: bytes, expect_tag: int) -> _Tlv:
+    """The single TLV that must span all of `data`."""
+    item = _read(data, 0, len(data))
+    if item[0] != expect_tag or item[2] != len(data):
+        raise _Slow
+    return item
+
+
+def _want(item: _Tlv, tag: int) -> _Tlv:
+    if item[0] != tag:
+        raise _Slow
+    return item
+
+
+def _f_int(data: bytes, item: _Tlv) -> int:
+    _, s, e = _want(item, 0x02)
+    if s == e or (e - s > 1 and data[s] in (0, 0xFF) and (data[s] ^ data[s + 1]) & 0x80 == 0):
+        raise _Slow
+    return int.from_bytes(data[s:e], "big", signed=True)
+
+
+_OIDS: dict[bytes, str] = {}
+
+
+def _f_oid(data: bytes, item: _Tlv) -> str:
+    _, s, e = _want(item, 0x06)
+    raw = data[s:e]
+    known = _OIDS.get(raw)
+    if known is not None:
+        return known
+    if not raw or raw[-1] & 0x80:
+        raise _Slow
+    arcs: list[int] = []
+    value = 0
+    fresh = True
+    for byte in raw:
+        if fresh and byte == 0x80:
+            raise _Slow
+        value = (value << 7) | (byte & 0x7F)
+        fresh = not byte & 0x80
+        if fresh:
+            arcs.append(value)
+            value = 0
+    first = arcs[0]
+    head = [0, first] if first < 40 else [1, first - 40] if first < 80 else [2, first - 80]
+    text = ".".join(str(a) for a in [*head, *arcs[1:]])
+    if len(_OIDS) < 4096:
+        _OIDS[raw] = text
+    return text
+
+
+def _f_octets(data: bytes, item: _Tlv, tag: int = 0x04) -> bytes:
+    _, s, e = _want(item, tag)
+    return data[s:e]
+
+
+def _f_bits_whole(data: bytes, item: _Tlv) -> bytes:
+    """A BIT STRING of whole octets (signatures, hashes)."""
+    _, s, e = _want(item, 0x03)
+    if s == e or data[s] != 0:
+        raise _Slow
+    return data[s + 1 : e]
+
+
+_TIME = re.compile(rb"[0-9]{12}Z|[0-9]{14}Z")
+
+
+def _f_time(data: bytes, item: _Tlv) -> datetime:
+    tag, s, e = item
+    raw = data[s:e]
+    if not _TIME.fullmatch(raw):
+        raise _Slow
+    if tag == 0x17 and len(raw) == 13:
+        yy = int(raw[0:2])
+        year, rest = (1900 + yy if yy >= 50 else 2000 + yy), raw[2:]
+    elif tag == 0x18 and len(raw) == 15:
+        year, rest = int(raw[0:4]), raw[4:]
+    else:
+        raise _Slow
+    return datetime(
+        year,
+        int(rest[0:2]),
+        int(rest[2:4]),
+        int(rest[4:6]),
+        int(rest[6:8]),
+        int(rest[8:10]),
+        tzinfo=UTC,
+    )
+
+
+def _f_alg(data: bytes, item: _Tlv) -> str:
+    _, s, e = _want(item, 0x30)
+    kids = _kids(data, s, e)
+    if not kids or len(kids) > 2 or (len(kids) == 2 and kids[1][0:1] != (0x05,)):
+        raise _Slow
+    if len(kids) == 2 and kids[1][1] != kids[1][2]:
+        raise _Slow
+    return _f_oid(data, kids[0])
+
+
+_NAME_TYPES = {"2.5.4.3": "CN", "2.5.4.5": "serialNumber"}
+_NAME_CHARS = re.compile(r"[A-Za-z0-9 ._:-]*")
+
+
+def _f_name(data: bytes, item: _Tlv) -> str:
+    _, s, e = _want(item, 0x30)
+    parts = []
+    for rdn in _kids(data, s, e):
+        _, rs, re_ = _want(rdn, 0x31)
+        atvs = _kids(data, rs, re_)
+        if len(atvs) != 1:
+            raise _Slow
+        _, as_, ae = _want(atvs[0], 0x30)
+        pair = _kids(data, as_, ae)
+        if len(pair) != 2 or pair[1][0] not in (0x13, 0x0C):
+            raise _Slow
+        short = _NAME_TYPES.get(_f_oid(data, pair[0]))
+        if short is None:
+            raise _Slow
+        text = data[pair[1][1] : pair[1][2]].decode("ascii")
+        if not _NAME_CHARS.fullmatch(text):
+            raise _Slow
+        parts.append(f"{short}={text}")
+    return "/" + "/".join(parts) if parts else ""
+
+
+_URI = re.compile(r"(rsync|https)://[a-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~=+,@-]+)*/?")
+
+
+def _f_uri(data: bytes, item: _Tlv) -> str:
+    _, s, e = _want(item, 0x86)
+    text = data[s:e].decode("ascii")
+    if not _URI.fullmatch(text):
+        raise _Slow
+    return text
+
+
+def _f_access(data: bytes, s: int, e: int) -> dict[str, list[str]]:
+    _, s, e = _want(_read(data, s, e), 0x30)
+    found: dict[str, list[str]] = {}
+    for desc in _kids(data, s, e):
+        _, ds, de = _want(desc, 0x30)
+        pair = _kids(data, ds, de)
+        if len(pair) != 2:
+            raise _Slow
+        found.setdefault(_f_oid(data, pair[0]), []).append(_f_uri(data, pair[1]))
+    return found
+
+
+def _f_ip_ranges(data: bytes, items: list[_Tlv], afi: Afi) -> IntervalSet:
+    pairs: list[tuple[int, int]] = []
+    for tag, s, e in items:
+        if tag == 0x03:
+            start, length = bits_to_prefix(data[s:e], afi.bits)
+            pairs.append((start, start | ((1 << (afi.bits - length)) - 1)))
+        elif tag == 0x30:
+            ends = _kids(data, s, e)
+            if len(ends) != 2:
+                raise _Slow
+            lo, _ = bits_to_prefix(bytes(_f_octets(data, ends[0], 0x03)), afi.bits)
+            hi_raw, hi_len = bits_to_prefix(bytes(_f_octets(data, ends[1], 0x03)), afi.bits)
+            hi = hi_raw | ((1 << (afi.bits - hi_len)) - 1)
+            if lo > hi:
+                raise _Slow
+            pairs.append((lo, hi))
+        else:
+            raise _Slow
+    return IntervalSet.from_ranges(pairs)
+
+
+def _f_ip_resources(data: bytes, s: int, e: int) -> dict[Afi, Held]:
+    _, s, e = _want(_read(data, s, e), 0x30)
+    out: dict[Afi, Held] = {}
+    for fam in _kids(data, s, e):
+        _, fs, fe = _want(fam, 0x30)
+        pair = _kids(data, fs, fe)
+        if len(pair) != 2:
+            raise _Slow
+        octets = _f_octets(data, pair[0])
+        if len(octets) != 2:
+            raise _Slow
+        afi = _family(octets)
+        if afi in out:
+            raise _Slow
+        tag, cs, ce = pair[1]
+        if tag == 0x05 and cs == ce:
+            out[afi] = INHERIT
+        elif tag == 0x30:
+            out[afi] = _f_ip_ranges(data, _kids(data, cs, ce), afi)
+        else:
+            raise _Slow
+    return out
+
+
+def _f_as_resources(data: bytes, s: int, e: int) -> Held | None:
+    _, s, e = _want(_read(data, s, e), 0x30)
+    kids = _kids(data, s, e)
+    if len(kids) != 1 or kids[0][0] != 0xA0:
+        raise _Slow  # absent asnum, or rdi: the slow path says what it means
+    choice = _kids(data, kids[0][1], kids[0][2])
+    if len(choice) != 1:
+        raise _Slow
+    tag, cs, ce = choice[0]
+    if tag == 0x05 and cs == ce:
+        return None  # as `_as_resources` reads it: asnum's native value is None for inherit
+    if tag != 0x30:
+        raise _Slow
+    pairs: list[tuple[int, int]] = []
+    for item in _kids(data, cs, ce):
+        if item[0] == 0x02:
+            value = _f_int(data, item)
+            pairs.append((value, value))
+        else:
+            _, rs, re_ = _want(item, 0x30)
+            ends = _kids(data, rs, re_)
+            if len(ends) != 2:
+                raise _Slow
+            pairs.append((_f_int(data, ends[0]), _f_int(data, ends[1])))
+    for lo, hi in pairs:
+        if not 0 <= lo <= hi <= Afi.ASN.max_value:
+            raise _Slow
+    return IntervalSet.from_ranges(pairs)
+
+
+_KEY_USAGE_NAMES = (
+    "digital_signature",
+    "non_repudiation",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+    "encipher_only",
+    "decipher_only",
+)
+
+
+def _f_key_usage(data: bytes, s: int, e: int) -> frozenset[str]:
+    _, s, e = _want(_read(data, s, e), 0x03)
+    raw = data[s:e]
+    # DER named bits: no trailing zero bits (asn1crypto re-encodes otherwise, changing `der`)
+    if not 2 <= len(raw) <= 3 or raw[-1] == 0:
+        raise _Slow
+    if raw[0] != (raw[-1] & -raw[-1]).bit_length() - 1:
+        raise _Slow
+    bits = int.from_bytes(raw[1:], "big")
+    width = 8 * (len(raw) - 1)
+    names = set()
+    for i in range(width):
+        if bits >> (width - 1 - i) & 1:
+            if i >= len(_KEY_USAGE_NAMES):
+                raise _Slow
+            names.add(_KEY_USAGE_NAMES[i])
+    return frozenset(names)
+
+
+def _f_rsa_key(data: bytes, item: _Tlv) -> None:
+    """An RSA SubjectPublicKeyInfo, fully checked (asn1crypto parses it all too)."""
+    _, s, e = _want(item, 0x30)
+    kids = _kids(data, s, e)
+    if len(kids) != 2 or _f_alg(data, kids[0]) != "1.2.840.113549.1.1.1":
+        raise _Slow
+    _, alg_s, alg_e = kids[0]
+    if len(_kids(data, alg_s, alg_e)) != 2:
+        raise _Slow  # rsaEncryption parameters must be NULL
+    _, bs, be = _want(kids[1], 0x03)
+    if bs == be or data[bs] != 0:
+        raise _Slow
+    key = _read(data, bs + 1, be)
+    if key[0] != 0x30 or key[2] != be:
+        raise _Slow
+    numbers = _kids(data, key[1], key[2])
+    if len(numbers) != 2 or _f_int(data, numbers[0]) <= 0 or _f_int(data, numbers[1]) <= 0:
+        raise _Slow
+
+
+def _fast_cert(data: bytes) -> ResourceCert:
+    """The fast decoder of a resource certificate with no problems (see above)."""
+    _, s, e = _one(data, 0x30)
+    outer = _kids(data, s, e)
+    if len(outer) != 3:
+        raise _Slow
+    tbs_item, alg_item, sig_item = outer
+    _, ts, te = _want(tbs_item, 0x30)
+    tbs = _kids(data, ts, te)
+    if len(tbs) != 8 or tbs[0][0] != 0xA0 or tbs[7][0] != 0xA3:
+        raise _Slow
+    version = _kids(data, tbs[0][1], tbs[0][2])
+    if len(version) != 1 or _f_int(data, version[0]) != 2:
+        raise _Slow
+    serial = _f_int(data, tbs[1])
+    signature_algorithm = _f_alg(data, alg_item)
+    if serial <= 0 or _f_alg(data, tbs[2]) != signature_algorithm:
+        raise _Slow
+    issuer = _f_name(data, tbs[3])
+    _, vs, ve = _want(tbs[4], 0x30)
+    validity = _kids(data, vs, ve)
+    if len(validity) != 2:
+        raise _Slow
+    not_before, not_after = _f_time(data, validity[0]), _f_time(data, validity[1])
+    subject = _f_name(data, tbs[5])
+    _f_rsa_key(data, tbs[6])
+    ext_list = _kids(data, tbs[7][1], tbs[7][2])
+    if len(ext_list) != 1:
+        raise _Slow
+    _, xs, xe = _want(ext_list[0], 0x30)
+    seen: set[str] = set()
+    ski = aki = None
+    is_ca = False
+    key_usage: frozenset[str] = frozenset()
+    sia: dict[str, list[str]] = {}
+    aia: dict[str, list[str]] = {}
+    crldp: list[str] = []
+    policies: tuple[str, ...] = ()
+    ip: dict[Afi, Held] = {}
+    asn: Held | None = None
+    has_ip = has_as = False
+    for ext in _kids(data, xs, xe):
+        _, es, ee = _want(ext, 0x30)
+        parts = _kids(data, es, ee)
+        critical = False
+        if len(parts) == 3:
+            _, bs, be = _want(parts[1], 0x01)
+            if be - bs != 1 or data[bs] != 0xFF:
+                raise _Slow
+            critical = True
+        elif len(parts) != 2:
+            raise _Slow
+        oid = _f_oid(data, parts[0])
+        if oid in seen:
+            raise _Slow
+        seen.add(oid)
+        _, vs, ve = _want(parts[-1], 0x04)
+        inner = _read(data, vs, ve)
+        if inner[2] != ve:
+            raise _Slow
+        if oid == "2.5.29.14":
+            ski = _f_octets(data, inner)
+        elif oid == "2.5.29.35":
+            _, as_, ae = _want(inner, 0x30)
+            kid = _kids(data, as_, ae)
+            if len(kid) != 1:
+                raise _Slow
+            aki = _f_octets(data, kid[0], 0x80)
+        elif oid == "2.5.29.19":
+            _, bs, be = _want(inner, 0x30)
+            flags = _kids(data, bs, be)
+            if not critical or len(flags) > 1:
+                raise _Slow
+            if flags:
+                _, fs, fe = _want(flags[0], 0x01)
+                if fe - fs != 1 or data[fs] != 0xFF:
+                    raise _Slow
+                is_ca = True
+        elif oid == "2.5.29.15":
+            if not critical:
+                raise _Slow
+            key_usage = _f_key_usage(data, vs, ve)
+        elif oid == "1.3.6.1.5.5.7.1.11":
+            sia = _f_access(data, vs, ve)
+        elif oid == "1.3.6.1.5.5.7.1.1":
+            aia = _f_access(data, vs, ve)
+        elif oid == "2.5.29.31":
+            _, cs, ce = _want(inner, 0x30)
+            for point in _kids(data, cs, ce):
+                _, ps, pe = _want(point, 0x30)
+                fields = _kids(data, ps, pe)
+                if len(fields) != 1:
+                    raise _Slow
+                _, ns, ne = _want(fields[0], 0xA0)
+                names = _kids(data, ns, ne)
+                if len(names) != 1:
+                    raise _Slow
+                _, gs, ge = _want(names[0], 0xA0)
+                crldp.extend(_f_uri(data, g) for g in _kids(data, gs, ge))
+        elif oid == "2.5.29.32":
+            _, cs, ce = _want(inner, 0x30)
+            found = []
+            for info in _kids(data, cs, ce):
+                _, ps, pe = _want(info, 0x30)
+                fields = _kids(data, ps, pe)
+                if not 1 <= len(fields) <= 2:
+                    raise _Slow
+                if len(fields) == 2:
+                    _want(fields[1], 0x30)
+                found.append(_f_oid(data, fields[0]))
+            policies = tuple(found)
+            if not critical:
+                raise _Slow
+        elif oid == OID_IP_ADDR_BLOCKS:
+            has_ip = True
+            ip = _f_ip_resources(data, vs, ve)
+            if not critical:
+                raise _Slow
+        elif oid == OID_AS_IDS:
+            has_as = True
+            asn = _f_as_resources(data, vs, ve)
+            if not critical:
+                raise _Slow
+        else:
+            raise _Slow  # asn1crypto parses the extensions it knows: leave others to it
+    if ski is None or not (has_ip or has_as) or policies != (OID_CP_IPADDR_ASNUMBER,):
+        raise _Slow
+    return ResourceCert(
+        der=data,
+        tbs_der=data[tbs_item[1] - _header_size(data, tbs_item) : tbs_item[2]],
+        signature=_f_bits_whole(data, sig_item),
+        signature_algorithm=signature_algorithm,
+        serial=serial,
+        issuer=issuer,
+        subject=subject,
+        not_before=not_before,
+        not_after=not_after,
+        spki_der=data[tbs[6][1] - _header_size(data, tbs[6]) : tbs[6][2]],
+        ski=ski,
+        aki=aki,
+        is_ca=is_ca,
+        key_usage=key_usage,
+        ca_repository=_first_rsync(sia.get(OID_AD_CA_REPOSITORY)),
+        manifest_uri=_first_rsync(sia.get(OID_AD_RPKI_MANIFEST)),
+        notify_uri=next(iter(sia.get(OID_AD_RPKI_NOTIFY, [])), None),
+        signed_object_uri=_first_rsync(sia.get(OID_AD_SIGNED_OBJECT)),
+        aia_uri=_first_rsync(aia.get(OID_AD_CA_ISSUERS)),
+        crldp_uri=_first_rsync(crldp),
+        policies=policies,
+        resources=ResourceSet(
+            asn if asn is not None else IntervalSet(),
+            ip.get(Afi.IPV4, IntervalSet()),
+            ip.get(Afi.IPV6, IntervalSet()),
+        ),
+        problems=(),
+    )
+
+
+def _header_size(data: bytes, item: _Tlv) -> int:
+    """Bytes of tag and length in front of an item's content."""
+    length = item[2] - item[1]
+    return 2 if length < 0x80 else 2 + (length.bit_length() + 7) // 8
+
+
+_SIGNED_ATTRS = {
+    "1.2.840.113549.1.9.3": "content_type",
+    "1.2.840.113549.1.9.4": "message_digest",
+    "1.2.840.113549.1.9.5": "signing_time",
+}
+
+
+def _fast_signed(data: bytes, expect: str) -> SignedObject:
+    """The fast decoder of an RFC 6488 signed object of type `expect` with no problems."""
+    _, s, e = _one(data, 0x30)
+    info = _kids(data, s, e)
+    if len(info) != 2 or _f_oid(data, info[0]) != "1.2.840.113549.1.7.2":
+        raise _Slow
+    _, cs, ce = _want(info[1], 0xA0)
+    wrapped = _kids(data, cs, ce)
+    if len(wrapped) != 1:
+        raise _Slow
+    _, ss, se = _want(wrapped[0], 0x30)
+    sd = _kids(data, ss, se)
+    if len(sd) != 5 or _f_int(data, sd[0]) != 3:
+        raise _Slow  # crls present, certificates absent, ...: the slow path explains
+    _, ds, de = _want(sd[1], 0x31)
+    digests = _kids(data, ds, de)
+    if len(digests) != 1 or _f_alg(data, digests[0]) != OID_SHA256:
+        raise _Slow
+    _, es, ee = _want(sd[2], 0x30)
+    encap = _kids(data, es, ee)
+    if len(encap) != 2:
+        raise _Slow
+    content_type = _f_oid(data, encap[0])
+    if content_type != expect:
+        raise _Slow
+    _, xs, xe = _want(encap[1], 0xA0)
+    octets = _kids(data, xs, xe)
+    if len(octets) != 1:
+        raise _Slow
+    econtent = _f_octets(data, octets[0])
+    _, ks, ke = _want(sd[3], 0xA0)
+    certs = _kids(data, ks, ke)
+    if len(certs) != 1 or certs[0][0] != 0x30:
+        raise _Slow
+    cert_start = certs[0][1] - _header_size(data, certs[0])
+    ee_cert = _fast_cert(data[cert_start : certs[0][2]])
+    _, is_, ie = _want(sd[4], 0x31)
+    signers = _kids(data, is_, ie)
+    if len(signers) != 1:
+        raise _Slow
+    _, gs, ge = _want(signers[0], 0x30)
+    signer = _kids(data, gs, ge)
+    if len(signer) != 6 or _f_int(data, signer[0]) != 3:
+        raise _Slow
+    sid_ski = _f_octets(data, signer[1], 0x80)
+    digest_algorithm = _f_alg(data, signer[2])
+    _, as_, ae = _want(signer[3], 0xA0)
+    attr_ct = digest = signing_time = None
+    seen: set[str] = set()
+    for attr in _kids(data, as_, ae):
+        _, ps, pe = _want(attr, 0x30)
+        pair = _kids(data, ps, pe)
+        if len(pair) != 2:
+            raise _Slow
+        kind = _SIGNED_ATTRS.get(_f_oid(data, pair[0]))
+        if kind is None or kind in seen:
+            raise _Slow
+        seen.add(kind)
+        _, vs, ve = _want(pair[1], 0x31)
+        values = _kids(data, vs, ve)
+        if len(values) != 1:
+            raise _Slow
+        if kind == "content_type":
+            attr_ct = _f_oid(data, values[0])
+        elif kind == "message_digest":
+            digest = _f_octets(data, values[0])
+        else:
+            signing_time = _f_time(data, values[0])
+    if attr_ct != content_type or digest is None or digest_algorithm != OID_SHA256:
+        raise _Slow
+    attrs_start = signer[3][1] - _header_size(data, signer[3])
+    return SignedObject(
+        der=data,
+        content_type=content_type,
+        econtent=econtent,
+        ee=ee_cert,
+        digest_algorithm=digest_algorithm,
+        signature_algorithm=_f_alg(data, signer[4]),
+        signature=_f_octets(data, signer[5]),
+        signed_attrs_der=b"\x31" + data[attrs_start + 1 : signer[3][2]],
+        attr_content_type=attr_ct,
+        message_digest=digest,
+        signing_time=signing_time,
+        sid_ski=sid_ski,
+        problems=(),
+    )
+
+
+def _fast_roa(data: bytes) -> Roa:
+    signed = _fast_signed(data, OID_CT_ROA)
+    body = signed.econtent
+    _, s, e = _one(body, 0x30)
+    kids = _kids(body, s, e)
+    if len(kids) != 2:
+        raise _Slow  # an explicit version among others
+    asid = _f_int(body, kids[0])
+    if not 0 <= asid <= Afi.ASN.max_value:
+        raise _Slow
+    _, bs, be = _want(kids[1], 0x30)
+    prefixes: list[RoaPrefix] = []
+    families: list[Afi] = []
+    for fam in _kids(body, bs, be):
+        _, fs, fe = _want(fam, 0x30)
+        pair = _kids(body, fs, fe)
+        if len(pair) != 2:
+            raise _Slow
+        octets = _f_octets(body, pair[0])
+        if len(octets) != 2:
+            raise _Slow
+        afi = _family(octets)
+        if afi in families:
+            raise _Slow
+        families.append(afi)
+        _, as_, ae = _want(pair[1], 0x30)
+        for entry in _kids(body, as_, ae):
+            _, ps, pe = _want(entry, 0x30)
+            fields = _kids(body, ps, pe)
+            if not 1 <= len(fields) <= 2:
+                raise _Slow
+            start, length = bits_to_prefix(_f_octets(body, fields[0], 0x03), afi.bits)
+            max_length = _f_int(body, fields[1]) if len(fields) == 2 else None
+            if max_length is not None and not length <= max_length <= afi.bits:
+                raise _Slow
+            prefixes.append(RoaPrefix(afi, start, length, max_length))
+    if not prefixes or signed.ee.resources.asn:
+        raise _Slow
+    return Roa(signed, asid, tuple(prefixes), ())
+
+
+def _fast_manifest(data: bytes) -> Manifest:
+    signed = _fast_signed(data, OID_CT_MANIFEST)
+    body = signed.econtent
+    _, s, e = _one(body, 0x30)
+    kids = _kids(body, s, e)
+    if len(kids) != 5:
+        raise _Slow
+    number = _f_int(body, kids[0])
+    this_update = _f_time(body, _want(kids[1], 0x18))
+    next_update = _f_time(body, _want(kids[2], 0x18))
+    alg = _f_oid(body, kids[3])
+    if number < 0 or number.bit_length() > 160 or next_update <= this_update:
+        raise _Slow
+    if alg != OID_SHA256 or signed.ee.resources.inherits is False:
+        raise _Slow
+    files: list[ManifestFile] = []
+    names: set[str] = set()
+    _, ls, le = _want(kids[4], 0x30)
+    for entry in _kids(body, ls, le):
+        _, ps, pe = _want(entry, 0x30)
+        pair = _kids(body, ps, pe)
+        if len(pair) != 2:
+            raise _Slow
+        name = _f_octets(body, pair[0], 0x16).decode("ascii")
+        raw = _f_octets(body, pair[1], 0x03)
+        if not raw or raw[0] != 0 or not _portable(name) or name in names:
+            raise _Slow
+        names.add(name)
+        files.append(ManifestFile(name, raw[1:]))
+    return Manifest(signed, number, this_update, next_update, alg, tuple(files), ())
+
+
+def _fast(decoder: Callable[[bytes], _T], data: bytes) -> _T | None:
+    """`decoder(data)`, or None when the fast path gives up (for any reason at all)."""
+    if not FAST_PATH:
+        return None
+    try:
+        return decoder(data)
+    except Exception:
+        return None
+
+
+FAST_PATH = True
+"""Off in tests that compare the two decoders; nothing else should touch it."""

@@ -18,12 +18,15 @@ The mirror is a directory laid out like rpki-client's and FORT's rsync cache:
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -52,6 +55,8 @@ from onereg.rpki.resources import ResourceSet
 
 MAX_DEPTH = 32
 """CA depth at which a chain is refused: real trees are under 10 deep, loops are infinite."""
+LEAF_BATCH = 256
+"""ROAs and ASPAs per task when validation runs in worker processes."""
 
 _SIG_HASHES: dict[str, hashes.HashAlgorithm] = {
     "1.2.840.113549.1.1.11": hashes.SHA256(),  # sha256WithRSAEncryption
@@ -110,6 +115,20 @@ class _Rejected(Exception):
     """Internal: an object failed a check; the message is the reason."""
 
 
+class RepositoryHook(Protocol):
+    """Called by the walk before it reads a trust anchor or a publication point, so that a
+    fetcher (`onereg.rpki.fetch`) can bring the files in first and say which mirror holds them.
+
+    Each method returns the root of the mirror to read from (laid out like ``repo_dir``), or
+    None for ``repo_dir`` itself. A fetch failure is the hook's to report; the walk then judges
+    whatever the mirror holds (possibly an older copy, possibly nothing).
+    """
+
+    def trust_anchor(self, tal: Tal) -> Path | None: ...
+
+    def publication_point(self, cert: ResourceCert) -> Path | None: ...
+
+
 # --- signatures ------------------------------------------------------------------------------
 
 
@@ -154,8 +173,18 @@ class _Ca:
 
 
 class _Run:
-    def __init__(self, repo_dir: Path, as_of: datetime) -> None:
+    def __init__(
+        self,
+        repo_dir: Path,
+        as_of: datetime,
+        hook: RepositoryHook | None = None,
+        pool: Executor | None = None,
+    ) -> None:
         self.repo = repo_dir.resolve()
+        self.hook = hook
+        self.pool = pool
+        # (position in self.rejections, leaf batch running in the pool), in submission order
+        self.pending: list[tuple[int, Future[_LeafResult]]] = []
         self.as_of = as_of
         self.vrps: list[Vrp] = []
         self.aspas: list[ValidatedAspa] = []
@@ -170,7 +199,7 @@ class _Run:
 
     # --- paths ---
 
-    def local(self, uri: str) -> Path:
+    def local(self, uri: str, root: Path | None = None) -> Path:
         """The mirror path of an rsync (or, for TALs, https) URI; refuses escaping the mirror."""
         for scheme in ("rsync://", "https://"):
             if uri.startswith(scheme):
@@ -183,10 +212,10 @@ class _Run:
             raise _Rejected(f"unsafe URI {uri!r}")
         # No "..", "." or empty segment, so the joined path stays under the mirror lexically;
         # symlinks inside the mirror are the operator's business and are followed.
-        return self.repo.joinpath(*parts)
+        return (root or self.repo).joinpath(*parts)
 
-    def read(self, uri: str) -> bytes:
-        path = self.local(uri)
+    def read(self, uri: str, root: Path | None = None) -> bytes:
+        path = self.local(uri, root)
         try:
             return path.read_bytes()
         except OSError as exc:
@@ -256,11 +285,12 @@ class _Run:
         self.publication_point(ca, name)
 
     def trust_anchor(self, tal: Tal, name: str) -> _Ca:
+        root = self.hook.trust_anchor(tal) if self.hook is not None else None
         uris = sorted(tal.uris, key=lambda u: not u.startswith("rsync://"))
         errors = []
         for uri in uris:
             try:
-                data = self.read(uri)
+                data = self.read(uri, root)
             except _Rejected as exc:
                 errors.append(str(exc))
                 continue
@@ -316,8 +346,9 @@ class _Run:
         if not mft_uri.startswith(repo_uri.rstrip("/") + "/"):
             self.reject(mft_uri, f"manifest is not inside caRepository {repo_uri}", "failed_pp")
             return
+        root = self.hook.publication_point(cert) if self.hook is not None else None
         try:
-            manifest, crl, files = self.load_publication_point(ca, mft_uri, base)
+            manifest, crl, files = self.load_publication_point(ca, mft_uri, base, root)
         except (_Rejected, RpkiDecodeError) as exc:
             self.reject(mft_uri, f"publication point unusable: {exc}", "failed_manifests")
             return
@@ -325,9 +356,24 @@ class _Run:
         self.counts["crls"] += 1
         expires = min(ca.expires, crl.next_update or ca.expires)
         self.report_extra_files(
-            base, {f.name for f in manifest.files} | {mft_uri.rsplit("/", 1)[1]}
+            base, {f.name for f in manifest.files} | {mft_uri.rsplit("/", 1)[1]}, root
         )
-        for entry in manifest.files:
+        entries = manifest.files
+        if self.pool is not None:
+            # ROAs and ASPAs go to the worker processes; CAs stay here, for the walk (and the
+            # fetch hook) to go on meanwhile.
+            leaves = [
+                (base + e.name, PurePosixPath(e.name).suffix.lower(), files[e.name])
+                for e in entries
+                if e.name.lower().endswith((".roa", ".asa"))
+            ]
+            for start in range(0, len(leaves), LEAF_BATCH):
+                batch = _LeafBatch(
+                    ca, crl, expires, ta, self.as_of, leaves[start : start + LEAF_BATCH]
+                )
+                self.pending.append((len(self.rejections), self.pool.submit(_run_leaves, batch)))
+            entries = tuple(e for e in entries if not e.name.lower().endswith((".roa", ".asa")))
+        for entry in entries:
             uri = base + entry.name
             data = files[entry.name]
             suffix = PurePosixPath(entry.name).suffix.lower()
@@ -336,10 +382,8 @@ class _Run:
             try:
                 if suffix == ".cer":
                     self.child_cert(uri, data, ca, crl, expires, ta)
-                elif suffix == ".roa":
-                    self.roa(uri, decode_roa(data), ca, crl, expires, ta)
-                elif suffix == ".asa":
-                    self.aspa(uri, decode_aspa(data), ca, crl, expires, ta)
+                elif suffix in (".roa", ".asa"):
+                    self.leaf(uri, suffix, data, ca, crl, expires, ta)
                 elif suffix == ".mft":
                     raise _Rejected("a manifest listed on a manifest")
                 else:
@@ -349,17 +393,17 @@ class _Run:
                 self.reject(uri, str(exc), kind or "invalid_other")
 
     def load_publication_point(
-        self, ca: _Ca, mft_uri: str, base: str
+        self, ca: _Ca, mft_uri: str, base: str, root: Path | None = None
     ) -> tuple[Manifest, Crl, dict[str, bytes]]:
         """Manifest, CRL and every listed file, or `_Rejected` if the point fails as a whole."""
-        manifest = decode_manifest(self.read(mft_uri))
+        manifest = decode_manifest(self.read(mft_uri, root))
         if manifest.problems:
             raise _Rejected("; ".join(manifest.problems))
         crls = [f for f in manifest.files if f.name.lower().endswith(".crl")]
         if len(crls) != 1:
             raise _Rejected(f"manifest lists {len(crls)} CRLs, expected exactly one")
         crl_uri = base + crls[0].name
-        crl_data = self.read(crl_uri)
+        crl_data = self.read(crl_uri, root)
         if sha256(crl_data) != crls[0].digest:
             raise _Rejected(f"{crls[0].name} does not match its manifest hash")
         crl = decode_crl(crl_data)
@@ -380,7 +424,7 @@ class _Run:
         bad: list[str] = []
         for entry in manifest.files:
             try:
-                data = self.read(base + entry.name)
+                data = self.read(base + entry.name, root)
             except _Rejected:
                 bad.append(f"{entry.name} missing")
                 continue
@@ -407,10 +451,10 @@ class _Run:
         if crl.next_update is not None and self.as_of > crl.next_update:
             raise _Rejected(f"stale since {crl.next_update.isoformat()}")
 
-    def report_extra_files(self, base: str, listed: set[str]) -> None:
+    def report_extra_files(self, base: str, listed: set[str], root: Path | None = None) -> None:
         """Files in the publication point that its manifest does not list are not used."""
         try:
-            directory = self.local(base)
+            directory = self.local(base, root)
             names = sorted(p.name for p in directory.iterdir() if p.is_file())
         except (_Rejected, OSError):
             return
@@ -446,6 +490,18 @@ class _Run:
         )
         self.publication_point(child, ta)
 
+    def leaf(
+        self, uri: str, suffix: str, data: bytes, ca: _Ca, crl: Crl, expires: datetime, ta: str
+    ) -> None:
+        """A ROA or an ASPA: valid, or rejected with its reason."""
+        try:
+            if suffix == ".roa":
+                self.roa(uri, decode_roa(data), ca, crl, expires, ta)
+            else:
+                self.aspa(uri, decode_aspa(data), ca, crl, expires, ta)
+        except (_Rejected, RpkiDecodeError) as exc:
+            self.reject(uri, str(exc), "invalid_roas" if suffix == ".roa" else "invalid_other")
+
     def roa(self, uri: str, roa: Roa, issuer: _Ca, crl: Crl, expires: datetime, ta: str) -> None:
         if roa.problems:
             raise _Rejected("; ".join(roa.problems))
@@ -473,7 +529,26 @@ class _Run:
         until = min(expires, aspa.signed.ee.not_after)
         self.aspas.append(ValidatedAspa(aspa.customer, aspa.providers, ta, until))
 
+    def collect(self) -> None:
+        """Wait for the worker batches and merge them in, rejections where they were queued."""
+        if not self.pending:
+            return
+        merged: list[Rejection] = []
+        done = 0
+        for position, future in self.pending:
+            part = future.result()
+            merged.extend(self.rejections[done:position])
+            done = position
+            merged.extend(part.rejections)
+            self.vrps.extend(part.vrps)
+            self.aspas.extend(part.aspas)
+            self.counts.update(part.counts)
+        merged.extend(self.rejections[done:])
+        self.rejections = merged
+        self.pending = []
+
     def result(self) -> ValidationResult:
+        self.collect()
         unique: dict[Vrp, Vrp] = {}
         for vrp in self.vrps:
             old = unique.get(vrp)
@@ -490,6 +565,39 @@ class _Run:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _LeafBatch:
+    """ROAs and ASPAs of one publication point, for a worker process."""
+
+    ca: _Ca
+    crl: Crl
+    expires: datetime
+    ta: str
+    as_of: datetime
+    items: list[tuple[str, str, bytes]]  # (uri, suffix, DER)
+
+
+@dataclass(frozen=True, slots=True)
+class _LeafResult:
+    vrps: list[Vrp]
+    aspas: list[ValidatedAspa]
+    rejections: list[Rejection]
+    counts: Counter[str]
+
+
+def _run_leaves(batch: _LeafBatch) -> _LeafResult:
+    """Worker side: the same checks `_Run.leaf` makes in the walking process."""
+    run = _Run(Path("/"), batch.as_of)
+    for uri, suffix, data in batch.items:
+        run.leaf(uri, suffix, data, batch.ca, batch.crl, batch.expires, batch.ta)
+    return _LeafResult(run.vrps, run.aspas, run.rejections, run.counts)
+
+
+def _pool(workers: int | None) -> ProcessPoolExecutor | None:
+    count = (os.cpu_count() or 1) if workers is None else workers
+    return ProcessPoolExecutor(max_workers=count) if count > 1 else None
+
+
 def _as_of(as_of: datetime | None) -> datetime:
     if as_of is None:
         return datetime.now(UTC)
@@ -499,16 +607,31 @@ def _as_of(as_of: datetime | None) -> datetime:
 
 
 def validate(
-    tals: Iterable[Path], repo_dir: Path, as_of: datetime | None = None
+    tals: Iterable[Path],
+    repo_dir: Path,
+    as_of: datetime | None = None,
+    *,
+    hook: RepositoryHook | None = None,
+    workers: int | None = 1,
 ) -> ValidationResult:
     """Validate every TAL's tree in the mirror `repo_dir`, as of `as_of` (default: now).
 
-    The TA name in the VRPs is the TAL's file stem, as rpki-client names it.
+    The TA name in the VRPs is the TAL's file stem, as rpki-client names it. A `hook` is told
+    of each trust anchor and publication point before they are read (see `RepositoryHook`).
+    With `workers` > 1 (None: one per CPU) ROAs and ASPAs are checked in that many worker
+    processes while this one walks the CAs; the answer is the same, except that a point's
+    ROA and ASPA rejections are listed before those of its child CAs.
     """
-    run = _Run(repo_dir, _as_of(as_of))
-    for tal in tals:
-        run.run_tal(tal)
-    return run.result()
+    as_of = _as_of(as_of)
+    pool = _pool(workers)
+    run = _Run(repo_dir, as_of, hook, pool)
+    try:
+        for tal in tals:
+            run.run_tal(tal)
+        return run.result()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def validate_subtree(
