@@ -245,3 +245,51 @@ def test_publish_follows_an_inter_registry_transfer(tmp_path: Path) -> None:
     )
     assert checked.returncode == 0, checked.stderr
     assert "AS64500,193.0.1.0/24,24,ripencc" in out.read_text()  # the old ROA still valid
+
+
+def test_validate_fetches_over_rsync_into_its_cache() -> None:
+    import os
+
+    from rpkijudges import free_port, rsync_daemon, world_dir
+
+    with world_dir() as world:
+        fed = LocalFederation(world / "data", {"ripencc": [("ipv4", "193.0.0.0", 65536, "R1")]})
+        port = free_port()
+        base = f"rsync://127.0.0.1:{port}/"
+        added = _run(
+            fed.root,
+            "rpki",
+            "roa",
+            "add",
+            "--registry",
+            "ripencc",
+            "--holder",
+            "R1",
+            "--asn",
+            "3333",
+            "--rsync-base",
+            base,
+            "193.0.0.0/24",
+        )
+        assert added.returncode == 0, added.stderr
+        pub = fed.root / "rpki/pub/rsync"
+        for path in [fed.root, *fed.root.rglob("*")]:
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        with rsync_daemon(pub, world / "rsyncd", port):
+            cache = world / "cache"
+            done = _run(
+                fed.root,
+                "rpki",
+                "validate",
+                "--tal",
+                str(fed.root / "rpki/pub/tals/ripencc.tal"),
+                "--cache",
+                str(cache),
+                "--prefer",
+                "rsync",
+                "--csv",
+                str(world / "v.csv"),
+            )
+        assert done.returncode == 0, done.stderr
+        assert "AS3333,193.0.0.0/24,24,ripencc" in (world / "v.csv").read_text()
+        assert "rsync_fetches" in done.stdout

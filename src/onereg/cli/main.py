@@ -19,6 +19,7 @@ from onereg.audit.view import load_view
 from onereg.cli.render import imports_table, print_audit, print_lookup
 from onereg.cli.rov import rov
 from onereg.cli.rpki import rpki
+from onereg.cli.rtr import rtr
 from onereg.cli.serve import (
     exit_with,
     publish_all,
@@ -418,6 +419,7 @@ cli.add_command(agreement)
 cli.add_command(transfer)
 cli.add_command(rpki)
 cli.add_command(rov)
+cli.add_command(rtr)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from onereg.federation.layout import DataDir
 from onereg.registry.interrir import transfers_in
 from onereg.registry.transfers import SOURCE_FINALIZED
 from onereg.rpki.ca import RegistryCa, RepositoryUris
+from onereg.rpki.fetch import Prefer, fetch_and_validate
 from onereg.rpki.objects import RoaPrefix
 from onereg.rpki.publish import Publisher, publish_cas
 from onereg.rpki.show import show
@@ -204,8 +205,23 @@ def show_cmd(file: Path) -> None:
 @click.option(
     "--repo",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    required=True,
-    help="A mirror directory: rsync://host/module/path is DIR/host/module/path.",
+    default=None,
+    help="Validate a mirror directory (rsync://host/module/path is DIR/host/module/path) "
+    "instead of fetching.",
+)
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("rpki-cache"),
+    show_default=True,
+    help="Where fetched repositories are kept between runs (RRDP deltas need it).",
+)
+@click.option("--prefer", type=click.Choice(["rrdp", "rsync"]), default="rrdp", show_default=True)
+@click.option(
+    "--ca-bundle",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="CA certificates for RRDP over https (e.g. a lab's private CA).",
 )
 @click.option("--as-of", default=None, help="Validate as of this RFC 3339 time (default: now).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None)
@@ -213,22 +229,31 @@ def show_cmd(file: Path) -> None:
 @click.option("--show-rejections", default=20, show_default=True)
 def validate_cmd(
     tals: tuple[Path, ...],
-    repo: Path,
+    repo: Path | None,
+    cache: Path,
+    prefer: str,
+    ca_bundle: Path | None,
     as_of: str | None,
     json_out: Path | None,
     csv_out: Path | None,
     show_rejections: int,
 ) -> None:
-    """Validate the repositories of the TALs; write VRPs as rpki-client's JSON and CSV."""
+    """Fetch (RRDP, else rsync) and validate the repositories of the TALs; write VRPs as
+    rpki-client's JSON and CSV. Every rejected object is listed with its reason."""
     when = datetime.fromisoformat(as_of.replace("Z", "+00:00")) if as_of else None
     if when is not None and when.tzinfo is None:
         raise OneregError(f"--as-of {as_of!r} needs a time zone (e.g. Z)")
-    result = validate(list(tals), repo, when)
+    if repo is not None:
+        result = validate(list(tals), repo, when)
+    else:
+        mode: Prefer = "rsync" if prefer == "rsync" else "rrdp"
+        result = fetch_and_validate(list(tals), cache, when, mode, ca_bundle)
     if json_out:
         json_out.write_bytes(to_json(result))
     if csv_out:
         csv_out.write_text(to_csv(result.vrps))
-    table = Table(title=f"Validation as of {result.as_of:%Y-%m-%dT%H:%M:%SZ}", title_justify="left")
+    title = f"Validation as of {result.as_of:%Y-%m-%dT%H:%M:%SZ}"
+    table = Table(title=title, title_justify="left")
     table.add_column("measure")
     table.add_column("count", justify="right")
     table.add_row("VRPs", f"{len(result.vrps):,}")
