@@ -11,29 +11,25 @@ Needs: apt-get install -y rtr-tools bird2 stayrtr. Each test skips when its tool
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 import json
-import shutil
 import socket
 import subprocess
-import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 import pytest
 
+from birdlab import Proc, ThreadServer, free_port, need, wait_for
+from birdlab import bird_roas as _bird_roas
 from onereg.rpki.rov import State, validate_reference
-from onereg.rtr.server import Limits, Timings, close_rtr, start_rtr
-from onereg.rtr.state import RtrCache
 from onereg.rtr.vrps import load_vrps
 
-T = TypeVar("T")
 Vrp = tuple[int, str, int]
 
 VRPS: list[Vrp] = [
@@ -50,63 +46,6 @@ WITHDRAWN: Vrp = VRPS[1]
 AFTER = [v for v in VRPS if v != WITHDRAWN] + [ADDED]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(check: Callable[[], T | None], timeout: float = 20.0, what: str = "") -> T:
-    end = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < end:
-        with contextlib.suppress(OSError, subprocess.SubprocessError, ValueError):
-            last = check()
-            if last:
-                return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what or check}: last {last!r}")
-
-
-def need(*tools: str) -> None:
-    missing = [t for t in tools if shutil.which(t) is None]
-    if missing:
-        pytest.skip(
-            f"not installed: {', '.join(missing)} (apt-get install rtr-tools bird2 stayrtr)"
-        )
-
-
-class ThreadServer:
-    """Our RTR server on its own event loop thread."""
-
-    def __init__(self, vrps: Any, refresh: int = 30) -> None:
-        self.cache = RtrCache()
-        self.cache.update(vrps)
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        limits = Limits(notify_interval=0)
-        self.server = self.call(
-            start_rtr(self.cache, "127.0.0.1", 0, Timings(refresh, 5, 600), limits)
-        )
-        self.port: int = self.server.sockets[0].getsockname()[1]
-
-    def call(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
-
-    def change(self, fn: Callable[[], object]) -> None:
-        async def run() -> None:
-            fn()
-
-        self.call(run())
-
-    def stop(self) -> None:
-        self.call(close_rtr(self.server))
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
 @pytest.fixture
 def ours() -> Iterator[ThreadServer]:
     server = ThreadServer(VRPS)
@@ -114,38 +53,6 @@ def ours() -> Iterator[ThreadServer]:
         yield server
     finally:
         server.stop()
-
-
-class Proc:
-    """A child process whose output is collected line by line."""
-
-    def __init__(self, args: list[str], cwd: Path | None = None) -> None:
-        self.p = subprocess.Popen(
-            args,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            cwd=cwd,
-        )
-        self.lines: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.p.stdout is not None
-        for line in self.p.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def stop(self) -> None:
-        if self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(10)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-        self.reader.join(5)
 
 
 def _norm(prefix: str, length: int | str) -> str:
@@ -210,23 +117,6 @@ def test_rtrclient_export(ours: ThreadServer) -> None:
 
 
 # --- BIRD 2 --------------------------------------------------------------------------------------
-
-
-def _bird_roas(ctl: Path, table: str) -> set[Vrp]:
-    out = subprocess.run(
-        ["birdc", "-s", str(ctl), "show", "route", "table", table],
-        capture_output=True,
-        text=True,
-        timeout=10,
-    ).stdout
-    got = set()
-    for line in out.splitlines():
-        parts = line.split()
-        # 203.0.113.0/24-24 AS64496  [rtr1 12:00:00] * (100)
-        if parts and "/" in parts[0] and "-" in parts[0] and len(parts) > 1:
-            net, _, maxlen = parts[0].rpartition("-")
-            got.add((int(parts[1].removeprefix("AS")), str(ipaddress.ip_network(net)), int(maxlen)))
-    return got
 
 
 def test_bird_full_then_delta(ours: ThreadServer, tmp_path: Path) -> None:
