@@ -17,42 +17,32 @@ def _run(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _roa_add(
+    data: Path, registry: str, holder: str, asn: str, *rest: str
+) -> subprocess.CompletedProcess[str]:
+    return _run(
+        data, "rpki", "roa", "add", "--registry", registry, "--holder", holder, "--asn", asn, *rest
+    )
+
+
+def _mirror(root: Path, where: Path) -> Path:
+    """A mirror directory for `--repo`: the published rsync tree under its URI's host name."""
+    mirror = where / "mirror"
+    mirror.mkdir()
+    (mirror / "127.0.0.1:8873").symlink_to(root / "rpki" / "pub" / "rsync")
+    return mirror
+
+
 def test_a_roa_issued_by_the_cli_validates(tmp_path: Path) -> None:
     fed = LocalFederation(tmp_path / "data", {"ripencc": [("ipv4", "193.0.0.0", 65536, "R1")]})
     data = fed.root
-    added = _run(
-        data,
-        "rpki",
-        "roa",
-        "add",
-        "--registry",
-        "ripencc",
-        "--holder",
-        "R1",
-        "--asn",
-        "3333",
-        "193.0.0.0/21-24",
-    )
+    added = _roa_add(data, "ripencc", "R1", "3333", "193.0.0.0/21-24")
     assert added.returncode == 0, added.stderr
-    outside = _run(
-        data,
-        "rpki",
-        "roa",
-        "add",
-        "--registry",
-        "ripencc",
-        "--holder",
-        "R1",
-        "--asn",
-        "3333",
-        "194.0.0.0/24",
-    )
+    outside = _roa_add(data, "ripencc", "R1", "3333", "194.0.0.0/24")
     assert outside.returncode != 0 and "194.0.0.0/24" in outside.stderr
     listed = _run(data, "rpki", "roa", "list", "--registry", "ripencc")
     assert "193.0.0.0/21" in listed.stdout and "3333" in listed.stdout
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
-    (mirror / "127.0.0.1:8873").symlink_to(data / "rpki" / "pub" / "rsync")
+    mirror = _mirror(data, tmp_path)
     out = tmp_path / "vrps.json"
     done = _run(
         data,
@@ -82,19 +72,7 @@ def test_the_node_serves_the_rrdp_files(tmp_path: Path) -> None:
     import httpx
 
     fed = LocalFederation(tmp_path / "data", {"ripencc": [("ipv4", "193.0.0.0", 65536, "R1")]})
-    added = _run(
-        fed.root,
-        "rpki",
-        "roa",
-        "add",
-        "--registry",
-        "ripencc",
-        "--holder",
-        "R1",
-        "--asn",
-        "3333",
-        "193.0.0.0/24",
-    )
+    added = _roa_add(fed.root, "ripencc", "R1", "3333", "193.0.0.0/24")
     assert added.returncode == 0, added.stderr
     fed.start("ripencc")
     try:
@@ -121,19 +99,7 @@ def test_a_change_at_one_registry_leaves_the_others_published(tmp_path: Path) ->
         ("arin", "A1", "23.0.0.0/24"),
         ("ripencc", "R1", "193.0.0.0/24"),
     ):
-        added = _run(
-            fed.root,
-            "rpki",
-            "roa",
-            "add",
-            "--registry",
-            registry,
-            "--holder",
-            holder,
-            "--asn",
-            "64500",
-            prefix,
-        )
+        added = _roa_add(fed.root, registry, holder, "64500", prefix)
         assert added.returncode == 0, added.stderr
     published = {p.name for p in (fed.root / "rpki/pub/rsync").rglob("*.roa")}
     assert len(published) == 2  # ARIN's ROA survived RIPE NCC's publication
@@ -191,19 +157,7 @@ def test_publish_follows_an_inter_registry_transfer(tmp_path: Path) -> None:
             "arin": [("ipv4", "23.0.0.0", 256, "A1")],
         },
     )
-    added = _run(
-        fed.root,
-        "rpki",
-        "roa",
-        "add",
-        "--registry",
-        "ripencc",
-        "--holder",
-        "R1",
-        "--asn",
-        "64500",
-        "193.0.1.0/24",
-    )
+    added = _roa_add(fed.root, "ripencc", "R1", "64500", "193.0.1.0/24")
     assert added.returncode == 0, added.stderr
     assert _run(fed.root, "rpki", "publish").returncode == 0
     fed.start("ripencc")
@@ -225,9 +179,7 @@ def test_publish_follows_an_inter_registry_transfer(tmp_path: Path) -> None:
                 assert ca.certified().contains(block), registry
             finally:
                 ca.close()
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
-    (mirror / "127.0.0.1:8873").symlink_to(fed.root / "rpki/pub/rsync")
+    mirror = _mirror(fed.root, tmp_path)
     tals = [str(fed.root / f"rpki/pub/tals/{r}.tal") for r in ("ripencc", "arin")]
     out = tmp_path / "vrps.csv"
     checked = _run(
@@ -256,21 +208,7 @@ def test_validate_fetches_over_rsync_into_its_cache() -> None:
         fed = LocalFederation(world / "data", {"ripencc": [("ipv4", "193.0.0.0", 65536, "R1")]})
         port = free_port()
         base = f"rsync://127.0.0.1:{port}/"
-        added = _run(
-            fed.root,
-            "rpki",
-            "roa",
-            "add",
-            "--registry",
-            "ripencc",
-            "--holder",
-            "R1",
-            "--asn",
-            "3333",
-            "--rsync-base",
-            base,
-            "193.0.0.0/24",
-        )
+        added = _roa_add(fed.root, "ripencc", "R1", "3333", "--rsync-base", base, "193.0.0.0/24")
         assert added.returncode == 0, added.stderr
         pub = fed.root / "rpki/pub/rsync"
         for path in [fed.root, *fed.root.rglob("*")]:

@@ -5,7 +5,6 @@ rebuilds and audits the federation from the published tiles alone (`onereg verif
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from localfed import free_base_port
 from onereg.core.registries import RegistryId
 from onereg.federation.config import read_config
 from onereg.federation.witness import AddCheckpointRequest
@@ -36,24 +36,6 @@ FILES = {
 }
 
 
-def _free_base_port() -> int:
-    """Six consecutive free ports on 127.0.0.1."""
-    for base in range(20000, 60000, 97):
-        sockets = []
-        try:
-            for port in range(base, base + 6):
-                s = socket.socket()
-                s.bind(("127.0.0.1", port))
-                sockets.append(s)
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no free ports")
-
-
 def _run(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [ONEREG, "--data-dir", str(data), *args], capture_output=True, text=True, timeout=300
@@ -70,7 +52,7 @@ def _write(directory: Path, registry: str, lines: list[str]) -> Path:
 @contextmanager
 def serving(data: Path) -> Iterator[None]:
     """`onereg serve` in a subprocess until the block ends; waits until all six answer."""
-    base = _free_base_port()
+    base = free_base_port()
     server = subprocess.Popen(
         [ONEREG, "--data-dir", str(data), "serve", "--base-port", str(base)],
         stdout=subprocess.PIPE,
