@@ -59,3 +59,92 @@ def test_rtr_serve_delivers_the_vrp_file(tmp_path: Path) -> None:
     assert prefixes == [(64500, 24, 24), (64501, 22, 24)]
     end = pdus[-1]
     assert isinstance(end, EndOfData) and end.refresh == 60
+
+
+def _read_until_end(conn: socket.socket) -> list[object]:
+    data, pdus = b"", []
+    while not pdus or not isinstance(pdus[-1], EndOfData):
+        chunk = conn.recv(65536)
+        assert chunk, "connection closed before End of Data"
+        data += chunk
+        while True:
+            try:
+                pdu, used = decode(data)
+            except ValueError:
+                break
+            pdus.append(pdu)
+            data = data[used:]
+    return pdus
+
+
+def test_a_roa_added_at_the_registry_reaches_a_connected_router(tmp_path: Path) -> None:
+    """Registry -> our validator -> RTR cache -> router, with no file in between: the router
+    gets Serial Notify and then only the new ROA's prefix."""
+    from localfed import LocalFederation
+    from onereg.rtr.pdu import SerialNotify, SerialQuery
+
+    fed = LocalFederation(tmp_path / "data", {"ripencc": [("ipv4", "193.0.0.0", 65536, "R1")]})
+
+    def roa(prefix: str) -> None:
+        done = subprocess.run(
+            [
+                ONEREG,
+                "--data-dir",
+                str(fed.root),
+                "rpki",
+                "roa",
+                "add",
+                "--registry",
+                "ripencc",
+                "--holder",
+                "R1",
+                "--asn",
+                "64500",
+                prefix,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+
+    roa("193.0.0.0/24")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "127.0.0.1:8873").symlink_to(fed.root / "rpki/pub/rsync")
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            ONEREG,
+            "rtr",
+            "serve",
+            "--tal",
+            str(fed.root / "rpki/pub/tals/ripencc.tal"),
+            "--repo",
+            str(mirror),
+            "--port",
+            str(port),
+            "--poll",
+            "0.5",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        first = _reset_query(port)
+        assert [p.prefix_len for p in first if isinstance(p, Ipv4Prefix)] == [24]
+        end = first[-1]
+        assert isinstance(end, EndOfData)
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as conn:
+            conn.sendall(SerialQuery(1, end.session_id, end.serial).encode())
+            unchanged = _read_until_end(conn)[-1]
+            assert isinstance(unchanged, EndOfData) and unchanged.serial == end.serial
+            roa("193.0.1.0/24")
+            notify, _ = decode(conn.recv(12))
+            assert isinstance(notify, SerialNotify)
+            conn.sendall(SerialQuery(1, end.session_id, end.serial).encode())
+            delta = [p for p in _read_until_end(conn) if isinstance(p, Ipv4Prefix)]
+        assert [(p.asn, p.prefix, p.flags) for p in delta] == [(64500, 0xC1000100, 1)]
+    finally:
+        server.terminate()
+        server.wait(10)

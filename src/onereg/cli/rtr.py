@@ -7,7 +7,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from onereg.rtr.server import run_rtr
+from onereg.core.errors import OneregError
+from onereg.rtr.server import VrpSource, run_rtr
+from onereg.rtr.sources import ValidatedSource
 
 console = Console(stderr=True)
 
@@ -21,8 +23,27 @@ def rtr() -> None:
 @click.option(
     "--vrps",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
+    default=None,
     help="rpki-client JSON or CSV (e.g. `onereg rpki validate --json`); reloaded on change.",
+)
+@click.option(
+    "--tal",
+    "tals",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    help="Instead of a file: our validator's VRPs for these TALs, re-validated on change.",
+)
+@click.option(
+    "--repo",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="With --tal: a local mirror (or the publication server's rsync tree via a mirror).",
+)
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With --tal: fetch over RRDP/rsync into this cache at every poll.",
 )
 @click.option("--port", default=8282, show_default=True)
 @click.option("--refresh", default=3600, show_default=True, help="End of Data refresh (s).")
@@ -31,7 +52,10 @@ def rtr() -> None:
 @click.option("--poll", default=5.0, show_default=True, help="Seconds between file checks.")
 @click.option("--max-connections", default=10000, show_default=True)
 def serve(
-    vrps: Path,
+    vrps: Path | None,
+    tals: tuple[Path, ...],
+    repo: Path | None,
+    cache: Path | None,
     port: int,
     refresh: int,
     retry: int,
@@ -39,11 +63,18 @@ def serve(
     poll: float,
     max_connections: int,
 ) -> None:
-    """Serve the VRPs on 127.0.0.1:PORT; routers get Serial Notify and deltas when the file
-    changes (Ctrl-C stops)."""
-    console.print(f"RTR cache on 127.0.0.1:{port} serving {vrps} (checked every {poll:g} s)")
+    """Serve VRPs on 127.0.0.1:PORT, from a file or from our validator; routers get Serial
+    Notify and only the delta when they change (Ctrl-C stops)."""
+    source: Path | VrpSource
+    if vrps is not None and not tals:
+        source = vrps
+    elif tals and vrps is None and (repo is None) != (cache is None):
+        source = ValidatedSource(list(tals), repo, cache)
+    else:
+        raise OneregError("give --vrps FILE, or --tal with exactly one of --repo and --cache")
+    console.print(f"RTR cache on 127.0.0.1:{port} serving {source} (checked every {poll:g} s)")
     run_rtr(
-        vrps,
+        source,
         "127.0.0.1",
         port,
         refresh=refresh,

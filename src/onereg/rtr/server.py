@@ -32,11 +32,12 @@ import os
 import resource
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
+from onereg.core.errors import OneregError
 from onereg.rtr.pdu import (
     HEADER_LEN,
     MAX_PDU_LEN,
@@ -402,8 +403,30 @@ def load_vrps(path: Path) -> VrpInput:
     return load(path)
 
 
+class VrpSource(Protocol):
+    """Where the cache's VRPs come from: a cheap change stamp, and the (slow) full read."""
+
+    def stamp(self) -> Hashable: ...
+
+    def load(self) -> VrpInput: ...
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """An rpki-client JSON or CSV file, re-read when its size or mtime changes."""
+
+    path: Path
+
+    def stamp(self) -> Hashable:
+        st = os.stat(self.path)
+        return st.st_mtime_ns, st.st_size
+
+    def load(self) -> VrpInput:
+        return load_vrps(self.path)
+
+
 async def serve_rtr(
-    vrps_source: Path,
+    vrps_source: Path | VrpSource,
     host: str = "127.0.0.1",
     port: int = 8282,
     timings: Timings | None = None,
@@ -414,17 +437,14 @@ async def serve_rtr(
     ready: Callable[[asyncio.Server, RtrCache], Awaitable[None] | None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Serve the VRPs in `vrps_source`, reloading it when its size or mtime changes (the diff is
-    computed in a worker thread; routers get Serial Notify and then only the delta)."""
+    """Serve the VRPs of `vrps_source` (a file, or any `VrpSource`), reloading when its stamp
+    changes (the diff is computed in a worker thread; routers get Serial Notify and then only
+    the delta)."""
+    source = FileSource(vrps_source) if isinstance(vrps_source, Path) else vrps_source
     cache = RtrCache(max_history=max_history)
     loop = asyncio.get_running_loop()
-
-    def stamp() -> tuple[int, int]:
-        st = os.stat(vrps_source)
-        return st.st_mtime_ns, st.st_size
-
-    seen = stamp()
-    cache.commit(await loop.run_in_executor(None, lambda: cache.prepare(load_vrps(vrps_source))))
+    seen = source.stamp()
+    cache.commit(await loop.run_in_executor(None, lambda: cache.prepare(source.load())))
     await loop.run_in_executor(None, cache.warm)
     server = await start_rtr(cache, host, port, timings, limits)
     log.info("rtr: %d VRPs, serial %s, on %s:%d", len(cache), cache.serial, host, port)
@@ -440,20 +460,16 @@ async def serve_rtr(
             if stop.is_set():
                 break
             try:
-                now = stamp()
+                now = source.stamp()
             except OSError:
                 continue
             if now == seen:
                 continue
             seen = now
             try:
-                prepared = await loop.run_in_executor(
-                    None, lambda: cache.prepare(load_vrps(vrps_source))
-                )
-            except (OSError, ValueError) as exc:
-                log.warning(
-                    "rtr: keeping serial %s, cannot read %s: %s", cache.serial, vrps_source, exc
-                )
+                prepared = await loop.run_in_executor(None, lambda: cache.prepare(source.load()))
+            except (OSError, ValueError, OneregError) as exc:
+                log.warning("rtr: keeping serial %s, cannot read %s: %s", cache.serial, source, exc)
                 continue
             serial = cache.commit(prepared)
             if serial is not None:
@@ -464,7 +480,7 @@ async def serve_rtr(
 
 
 def run_rtr(
-    vrps_source: Path,
+    vrps_source: Path | VrpSource,
     host: str = "127.0.0.1",
     port: int = 8282,
     *,
