@@ -51,6 +51,12 @@ def rtr() -> None:
 @click.option("--expire", default=7200, show_default=True, help="End of Data expire (s).")
 @click.option("--poll", default=5.0, show_default=True, help="Seconds between file checks.")
 @click.option("--max-connections", default=10000, show_default=True)
+@click.option(
+    "--notify-interval",
+    default=60.0,
+    show_default=True,
+    help="Least seconds between Serial Notify PDUs (RFC 8210 asks for a rate limit).",
+)
 def serve(
     vrps: Path | None,
     tals: tuple[Path, ...],
@@ -62,6 +68,7 @@ def serve(
     expire: int,
     poll: float,
     max_connections: int,
+    notify_interval: float,
 ) -> None:
     """Serve VRPs on 127.0.0.1:PORT, from a file or from our validator; routers get Serial
     Notify and only the delta when they change (Ctrl-C stops)."""
@@ -82,4 +89,5 @@ def serve(
         expire=expire,
         poll_interval=poll,
         max_connections=max_connections,
+        notify_interval=notify_interval,
     )
