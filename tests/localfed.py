@@ -38,10 +38,11 @@ EVIDENCE: dict[str, object] = dict.fromkeys(FIELDS, True)
 
 
 def free_base_port(count: int = 6) -> int:
-    for base in range(21000 + os.getpid() % 500 * 60, 60000, 61):
+    """A base port with `count` free ports for HTTP and the same for whois (base + 100 + n)."""
+    for base in range(21000 + os.getpid() % 500 * 60, 59800, 61):
         sockets = []
         try:
-            for port in range(base, base + count):
+            for port in [*range(base, base + count), *range(base + 100, base + 100 + count)]:
                 s = socket.socket()
                 s.bind(("127.0.0.1", port))
                 sockets.append(s)
@@ -124,12 +125,13 @@ class LocalFederation:
         self.procs[registry] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         self.wait_ready(registry)
 
-    def wait_ready(self, registry: str, timeout: float = 30) -> None:
+    def wait_ready(self, registry: str, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             proc = self.procs[registry]
             if proc.poll() is not None:
-                raise RuntimeError(f"{registry} node exited with {proc.returncode}")
+                log = (self.root / f"{registry}.log").read_text(errors="replace")[-1500:]
+                raise RuntimeError(f"{registry} node exited with {proc.returncode}:\n{log}")
             try:
                 httpx.get(f"{self.urls[registry]}/transfers/none", timeout=1)
                 return
