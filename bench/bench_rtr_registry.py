@@ -130,12 +130,12 @@ def main() -> None:
             f"Command: `.venv/bin/python bench/bench_rtr_registry.py --roas {args.roas} "
             f"--repeat {args.repeat}`. Machine: {machine()}.",
             "",
-            "`onereg rtr serve --tal ... --repo ... --poll 0.2 --notify-interval 0.5`: the RTR cache is fed by our "
-            "validator directly and re-validates when the published tree changes; the router is "
-            "our minimal client, already synchronised. Time runs from the start of the ROA's "
-            "issuance at the registry until the router has read the delta's End of Data "
-            "(issuance, publication, the poll, a full re-validation, the diff, Serial Notify, "
-            "Serial Query, the delta).",
+            "`onereg rtr serve --tal ... --repo ... --poll 0.2 --notify-interval 0.5`: "
+            "the RTR cache is fed by our validator directly and re-validates when the "
+            "published tree changes; the router is our minimal client, already "
+            "synchronised. Time runs from the start of the ROA's issuance at the registry "
+            "until the router has read the delta's End of Data (issuance, publication, the "
+            "poll, a full re-validation, the diff, Serial Notify, Serial Query, the delta).",
             "",
             *table(rows),
         ],
