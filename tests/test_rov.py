@@ -8,6 +8,7 @@ import io
 import ipaddress
 import json
 import re
+import signal
 from pathlib import Path
 
 import orjson
@@ -407,7 +408,9 @@ def test_real_bgpdump_text_matches_mrt(bgp: Path) -> None:
     base = bgp / "bgpdump-test-data"
     n = 1500
     text = read_bgpdump(base / "bview.20020722.2337.gz.bgp.gz", unique=False, max_records=n)
+    sigpipe = signal.getsignal(signal.SIGPIPE)
     mrt = read_mrt(base / "bview.20020722.2337.gz", unique=False, max_records=n)
+    assert signal.getsignal(signal.SIGPIPE) == sigpipe  # mrtparse's import must not reset it
     assert len(text) == len(mrt) == n
     assert text.v4.prefixes() == mrt.v4.prefixes()
     assert text.v4.asn.tolist() == mrt.v4.asn.tolist()

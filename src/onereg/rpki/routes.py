@@ -26,6 +26,7 @@ import csv
 import gzip
 import io
 import lzma
+import signal
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal, cast
@@ -270,6 +271,18 @@ def _mrt_routes(data: dict[str, Any]) -> Iterator[tuple[str, int, int]]:
             yield prefix, length, origin
 
 
+def _import_mrtparse() -> Any:
+    """mrtparse sets SIGPIPE to its default action when imported (meant for its command-line
+    tools), which would let one closed socket kill the whole process (a node, the test run):
+    put back what the process had."""
+    previous = signal.getsignal(signal.SIGPIPE)
+    import mrtparse  # type: ignore[import-untyped]
+
+    if signal.getsignal(signal.SIGPIPE) != previous:
+        signal.signal(signal.SIGPIPE, previous)
+    return mrtparse
+
+
 def read_mrt(
     path: Path,
     *,
@@ -283,8 +296,7 @@ def read_mrt(
     A cut-off file is an error unless `allow_truncated`, because a partial RIB validates to
     plausible-looking but wrong counts.
     """
-    import mrtparse  # type: ignore[import-untyped]
-
+    mrtparse = _import_mrtparse()
     builder = _RouteBuilder(unique)
     record = 0
     reader = mrtparse.Reader(str(path))
