@@ -23,19 +23,7 @@ def _reset_query(port: int) -> list[object]:
             time.sleep(0.2)
     with conn:
         conn.sendall(ResetQuery(1).encode())
-        data, pdus = b"", []
-        while not pdus or not isinstance(pdus[-1], EndOfData):
-            chunk = conn.recv(65536)
-            assert chunk, "connection closed before End of Data"
-            data += chunk
-            while True:
-                try:
-                    pdu, used = decode(data)
-                except ValueError:
-                    break
-                pdus.append(pdu)
-                data = data[used:]
-        return pdus
+        return _read_until_end(conn)
 
 
 def test_rtr_serve_delivers_the_vrp_file(tmp_path: Path) -> None:
