@@ -44,27 +44,15 @@ from rpkijudges import (
     run_rpki_client,
     world_dir,
 )
+from test_rpki_ca import _row
 
 MISSING = missing_judges()
 needs_judges = pytest.mark.skipif(
     bool(MISSING), reason=f"not installed: {', '.join(MISSING)} (apt-get install them)"
 )
 
+
 Vrp = tuple[int, str, int]
-
-
-def _row(afi: str, start: str, value: int, holder: str | None, status: str) -> ev.Payload:
-    return {
-        "afi": afi,
-        "start": start,
-        "value": value,
-        "cc": "NL",
-        "date": "20100101",
-        "status": status,
-        "holder": holder,
-        "opaque": holder or "",
-        "ext": [],
-    }
 
 
 def build_node(path: Path) -> RegistryNode:
