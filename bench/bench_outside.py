@@ -33,7 +33,7 @@ from starlette.routing import Route
 
 from onereg.core.registries import RegistryId
 from onereg.core.resources import format_number
-from onereg.federation.config import describe_nodes
+from onereg.federation.embedded import config_path, describe_nodes
 from onereg.federation.layout import DataDir
 from report import machine, table, write_section
 
@@ -152,13 +152,9 @@ def main() -> None:
         server = subprocess.Popen(
             [
                 ONEREG,
-                "--data-dir",
-                str(root),
                 "serve",
-                "--only",
-                "ripencc",
-                "--base-port",
-                str(BASE),
+                "--config",
+                str(config_path(root, RegistryId.RIPENCC)),
             ]
         )
         try:

@@ -1,6 +1,6 @@
 """A small federation of real node processes on loopback, for integration tests, the fault test
 and the transfer benchmark: nodes built from a few delegations each, holders with keys, and one
-`onereg serve --only R` process per node that can be SIGKILLed and restarted."""
+`onereg serve --config` process per node that can be SIGKILLed and restarted."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from onereg.core.registries import RegistryId
-from onereg.federation.config import describe_nodes, write_config
+from onereg.federation.embedded import config_path, describe_nodes
 from onereg.federation.importer import import_iana
 from onereg.federation.layout import DataDir
+from onereg.federation.node_config import Timers
 from onereg.ledger.agreement import Agreement, SignedAgreement, sign_agreement
 from onereg.registry import events as ev
 from onereg.registry.transfers import register_holder_key
@@ -82,8 +83,11 @@ class LocalFederation:
         self.root = root
         self.data = DataDir(root)
         self.base = free_base_port()
-        self.nodes = describe_nodes(root, self.base)  # creates every node key once, up front
-        write_config(root, self.nodes)
+        # every node's directory, keys and config once, up front, and the federation file
+        # Tests start only some of the six nodes: one cosignature is the quorum here, and the
+        # nodes publish and mirror often, so a recipient sees the source's log quickly.
+        fast = Timers(publish=0.2, mirror=0.2, stale_after=30.0)
+        self.nodes = describe_nodes(root, self.base, quorum=1, timers=fast)
         self.urls = {n.registry: n.url for n in self.nodes}
         self.whois = {n.registry: n.whois for n in self.nodes}
         self.keys: dict[tuple[str, str], Ed25519PrivateKey] = {}
@@ -115,8 +119,8 @@ class LocalFederation:
     # --- processes ----------------------------------------------------------------------------
 
     def start(self, registry: str, fault_plan: dict[str, Any] | None = None) -> None:
-        args = [ONEREG, "--data-dir", str(self.root), "serve", "--only", registry]
-        args += ["--base-port", str(self.base)]
+        config = config_path(self.root, RegistryId(registry))
+        args = [ONEREG, "serve", "--config", str(config)]
         if fault_plan is not None:
             path = self.root / f"faults-{registry}.json"
             path.write_text(json.dumps(fault_plan))
@@ -132,11 +136,12 @@ class LocalFederation:
             if proc.poll() is not None:
                 log = (self.root / f"{registry}.log").read_text(errors="replace")[-1500:]
                 raise RuntimeError(f"{registry} node exited with {proc.returncode}:\n{log}")
-            try:
-                httpx.get(f"{self.urls[registry]}/transfers/none", timeout=1)
-                return
+            try:  # up, and its first checkpoint (which logs its key) signed
+                if httpx.get(f"{self.urls[registry]}/log/checkpoint", timeout=1).is_success:
+                    return
             except httpx.HTTPError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         raise RuntimeError(f"{registry} node did not come up")
 
     def alive(self, registry: str) -> bool:

@@ -18,10 +18,11 @@ import pytest
 from localfed import free_base_port
 from onereg.core.registries import RegistryId
 from onereg.federation.config import read_config
+from onereg.federation.httpsig import NodeSigningKey, sign_request
 from onereg.federation.witness import AddCheckpointRequest
 from onereg.ledger.checkpoint import Checkpoint, sign_checkpoint
 from onereg.ledger.note import parse_note
-from onereg.registry.identity import key_path, load_signer
+from onereg.registry.identity import load_signer
 
 ONEREG = str(Path(sys.executable).parent / "onereg")
 FILES = {
@@ -134,7 +135,7 @@ def test_a_second_verify_fetches_nothing_new(federation: Path, tmp_path: Path) -
 
 def test_a_witness_refuses_a_fork_of_what_it_cosigned(federation: Path) -> None:
     """A second history for afrinic, same size, other root: every witness answers 422."""
-    signer = load_signer(key_path(federation / "keys", RegistryId.AFRINIC))
+    signer = load_signer(federation / "nodes/afrinic/keys/log.key")
     honest = Checkpoint.parse(
         parse_note(httpx.get(_url(federation, "afrinic") + "/log/checkpoint").text)[0]
     )
@@ -146,8 +147,23 @@ def test_a_witness_refuses_a_fork_of_what_it_cosigned(federation: Path) -> None:
     for info in read_config(federation / "federation.json"):
         if info.registry == "afrinic":
             continue
-        reply = httpx.post(f"{info.url}/witness/add-checkpoint", content=request)
+        url = f"{info.url}/witness/add-checkpoint"
+        unsigned = httpx.post(url, content=request)
+        assert unsigned.status_code == 401, (info.registry, unsigned.text)
+        # only the log itself may ask: signed by another node it is refused
+        other = "arin" if info.registry != "arin" else "apnic"
+        by_other = node_post(federation, other, url, request.encode())
+        assert by_other.status_code == 403, (info.registry, by_other.text)
+        reply = node_post(federation, "afrinic", url, request.encode())
         assert reply.status_code == 422, (info.registry, reply.text)
+
+
+def node_post(data: Path, registry: str, url: str, body: bytes) -> httpx.Response:
+    """A request signed with a node's own key, as that node would send it."""
+    signer = load_signer(data / "nodes" / registry / "keys/node.key")
+    key = NodeSigningKey(registry, signer.private_key)
+    headers = sign_request(key, "POST", httpx.URL(url).raw_path.decode(), body)
+    return httpx.post(url, content=body, headers=headers)
 
 
 def _url(data: Path, registry: str) -> str:
@@ -159,7 +175,7 @@ def test_a_split_view_becomes_evidence_a_third_party_checks(
 ) -> None:
     """The verifier was shown the forged head earlier; the node now serves the honest one."""
     state = tmp_path / "mirror"
-    signer = load_signer(key_path(federation / "keys", RegistryId.AFRINIC))
+    signer = load_signer(federation / "nodes/afrinic/keys/log.key")
     honest = Checkpoint.parse(
         parse_note(httpx.get(_url(federation, "afrinic") + "/log/checkpoint").text)[0]
     )
@@ -205,12 +221,12 @@ def test_a_rotated_key_is_followed_by_a_verifier_with_the_old_policy(
         assert _run(data, "verify", "--state-dir", str(state)).returncode == 0
     old_policy = tmp_path / "old-policy.txt"
     old_policy.write_text((data / "policy.txt").read_text())
-    secret = (data / "keys" / "afrinic.key").read_text().strip()
+    secret = (data / "nodes/afrinic/keys/log.key").read_text().strip()
     rotated = _run(data, "node", "rotate-key", "--registry", "afrinic")
     assert rotated.returncode == 0, rotated.stderr
-    key_file = data / "keys" / "afrinic.key"
+    key_file = data / "nodes/afrinic/keys/log.key"
     assert key_file.stat().st_mode & 0o077 == 0 and key_file.read_text().strip() != secret
-    assert secret.encode() not in (data / "nodes" / "afrinic.sqlite").read_bytes()
+    assert secret.encode() not in (data / "nodes/afrinic/node.sqlite").read_bytes()
     lines = [*FILES["afrinic"], "afrinic|NG|ipv4|41.2.0.0|256|20200101|allocated|A3"]
     header = f"2.3|afrinic|20200101|{len(lines)}|19700101|20200101|+0000"
     newer = tmp_path / "newer" / "delegated-afrinic-extended-latest"

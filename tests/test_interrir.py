@@ -14,6 +14,7 @@ from localfed import ONEREG, LocalFederation, delegation
 from onereg.core.registries import RegistryId
 from onereg.core.resources import Resource
 from onereg.registry.export import export_transfers, transfer_log_problems
+from test_peer_auth import _post_as
 
 
 @pytest.fixture
@@ -150,16 +151,21 @@ def test_malformed_requests_are_refused_and_change_nothing(
     fed: LocalFederation, body: bytes, status: int, reason: str
 ) -> None:
     before = _heads(fed)
-    for path in ("/transfers", "/transfers/00/accept"):
-        reply = httpx.post(f"{fed.urls['ripencc']}{path}", content=body, timeout=10)
-        assert reply.status_code == status, reply.text
-        assert any(reason in r for r in reply.json()["reasons"])
+    reply = httpx.post(f"{fed.urls['ripencc']}/transfers", content=body, timeout=10)
+    assert reply.status_code == status, reply.text
+    assert any(reason in r for r in reply.json()["reasons"])
+    # a node-to-node route: unsigned is 401 whatever the body; signed by a peer, judged
+    url = f"{fed.urls['ripencc']}/transfers/00/accept"
+    assert httpx.post(url, content=body, timeout=10).status_code == 401
+    reply = _post_as(fed, "arin", url, body)
+    assert reply.status_code == status, reply.text
+    assert any(reason in r for r in reply.json()["reasons"])
     assert _heads(fed) == before
 
 
-def test_an_offer_not_from_the_source_registry_is_declined(fed: LocalFederation) -> None:
-    """Someone posts a forged offer straight to the recipient: the source holder's key, read
-    from the source registry, does not match, so the recipient records a refusal only."""
+def test_an_offer_not_from_the_source_registry_is_refused(fed: LocalFederation) -> None:
+    """Someone posts a forged offer straight to the recipient: without the source node's
+    signature it is refused before anything is read, and nothing is recorded."""
     real = fed.agreement("193.0.3.0/24", ("ripencc", "R1"), ("arin", "A1"))
     body = json.loads(real.to_json())
     body["source_signature"] = body["recipient_signature"]
@@ -172,10 +178,11 @@ def test_an_offer_not_from_the_source_registry_is_declined(fed: LocalFederation)
         authority="ripencc",
     )
     tid = real.agreement.nonce
+    before = _heads(fed)
     reply = httpx.post(f"{fed.urls['arin']}/transfers/{tid}/accept", json=body, timeout=10)
-    assert reply.json()["state"] == "recipientCancelled"
-    assert any("source holder 'R1'" in r for r in reply.json()["reasons"])
+    assert reply.status_code == 401
     assert _holder(fed, "arin", "193.0.3.0/24") == []
+    assert _heads(fed)[1] == before[1]
 
 
 def test_the_cli_submits_an_inter_registry_transfer_to_the_source_node(

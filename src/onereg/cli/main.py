@@ -16,6 +16,9 @@ from onereg.audit.checks import run_audit
 from onereg.audit.findings import AuditReport
 from onereg.audit.nro import export_nro
 from onereg.audit.view import load_view
+from onereg.cli.node_client import operator_key as load_operator_key
+from onereg.cli.node_client import operator_post
+from onereg.cli.nodes import federation, node_describe, node_init
 from onereg.cli.render import imports_table, print_audit, print_lookup
 from onereg.cli.rov import rov
 from onereg.cli.rpki import rpki
@@ -35,11 +38,13 @@ from onereg.core.registries import ALL_REGISTRIES, RegistryId
 from onereg.core.resources import Resource
 from onereg.federation.authority import ErxIndex
 from onereg.federation.bootstrap import SourceSet, build
-from onereg.federation.config import DEFAULT_BASE_PORT, describe_nodes, read_config, write_config
+from onereg.federation.config import DEFAULT_BASE_PORT, read_config, read_federation
+from onereg.federation.embedded import config_path, ensure_local_nodes, operator_key_path
 from onereg.federation.faults import FaultPlan
 from onereg.federation.importer import ImportOutcome, import_delegated_file, import_iana
-from onereg.federation.layout import DataDir
+from onereg.federation.layout import DataDir, NodeDir, served_by
 from onereg.federation.lookup import lookup
+from onereg.federation.node_config import load_config
 from onereg.federation.proofs import build_proof, verify_proof_file
 from onereg.ledger.policy import Policy
 from onereg.registry.checkpoints import rotate_key_of
@@ -255,7 +260,7 @@ def rebuild(settings: Settings, registry: str | None) -> None:
     data = DataDir(settings.data_dir)
     chosen = [RegistryId(registry)] if registry else [r for r in ALL_REGISTRIES if data.exists(r)]
     for rid in chosen:
-        with data.open(rid, create=False) as n:
+        with data.open_for_write(rid) as n:
             before = n.state_digest()
             started = time.perf_counter()
             entries = n.rebuild()
@@ -273,12 +278,21 @@ def rebuild(settings: Settings, registry: str | None) -> None:
 @click.option("--registry", type=REGISTRY_CHOICE, required=True)
 @click.pass_obj
 def rotate_key(settings: Settings, registry: str) -> None:
-    """Replace the node's signing key; the rotation is recorded in its log and signed by the old
-    key. Restart `onereg serve` so that the witnesses learn the new key."""
+    """Replace the node's log key; the rotation is recorded in its log and signed by the old
+    key, and the witnesses learn the new key from the log. A running node does it itself."""
     rid = RegistryId(registry)
     data = DataDir(settings.data_dir)
-    with data.open(rid, create=False) as n:
-        old, new = rotate_key_of(n, settings.data_dir / "keys")
+    if served_by(data.node_dir(rid)):
+        url = read_federation(settings.data_dir / "federation.json").node(rid).url
+        key = load_operator_key(operator_key_path(settings.data_dir))
+        answer = operator_post(key, url, "/admin/rotate-key")
+        console.print(
+            f"{rid.value}: key {answer['retired']} retired, {answer['in_use']} in use; "
+            f"checkpoint {answer['size']:,} cosigned by {', '.join(answer['cosigned_by'])}"
+        )
+        return
+    with data.open_for_write(rid) as n:
+        old, new = rotate_key_of(n, NodeDir(data.node_dir(rid), rid).log_key)
     console.print(f"{rid.value}: key {old} retired, {new} in use (rotation in the log)")
 
 
@@ -294,12 +308,20 @@ def verify(settings: Settings) -> None:
 
 
 @cli.command()
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Serve exactly the one node this node.toml describes (production).",
+)
 @click.option("--base-port", default=DEFAULT_BASE_PORT, show_default=True)
 @click.option(
     "--only",
     type=REGISTRY_CHOICE,
     default=None,
-    help="Serve just this node, in this process (the others run elsewhere).",
+    help="Embedded set-up: serve just this node of the data dir (configured by an earlier "
+    "`onereg serve`), in this process.",
 )
 @click.option(
     "--fault-plan",
@@ -309,24 +331,39 @@ def verify(settings: Settings) -> None:
     help="Testing only: JSON {probability, seed, points} of protocol points to crash at.",
 )
 @click.pass_obj
-def serve(settings: Settings, base_port: int, only: str | None, fault_plan: Path | None) -> None:
-    """Serve every node (log tiles, witness, transfers) on 127.0.0.1, one process per node."""
-    nodes = describe_nodes(settings.data_dir, base_port)
-    if only is not None:
-        faults = FaultPlan.from_json(fault_plan.read_text()) if fault_plan else None
-        [info] = [n for n in nodes if n.registry == only]
-        run_node(settings.data_dir, info, nodes, faults)
+def serve(
+    settings: Settings,
+    config_file: Path | None,
+    base_port: int,
+    only: str | None,
+    fault_plan: Path | None,
+) -> None:
+    """Serve nodes: one with --config; else the six of the data dir, each in its own
+    supervised process with its own directory (`<data-dir>/nodes/<registry>/`)."""
+    faults = FaultPlan.from_json(fault_plan.read_text()) if fault_plan else None
+    if only is not None:  # its config was written by an earlier `onereg serve`
+        config_file = config_path(settings.data_dir, RegistryId(only))
+    if config_file is not None:
+        run_node(load_config(config_file), faults)
         return
-    write_config(settings.data_dir, nodes)
-    console.print(f"policy and node list: {settings.data_dir}/policy.txt, federation.json")
-    serve_all(settings.data_dir, nodes, console)
+    configs = ensure_local_nodes(settings.data_dir, base_port)
+    console.print(f"federation file and policy: {settings.data_dir}/federation.json, policy.txt")
+    serve_all(configs, console)
 
 
 @cli.command("publish")
+@click.option(
+    "--operator-key",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Operator key file (default: <data-dir>/operator.key, the embedded set-up's).",
+)
 @click.pass_obj
-def publish_cmd(settings: Settings) -> None:
-    """Each node signs a checkpoint and gets it cosigned by the others (needs `onereg serve`)."""
-    publish_all(settings.data_dir, read_config(settings.data_dir / "federation.json"), console)
+def publish_cmd(settings: Settings, operator_key: Path | None) -> None:
+    """Each node signs a checkpoint now and gets it cosigned by the others (nodes also do this
+    by themselves when their log grows)."""
+    key = load_operator_key(operator_key or operator_key_path(settings.data_dir))
+    publish_all(read_config(settings.data_dir / "federation.json"), key, console)
 
 
 @cli.command("verify")
@@ -415,6 +452,9 @@ def verify_proof_cmd(file: Path, policy_file: Path, resource: str | None) -> Non
 
 
 cli.add_command(holder)
+cli.add_command(federation)
+node.add_command(node_init)
+node.add_command(node_describe)
 cli.add_command(agreement)
 cli.add_command(transfer)
 cli.add_command(rpki)
@@ -428,3 +468,7 @@ def main() -> None:
     except OneregError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

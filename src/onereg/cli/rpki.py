@@ -15,7 +15,7 @@ from rich.table import Table
 from onereg.cli.settings import Settings
 from onereg.core.errors import OneregError
 from onereg.core.registries import RIRS, RegistryId
-from onereg.federation.layout import DataDir
+from onereg.federation.layout import DataDir, NodeDir
 from onereg.registry.interrir import transfers_in
 from onereg.registry.transfers import SOURCE_FINALIZED
 from onereg.rpki.ca import RegistryCa, RepositoryUris
@@ -45,8 +45,9 @@ def open_ca(settings: Settings, registry: str, rsync: str, rrdp: str) -> Iterato
     """The registry's CA, its state (keys mode 0600) under <data-dir>/rpki/ca/<registry>."""
     rid = RegistryId(registry)
     uris = RepositoryUris(rsync, rrdp.rstrip("/") + "/notification.xml")
-    with DataDir(settings.data_dir).open(rid, create=False) as node:
-        ca = RegistryCa.open(node, rpki_root(settings.data_dir) / "ca" / rid.value, uris)
+    data = DataDir(settings.data_dir)
+    with data.open_for_write(rid) as node:
+        ca = RegistryCa.open(node, NodeDir(data.node_dir(rid), rid).rpki_ca, uris)
         try:
             yield ca
         finally:

@@ -4,81 +4,134 @@ registry runs its own), and the commands that talk to them: publish, verify, ver
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.console import Console
 from rich.table import Table
 
 from onereg.audit.checks import run_audit
-from onereg.audit.verifier import LogCheck, Mirror
 from onereg.audit.view import load_view
+from onereg.cli.node_client import operator_post
 from onereg.cli.render import print_audit
-from onereg.cli.rpki import DEFAULT_RRDP, DEFAULT_RSYNC
 from onereg.core.errors import OneregError
 from onereg.core.registries import RegistryId
-from onereg.federation.config import NodeInfo, cosigner_of, read_config
+from onereg.federation.config import NodeInfo, cosigner_of, read_config, read_federation
 from onereg.federation.faults import FaultPlan
-from onereg.federation.layout import DataDir
-from onereg.federation.publish import WitnessOutcome, publish
+from onereg.federation.httpsig import NodeSigningKey, RequestVerifier
+from onereg.federation.layout import DataDir, hold_serve_lock
+from onereg.federation.mirror import LogCheck, Mirror, PeerMirrors, log_keys
+from onereg.federation.node_config import NodeConfig, host_port
+from onereg.federation.publish import NodePublisher
 from onereg.federation.transfer_protocol import ProtocolConfig
 from onereg.http.app import NodeService, build_app
+from onereg.http.operator_routes import operator_keyid
 from onereg.http.rdap import live_authority
 from onereg.http.rpki_routes import RpkiConfig
+from onereg.http.signed import SignedRoutes
 from onereg.ledger.checkpoint import Checkpoint
 from onereg.ledger.evidence import SplitViewEvidence, check_conflict
-from onereg.ledger.note import parse_note, verify_note
+from onereg.ledger.note import verify_note
 from onereg.ledger.policy import Policy
-from onereg.registry.identity import key_path, load_signer
+from onereg.registry.checkpoints import rotate_key_of
 from onereg.registry.transfer_policy import PolicySet, default_policy_dir
 from onereg.rpki.ca import RepositoryUris
 from onereg.rpki.publish import Publisher
 from onereg.whois import start_whois
 
+MAX_PEER_BODY = 256 * 1024  # the largest node-to-node body: an offer, or a witness request
 
-def run_node(
-    data_root: Path, info: NodeInfo, peers: list[NodeInfo], faults: FaultPlan | None = None
-) -> None:
-    """Serve one node until the process is stopped."""
-    rid = RegistryId(info.registry)
-    signer = load_signer(key_path(data_root / "keys", rid))
-    logs = {p.origin: [p.log_verifier()] for p in peers if p.registry != info.registry}
+
+def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
+    """Serve one node until the process is stopped.
+
+    Opens nothing outside the node's directory except the federation file: the peers are known
+    only by their descriptions there, and by what they publish and sign."""
+    federation = read_federation(config.federation_file)
+    nd, rid = config.node_dir, config.registry
+    hold_serve_lock(nd.root)  # released by the OS when this process ends, however it ends
+    signer = config.log_signer()
+    peers = federation.peers_of(rid)
     protocol = ProtocolConfig(
         rid,
-        {p.registry: p.url for p in peers if p.registry != info.registry},
+        {p.registry: p.url for p in peers},
         PolicySet.load(default_policy_dir()),
+        retry_seconds=config.timers.transfer_retry,
+        timeout_seconds=config.timers.peer_timeout,
         faults=faults or FaultPlan(),
         signer=signer,
-        verifiers={p.registry: p.log_verifier() for p in peers if p.registry != info.registry},
+        verifiers={p.registry: p.log_verifier() for p in peers},
+        mirrors=DataDir(nd.mirrors),
     )
-    data = DataDir(data_root)
-    authority = live_authority(data, {RegistryId(p.registry): p.url for p in peers})
-    hosts = {RegistryId(p.registry): p.whois for p in peers if p.whois}
+    urls = {RegistryId(n.registry): n.url for n in federation.nodes}
+    authority = live_authority(nd.view(), urls)
+    hosts = {RegistryId(n.registry): n.whois for n in federation.nodes if n.whois}
 
     async def whois(service: NodeService) -> asyncio.AbstractServer:
         """whois in the web server's event loop: both use the node's one connection there."""
-        port = int(info.whois.rsplit(":", 1)[1])
-        return await start_whois(service.current_node, authority, hosts, "127.0.0.1", port)
+        host, port = host_port(config.whois, "whois")
+        return await start_whois(
+            service.current_node, authority, hosts, host, port, stale=service.stale_notes
+        )
 
+    node_signer = config.node_signer()
+    node_key = NodeSigningKey(rid.value, node_signer.private_key)
+    peer_keys = {p.registry: p.node_public_key() for p in peers}
+    window = config.timers.signature_window
     service = NodeService(
-        rid, data.node_path(rid), cosigner_of(signer), logs, protocol, authority, info.url
+        rid,
+        nd.db_path,
+        cosigner_of(node_signer),
+        {p.origin: [p.log_verifier()] for p in peers},
+        SignedRoutes(node_key, RequestVerifier(peer_keys, window), MAX_PEER_BODY),
+        {p.registry: p.origin for p in peers},
+        peer_keys,
+        transfers=protocol,
+        rdap=authority,
+        public_url=config.public_url,
     )
-    if info.whois:
+    service.mirrors = PeerMirrors(
+        nd.mirrors, peers, Policy.parse(federation.policy_text()), config.timers.peer_timeout
+    )
+    service.mirror_seconds = config.timers.mirror
+    service.stale_after = config.timers.stale_after
+    mirror_data = DataDir(nd.mirrors)
+    service.witness_logs = lambda: {p.origin: log_keys(mirror_data, p) for p in peers}
+    keys = {"log": signer}  # replaced in place when the operator rotates the key
+
+    def rotate() -> tuple[str, str]:
+        old, new = rotate_key_of(service.current_node(), nd.log_key)
+        keys["log"] = config.log_signer()
+        return old, new
+
+    service.publisher = NodePublisher(
+        service.current_node, lambda: keys["log"], peers, federation.quorum, config.timers.publish
+    )
+    service.rotate_key = rotate
+    operator_keys = {
+        operator_keyid(k): Ed25519PublicKey.from_public_bytes(bytes.fromhex(k))
+        for k in config.operator_keys
+    }
+    service.operators = SignedRoutes(
+        node_key, RequestVerifier(operator_keys, window), MAX_PEER_BODY
+    )
+    if config.whois:
         service.companions.append(whois)
-    service.rrdp = Publisher(data_root / "rpki" / "pub", DEFAULT_RSYNC, DEFAULT_RRDP)
-    uris = RepositoryUris(DEFAULT_RSYNC, DEFAULT_RRDP + "notification.xml")
-    service.rpki = RpkiConfig(data_root / "rpki" / "ca" / rid.value, uris, service.rrdp)
-    port = int(info.url.rsplit(":", 1)[1])
+    service.rrdp = Publisher(nd.rpki_pub, config.rsync_base, config.rrdp_base)
+    uris = RepositoryUris(config.rsync_base, config.rrdp_base + "notification.xml")
+    service.rpki = RpkiConfig(nd.rpki_ca, uris, service.rrdp)
+    host, port = host_port(config.http, "http")
     # Bounded like the whois side: past 1,000 open connections new ones get a 503, and an idle
     # keep-alive connection is closed after 10 s, so idle clients cannot pile up.
     uvicorn.run(
         build_app(service),
-        host="127.0.0.1",
+        host=host,
         port=port,
         log_level="warning",
         limit_concurrency=1000,
@@ -95,66 +148,92 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def serve_all(data_root: Path, nodes: list[NodeInfo], console: Console) -> None:
+class Supervisor:
+    """Runs one `onereg serve --config` process per node and restarts any that dies.
+
+    One node down is one node down: the others keep serving, and the dead one is started again
+    (after 1 s, doubling to at most 30 s while it keeps dying within a minute of its start)."""
+
+    def __init__(self, configs: list[Path], console: Console) -> None:
+        self.configs, self.console = configs, console
+        self.procs: dict[Path, subprocess.Popen[bytes]] = {}
+        self.started: dict[Path, float] = {}
+        self.backoff: dict[Path, float] = dict.fromkeys(configs, 1.0)
+        self.due: dict[Path, float] = {}
+
+    def start(self, config: Path) -> None:
+        argv = [sys.executable, "-m", "onereg.cli.main", "serve", "--config", str(config)]
+        self.procs[config] = subprocess.Popen(argv)
+        self.started[config] = time.monotonic()
+
+    def check(self) -> None:
+        now = time.monotonic()
+        for config, proc in list(self.procs.items()):
+            if proc.poll() is None or config in self.due:
+                continue
+            quick = now - self.started[config] < 60
+            self.backoff[config] = min(30.0, self.backoff[config] * 2) if quick else 1.0
+            self.due[config] = now + self.backoff[config]
+            self.console.print(
+                f"[yellow]node {config.parent.name} exited ({proc.returncode}); "
+                f"restarting in {self.backoff[config]:.0f} s[/yellow]"
+            )
+        for config, when in list(self.due.items()):
+            if now >= when:
+                del self.due[config]
+                self.start(config)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def serve_all(configs: list[NodeConfig], console: Console) -> None:
+    """Every node in its own process, supervised (see `Supervisor`), until SIGTERM or ^C."""
     _stop_on_sigterm()
-    processes = [
-        multiprocessing.Process(
-            target=run_node, args=(data_root, n, nodes), name=f"onereg-{n.registry}"
-        )
-        for n in nodes
-    ]
-    for proc in processes:
-        proc.start()
-    for n in nodes:
+    supervisor = Supervisor([c.node_dir.config_path for c in configs], console)
+    for c in configs:
+        supervisor.start(c.node_dir.config_path)
         console.print(
-            f"{n.registry:<8} {n.url}/log/checkpoint   witness: {n.url}/witness/   "
-            f"rdap: {n.url}/rdap/   whois: {n.whois}"
+            f"{c.registry.value:<8} {c.public_url}/log/checkpoint   rdap: {c.public_url}/rdap/"
+            f"   whois: {c.public_whois}   config: {c.node_dir.config_path}"
         )
     try:
-        while all(p.is_alive() for p in processes):
-            time.sleep(0.5)
+        while True:
+            supervisor.check()
+            time.sleep(0.2)
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
-        for proc in processes:
-            proc.terminate()
-        for proc in processes:
-            proc.join(5)
-    dead = [p.name for p in processes if p.exitcode not in (0, None, -15)]
-    if dead:
-        raise OneregError(f"node process(es) stopped: {', '.join(dead)}")
+        supervisor.stop()
 
 
-def publish_all(data_root: Path, nodes: list[NodeInfo], console: Console) -> None:
-    """Every node signs its checkpoint and asks the other nodes to cosign it."""
-    data = DataDir(data_root)
+def publish_all(nodes: list[NodeInfo], key: NodeSigningKey, console: Console) -> None:
+    """Ask every node to sign a checkpoint now and gather its cosignatures (each node does
+    this by itself on a timer as well; this is the "now" button)."""
     table = Table(title="Checkpoints", title_justify="left")
     for col in ("log", "size", "cosigned by", "refused by"):
         table.add_column(col)
-    with httpx.Client(timeout=30) as client:
-        for info in nodes:
-            rid = RegistryId(info.registry)
-            if not data.exists(rid):
-                continue
-            signer = load_signer(key_path(data_root / "keys", rid))
-            with data.open(rid, create=False) as node:
-                note, outcomes = publish(node, signer, [n for n in nodes if n is not info], client)
-            size = Checkpoint.parse(parse_note(note)[0]).size
-            table.add_row(
-                info.registry, f"{size:,}", _names(outcomes, ok=True), _names(outcomes, ok=False)
-            )
-    console.print(table)
-
-
-def _names(outcomes: list[WitnessOutcome], ok: bool) -> str:
-    return (
-        ", ".join(
-            o.witness if ok else f"{o.witness} ({o.status} {o.detail[:40]})"
-            for o in outcomes
-            if (o.status == 200) == ok
+    for info in nodes:
+        try:
+            answer = operator_post(key, info.url, "/admin/publish")
+        except OneregError as exc:
+            table.add_row(info.registry, "-", "-", str(exc)[:80])
+            continue
+        refused = answer.get("refused_by") or {}
+        table.add_row(
+            info.registry,
+            f"{answer['size']:,}",
+            ", ".join(answer.get("cosigned_by") or []) or "-",
+            ", ".join(f"{k} ({v[:40]})" for k, v in refused.items()) or "-",
         )
-        or "-"
-    )
+    console.print(table)
 
 
 def verify_federation(config: Path, policy_file: Path, state_dir: Path, console: Console) -> bool:

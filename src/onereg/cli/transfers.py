@@ -15,11 +15,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 from rich.table import Table
 
+from onereg.cli.node_client import operator_key, operator_post
 from onereg.cli.settings import Settings
 from onereg.core.errors import OneregError
 from onereg.core.registries import ALL_REGISTRIES, RegistryId
-from onereg.federation.config import read_config
-from onereg.federation.layout import DataDir
+from onereg.federation.config import read_config, read_federation
+from onereg.federation.embedded import operator_key_path
+from onereg.federation.layout import DataDir, served_by
 from onereg.ledger.agreement import Agreement, SignedAgreement, sign_agreement
 from onereg.registry.transfer_policy import PolicySet, default_policy_dir
 from onereg.registry.transfers import TransferRefused, register_holder_key, transfer_within
@@ -68,7 +70,14 @@ def keygen(out: Path) -> None:
 def register_key(settings: Settings, registry: str, handle: str, key_file: Path) -> None:
     """Record a holder's public key in its registry's log."""
     public = _private_key(key_file).public_key().public_bytes_raw()
-    with DataDir(settings.data_dir).open(RegistryId(registry), create=False) as node:
+    rid, data = RegistryId(registry), DataDir(settings.data_dir)
+    if served_by(data.node_dir(rid)):  # the node owns its database: ask it
+        url = read_federation(settings.data_dir / "federation.json").node(rid).url
+        key = operator_key(operator_key_path(settings.data_dir))
+        seq = operator_post(key, url, "/admin/holder-key", {"handle": handle, "key": public.hex()})
+        console.print(f"{registry}: key of {handle} recorded (log entry {seq['seq']})")
+        return
+    with data.open_for_write(rid) as node:
         entry = register_holder_key(node, handle, public)
     console.print(f"{registry}: key of {handle} recorded (log entry {entry.seq})")
 
@@ -142,9 +151,12 @@ def transfer(settings: Settings, file: Path, evidence: Path | None, wait: float)
     signed = SignedAgreement.from_json(file.read_text())
     facts = json.loads(evidence.read_text()) if evidence else {}
     a = signed.agreement
-    if a.source_registry == a.recipient_registry:
+    data = DataDir(settings.data_dir)
+    if a.source_registry == a.recipient_registry and not served_by(
+        data.node_dir(RegistryId(a.source_registry))
+    ):
         registry = RegistryId(a.source_registry)
-        with DataDir(settings.data_dir).open(registry, create=False) as node:
+        with data.open_for_write(registry) as node:
             entry = transfer_within(
                 node, signed, PolicySet.load(default_policy_dir()), datetime.now(UTC), facts
             )

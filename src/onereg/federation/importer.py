@@ -55,7 +55,7 @@ def iana_digest(directory: Path) -> str:
 
 def import_iana(data: DataDir, directory: Path) -> ImportOutcome:
     sources = load_iana_sources(directory)
-    with data.open(RegistryId.IANA) as node:
+    with data.open_for_write(RegistryId.IANA, create=True) as node:
         plan = plan_iana_import(node, sources, iana_digest(directory))
         entries = node.append(plan.items, batch=True) if plan else []
     stats = plan.stats if plan else {}
@@ -95,7 +95,7 @@ def _import_delegated(
     registry = RegistryId(dfile.registry)
     authority = load_authority(data)
     erx = ErxIndex(parse_erx_transfers(erx_path) if erx_path else [])
-    with data.open(registry) as node:
+    with data.open_for_write(registry, create=True) as node:
         plan = plan_delegated_import(node, dfile, file_sha256(path))
         # Cross-registry holdings are planned even for an unchanged file: IANA's side may have
         # moved since (a block re-designated), and the recorded holdings must follow it.

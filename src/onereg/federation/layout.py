@@ -1,32 +1,54 @@
-"""A federation's data directory: one SQLite node per registry, side by side.
+"""Where nodes keep their files.
 
-In production each registry runs its own node on its own machine; `onereg up` puts all six in one
-directory so a single command can build and audit the whole system.
+A node owns one directory (`NodeDir`): its database, its keys (mode 0600 in a 0700 folder), its
+verified mirrors of the other registries' logs, its RPKI CA and its config. Nothing in a node's
+code opens a path outside that directory except the federation file the operators exchanged.
+
+`DataDir` is the embedded one-machine set-up of `onereg up`: the six node directories side by
+side under `<data-dir>/nodes/<registry>/`. Commands that read "the federation" (audit, show,
+prove, export nro) take a `DataDir`; pointed at a node's view (`NodeDir.view`), the same code reads
+that node's own database and its mirrors of the others instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import fcntl
+import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from onereg.core.errors import NodeNotFoundError
+from onereg.core.errors import NodeNotFoundError, OneregError
 from onereg.core.registries import ALL_REGISTRIES, RIRS, RegistryId
 from onereg.registry.node import RegistryNode
+
+NODE_DB = "node.sqlite"
+NODE_CONFIG = "node.toml"
 
 
 @dataclass(frozen=True, slots=True)
 class DataDir:
-    """Where the nodes of one federation live."""
+    """A set of node databases, one per registry: `<root>/nodes/<registry>/node.sqlite`, unless
+    `paths` names another file for a registry (a node's own database beside its mirrors)."""
 
     root: Path
+    paths: Mapping[RegistryId, Path] = field(default_factory=dict)
+
+    def node_dir(self, registry: RegistryId) -> Path:
+        return self.root / "nodes" / registry.value
 
     def node_path(self, registry: RegistryId) -> Path:
-        return self.root / "nodes" / f"{registry.value}.sqlite"
+        return self.paths.get(registry) or self.node_dir(registry) / NODE_DB
 
     def exists(self, registry: RegistryId) -> bool:
         return self.node_path(registry).exists()
+
+    def open_for_write(self, registry: RegistryId, create: bool = False) -> RegistryNode:
+        """Open a node to change it from this process: refused while its server runs (the
+        server owns the database then; changes go through its API)."""
+        refuse_if_served(self.node_dir(registry), registry)
+        return self.open(registry, create)
 
     def open(self, registry: RegistryId, create: bool = True) -> RegistryNode:
         path = self.node_path(registry)
@@ -49,6 +71,103 @@ class DataDir:
                 node.close()
 
 
+@dataclass(frozen=True, slots=True)
+class NodeDir:
+    """One node's own directory (see the module docstring for what lives where)."""
+
+    root: Path
+    registry: RegistryId
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / NODE_DB
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / NODE_CONFIG
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def log_key(self) -> Path:
+        """The log's signing key (rotated through the log: `key.rotated`)."""
+        return self.keys / "log.key"
+
+    @property
+    def node_key(self) -> Path:
+        """The node's identity: cosigns the other logs as a witness and signs node-to-node
+        requests and answers; its public half is in the federation file."""
+        return self.keys / "node.key"
+
+    @property
+    def mirrors(self) -> Path:
+        return self.root / "mirrors"
+
+    @property
+    def rpki_ca(self) -> Path:
+        return self.root / "rpki" / "ca"
+
+    @property
+    def rpki_pub(self) -> Path:
+        return self.root / "rpki" / "pub"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / "serve.lock"
+
+    def view(self) -> DataDir:
+        """This node's database and its verified mirrors of every other registry's log."""
+        return DataDir(self.mirrors, {self.registry: self.db_path})
+
+
+class NodeServedError(OneregError):
+    """A command tried to write a node's database while the node's server runs."""
+
+
+LOCK_FILE = "serve.lock"
+
+
+def served_by(node_dir: Path) -> int | None:
+    """The pid of the process serving this node directory, or None."""
+    path = node_dir / LOCK_FILE
+    if not path.exists():
+        return None
+    with path.open("r") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = handle.read().strip()
+            return int(text) if text.isdigit() else -1
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
+def refuse_if_served(node_dir: Path, registry: RegistryId) -> None:
+    pid = served_by(node_dir)
+    if pid is not None:
+        raise NodeServedError(
+            f"the {registry} node is being served (pid {pid}) from {node_dir}: it owns its "
+            "database now; make the change through its API (the `onereg` commands do where "
+            "they can), or stop it first"
+        )
+
+
+def hold_serve_lock(node_dir: Path) -> int:
+    """Taken by `onereg serve` for the life of the process (the OS drops it on exit, even on
+    SIGKILL); returns the open descriptor, which must stay open."""
+    fd = os.open(node_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise NodeServedError(f"{node_dir} is already being served by another process") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
 def delegated_file_name(registry: RegistryId) -> str:
     return f"delegated-{registry.value}-extended-latest"
 
@@ -63,4 +182,4 @@ def find_delegated(directory: Path, registry: RegistryId) -> Path | None:
     return candidates[0] if candidates else None
 
 
-__all__ = ["RIRS", "DataDir", "delegated_file_name", "find_delegated"]
+__all__ = ["RIRS", "DataDir", "NodeDir", "delegated_file_name", "find_delegated"]

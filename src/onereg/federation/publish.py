@@ -7,16 +7,25 @@ witness answers with its size and the node retries once with the right proof.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 
+from onereg.core.errors import OneregError
 from onereg.federation.config import NodeInfo
+from onereg.federation.peer_client import PeerClient, PeerError
 from onereg.federation.witness import SIZE_CONTENT_TYPE, AddCheckpointRequest
 from onereg.ledger.checkpoint import Checkpoint, merge_signatures
 from onereg.ledger.note import Signer, parse_note
 from onereg.registry.checkpoints import Checkpointer
 from onereg.registry.node import RegistryNode
+
+_log = logging.getLogger("onereg.publish")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +75,89 @@ def publish(
     cosigned = merge_signatures(note, lines) if lines else note
     checkpointer.add_cosignatures(size, cosigned)
     return cosigned, outcomes
+
+
+# --- a node publishing by itself ------------------------------------------------------------
+
+
+async def ask_witness_async(
+    client: PeerClient, witness: NodeInfo, node: RegistryNode, note: str, guess: int = 0
+) -> tuple[WitnessOutcome, str | None]:
+    """As `ask_witness`, from a node's event loop (the request is signed by the node key)."""
+    checkpoint = Checkpoint.parse(parse_note(note)[0])
+    url = f"{witness.url}/witness/add-checkpoint"
+    try:
+        reply = await client.post_text(url, _request(node, note, checkpoint, guess))
+        if reply.status == 409 and reply.text.strip().isdigit():
+            old = int(reply.text.strip())
+            reply = await client.post_text(url, _request(node, note, checkpoint, old))
+    except PeerError as exc:
+        return WitnessOutcome(witness.registry, 0, f"unreachable: {exc}"), None
+    line = reply.text if reply.status == 200 else None
+    return WitnessOutcome(witness.registry, reply.status, reply.text.strip()[:200]), line
+
+
+def cosignature_count(note: str) -> int:
+    return max(0, len(parse_note(note)[1]) - 1)
+
+
+class NodePublisher:
+    """Signs a checkpoint when the log has grown (or lacks cosignatures) and gathers the
+    witnesses' cosignatures: on a timer, and at once when `poke`d (after a transfer step).
+
+    All of it runs in the node's event loop (the node's SQLite connection lives there); the
+    witnesses are asked one after another with a short timeout each."""
+
+    def __init__(
+        self,
+        node: Callable[[], RegistryNode],
+        signer: Callable[[], Signer],
+        witnesses: list[NodeInfo],
+        quorum: int,
+        interval: float,
+    ) -> None:
+        self.node, self.signer, self.witnesses = node, signer, witnesses
+        self.quorum, self.interval = quorum, interval
+        self.last: list[WitnessOutcome] = []
+        self.last_at = 0.0
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def due(self) -> bool:
+        node = self.node()
+        latest = Checkpointer(node, self.signer()).latest()
+        if latest is None:
+            return True
+        size = Checkpoint.parse(parse_note(latest)[0]).size
+        return size < node.head()[0] or cosignature_count(latest) < self.quorum
+
+    async def publish(self, client: PeerClient) -> tuple[str, list[WitnessOutcome]]:
+        async with self._lock:
+            node = self.node()
+            checkpointer = Checkpointer(node, self.signer())
+            note = checkpointer.sign()
+            size = Checkpoint.parse(parse_note(note)[0]).size
+            outcomes, lines = [], []
+            for witness in self.witnesses:
+                outcome, line = await ask_witness_async(client, witness, node, note)
+                outcomes.append(outcome)
+                if line:
+                    lines.append(line)
+            cosigned = merge_signatures(note, lines) if lines else note
+            checkpointer.add_cosignatures(size, cosigned)
+            self.last, self.last_at = outcomes, time.time()
+            return cosigned, outcomes
+
+    async def forever(self, client: PeerClient) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
+            try:
+                if self.due():
+                    await self.publish(client)
+            except OneregError as exc:  # keep publishing; the next tick tries again
+                _log.warning("publishing the checkpoint failed: %s", exc)

@@ -29,6 +29,8 @@ from typing import Any
 from onereg.core.errors import OneregError
 from onereg.core.registries import RegistryId
 from onereg.federation.faults import FaultPlan, Faults
+from onereg.federation.layout import DataDir
+from onereg.federation.offer_facts import offer_facts_problems
 from onereg.federation.peer_client import PeerClient, PeerError, Reply
 from onereg.ledger.agreement import SignedAgreement
 from onereg.ledger.note import Signer, Verifier
@@ -44,6 +46,7 @@ from onereg.registry.transfers import (
     SOURCE_INITIALIZED,
     KnownKey,
     TransferRefused,
+    holder_key,
     transfer_within,
 )
 
@@ -59,6 +62,10 @@ class PeerUnavailable(OneregError):
     """The counterpart node could not be asked (HTTP 503: try again later)."""
 
 
+class NotTheCounterpart(OneregError):
+    """A message signed by a federation node that has no say in this transfer (HTTP 403)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ProtocolConfig:
     registry: RegistryId
@@ -69,6 +76,9 @@ class ProtocolConfig:
     faults: FaultPlan = field(default_factory=FaultPlan)
     signer: Signer | None = None  # this node's log key: signs its finalization notices
     verifiers: Mapping[str, Verifier] = field(default_factory=dict)  # the peers' log keys
+    # the node's verified mirrors of the peers' logs: holder keys and the facts of an offer
+    # are checked there, not taken from a message
+    mirrors: DataDir | None = None
 
 
 def notice(transfer_id: str) -> bytes:
@@ -145,8 +155,12 @@ class TransferProtocol:
         config: ProtocolConfig,
         client: PeerClient,
         clock: Callable[[], datetime] = _now,
+        on_step: Callable[[], None] | None = None,
+        on_behind: Callable[[], None] | None = None,
     ) -> None:
         self.node = node
+        self.on_step = on_step or (lambda: None)  # the log grew: e.g. publish a checkpoint
+        self.on_behind = on_behind or (lambda: None)  # a peer's mirror is behind: refresh it
         self.config = config
         self.client = client
         self.clock = clock
@@ -186,7 +200,8 @@ class TransferProtocol:
             self.node, signed, self.config.policies, self.clock(), evidence, key
         )
         self.faults.point("source:initialized")
-        await self.drive(t.id)
+        self.on_step()  # the recipient checks the offer against our published log
+        await self._drive_for_a_while(t.id)
         state = interrir.transfer_state(self.node, t.id)
         assert state is not None
         return state
@@ -209,10 +224,13 @@ class TransferProtocol:
         return known
 
     async def _fetch_key(self, registry: str, handle: str) -> KnownKey:
+        mirrored = self._mirrored_key(registry, handle)
+        if mirrored is not None:
+            return mirrored
         where = f"the {registry} log (asked of its node)"
         url = f"{self._peer(registry)}/holders/{handle}/key"
         try:
-            reply = await self.client.get(url)
+            reply = await self.client.get(url, peer=registry)
         except PeerError as exc:
             raise PeerUnavailable(f"cannot read the holder key from {registry}: {exc}") from None
         if reply.status == 404:
@@ -222,7 +240,44 @@ class TransferProtocol:
         found = _obj(reply)
         return KnownKey(bytes.fromhex(found["key"]), where, _optional_int(found.get("seq")))
 
+    def _mirrored_key(self, registry: str, handle: str) -> KnownKey | None:
+        """The holder's key from the verified mirror of its registry's log, if there."""
+        mirrors = self.config.mirrors
+        if mirrors is None or not mirrors.exists(RegistryId(registry)):
+            return None
+        with mirrors.open(RegistryId(registry), create=False) as mirror:
+            found = holder_key(mirror, handle)
+        if found is None:
+            return None  # perhaps registered after the last checkpoint: ask the node
+        return KnownKey(found[0], f"the {registry} log (verified mirror)", found[1])
+
+    def _check_facts(self, offer: Offer) -> None:
+        """The offer's facts about the block (holder, status, dates, authority) must be what
+        the source's own log says; a mirror that does not have them yet means: later."""
+        if self.config.mirrors is None:
+            return
+        problems = offer_facts_problems(self.config.mirrors, offer)
+        if problems is None:
+            self.on_behind()
+            raise PeerUnavailable(
+                f"{offer.signed.agreement.source_registry}'s log, as verified here, does not "
+                "show the block yet; offer again after its next checkpoint"
+            )
+        if problems:
+            raise TransferRefused(problems)
+
     # --- source side -----------------------------------------------------------------------------
+
+    async def _drive_for_a_while(self, transfer_id: str) -> None:
+        """Offer until the recipient decides or a few timeouts passed, so that a holder
+        usually gets the outcome in its answer; the recovery loop carries on after that."""
+        deadline = time.monotonic() + 2 * self.config.timeout_seconds
+        while True:
+            await self.drive(transfer_id)
+            t = interrir.transfer_state(self.node, transfer_id)
+            if t is None or t.state != SOURCE_INITIALIZED or time.monotonic() > deadline:
+                return
+            await asyncio.sleep(0.05)
 
     async def drive(self, transfer_id: str) -> None:
         """Offer a locked transfer to the recipient and act on its answer (no answer: later)."""
@@ -240,7 +295,7 @@ class TransferProtocol:
             return
         url = f"{self._peer(t.counterpart)}/transfers/{transfer_id}/accept"
         try:
-            reply = await self.client.post(url, offer_body(t))
+            reply = await self.client.post(url, offer_body(t), peer=t.counterpart)
         except PeerError:
             self._cancel_if_expired(t, "the recipient registry did not answer")
             return
@@ -276,30 +331,44 @@ class TransferProtocol:
         if self.config.signer is not None:
             body["signature"] = base64.b64encode(self.config.signer.sign(notice(t.id))).decode()
         with contextlib.suppress(PeerError):
-            await self.client.post(url, body)
+            await self.client.post(url, body, peer=t.counterpart)
 
     # --- recipient side --------------------------------------------------------------------------
 
-    async def on_offer(self, transfer_id: str, body: object) -> TransferState:
+    async def on_offer(self, transfer_id: str, body: object, sender: str) -> TransferState:
+        """An offer, from the node `sender` (whose signature the route checked)."""
         offer = parse_offer(transfer_id, body)
+        a = offer.signed.agreement
+        if sender != a.source_registry:
+            raise NotTheCounterpart(
+                f"the offer is signed by {sender}'s node, not by the source registry "
+                f"{a.source_registry}'s"
+            )
         found = interrir.transfer_state(self.node, transfer_id)
         if found is not None:  # asked again: the recorded answer, nothing re-checked
             return interrir.accept(
                 self.node, offer, self.config.policies, self.clock(), KnownKey(None, "")
             )
-        a = offer.signed.agreement
+        self._check_facts(offer)
         key = await self.holder_key(a.source_registry, a.source_holder, offer.source_key_seq)
         t = interrir.accept(self.node, offer, self.config.policies, self.clock(), key)
         if t.state == RECIPIENT_ACCEPTED:
             self.faults.point("recipient:accepted")
         return t
 
-    async def on_finalized(self, transfer_id: str, body: object) -> TransferState | None:
+    async def on_finalized(
+        self, transfer_id: str, body: object, sender: str
+    ) -> TransferState | None:
         """The source says it finalized: believed at once when its node signed the notice,
         otherwise checked by asking the source."""
         t = interrir.transfer_state(self.node, transfer_id)
         if t is None or t.role != "recipient" or t.state != RECIPIENT_ACCEPTED:
             return t
+        if sender != t.counterpart:
+            raise NotTheCounterpart(
+                f"the notice is signed by {sender}'s node, not by the source registry "
+                f"{t.counterpart}'s"
+            )
         signature = body.get("signature") if isinstance(body, dict) else None
         verifier = self.config.verifiers.get(t.counterpart)
         if isinstance(signature, str) and verifier is not None:
@@ -320,7 +389,7 @@ class TransferProtocol:
             return t
         url = f"{self._peer(t.counterpart)}/transfers/{transfer_id}"
         try:
-            reply = await self.client.get(url)
+            reply = await self.client.get(url, peer=t.counterpart)
         except PeerError:
             return t
         if reply.status == 404:
@@ -353,7 +422,10 @@ class TransferProtocol:
     async def recover_forever(self) -> None:
         while True:
             try:
+                before = self.node.head()[0]
                 await self.recover()
+                if self.node.head()[0] != before:
+                    self.on_step()
             except OneregError as exc:  # keep the loop alive; the next pass tries again
                 _log.warning("%s: transfer recovery: %s", self.node.registry, exc)
             await asyncio.sleep(self.config.retry_seconds)

@@ -9,6 +9,8 @@ entries beyond it are not yet committed to, and are not published.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -23,11 +26,15 @@ from starlette.routing import Route
 
 from onereg.core.errors import OneregError
 from onereg.core.registries import RegistryId
+from onereg.federation.mirror import PeerMirrors
 from onereg.federation.peer_client import PeerClient
+from onereg.federation.publish import NodePublisher
 from onereg.federation.transfer_protocol import ProtocolConfig, TransferProtocol
 from onereg.federation.witness import Witness
+from onereg.http.operator_routes import operator_routes
 from onereg.http.rdap import RdapAuthority, rdap_routes
 from onereg.http.rpki_routes import RpkiConfig, rpki_routes
+from onereg.http.signed import SignedRoutes, signer_of
 from onereg.http.transfers import transfer_routes
 from onereg.ledger.checkpoint import Checkpoint, Cosigner
 from onereg.ledger.entry import encode_entry
@@ -46,6 +53,7 @@ from onereg.registry.node import RegistryNode
 from onereg.registry.treestore import SqliteHashStore
 from onereg.rpki.publish import Publisher
 
+_log = logging.getLogger("onereg.node")
 IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 FRESH = {"Cache-Control": "no-cache"}
 
@@ -59,6 +67,9 @@ class NodeService:
     db_path: Path
     cosigner: Cosigner
     peers: dict[str, list[Verifier]]
+    signed: SignedRoutes  # who may ask this node to act (RFC 9421), and its signed answers
+    origins: dict[str, str]  # registry -> its log's origin: a log asks for its own cosignatures
+    peer_keys: dict[str, Ed25519PublicKey]  # registry -> node key: its answers must verify
     transfers: ProtocolConfig | None = None
     rdap: Callable[[], RdapAuthority] | None = None  # where RDAP sends what others hold
     public_url: str = ""
@@ -71,6 +82,30 @@ class NodeService:
     )
     node: RegistryNode | None = None
     protocol: TransferProtocol | None = None
+    mirrors: PeerMirrors | None = None  # verified mirrors of the peers' logs, kept fresh
+    mirror_seconds: float = 5.0
+    stale_after: float = 60.0
+    # the log keys each peer may sign with, rotations included (default: `peers`, fixed)
+    witness_logs: Callable[[], dict[str, list[Verifier]]] | None = None
+    publisher: NodePublisher | None = None  # signs and gets cosigned on a timer
+    operators: SignedRoutes | None = None  # operator-signed routes (/admin/...)
+    rotate_key: Callable[[], tuple[str, str]] | None = None  # (retired, in use) key names
+    client: PeerClient | None = None  # this node's signed client to its peers (while serving)
+
+    mirror_wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def mirror_now(self) -> None:
+        """A peer's log is needed fresher than the timer would make it: mirror now."""
+        self.mirror_wake.set()
+
+    def changed(self) -> None:
+        """The log grew by a protocol step: publish at once rather than at the next tick."""
+        if self.publisher is not None:
+            self.publisher.poke()
+
+    def stale_notes(self) -> list[str]:
+        """Peers whose mirrors are stale or unverified, said to people who read the answers."""
+        return [] if self.mirrors is None else self.mirrors.notes(self.stale_after)
 
     def current_node(self) -> RegistryNode:
         assert self.node is not None, "service not started"
@@ -144,7 +179,16 @@ def build_app(service: NodeService) -> Starlette:
 
     async def add_checkpoint(request: Request) -> Response:
         body = (await request.body()).decode("utf-8", errors="replace")
-        witness = Witness(service.db, service.cosigner, service.peers)
+        signer = signer_of(request)
+        origin = body.partition("\n\n")[2].split("\n", 1)[0]
+        if signer is None or service.origins.get(signer.keyid) != origin:
+            who = signer.keyid if signer else "nobody"
+            return PlainTextResponse(
+                f"a log asks for its own cosignatures: signed by {who}, for {origin!r}\n",
+                status_code=403,
+            )
+        logs = service.witness_logs() if service.witness_logs else service.peers
+        witness = Witness(service.db, service.cosigner, logs)
         reply = witness.add_checkpoint(body)
         return Response(reply.body, status_code=reply.status, media_type=reply.content_type)
 
@@ -153,33 +197,71 @@ def build_app(service: NodeService) -> Starlette:
         service.open()  # in the event loop's thread: every handler uses the connection there
         assert service.node is not None
         async with aiohttp.ClientSession() as session:
-            recovery = None
+            recovery = publishing = None
+            client = service.client = PeerClient(
+                session,
+                service.transfers.timeout_seconds if service.transfers else 5.0,
+                key=service.signed.key,
+                peer_keys=service.peer_keys,
+                window_seconds=service.signed.verifier.window,
+            )
             if service.transfers is not None:
-                client = PeerClient(session, service.transfers.timeout_seconds)
-                service.protocol = TransferProtocol(service.node, service.transfers, client)
+                service.protocol = TransferProtocol(
+                    service.node,
+                    service.transfers,
+                    client,
+                    on_step=service.changed,
+                    on_behind=service.mirror_now,
+                )
                 recovery = asyncio.create_task(service.protocol.recover_forever())
+            if service.publisher is not None:
+                publishing = asyncio.create_task(service.publisher.forever(client))
             servers = [await start(service) for start in service.companions]
+            started = (recovery, publishing, _start_mirroring(service))
+            tasks = [t for t in started if t is not None]
             yield
             for server in servers:
                 server.close()
-            if recovery is not None:
-                recovery.cancel()
+            for task in tasks:
+                task.cancel()
         service.db.close()
 
     routes = [
         Route("/log/checkpoint", checkpoint),
         Route("/log/tile/{path:path}", tile),
-        Route("/witness/add-checkpoint", add_checkpoint, methods=["POST"]),
+        Route("/witness/add-checkpoint", service.signed.required(add_checkpoint), methods=["POST"]),
         Route("/transfers", transfers),
         *transfer_routes(service),
     ]
     if service.rdap is not None:
-        routes += rdap_routes(service.current_node, service.rdap, service.public_url)
+        routes += rdap_routes(
+            service.current_node, service.rdap, service.public_url, stale=service.stale_notes
+        )
     if service.rrdp is not None:
         routes.append(Route("/rrdp/{path:path}", _rrdp_route(service.rrdp)))
     if service.rpki is not None:
         routes += rpki_routes(service.current_node, service.rpki)
+    if service.operators is not None:
+        routes += operator_routes(service, service.operators)
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _start_mirroring(service: NodeService) -> asyncio.Task[None] | None:
+    mirrors = service.mirrors
+    if mirrors is None:
+        return None
+
+    async def forever() -> None:
+        while True:
+            try:  # blocking HTTP and SQLite: a worker thread, never the event loop
+                await asyncio.to_thread(mirrors.refresh)
+            except Exception:  # keep mirroring; the status says what went wrong
+                _log.exception("%s: mirroring the peers failed", service.registry)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(service.mirror_wake.wait(), service.mirror_seconds)
+            service.mirror_wake.clear()
+
+    return asyncio.create_task(forever())
 
 
 def _entries(service: NodeService, path: str, size: int) -> Response:

@@ -543,6 +543,7 @@ def rdap_routes(
     terms_url: str | None = None,
     inaccuracy_url: str | None = None,
     port43: str | None = None,
+    stale: Callable[[], list[str]] | None = None,
 ) -> list[Route]:
     """Routes under /rdap/ for the node `get_node` returns.
 
@@ -564,7 +565,8 @@ def rdap_routes(
             port43,
         )
         url = str(request.url)[:MAX_REQUEST_BYTES]  # echoed in links: not a huge query twice over
-        return obj.Context(site, url, obj.CONFORMANCE + obj.RIR_SEARCH_CONFORMANCE)
+        notes = tuple(stale()) if stale else ()
+        return obj.Context(site, url, obj.CONFORMANCE + obj.RIR_SEARCH_CONFORMANCE, notes)
 
     def endpoint(build: Callable[[Request, RegistryNode, obj.Context], Response]) -> Handler:
         async def handle(request: Request) -> Response:
@@ -617,7 +619,8 @@ def rdap_routes(
     def bootstrap(afi: Afi, description: str) -> Handler:
         def build(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
             auth = current()
-            body = obj.bootstrap_file(description, auth.publication, auth.services(afi))
+            said = description + "".join(f" Stale: {n}." for n in ctx.stale)
+            body = obj.bootstrap_file(said, auth.publication, auth.services(afi))
             return Response(orjson.dumps(body), media_type="application/json", headers=_HEADERS)
 
         return endpoint(build)

@@ -77,6 +77,7 @@ class Context:
     site: Site
     request_url: str
     conformance: tuple[str, ...] = CONFORMANCE
+    stale: tuple[str, ...] = ()  # peers whose mirrored logs this answer may be behind on
 
 
 def rdap_date(text: str) -> str | None:
@@ -107,7 +108,16 @@ def notices(ctx: Context) -> list[JsonObject]:
             "description": ["If you see inaccuracies in the results, please report them at: "],
             "links": [link(ctx, "inaccuracy-report", ctx.site.inaccuracy_url, "text/html")],
         },
+        *stale_notice(ctx),
     ]
+
+
+def stale_notice(ctx: Context) -> list[JsonObject]:
+    """Redirects and referrals come from verified mirrors of the other registries' logs; when
+    one of those is behind, the answer says so rather than pretend to be current."""
+    if not ctx.stale:
+        return []
+    return [{"title": "Stale federation data", "description": list(ctx.stale)}]
 
 
 def top_level(ctx: Context, body: JsonObject) -> JsonObject:

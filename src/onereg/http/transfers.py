@@ -2,11 +2,13 @@
 
 POST /transfers                    a signed agreement (+ evidence) at the source registry
 GET  /transfers/{id}               the state this node recorded for a transfer
-POST /transfers/{id}/accept        the source's offer to the recipient registry
-POST /transfers/{id}/finalized     the source tells the recipient it finalized (a hint only)
+POST /transfers/{id}/accept        the source's offer to the recipient registry    (node-signed)
+POST /transfers/{id}/finalized     the source tells the recipient it finalized     (node-signed)
 GET  /holders/{handle}/key         a holder's key, from this registry's log
 
-Refusals are 422 with every reason; malformed bodies 400; an unreachable counterpart 503.
+Refusals are 422 with every reason; malformed bodies 400; an unsigned, wrongly signed or
+replayed node request 401 (`http.signed`); a node with no say in the transfer 403; an
+unreachable counterpart 503. GETs are open, and answered with a signature when signed.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from onereg.core.errors import OneregError
-from onereg.federation.transfer_protocol import MalformedRequest, PeerUnavailable, TransferProtocol
+from onereg.federation.transfer_protocol import (
+    MalformedRequest,
+    NotTheCounterpart,
+    PeerUnavailable,
+    TransferProtocol,
+)
+from onereg.http.signed import signer_of
 from onereg.ledger.agreement import SignedAgreement
 from onereg.registry import interrir
 from onereg.registry.transfers import FINAL_STATES, TransferRefused, holder_key
@@ -48,6 +56,8 @@ def _guarded(handler: Handler) -> Handler:
             return _error(400, [str(exc)])
         except PeerUnavailable as exc:
             return _error(503, [str(exc)])
+        except NotTheCounterpart as exc:
+            return _error(403, [str(exc)])
         except OneregError as exc:
             return _error(409, [str(exc)])
 
@@ -84,6 +94,7 @@ def transfer_routes(service: NodeService) -> list[Route]:
         except OneregError as exc:
             raise MalformedRequest(str(exc)) from None
         t = await protocol().submit(signed, evidence)
+        service.changed()
         return JSONResponse(t.public(), status_code=200 if t.state in FINAL_STATES else 202)
 
     async def show(request: Request) -> Response:
@@ -93,13 +104,21 @@ def transfer_routes(service: NodeService) -> list[Route]:
             return _error(404, ["no such transfer at this registry"])
         return JSONResponse(t.public())
 
+    def sender(request: Request) -> str:
+        signed = signer_of(request)
+        assert signed is not None, "a node-signed route"
+        return signed.keyid
+
     async def accept(request: Request) -> Response:
-        t = await protocol().on_offer(request.path_params["id"], await _json_body(request))
+        body = await _json_body(request)
+        t = await protocol().on_offer(request.path_params["id"], body, sender(request))
+        service.changed()
         return JSONResponse(t.public())
 
     async def finalized(request: Request) -> Response:
         body = await _json_body(request) if await request.body() else {}
-        t = await protocol().on_finalized(request.path_params["id"], body)
+        t = await protocol().on_finalized(request.path_params["id"], body, sender(request))
+        service.changed()
         if t is None:
             return _error(404, ["no such transfer at this registry"])
         return JSONResponse(t.public())
@@ -112,10 +131,11 @@ def transfer_routes(service: NodeService) -> list[Route]:
             return _error(404, [f"{service.registry} has no key for holder {handle!r}"])
         return JSONResponse({"handle": handle, "key": found[0].hex(), "seq": found[1]})
 
+    signed = service.signed
     return [
         Route("/transfers", _guarded(submit), methods=["POST"]),
-        Route("/transfers/{id}", _guarded(show)),
-        Route("/transfers/{id}/accept", _guarded(accept), methods=["POST"]),
-        Route("/transfers/{id}/finalized", _guarded(finalized), methods=["POST"]),
-        Route("/holders/{handle}/key", _guarded(key)),
+        Route("/transfers/{id}", signed.optional(_guarded(show))),
+        Route("/transfers/{id}/accept", signed.required(_guarded(accept)), methods=["POST"]),
+        Route("/transfers/{id}/finalized", signed.required(_guarded(finalized)), methods=["POST"]),
+        Route("/holders/{handle}/key", signed.optional(_guarded(key))),
     ]

@@ -160,19 +160,19 @@ class Checkpointer:
         self.node.conn.execute("UPDATE checkpoints SET note = ? WHERE size = ?", (note, size))
 
 
-def rotate_key_of(node: RegistryNode, keys_dir: Path) -> tuple[str, str]:
+def rotate_key_of(node: RegistryNode, key_file: Path) -> tuple[str, str]:
     """Rotate the node's key: log the rotation, sign that under the old key, then switch.
 
     Verifiers follow the chain in the log (each `key.rotated` names the key it replaces), so a
     policy that lists the first key keeps working. Returns (old, new) verifier key names.
     """
     origin = identity.origin_of(node.registry)
-    old, new = identity.rotate_signer(keys_dir, node.registry, origin)
+    old, new = identity.rotate_signer(key_file, origin)
     checkpointer = Checkpointer(node, old)
     checkpointer.ensure_key_published()
     node.append(
         [(ev.KEY_ROTATED, {"vkey": new.verifier().vkey(), "previous": old.verifier().vkey()})]
     )
     checkpointer.sign()
-    identity.commit_rotation(keys_dir, node.registry)
+    identity.commit_rotation(key_file)
     return old.verifier().key, new.verifier().key

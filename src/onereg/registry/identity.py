@@ -53,7 +53,10 @@ def load_signer(path: Path) -> Signer:
 
 
 def load_or_create_signer(keys_dir: Path, registry: RegistryId, origin: str) -> Signer:
-    path = key_path(keys_dir, registry)
+    return load_or_create_key(key_path(keys_dir, registry), origin)
+
+
+def load_or_create_key(path: Path, origin: str) -> Signer:
     if path.exists():
         return load_signer(path)
     signer = Signer.generate(origin)
@@ -61,19 +64,18 @@ def load_or_create_signer(keys_dir: Path, registry: RegistryId, origin: str) -> 
     return signer
 
 
-def rotate_signer(keys_dir: Path, registry: RegistryId, origin: str) -> tuple[Signer, Signer]:
+def rotate_signer(path: Path, origin: str) -> tuple[Signer, Signer]:
     """(old, new): the new key is written beside the old one; `commit_rotation` swaps them."""
-    old = load_signer(key_path(keys_dir, registry))
+    old = load_signer(path)
     new = Signer.generate(origin)
-    pending = key_path(keys_dir, registry).with_suffix(".key.new")
+    pending = path.with_suffix(".key.new")
     pending.unlink(missing_ok=True)
     _write_private(pending, new.skey())
     return old, new
 
 
-def commit_rotation(keys_dir: Path, registry: RegistryId) -> None:
+def commit_rotation(current: Path) -> None:
     """Make the pending key the node's key, keeping the retired one (mode 0600) beside it."""
-    current = key_path(keys_dir, registry)
     pending = current.with_suffix(".key.new")
     retired = current.with_suffix(".key.retired")
     os.replace(current, retired)

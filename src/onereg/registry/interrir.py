@@ -140,7 +140,7 @@ def _same_agreement(found: TransferState, signed: SignedAgreement) -> TransferSt
     return found
 
 
-def _authority(node: RegistryNode, block: Resource) -> str:
+def authority_of(node: RegistryNode, block: Resource) -> str:
     """The registry IANA gave the block to: a cross-registry holding says so, else the node."""
     row = node.conn.execute(
         "SELECT authority FROM cross_holdings WHERE afi = ? AND start <= ? AND end >= ?",
@@ -193,7 +193,7 @@ def initialize(
         "registered": held.date,
         "source_cc": held.cc,
         "status": held.status,
-        "authority": _authority(node, block),
+        "authority": authority_of(node, block),
     }
     return _write(
         node,

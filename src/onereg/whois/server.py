@@ -82,8 +82,10 @@ class WhoisService:
         authority: Callable[[], Authority],
         whois_hosts: Mapping[RegistryId, str],
         limits: WhoisLimits,
+        stale: Callable[[], list[str]] | None = None,
     ) -> None:
         self.get_node, self.authority, self.limits = get_node, authority, limits
+        self.stale = stale  # peers whose mirrored logs are stale: said in every header
         self.whois_hosts = whois_hosts  # read per query: the caller may update it
         self.active = 0
         self._per_ip: dict[str, int] = {}
@@ -212,7 +214,11 @@ class WhoisService:
             "% The objects are in RPSL format, rendered from the registry's log.\n"
             "%\n"
             '% Object history: "--list-versions KEY" and "--show-version N KEY".\n'
+            + "".join(f"% Warning: stale peer data: {n}\n" for n in self._stale())
         )
+
+    def _stale(self) -> list[str]:
+        return [_printable(n) for n in self.stale()] if self.stale else []
 
     def footer(self, node: RegistryNode) -> str:
         name = node.registry.display_name
@@ -256,6 +262,7 @@ async def start_whois(
     host: str,
     port: int,
     limits: WhoisLimits | None = None,
+    stale: Callable[[], list[str]] | None = None,
 ) -> asyncio.Server:
     """Listen for whois queries on (host, port) in the running event loop.
 
@@ -264,7 +271,7 @@ async def start_whois(
     callable); `whois_hosts` each
     registry's whois as "host:port", named in referrals. The caller closes the server.
     """
-    service = WhoisService(get_node, authority, whois_hosts, limits or WhoisLimits())
+    service = WhoisService(get_node, authority, whois_hosts, limits or WhoisLimits(), stale)
     server = await asyncio.start_server(service.handle, host, port, reuse_address=True)
     service.warm_up()
     return server

@@ -1,4 +1,4 @@
-"""`onereg verify`: rebuild the federation from the nodes' published logs alone.
+"""Verified mirrors of published logs: how a node (and `onereg verify`) knows the others.
 
 For each node: fetch its latest checkpoint, check it against the policy (log key, witness
 quorum), check it extends the last checkpoint this verifier saw from that log (else write split-view
@@ -6,12 +6,20 @@ evidence), fetch the new entries from the tile bundles, check them against the l
 hashes and the checkpoint root, replay them into a local mirror (the same projection code the
 nodes run), and check the mirror's state root against the checkpoint's. The audit then runs on
 the mirrors. No node database is touched.
+
+A node keeps such a mirror of every peer (`PeerMirrors`, refreshed by a background task): its
+redirects, referrals, bootstrap files and the authority its imports use come from there, and a
+peer that cannot be reached keeps its last verified state, with its age reported
+(`PeerStatus`, `stale_notes`).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
@@ -235,3 +243,95 @@ def _consistent(old: Checkpoint, new: Checkpoint, path: list[bytes]) -> bool:
     except ProofError:
         return True
     return False
+
+
+# --- a node's mirrors of its peers -----------------------------------------------------------
+
+
+@dataclass(slots=True)
+class PeerStatus:
+    """What a node last learned of one peer's log."""
+
+    registry: str
+    size: int = 0
+    verified_at: float = 0.0  # unix time of the last successful verification (0: never)
+    checked_at: float = 0.0
+    problem: str = ""
+
+    def note(self, now: float, stale_after: float) -> str | None:
+        """A sentence for people when this peer's data is stale, else None."""
+        if self.verified_at and now - self.verified_at <= stale_after and not self.problem:
+            return None
+        why = f" ({self.problem})" if self.problem else ""
+        if not self.verified_at:
+            return f"{self.registry}: its log has never been verified by this node{why}"
+        age = now - self.verified_at
+        return (
+            f"{self.registry}: serving its last verified log (size {self.size:,}), "
+            f"verified {age:.0f} s ago{why}"
+        )
+
+
+def status_path(root: Path) -> Path:
+    return root / "status.json"
+
+
+def load_status(root: Path) -> dict[str, PeerStatus]:
+    """The status a node's mirror task last wrote (empty when it never ran)."""
+    try:
+        raw = json.loads(status_path(root).read_text())
+        return {k: PeerStatus(**v) for k, v in raw.items()}
+    except (OSError, ValueError, TypeError):
+        return {}
+
+
+def stale_notes(statuses: dict[str, PeerStatus], now: float, stale_after: float) -> list[str]:
+    notes = (s.note(now, stale_after) for _, s in sorted(statuses.items()))
+    return [n for n in notes if n]
+
+
+class PeerMirrors:
+    """A node's verified mirrors of every peer, under its own directory (`root`)."""
+
+    def __init__(
+        self, root: Path, peers: list[NodeInfo], policy: Policy, timeout: float = 10.0
+    ) -> None:
+        self.root, self.peers, self.policy, self.timeout = root, peers, policy, timeout
+        self.status = load_status(root)
+        for info in peers:
+            self.status.setdefault(info.registry, PeerStatus(info.registry))
+
+    def refresh(self) -> list[LogCheck]:
+        """Fetch and verify every peer once (blocking: run it in a worker thread)."""
+        with httpx.Client(timeout=self.timeout) as client:
+            checks = Mirror(self.root, self.peers, self.policy, client).verify_all()
+        now = time.time()
+        for check in checks:
+            status = self.status[check.registry]
+            status.checked_at, status.problem = now, check.problem
+            if not check.problem:
+                status.verified_at, status.size = now, check.size
+        self._save()
+        return checks
+
+    def _save(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        temp = status_path(self.root).with_suffix(".tmp")
+        temp.write_text(json.dumps({k: asdict(v) for k, v in self.status.items()}, indent=1))
+        os.replace(temp, status_path(self.root))
+
+    def notes(self, stale_after: float) -> list[str]:
+        return stale_notes(self.status, time.time(), stale_after)
+
+
+def log_keys(mirrors: DataDir, info: NodeInfo) -> list[Verifier]:
+    """Every key the peer's log may sign with: the federation file's, and the keys its own
+    (verified, mirrored) log rotated to from it, so a rotation needs no restart anywhere."""
+    rid = RegistryId(info.registry)
+    trusted = [info.log_vkey]
+    if mirrors.exists(rid):
+        with RegistryNode.open(rid, mirrors.node_path(rid), mirror=True) as node:
+            for _, new, previous in sorted(_rotations(node, [])):
+                if previous in trusted and new not in trusted:
+                    trusted.append(new)
+    return [Verifier.from_vkey(k) for k in trusted]

@@ -1,0 +1,231 @@
+"""One node, one config: `<node-dir>/node.toml`, loaded once and passed down as a typed object.
+
+The config names everything the node process may touch: its own directory (where the config
+lives), the federation file the operators exchanged, and the addresses it listens on and is
+reached at. `init_node` creates a node directory (mode 0700) with its two private keys (0600),
+its database and this file; `describe` gives the public description that goes into the
+federation file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from onereg.core.errors import OneregError
+from onereg.core.registries import RegistryId
+from onereg.federation.config import NodeInfo, cosigner_of
+from onereg.federation.layout import NodeDir
+from onereg.ledger.note import Signer
+from onereg.registry.identity import load_or_create_key, load_signer, origin_of
+from onereg.registry.node import RegistryNode
+
+DEFAULT_RSYNC = "rsync://127.0.0.1:8873/"
+DEFAULT_RRDP = "https://127.0.0.1:8443/rrdp/"
+
+
+class ConfigError(OneregError):
+    """A node config that cannot be used; the message names file, field and value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timers:
+    """How often a node does its background work (seconds)."""
+
+    publish: float = 5.0  # sign a checkpoint and gather cosignatures when the log grew
+    mirror: float = 5.0  # fetch and verify every peer's log
+    transfer_retry: float = 0.5  # re-drive unsettled transfers
+    peer_timeout: float = 5.0  # one request to a peer
+    signature_window: float = 60.0  # accepted clock skew of signed requests; replay memory
+    stale_after: float = 60.0  # a peer mirror older than this is reported stale
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    registry: RegistryId
+    directory: Path
+    federation_file: Path
+    http: str  # listen host:port
+    public_url: str  # how others reach the HTTP face
+    whois: str = ""  # listen host:port ("" = no whois)
+    public_whois: str = ""  # host:port given in referrals
+    rtr: str = ""  # listen host:port for `onereg rtr serve --config` ("" = none)
+    rsync_base: str = DEFAULT_RSYNC
+    rrdp_base: str = DEFAULT_RRDP
+    operator_keys: tuple[str, ...] = ()  # hex Ed25519 public keys allowed to operate the node
+    timers: Timers = field(default_factory=Timers)
+
+    @property
+    def node_dir(self) -> NodeDir:
+        return NodeDir(self.directory, self.registry)
+
+    @property
+    def origin(self) -> str:
+        return origin_of(self.registry)
+
+    def log_signer(self) -> Signer:
+        return load_signer(self.node_dir.log_key)
+
+    def node_signer(self) -> Signer:
+        return load_signer(self.node_dir.node_key)
+
+    def describe(self) -> NodeInfo:
+        return NodeInfo(
+            self.registry.value,
+            self.public_url,
+            self.origin,
+            self.log_signer().verifier().vkey(),
+            cosigner_of(self.node_signer()).verifier().vkey(),
+            self.public_whois,
+        )
+
+
+def host_port(text: str, where: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{where}: expected host:port, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+# --- reading and writing ----------------------------------------------------------------------
+
+_SECTIONS = {
+    "listen": {"http": "http", "whois": "whois", "rtr": "rtr"},
+    "public": {"url": "public_url", "whois": "public_whois"},
+    "rpki": {"rsync_base": "rsync_base", "rrdp_base": "rrdp_base"},
+}
+
+
+def load_config(path: Path) -> NodeConfig:
+    """Read and check `node.toml`; the node's directory is the folder the file is in."""
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no node config (create one with `onereg node init`)") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return _from_toml(raw, path)
+
+
+def _from_toml(raw: dict[str, Any], path: Path) -> NodeConfig:
+    where = str(path)
+    try:
+        registry = RegistryId(str(raw.get("registry")))
+    except ValueError:
+        raise ConfigError(f"{where}: registry: unknown registry {raw.get('registry')!r}") from None
+    values: dict[str, Any] = {}
+    for section, names in _SECTIONS.items():
+        table = _table(raw, section, where)
+        for key, attr in names.items():
+            if key in table:
+                values[attr] = _string(table[key], f"{where}: [{section}] {key}")
+    federation = _table(raw, "federation", where).get("file")
+    if not isinstance(federation, str) or not federation:
+        raise ConfigError(f"{where}: [federation] file: a path is required")
+    operators = _table(raw, "operators", where).get("keys", [])
+    if not isinstance(operators, list) or not all(_is_key_hex(k) for k in operators):
+        raise ConfigError(f"{where}: [operators] keys: a list of 64-hex-digit Ed25519 keys")
+    config = NodeConfig(
+        registry,
+        path.parent.resolve(),
+        (path.parent / federation).resolve(),
+        values.pop("http", ""),
+        values.pop("public_url", ""),
+        operator_keys=tuple(operators),
+        timers=_timers(_table(raw, "timers", where), where),
+        **values,
+    )
+    _check(config, where)
+    return config
+
+
+def _table(raw: dict[str, Any], name: str, where: str) -> dict[str, Any]:
+    table = raw.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [{name}] must be a table")
+    return table
+
+
+def _string(value: object, where: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def _is_key_hex(value: object) -> bool:
+    hexdigits = "0123456789abcdef"
+    return isinstance(value, str) and len(value) == 64 and all(c in hexdigits for c in value)
+
+
+def _timers(table: dict[str, Any], where: str) -> Timers:
+    known = {f.name for f in fields(Timers)}
+    for key, value in table.items():
+        if key not in known:
+            raise ConfigError(f"{where}: [timers] {key}: unknown timer (known: {sorted(known)})")
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"{where}: [timers] {key}: expected seconds > 0, got {value!r}")
+    return Timers(**{k: float(v) for k, v in table.items()})
+
+
+def _check(config: NodeConfig, where: str) -> None:
+    host_port(config.http, f"{where}: [listen] http")
+    for value, name in ((config.whois, "whois"), (config.rtr, "rtr")):
+        if value:
+            host_port(value, f"{where}: [listen] {name}")
+    if not config.public_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{where}: [public] url: expected an http(s) URL, got {config.public_url!r}"
+        )
+
+
+def config_toml(config: NodeConfig) -> str:
+    """The config as TOML, paths relative to the node's directory where they are inside it."""
+    federation = os.path.relpath(config.federation_file, config.directory)
+    timers = "".join(f"{f.name} = {getattr(config.timers, f.name)}\n" for f in fields(Timers))
+    keys = ", ".join(f'"{k}"' for k in config.operator_keys)
+    return (
+        f"# onereg node config (`onereg serve --config {NODE_FILE_HINT}`)\n"
+        f'registry = "{config.registry.value}"\n\n'
+        f'[listen]\nhttp = "{config.http}"\nwhois = "{config.whois}"\nrtr = "{config.rtr}"\n\n'
+        f'[public]\nurl = "{config.public_url}"\nwhois = "{config.public_whois}"\n\n'
+        f'[rpki]\nrsync_base = "{config.rsync_base}"\nrrdp_base = "{config.rrdp_base}"\n\n'
+        f'[federation]\nfile = "{federation}"\n\n'
+        f"[operators]\nkeys = [{keys}]\n\n"
+        f"[timers]\n{timers}"
+    )
+
+
+NODE_FILE_HINT = "node.toml"
+
+
+def _write_private_text(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+
+
+def save_config(config: NodeConfig) -> None:
+    _write_private_text(config.node_dir.config_path, config_toml(config))
+
+
+def init_node(config: NodeConfig, *, overwrite: bool = False) -> NodeConfig:
+    """Create the node's directory (0700), keys (0600), database and config file.
+
+    Keys and database already there are kept (re-running init only rewrites the config, and
+    only with `overwrite`), so a node never silently gets a new identity."""
+    nd = config.node_dir
+    if nd.config_path.exists() and not overwrite:
+        raise ConfigError(f"{nd.config_path} exists: this directory is already a node")
+    nd.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(nd.root, 0o700)
+    load_or_create_key(nd.log_key, config.origin)
+    load_or_create_key(nd.node_key, config.origin)
+    with RegistryNode.open(config.registry, nd.db_path):
+        pass
+    os.chmod(nd.db_path, 0o600)
+    save_config(config)
+    return config

@@ -1,0 +1,80 @@
+"""Operator routes: what the registry's own staff ask their node to do, through its API.
+
+Each request is signed (RFC 9421) by an operator key listed in the node's config. An Ed25519
+key rather than a bearer token: the node stores only public keys (nothing on its disk lets
+anyone act as an operator), a captured request cannot be replayed (nonce, ±window), and it is
+the same signature machinery the nodes use between themselves.
+
+POST /admin/publish      sign a checkpoint now and gather cosignatures; the outcome per witness
+POST /admin/rotate-key   rotate the log key (logged as `key.rotated`, signed by the old key),
+                         then publish: the witnesses learn the new key from the log
+POST /admin/holder-key   {"handle", "key": hex Ed25519}: record a holder's key in the log
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from onereg.core.errors import OneregError
+from onereg.federation.publish import WitnessOutcome
+from onereg.http.signed import SignedRoutes
+from onereg.ledger.checkpoint import Checkpoint
+from onereg.ledger.note import parse_note
+from onereg.registry.transfers import register_holder_key
+
+if TYPE_CHECKING:
+    from onereg.http.app import NodeService
+
+
+def operator_keyid(public_hex: str) -> str:
+    """How an operator key is named in a signature's `keyid`."""
+    return f"operator-{public_hex[:16]}"
+
+
+def _outcomes(note: str, outcomes: list[WitnessOutcome]) -> dict[str, object]:
+    return {
+        "size": Checkpoint.parse(parse_note(note)[0]).size,
+        "cosigned_by": [o.witness for o in outcomes if o.status == 200],
+        "refused_by": {o.witness: f"{o.status} {o.detail}" for o in outcomes if o.status != 200},
+    }
+
+
+def operator_routes(service: NodeService, operators: SignedRoutes) -> list[Route]:
+    async def publish(request: Request) -> Response:
+        if service.publisher is None or service.client is None:
+            return JSONResponse({"reasons": ["this node does not publish"]}, status_code=409)
+        note, outcomes = await service.publisher.publish(service.client)
+        return JSONResponse(_outcomes(note, outcomes))
+
+    async def rotate(request: Request) -> Response:
+        if service.rotate_key is None or service.publisher is None or service.client is None:
+            return JSONResponse({"reasons": ["this node cannot rotate its key"]}, status_code=409)
+        try:
+            old, new = service.rotate_key()
+        except OneregError as exc:
+            return JSONResponse({"reasons": [str(exc)]}, status_code=409)
+        note, outcomes = await service.publisher.publish(service.client)
+        return JSONResponse({"retired": old, "in_use": new, **_outcomes(note, outcomes)})
+
+    async def holder_key(request: Request) -> Response:
+        try:
+            body = json.loads(await request.body())
+            handle, public = str(body["handle"]), bytes.fromhex(str(body["key"]))
+            entry = register_holder_key(service.current_node(), handle, public)
+        except (ValueError, KeyError, TypeError) as exc:
+            return JSONResponse({"reasons": [f"expected {{handle, key}}: {exc}"]}, 400)
+        except OneregError as exc:
+            return JSONResponse({"reasons": [str(exc)]}, status_code=422)
+        service.changed()
+        return JSONResponse({"handle": handle, "seq": entry.seq})
+
+    return [
+        Route("/admin/holder-key", operators.required(holder_key), methods=["POST"]),
+        Route("/admin/publish", operators.required(publish), methods=["POST"]),
+        Route("/admin/rotate-key", operators.required(rotate), methods=["POST"]),
+    ]
