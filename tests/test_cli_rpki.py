@@ -174,7 +174,7 @@ def test_publish_follows_an_inter_registry_transfer(tmp_path: Path) -> None:
     uris = RepositoryUris("rsync://127.0.0.1:8873/", "https://127.0.0.1:8443/rrdp/notification.xml")
     for registry in ("arin", "ripencc"):  # make-before-break: both certify it for now
         with fed.data.open(RegistryId(registry), create=False) as node:
-            ca = RegistryCa.open(node, fed.root / "rpki/ca" / registry, uris)
+            ca = RegistryCa.open(node, fed.root / "nodes" / registry / "rpki/ca", uris)
             try:
                 assert ca.certified().contains(block), registry
             finally:

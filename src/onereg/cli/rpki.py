@@ -40,6 +40,14 @@ def rpki_root(data_dir: Path) -> Path:
     return data_dir / "rpki"
 
 
+def _has_delegations(data: DataDir, rid: RegistryId) -> bool:
+    """A registry with nothing delegated yet has no CA to publish (a node just initialised)."""
+    if not data.exists(rid):
+        return False
+    with data.open(rid, create=False) as node:
+        return node.conn.execute("SELECT 1 FROM delegations LIMIT 1").fetchone() is not None
+
+
 @contextmanager
 def open_ca(settings: Settings, registry: str, rsync: str, rrdp: str) -> Iterator[RegistryCa]:
     """The registry's CA, its state (keys mode 0600) under <data-dir>/rpki/ca/<registry>."""
@@ -66,7 +74,7 @@ def _publish(
         cas = [
             stack.enter_context(open_ca(settings, registry, rsync, rrdp))
             for registry in registries
-            if data.exists(RegistryId(registry))
+            if _has_delegations(data, RegistryId(registry))
         ]
         for ca in cas:
             ca.sync()

@@ -123,7 +123,7 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
     )
     if config.whois:
         service.companions.append(whois)
-    service.rrdp = Publisher(nd.rpki_pub, config.rsync_base, config.rrdp_base)
+    service.rrdp = Publisher(config.rpki_pub, config.rsync_base, config.rrdp_base)
     uris = RepositoryUris(config.rsync_base, config.rrdp_base + "notification.xml")
     service.rpki = RpkiConfig(nd.rpki_ca, uris, service.rrdp)
     host, port = host_port(config.http, "http")

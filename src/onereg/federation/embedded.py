@@ -43,6 +43,7 @@ def local_config(data_root: Path, rid: RegistryId, base_port: int, operator: str
         public_whois=f"{HOST}:{whois}",
         rtr=f"{HOST}:{base_port + RTR_PORT_OFFSET + offset}",
         operator_keys=(operator,),
+        publication_dir=(data_root / "rpki" / "pub").resolve(),
     )
 
 

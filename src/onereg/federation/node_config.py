@@ -56,11 +56,19 @@ class NodeConfig:
     rsync_base: str = DEFAULT_RSYNC
     rrdp_base: str = DEFAULT_RRDP
     operator_keys: tuple[str, ...] = ()  # hex Ed25519 public keys allowed to operate the node
+    # where the node's RPKI publication goes (default: rpki/pub in its directory); the embedded
+    # set-up points every node at one shared publication server's directory, as RFC 8181
+    # publication servers host many CAs
+    publication_dir: Path | None = None
     timers: Timers = field(default_factory=Timers)
 
     @property
     def node_dir(self) -> NodeDir:
         return NodeDir(self.directory, self.registry)
+
+    @property
+    def rpki_pub(self) -> Path:
+        return self.publication_dir or self.node_dir.rpki_pub
 
     @property
     def origin(self) -> str:
@@ -125,6 +133,9 @@ def _from_toml(raw: dict[str, Any], path: Path) -> NodeConfig:
     federation = _table(raw, "federation", where).get("file")
     if not isinstance(federation, str) or not federation:
         raise ConfigError(f"{where}: [federation] file: a path is required")
+    publication = _table(raw, "rpki", where).get("publication_dir")
+    if publication is not None and not isinstance(publication, str):
+        raise ConfigError(f"{where}: [rpki] publication_dir: expected a path")
     operators = _table(raw, "operators", where).get("keys", [])
     if not isinstance(operators, list) or not all(_is_key_hex(k) for k in operators):
         raise ConfigError(f"{where}: [operators] keys: a list of 64-hex-digit Ed25519 keys")
@@ -135,6 +146,7 @@ def _from_toml(raw: dict[str, Any], path: Path) -> NodeConfig:
         values.pop("http", ""),
         values.pop("public_url", ""),
         operator_keys=tuple(operators),
+        publication_dir=(path.parent / publication).resolve() if publication else None,
         timers=_timers(_table(raw, "timers", where), where),
         **values,
     )
@@ -191,7 +203,13 @@ def config_toml(config: NodeConfig) -> str:
         f'registry = "{config.registry.value}"\n\n'
         f'[listen]\nhttp = "{config.http}"\nwhois = "{config.whois}"\nrtr = "{config.rtr}"\n\n'
         f'[public]\nurl = "{config.public_url}"\nwhois = "{config.public_whois}"\n\n'
-        f'[rpki]\nrsync_base = "{config.rsync_base}"\nrrdp_base = "{config.rrdp_base}"\n\n'
+        f'[rpki]\nrsync_base = "{config.rsync_base}"\nrrdp_base = "{config.rrdp_base}"\n'
+        + (
+            f'publication_dir = "{os.path.relpath(config.publication_dir, config.directory)}"\n'
+            if config.publication_dir
+            else ""
+        )
+        + "\n"
         f'[federation]\nfile = "{federation}"\n\n'
         f"[operators]\nkeys = [{keys}]\n\n"
         f"[timers]\n{timers}"
