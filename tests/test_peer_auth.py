@@ -216,3 +216,40 @@ def test_transfers_still_complete_between_signed_nodes(fed: LocalFederation) -> 
     with httpx.Client() as client:
         reply = fed.submit(client, signed)
     assert reply.json()["state"] == "sourceFinalized", reply.text
+
+
+# --- peers only through verified mirrors ---------------------------------------------------
+
+
+def test_a_node_knows_its_peers_from_verified_mirrors_and_says_what_is_stale(
+    fed: LocalFederation,
+) -> None:
+    import subprocess
+
+    from localfed import ONEREG
+    from onereg.federation.mirror import load_status
+
+    mirrors = fed.root / "nodes/arin/mirrors"
+    deadline = time.monotonic() + 30
+    while (
+        not load_status(mirrors).get("ripencc", None)
+        or not load_status(mirrors)["ripencc"].verified_at
+    ):
+        assert time.monotonic() < deadline, load_status(mirrors)
+        time.sleep(0.2)
+    # ARIN's mirror of RIPE NCC's log is a replay of it, verified against the cosigned root
+    assert (mirrors / "nodes/ripencc/node.sqlite").exists()
+    shown = subprocess.run(
+        [ONEREG, "show", "193.0.0.1", "--node", str(fed.root / "nodes/arin/node.toml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "R1" in shown.stdout
+    assert "apnic" in shown.stderr and "never been verified" in shown.stderr
+    # the nodes that are not running are said to be stale where people read the answers
+    help_ = httpx.get(f"{fed.urls['arin']}/rdap/help", timeout=10).json()
+    stale = [n for n in help_["notices"] if n["title"] == "Stale federation data"]
+    assert stale and any("apnic" in line for line in stale[0]["description"])
+    assert not any(line.startswith("ripencc") for line in stale[0]["description"])

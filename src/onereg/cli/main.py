@@ -44,6 +44,7 @@ from onereg.federation.faults import FaultPlan
 from onereg.federation.importer import ImportOutcome, import_delegated_file, import_iana
 from onereg.federation.layout import DataDir, NodeDir, served_by
 from onereg.federation.lookup import lookup
+from onereg.federation.mirror import load_status, stale_notes
 from onereg.federation.node_config import load_config
 from onereg.federation.proofs import build_proof, verify_proof_file
 from onereg.ledger.policy import Policy
@@ -102,7 +103,28 @@ def _build(settings: Settings, sources: SourceSet, jobs: int) -> list[ImportOutc
         return build(data, sources, jobs, report)
 
 
-def _audit(settings: Settings) -> tuple[AuditReport, float]:
+NODE_VIEW = click.option(
+    "--node",
+    "node_config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Read a node's view (its node.toml): its own database and its verified mirrors of "
+    "the other registries' logs, with their age.",
+)
+
+
+def _federation(settings: Settings, node_config: Path | None) -> DataDir:
+    """The data dir's nodes, or one node's own view of the federation (stale peers said)."""
+    if node_config is None:
+        return DataDir(settings.data_dir)
+    config = load_config(node_config)
+    status = load_status(config.node_dir.mirrors)
+    for note in stale_notes(status, time.time(), config.timers.stale_after):
+        err_console.print(f"[yellow]note:[/yellow] {note}")
+    return config.node_dir.view()
+
+
+def _audit(settings: Settings, data: DataDir | None = None) -> tuple[AuditReport, float]:
     started = time.perf_counter()
     erx = ErxIndex(parse_erx_transfers(settings.erx_file) if settings.erx_file else [])
     allowed: set[tuple[str, int, int]] = set()
@@ -111,7 +133,7 @@ def _audit(settings: Settings) -> tuple[AuditReport, float]:
             (a.resource.afi.value, a.resource.start, a.resource.end)
             for a in parse_allowed_overlaps(settings.allowlist_file)
         }
-    report = run_audit(load_view(DataDir(settings.data_dir)), erx, allowed)
+    report = run_audit(load_view(data or DataDir(settings.data_dir)), erx, allowed)
     return report, time.perf_counter() - started
 
 
@@ -180,10 +202,11 @@ def import_(settings: Settings, files: tuple[Path, ...]) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Write the full report as JSON.")
 @click.option("--limit", default=20, show_default=True, help="Rows per table.")
+@NODE_VIEW
 @click.pass_obj
-def audit(settings: Settings, as_json: bool, limit: int) -> None:
+def audit(settings: Settings, as_json: bool, limit: int, node_config: Path | None) -> None:
     """Check uniqueness and authority across every node; exit 1 on any conflict."""
-    report, seconds = _audit(settings)
+    report, seconds = _audit(settings, _federation(settings, node_config))
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=1) + "\n")
     else:
@@ -195,10 +218,12 @@ def audit(settings: Settings, as_json: bool, limit: int) -> None:
 
 @cli.command()
 @click.argument("resource")
+@NODE_VIEW
 @click.pass_obj
-def show(settings: Settings, resource: str) -> None:
+def show(settings: Settings, resource: str, node_config: Path | None) -> None:
     """Show the holder of RESOURCE and the chain IANA -> registry -> holder."""
-    print_lookup(console, lookup(DataDir(settings.data_dir), Resource.parse(resource)))
+    data = _federation(settings, node_config)
+    print_lookup(console, lookup(data, Resource.parse(resource)))
 
 
 @cli.group()
