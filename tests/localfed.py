@@ -144,6 +144,20 @@ class LocalFederation:
             time.sleep(0.1)
         raise RuntimeError(f"{registry} node did not come up")
 
+    def wait_mirrored(self, nodes: tuple[str, ...], peers: tuple[str, ...]) -> None:
+        """Until each node has verified each (other) peer's log at least once."""
+        from onereg.federation.mirror import load_status
+
+        deadline = time.monotonic() + 60
+        for node in nodes:
+            for peer in peers:
+                while peer != node:
+                    status = load_status(self.root / "nodes" / node / "mirrors").get(peer)
+                    if status is not None and status.verified_at:
+                        break
+                    assert time.monotonic() < deadline, f"{node} never verified {peer}'s log"
+                    time.sleep(0.1)
+
     def alive(self, registry: str) -> bool:
         proc = self.procs.get(registry)
         return proc is not None and proc.poll() is None

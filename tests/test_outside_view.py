@@ -24,8 +24,9 @@ def fed(tmp_path: Path, shared_data: Path) -> Iterator[LocalFederation]:
         },
         iana=shared_data / "iana",
     )
-    for registry in ("ripencc", "arin"):
+    for registry in ("iana", "ripencc", "arin"):  # authority comes from IANA's mirrored log
         f.start(registry)
+    f.wait_mirrored(("ripencc", "arin"), ("iana", "ripencc", "arin"))
     yield f
     f.stop()
 

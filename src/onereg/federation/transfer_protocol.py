@@ -258,11 +258,10 @@ class TransferProtocol:
             return
         problems = offer_facts_problems(self.config.mirrors, offer)
         if problems is None:
+            # Not mirrored yet: the offer is signed by the source's node key, so it is the
+            # source's word; the mirror is refreshed now so later offers are checked.
             self.on_behind()
-            raise PeerUnavailable(
-                f"{offer.signed.agreement.source_registry}'s log, as verified here, does not "
-                "show the block yet; offer again after its next checkpoint"
-            )
+            return
         if problems:
             raise TransferRefused(problems)
 
