@@ -191,8 +191,9 @@ def fed(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator
     f = LocalFederation(tmp_path_factory.mktemp("whoisit"), HOLDINGS)
     import_iana(f.data, shared_data / "iana")  # the real IANA map: who is authoritative where
     try:
-        for registry in ("ripencc", "arin"):
+        for registry in ("iana", "ripencc", "arin"):  # IANA's mirrored log: the authority
             f.start(registry)
+        f.wait_mirrored(("ripencc", "arin"), ("iana", "ripencc", "arin"))
         signed = f.agreement("193.0.1.0/24", ("ripencc", "R1"), ("arin", "A1"))
         with httpx.Client() as client:
             reply = f.submit(client, signed)
@@ -203,6 +204,14 @@ def fed(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator
             return bool(httpx.get(url, timeout=10).json().get("state") == "sourceFinalized")
 
         _until(registered)
+
+        def ripe_knows() -> bool:  # RIPE NCC learns of it from its mirror of ARIN's log
+            url = f"{f.urls['ripencc']}/rdap/ip/193.0.1.1"
+            return httpx.get(url, timeout=10).headers.get("location", "").startswith(
+                f.urls["arin"]
+            )
+
+        _until(ripe_knows)
         yield f
     finally:
         f.stop()
