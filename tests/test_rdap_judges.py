@@ -207,9 +207,7 @@ def fed(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator
 
         def ripe_knows() -> bool:  # RIPE NCC learns of it from its mirror of ARIN's log
             url = f"{f.urls['ripencc']}/rdap/ip/193.0.1.1"
-            return httpx.get(url, timeout=10).headers.get("location", "").startswith(
-                f.urls["arin"]
-            )
+            return httpx.get(url, timeout=10).headers.get("location", "").startswith(f.urls["arin"])
 
         _until(ripe_knows)
         yield f
