@@ -253,3 +253,44 @@ def test_a_node_knows_its_peers_from_verified_mirrors_and_says_what_is_stale(
     stale = [n for n in help_["notices"] if n["title"] == "Stale federation data"]
     assert stale and any("apnic" in line for line in stale[0]["description"])
     assert not any(line.startswith("ripencc") for line in stale[0]["description"])
+
+
+# --- what operators scrape ----------------------------------------------------------------
+
+
+def test_metrics_tell_operators_what_they_expect(fed: LocalFederation) -> None:
+    import shutil
+    import subprocess
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    assert httpx.get(f"{fed.urls['arin']}/rdap/ip/23.0.0.1", timeout=10).status_code == 200
+    signed = fed.agreement("193.0.7.0/24", ("ripencc", "R1"), ("arin", "A1"))
+    with httpx.Client() as client:
+        assert fed.submit(client, signed).json()["state"] == "sourceFinalized"
+    deadline = time.monotonic() + 30
+    while True:
+        text = httpx.get(f"{fed.urls['arin']}/metrics", timeout=10).text
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        mirrored = samples.get(("onereg_peer_mirror_age_seconds", (("peer", "ripencc"),)), 1e9)
+        if mirrored < 60 and samples.get(("onereg_checkpoint_cosignatures", ()), 0) >= 1:
+            break  # both eventually: the latest checkpoint may still be gathering
+        assert time.monotonic() < deadline, text
+        time.sleep(0.2)
+    assert samples[("onereg_log_size", ())] >= 7
+    assert samples[("onereg_checkpoint_cosignatures", ())] >= 1
+    assert samples[("onereg_peer_mirror_age_seconds", (("peer", "apnic"),))] == float("inf")
+    assert samples[("onereg_transfers", (("state", "sourceFinalized"),))] >= 1
+    rdap = ("onereg_requests_total", (("face", "rdap"), ("status", "2xx")))
+    assert samples[rdap] >= 1
+    assert samples[("onereg_request_seconds_count", (("face", "transfers"),))] >= 1
+    promtool = shutil.which("promtool")
+    if promtool:  # Prometheus's own linter, where installed (.ci/run installs it)
+        checked = subprocess.run(
+            [promtool, "check", "metrics"], input=text, capture_output=True, text=True
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -76,8 +76,15 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
     async def whois(service: NodeService) -> asyncio.AbstractServer:
         """whois in the web server's event loop: both use the node's one connection there."""
         host, port = host_port(config.whois, "whois")
+        metrics = service.metrics
         return await start_whois(
-            service.current_node, authority, hosts, host, port, stale=service.stale_notes
+            service.current_node,
+            authority,
+            hosts,
+            host,
+            port,
+            stale=service.stale_notes,
+            observe=metrics.observe if metrics else None,
         )
 
     node_signer = config.node_signer()

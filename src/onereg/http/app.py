@@ -20,6 +20,7 @@ from pathlib import Path
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -31,6 +32,7 @@ from onereg.federation.peer_client import PeerClient
 from onereg.federation.publish import NodePublisher
 from onereg.federation.transfer_protocol import ProtocolConfig, TransferProtocol
 from onereg.federation.witness import Witness
+from onereg.http.metrics import MetricsMiddleware, NodeMetrics, metrics_route
 from onereg.http.operator_routes import operator_routes
 from onereg.http.rdap import RdapAuthority, rdap_routes
 from onereg.http.rpki_routes import RpkiConfig, rpki_routes
@@ -93,6 +95,7 @@ class NodeService:
     client: PeerClient | None = None  # this node's signed client to its peers (while serving)
 
     mirror_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    metrics: NodeMetrics | None = None  # `GET /metrics` (made by `build_app`)
 
     def mirror_now(self) -> None:
         """A peer's log is needed fresher than the timer would make it: mirror now."""
@@ -226,7 +229,9 @@ def build_app(service: NodeService) -> Starlette:
                 task.cancel()
         service.db.close()
 
+    service.metrics = NodeMetrics(service)
     routes = [
+        Route("/metrics", metrics_route(service)),
         Route("/log/checkpoint", checkpoint),
         Route("/log/tile/{path:path}", tile),
         Route("/witness/add-checkpoint", service.signed.required(add_checkpoint), methods=["POST"]),
@@ -243,7 +248,8 @@ def build_app(service: NodeService) -> Starlette:
         routes += rpki_routes(service.current_node, service.rpki)
     if service.operators is not None:
         routes += operator_routes(service, service.operators)
-    return Starlette(routes=routes, lifespan=lifespan)
+    middleware = [Middleware(MetricsMiddleware, metrics=lambda: service.metrics)]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 
 
 def _start_mirroring(service: NodeService) -> asyncio.Task[None] | None:

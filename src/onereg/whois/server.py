@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,8 +84,10 @@ class WhoisService:
         whois_hosts: Mapping[RegistryId, str],
         limits: WhoisLimits,
         stale: Callable[[], list[str]] | None = None,
+        observe: Callable[[str, float, int], None] | None = None,
     ) -> None:
         self.get_node, self.authority, self.limits = get_node, authority, limits
+        self.observe = observe  # (face, seconds, status) per query, for the node's metrics
         self.stale = stale  # peers whose mirrored logs are stale: said in every header
         self.whois_hosts = whois_hosts  # read per query: the caller may update it
         self.active = 0
@@ -227,6 +230,14 @@ class WhoisService:
 
     async def respond(self, line: str) -> str:
         """The whole answer to one query line."""
+        started = time.perf_counter()
+        answer_text, failed = await self._respond(line)
+        if self.observe is not None:
+            self.observe("whois", time.perf_counter() - started, 500 if failed else 200)
+        return answer_text
+
+    async def _respond(self, line: str) -> tuple[str, bool]:
+        failed = False
         node = self.get_node()
         notice = ""
         try:
@@ -245,10 +256,11 @@ class WhoisService:
             body = error.text()
         except Exception:
             log.exception("whois query %r failed", line[:100])
+            failed = True
             body = WhoisError(
                 100, "internal software error", "Please contact the registry if it persists."
             ).text()
-        return self.framed(node, notice, body)
+        return self.framed(node, notice, body), failed
 
     def framed(self, node: RegistryNode, notice: str, body: str) -> str:
         """RIPE's layout: header, notices, objects, the served-by line and two blank lines."""
@@ -263,6 +275,7 @@ async def start_whois(
     port: int,
     limits: WhoisLimits | None = None,
     stale: Callable[[], list[str]] | None = None,
+    observe: Callable[[str, float, int], None] | None = None,
 ) -> asyncio.Server:
     """Listen for whois queries on (host, port) in the running event loop.
 
@@ -271,7 +284,9 @@ async def start_whois(
     callable); `whois_hosts` each
     registry's whois as "host:port", named in referrals. The caller closes the server.
     """
-    service = WhoisService(get_node, authority, whois_hosts, limits or WhoisLimits(), stale)
+    service = WhoisService(
+        get_node, authority, whois_hosts, limits or WhoisLimits(), stale, observe
+    )
     server = await asyncio.start_server(service.handle, host, port, reuse_address=True)
     service.warm_up()
     return server
