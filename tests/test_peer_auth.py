@@ -277,7 +277,9 @@ def test_metrics_tell_operators_what_they_expect(fed: LocalFederation) -> None:
             for s in family.samples
         }
         mirrored = samples.get(("onereg_peer_mirror_age_seconds", (("peer", "ripencc"),)), 1e9)
-        if mirrored < 60 and samples.get(("onereg_checkpoint_cosignatures", ()), 0) >= 1:
+        registered = samples.get(("onereg_transfers", (("state", "sourceFinalized"),)), 0)
+        cosigned = samples.get(("onereg_checkpoint_cosignatures", ()), 0)
+        if mirrored < 60 and cosigned >= 1 and registered >= 1:
             break  # both eventually: the latest checkpoint may still be gathering
         assert time.monotonic() < deadline, text
         time.sleep(0.2)

@@ -65,8 +65,6 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
         retry_seconds=config.timers.transfer_retry,
         timeout_seconds=config.timers.peer_timeout,
         faults=faults or FaultPlan(),
-        signer=signer,
-        verifiers={p.registry: p.log_verifier() for p in peers},
         mirrors=DataDir(nd.mirrors),
     )
     urls = {RegistryId(n.registry): n.url for n in federation.nodes}

@@ -154,7 +154,7 @@ class Mirror:
             node.ingest(entries, expected_root=checkpoint.root)  # our own hashing decides
             check.fetched, check.size = len(entries), checkpoint.size
             self._check_state(node, checkpoint, check)
-        self.seen_path(info.registry).write_text(note)
+        _write_atomically(self.seen_path(info.registry), note)
 
     def _check_signatures(
         self, node: RegistryNode, entries: list[LogEntry], note: str, size: int
@@ -237,6 +237,14 @@ class Mirror:
             )
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    """Whole or not at all: a process killed mid-write must not leave a torn checkpoint that
+    every later verification would trip over."""
+    temp = path.with_name(path.name + ".tmp")
+    temp.write_text(text)
+    os.replace(temp, path)
+
+
 def _consistent(old: Checkpoint, new: Checkpoint, path: list[bytes]) -> bool:
     try:
         check_conflict(old, new, path)
@@ -316,9 +324,8 @@ class PeerMirrors:
 
     def _save(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        temp = status_path(self.root).with_suffix(".tmp")
-        temp.write_text(json.dumps({k: asdict(v) for k, v in self.status.items()}, indent=1))
-        os.replace(temp, status_path(self.root))
+        text = json.dumps({k: asdict(v) for k, v in self.status.items()}, indent=1)
+        _write_atomically(status_path(self.root), text)
 
     def notes(self, stale_after: float) -> list[str]:
         return stale_notes(self.status, time.time(), stale_after)

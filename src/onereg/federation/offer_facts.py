@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from onereg.core.registries import RegistryId
 from onereg.federation.layout import DataDir
-from onereg.registry.interrir import Offer, transfer_state
-from onereg.registry.transfers import HELD, parse_block
+from onereg.registry.interrir import Offer, TransferState, transfer_state
+from onereg.registry.transfers import HELD, SOURCE_FINALIZED, parse_block
 
 FACTS = ("original", "registered", "source_cc", "status", "authority")
 
@@ -52,4 +52,27 @@ def offer_facts_problems(mirrors: DataDir, offer: Offer) -> list[str] | None:
     held = found[0] if len(found) == 1 and found[0].resource.contains(block) else None
     if held is None or held.holder != a.source_holder or held.status not in HELD:
         problems.append(f"{rid}'s log does not show {a.source_holder} holding {block}")
+    return problems
+
+
+def registration_problems(mirrors: DataDir, t: TransferState) -> list[str] | None:
+    """Before a recipient registers a block: the source's log must show this transfer
+    finalized, with the facts the recipient recorded from the offer ([] when so). None: the
+    mirror does not show it finalized yet."""
+    rid = RegistryId(t.counterpart)
+    if not mirrors.exists(rid):
+        return None
+    with mirrors.open(rid, create=False) as mirror:
+        logged = transfer_state(mirror, t.id)
+    if logged is None or logged.state != SOURCE_FINALIZED:
+        return None
+    problems = []
+    if logged.role != "source" or logged.signed().to_json() != t.signed().to_json():
+        problems.append(f"{rid}'s log records another agreement under this transfer id")
+    for name in FACTS:
+        if t.record.get(name) != logged.record.get(name):
+            problems.append(
+                f"the offer's {name} was {t.record.get(name)!r}, but {rid}'s log says "
+                f"{logged.record.get(name)!r}"
+            )
     return problems

@@ -16,7 +16,6 @@ own log), never from the request.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
@@ -30,10 +29,9 @@ from onereg.core.errors import OneregError
 from onereg.core.registries import RegistryId
 from onereg.federation.faults import FaultPlan, Faults
 from onereg.federation.layout import DataDir
-from onereg.federation.offer_facts import offer_facts_problems
+from onereg.federation.offer_facts import offer_facts_problems, registration_problems
 from onereg.federation.peer_client import PeerClient, PeerError, Reply
 from onereg.ledger.agreement import SignedAgreement
-from onereg.ledger.note import Signer, Verifier
 from onereg.registry import interrir
 from onereg.registry.interrir import Offer, TransferState
 from onereg.registry.node import RegistryNode
@@ -74,16 +72,9 @@ class ProtocolConfig:
     retry_seconds: float = 0.5
     timeout_seconds: float = 5.0
     faults: FaultPlan = field(default_factory=FaultPlan)
-    signer: Signer | None = None  # this node's log key: signs its finalization notices
-    verifiers: Mapping[str, Verifier] = field(default_factory=dict)  # the peers' log keys
     # the node's verified mirrors of the peers' logs: holder keys and the facts of an offer
     # are checked there, not taken from a message
     mirrors: DataDir | None = None
-
-
-def notice(transfer_id: str) -> bytes:
-    """What a source node signs to tell the recipient node it finalized a transfer."""
-    return f"onereg-transfer-finalized/1\n{transfer_id}\n".encode()
 
 
 def _optional_int(value: object) -> int | None:
@@ -258,8 +249,9 @@ class TransferProtocol:
             return
         problems = offer_facts_problems(self.config.mirrors, offer)
         if problems is None:
-            # Not mirrored yet: the offer is signed by the source's node key, so it is the
-            # source's word; the mirror is refreshed now so later offers are checked.
+            # Not mirrored yet: the block is only reserved, on the source node's signed word;
+            # it is registered once the source's own log shows the transfer finalized with
+            # these facts (`_register_when_logged`).
             self.on_behind()
             return
         if problems:
@@ -323,14 +315,11 @@ class TransferProtocol:
             self.faults.point("source:cancelled")
 
     async def _tell_recipient(self, t: TransferState) -> None:
-        """Best effort: the recipient also asks by itself (`recover`), so a lost message is fine.
-        The notice is signed with this node's log key, which saves the recipient asking back."""
+        """Best effort: the recipient also asks by itself (`recover`), so a lost message is
+        fine. The request carries this node's signature, like every node-to-node request."""
         url = f"{self._peer(t.counterpart)}/transfers/{t.id}/finalized"
-        body = {}
-        if self.config.signer is not None:
-            body["signature"] = base64.b64encode(self.config.signer.sign(notice(t.id))).decode()
         with contextlib.suppress(PeerError):
-            await self.client.post(url, body, peer=t.counterpart)
+            await self.client.post(url, {}, peer=t.counterpart)
 
     # --- recipient side --------------------------------------------------------------------------
 
@@ -368,18 +357,7 @@ class TransferProtocol:
                 f"the notice is signed by {sender}'s node, not by the source registry "
                 f"{t.counterpart}'s"
             )
-        signature = body.get("signature") if isinstance(body, dict) else None
-        verifier = self.config.verifiers.get(t.counterpart)
-        if isinstance(signature, str) and verifier is not None:
-            try:
-                valid = verifier.verify(notice(transfer_id), base64.b64decode(signature))
-            except ValueError:
-                valid = False
-            if valid:
-                t = interrir.register(self.node, transfer_id, self.clock())
-                self.faults.point("recipient:registered")
-                return t
-        return await self.follow(transfer_id)
+        return self._register_when_logged(t)
 
     async def follow(self, transfer_id: str) -> TransferState | None:
         """Ask the source how a reserved transfer ended, and settle it here."""
@@ -399,11 +377,26 @@ class TransferProtocol:
             return t
         state = _obj(reply).get("state") if reply.status == 200 else None
         if state == SOURCE_FINALIZED:
-            t = interrir.register(self.node, transfer_id, self.clock())
-            self.faults.point("recipient:registered")
+            t = self._register_when_logged(t)
         elif state == SOURCE_CANCELLED:
             t = interrir.abort(self.node, transfer_id, "the source registry cancelled the transfer")
             self.faults.point("recipient:aborted")
+        return t
+
+    def _register_when_logged(self, t: TransferState) -> TransferState:
+        """Register the block only once the source's own log, as verified here, shows the
+        transfer finalized with the facts the offer gave; until then it stays reserved (the
+        recovery loop asks again), and a source whose log says otherwise gets an abort that
+        names the difference."""
+        if self.config.mirrors is not None:
+            problems = registration_problems(self.config.mirrors, t)
+            if problems is None:
+                self.on_behind()
+                return t
+            if problems:
+                return interrir.abort(self.node, t.id, "; ".join(problems))
+        t = interrir.register(self.node, t.id, self.clock())
+        self.faults.point("recipient:registered")
         return t
 
     # --- recovery --------------------------------------------------------------------------------

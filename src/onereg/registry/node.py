@@ -149,12 +149,21 @@ class RegistryNode:
     def _catch_up_tree(self) -> None:
         """Give entries written before the tree existed their leaves (a one-time upgrade)."""
         store = SqliteHashStore(self.conn)
-        done, (size, _) = store.size(), self.head()
-        if done < size:
-            with collector_paused():
-                self.conn.execute("BEGIN IMMEDIATE")
-                store.append_entries(done, (e.encoded() for e in self.entries(after=done)))
-                self.conn.execute("COMMIT")
+        if store.size() >= self.head()[0]:
+            return
+        with collector_paused():
+            # Read both sizes again under the write lock: another connection (a mirror being
+            # ingested) may have committed entries and their leaves in between, and appending
+            # those leaves twice would corrupt the tree.
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                done, (size, _) = store.size(), self.head()
+                if done < size:
+                    store.append_entries(done, (e.encoded() for e in self.entries(after=done)))
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
 
     def tree(self) -> MerkleTree:
         """The Merkle tree over the log's encoded entries (RFC 9162 hashing)."""
