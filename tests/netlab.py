@@ -22,6 +22,7 @@ import pwd
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -286,6 +287,51 @@ def _pick_subnet(wanted: str | None) -> ipaddress.IPv4Network:
         if not any(net.overlaps(u) for u in used):
             return net
     raise LabError(f"no free lab subnet (wanted {wanted}; in use: {used})")
+
+
+TRAVERSE_STATE = Path(tempfile.gettempdir()) / "onereg-netlab-traverse.json"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def others_may_traverse(directory: Path) -> Iterator[None]:
+    """Let every user traverse `directory` (o+x: enter, not list) for the block, then restore its
+    exact old mode. Concurrent test runs share the grant through a state file: the first run
+    records the mode, the last one restores it, and a killed run's claim is dropped (its
+    recorded mode still counts) once its pid is gone."""
+    key, me = str(directory), os.getpid()
+
+    def update(change: Any) -> None:
+        with _subnet_lock():  # serialises with the other runs' grants too
+            try:
+                state = json.loads(TRAVERSE_STATE.read_text())
+            except (OSError, ValueError):
+                state = {}
+            entry = state.get(key) or {"mode": stat.S_IMODE(directory.stat().st_mode), "pids": []}
+            entry["pids"] = [p for p in entry["pids"] if p != me and _pid_alive(p)]
+            change(entry)
+            if entry["pids"]:
+                state[key] = entry
+                directory.chmod(entry["mode"] | stat.S_IXOTH)
+            else:
+                state.pop(key, None)
+                directory.chmod(entry["mode"])
+            TRAVERSE_STATE.write_text(json.dumps(state))
+
+    update(lambda entry: entry["pids"].append(me))
+    try:
+        yield
+    finally:
+        update(lambda entry: None)
 
 
 class NetLab:

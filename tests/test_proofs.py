@@ -393,3 +393,39 @@ def test_dropped_cosignature_fails_the_quorum(setup: Setup) -> None:
     assert lines[-1].startswith("\u2014 witness-two ")
     with pytest.raises(QuorumError, match="witness quorum 'both' not met"):
         verify_proof_file("\n".join(lines[:-1]) + "\n", setup.policy)
+
+
+def _signed_note(node: RegistryNode, key_dir: Path) -> tuple[str, Policy]:
+    """The node's checkpoint now, cosigned by one witness, and the policy that trusts both."""
+    signer = load_or_create_signer(key_dir, node.registry, origin_of(node.registry))
+    witness = Cosigner.generate("witness-one")
+    checkpointer = Checkpointer(node, signer)
+    signed = checkpointer.sign()
+    note = merge_signatures(signed, witness.cosign(parse_note(signed)[0]))
+    checkpointer.add_cosignatures(node.head()[0], note)
+    policy = (
+        f"log {signer.verifier().vkey()}\nwitness witness-one {witness.verifier().vkey()}\n"
+        "quorum witness-one\n"
+    )
+    return note, Policy.parse(policy)
+
+
+def test_holding_proofs_of_transferred_blocks(tmp_path: Path) -> None:
+    """A transfer entry delegates the block to its new holder (recipient) and re-delegates the
+    rest of a split block (source) by its own `changes`: the proof's entry is that entry."""
+    from onereg.registry import interrir
+    from test_interrir_steps import NOW, Pair
+
+    pair = Pair(tmp_path)
+    t = pair.initialize(pair.signed("193.0.1.0/24"))
+    answer = pair.accept(t)
+    interrir.finalize(pair.ripe, t.id, answer.public())
+    interrir.register(pair.arin, t.id, NOW)
+    for node, query, holder in (
+        (pair.arin, "193.0.1.0/24", "A1"),
+        (pair.ripe, "193.0.2.0/24", "R1"),  # the remainder above the hole
+    ):
+        note, policy = _signed_note(node, tmp_path / node.registry.value)
+        proof = build_holding_proof(node, note, Resource.parse(query))
+        result = verify_proof_file(proof, policy, expected=Resource.parse(query))
+        assert result.holder == holder and result.entry_kind.startswith("transfer."), result

@@ -180,13 +180,27 @@ def _download(settings: Settings, mirror: str | None) -> SourceSet:
 
 @cli.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--node",
+    "node_config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Import into this node (its node.toml) rather than the data dir: only files of its "
+    "own registry; IANA's authority comes from its verified mirror of IANA's log. Refused "
+    "while the node is served.",
+)
 @click.pass_obj
-def import_(settings: Settings, files: tuple[Path, ...]) -> None:
+def import_(settings: Settings, files: tuple[Path, ...], node_config: Path | None) -> None:
     """Import delegated files (plain or gzip) or a folder of IANA registry XML files."""
-    data = DataDir(settings.data_dir)
+    data, only = DataDir(settings.data_dir), None
+    if node_config is not None:  # a node on its own host: its database beside its mirrors
+        config = load_config(node_config)
+        data, only = config.node_dir.view(), config.registry
     outcomes = []
     for path in files:
         if path.is_dir():
+            if only not in (None, RegistryId.IANA):
+                raise OneregError(f"{path}: IANA's registry files; this node is {only}'s")
             outcomes.append(import_iana(data, path))
             continue
         with _progress() as bar:
@@ -195,7 +209,7 @@ def import_(settings: Settings, files: tuple[Path, ...]) -> None:
             def report(done: int, total: int, task: TaskID = task) -> None:
                 bar.update(task, completed=done, total=total)
 
-            outcomes.append(import_delegated_file(data, path, settings.erx_file, report))
+            outcomes.append(import_delegated_file(data, path, settings.erx_file, report, only=only))
     console.print(imports_table(outcomes))
 
 
@@ -447,14 +461,21 @@ def verify_evidence_cmd(file: Path, policy_file: Path) -> None:
     help="Node to prove against (default: the one that holds it, else IANA's choice).",
 )
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None)
+@NODE_VIEW
 @click.pass_obj
-def prove(settings: Settings, resource: str, registry: str | None, output: Path | None) -> None:
+def prove(
+    settings: Settings,
+    resource: str,
+    registry: str | None,
+    output: Path | None,
+    node_config: Path | None,
+) -> None:
     """Write an offline proof that RESOURCE is held (or free) under the latest cosigned
-    checkpoint (run `onereg publish` first)."""
+    checkpoint (run `onereg publish` first). With --node, from that node's own database
+    (or, for another registry, its verified mirror of that registry's log)."""
     res = Resource.parse(resource)
-    text, rid = build_proof(
-        DataDir(settings.data_dir), res, RegistryId(registry) if registry else None
-    )
+    data = _federation(settings, node_config)
+    text, rid = build_proof(data, res, RegistryId(registry) if registry else None)
     target = output or Path(f"{str(res).replace('/', '_')}.{rid.value}.proof")
     target.write_text(text)
     console.print(f"wrote {target}")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from onereg.core.errors import OneregError
 from onereg.core.gc import collector_paused
 from onereg.core.registries import RegistryId
 from onereg.federation.authority import (
@@ -80,19 +81,37 @@ def load_authority(data: DataDir) -> AuthorityMap:
         return AuthorityMap.from_node(iana)
 
 
+class WrongRegistryError(OneregError):
+    """A file of one registry was to be imported into another registry's node."""
+
+
 def import_delegated_file(
-    data: DataDir, path: Path, erx_path: Path | None, progress: Progress | None = None
+    data: DataDir,
+    path: Path,
+    erx_path: Path | None,
+    progress: Progress | None = None,
+    only: RegistryId | None = None,
 ) -> ImportOutcome:
-    """Parse, check and import one delegated file into the node of the registry it names."""
+    """Parse, check and import one delegated file into the node of the registry it names.
+
+    `only`: the one registry this import may write (importing into a node's view, whose other
+    registries are verified mirrors of the peers' logs that only the mirroring may change); a
+    file of another registry is refused before anything is written."""
     with collector_paused():
-        return _import_delegated(data, path, erx_path, progress)
+        return _import_delegated(data, path, erx_path, progress, only)
 
 
 def _import_delegated(
-    data: DataDir, path: Path, erx_path: Path | None, progress: Progress | None
+    data: DataDir,
+    path: Path,
+    erx_path: Path | None,
+    progress: Progress | None,
+    only: RegistryId | None,
 ) -> ImportOutcome:
     dfile = parse_delegated(path, progress)
     registry = RegistryId(dfile.registry)
+    if only is not None and registry is not only:
+        raise WrongRegistryError(f"{path} is {registry.value}'s file; this node is {only.value}'s")
     authority = load_authority(data)
     erx = ErxIndex(parse_erx_transfers(erx_path) if erx_path else [])
     with data.open_for_write(registry, create=True) as node:

@@ -36,10 +36,14 @@ class DataDir:
     paths: Mapping[RegistryId, Path] = field(default_factory=dict)
 
     def node_dir(self, registry: RegistryId) -> Path:
-        return self.root / "nodes" / registry.value
+        """The folder of the registry's database, where its server's `serve.lock` is: the
+        folder of the file `paths` names, if it names one (a node's view: the node's own
+        directory, so that writes through the view are refused while the node is served)."""
+        path = self.paths.get(registry)
+        return path.parent if path is not None else self.root / "nodes" / registry.value
 
     def node_path(self, registry: RegistryId) -> Path:
-        return self.paths.get(registry) or self.node_dir(registry) / NODE_DB
+        return self.paths.get(registry) or self.root / "nodes" / registry.value / NODE_DB
 
     def exists(self, registry: RegistryId) -> bool:
         return self.node_path(registry).exists()

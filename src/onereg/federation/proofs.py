@@ -575,24 +575,39 @@ def _parse_entry(data: bytes) -> _Entry:
     return _Entry(seq, time, kind, decoded)
 
 
-def _last_change(entry: _Entry, leaf: StateLeaf) -> StateLeaf | None:
-    """The leaf that the entry's last change of (leaf.afi, leaf.start) produces, or None.
-
-    Mirrors the projection: a batch stands for its items in order; delegation.added and
-    .changed write the leaf, delegation.removed deletes it.
-    """
+def _delegation_changes(entry: _Entry) -> list[tuple[object, object]]:
+    """The (kind, item) changes an entry stands for, as the projection expands it: a batch its
+    items, a transfer entry its `changes` (a transferred block is delegated to its new holder,
+    and the rest of a split one re-delegated, by the transfer's own entry), anything else
+    itself."""
     payload = entry.payload
     if entry.kind == ev.BATCH:
         if not isinstance(payload, dict) or not isinstance(payload.get("items"), list):
             raise ProofError(f"log entry {entry.seq}: malformed batch")
-        kind, items = payload.get("kind"), payload["items"]
-    else:
-        kind, items = entry.kind, [payload]
-    if kind not in _DELEGATION_KINDS:
-        return None
+        return [(payload.get("kind"), item) for item in payload["items"]]
+    if entry.kind in ev.TRANSFER_KINDS:
+        changes = payload.get("changes", []) if isinstance(payload, dict) else None
+        if not isinstance(changes, list) or not all(
+            isinstance(c, list) and len(c) == 2 for c in changes
+        ):
+            raise ProofError(f"log entry {entry.seq}: malformed transfer changes")
+        return [(kind, item) for kind, item in changes]
+    return [(entry.kind, payload)]
+
+
+def _last_change(entry: _Entry, leaf: StateLeaf) -> StateLeaf | None:
+    """The leaf that the entry's last change of (leaf.afi, leaf.start) produces, or None.
+
+    Mirrors the projection (`_delegation_changes`): delegation.added and .changed write the
+    leaf, delegation.removed deletes it; other changes leave it.
+    """
     found: StateLeaf | None = None
     afi = Afi(leaf.afi)
-    for item in items:
+    for kind, item in _delegation_changes(entry):
+        if kind not in _DELEGATION_KINDS:
+            continue
+        if not isinstance(item, dict):
+            raise ProofError(f"log entry {entry.seq}: malformed delegation item")
         try:
             if item["afi"] != leaf.afi or parse_number(afi, item["start"]) != leaf.start:
                 continue
