@@ -135,10 +135,20 @@ def test_holders_ask_the_node_for_roas_with_signed_requests(tmp_path: Path) -> N
             "ripencc", "R1", "add", 1, ("193.0.0.0/24",), "", "2020-01-01T00:00:00Z"
         )
         assert httpx.post(url, json=expired.sign(key), timeout=30).status_code == 400
+        captured = ask.sign(key)  # what someone on the path saw of the first request
+        assert httpx.post(url, json=captured, timeout=60).status_code == 409  # at once
         gone = RoaRequest("ripencc", "R1", "remove", 3333, (), file, expires)
         assert httpx.post(url, json=gone.sign(key), timeout=60).status_code == 200
         assert httpx.get(url, timeout=30).json() == []
+        # replayed after the holder removed the ROA: refused, and the ROA stays gone
+        replayed = httpx.post(url, json=captured, timeout=60)
+        assert replayed.status_code == 409 and "replayed" in replayed.text
+        assert httpx.get(url, timeout=30).json() == []
         assert not list((fed.root / "rpki/pub/rsync").rglob("*.roa"))
+        far = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        lasting = RoaRequest("ripencc", "R1", "add", 3333, ("193.0.0.0/24",), "", far)
+        too_long = httpx.post(url, json=lasting.sign(key), timeout=30)
+        assert too_long.status_code == 400 and "ahead" in too_long.text
     finally:
         fed.stop()
 

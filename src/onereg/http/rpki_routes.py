@@ -45,6 +45,10 @@ def _execute(node: RegistryNode, config: RpkiConfig, request: RoaRequest) -> dic
     """Issue or revoke, then publish this registry's files (the others' stay as they are)."""
     ca = RegistryCa.open(node, config.state_dir, config.uris)
     try:
+        if not ca.claim_request(request.nonce, request.expires, datetime.now(UTC)):
+            raise RoaRequestError(
+                f"replayed request: nonce {request.nonce} was used before (sign a new request)"
+            )
         ca.sync()
         if request.holder not in ca.enrolled():
             ca.enroll(request.holder)
@@ -84,7 +88,8 @@ def rpki_routes(get_node: Callable[[], RegistryNode], config: RpkiConfig) -> lis
         except ValueError as exc:
             return _error(400, f"request body is not JSON: {exc}")
         except RoaRequestError as exc:
-            return _error(403 if "signature" in str(exc) else 400, str(exc))
+            status = 403 if "signature" in str(exc) else 409 if "replayed" in str(exc) else 400
+            return _error(status, str(exc))
         except OneregError as exc:
             return _error(422, str(exc))
 

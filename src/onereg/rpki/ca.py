@@ -176,6 +176,10 @@ CREATE TABLE IF NOT EXISTS received (
     since TEXT NOT NULL,
     published TEXT
 );
+CREATE TABLE IF NOT EXISTS requests_seen (
+    nonce TEXT PRIMARY KEY,
+    expires TEXT NOT NULL
+);
 """
 
 
@@ -435,6 +439,21 @@ class RegistryCa:
         row = self._row(TA_NAME)
         assert row is not None
         return bytes(row["cert"])
+
+    # --- holder requests ------------------------------------------------------------------------
+
+    def claim_request(self, nonce: str, expires: str, now: datetime) -> bool:
+        """Record a holder request's nonce; False when it was used before (a replay). Nonces
+        are forgotten once their request has expired, when it would be refused anyway."""
+        stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.db.execute("DELETE FROM requests_seen WHERE expires <= ?", (stamp,))
+        try:
+            self.db.execute(
+                "INSERT INTO requests_seen (nonce, expires) VALUES (?, ?)", (nonce, expires)
+            )
+        except sqlite3.IntegrityError:
+            return False
+        return True
 
     # --- holder CAs ------------------------------------------------------------------------------
 

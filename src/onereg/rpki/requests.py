@@ -1,16 +1,19 @@
 """What a holder signs to have its registry issue or revoke a ROA (the hosted model).
 
 Like a transfer agreement, the request is canonical JSON under a format line, signed with the
-holder's Ed25519 key that the registry's log holds; an expiry bounds how long a captured request
-can be replayed (a replay changes nothing: the same ROA has the same file name).
+holder's Ed25519 key that the registry's log holds. Each request carries a random nonce and
+expires within MAX_VALIDITY; the registry's CA remembers the nonces of requests it executed until
+they expire, so a captured request cannot be replayed (not even to bring back a ROA the holder
+has since removed).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -18,7 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from onereg.core.errors import OneregError
 from onereg.ledger.entry import canonical_json
 
-ROA_REQUEST_FORMAT = "onereg-roa-request/1"
+ROA_REQUEST_FORMAT = "onereg-roa-request/2"
+MAX_VALIDITY = timedelta(days=1)
 ACTIONS = ("add", "remove")
 
 
@@ -34,7 +38,8 @@ class RoaRequest:
     asn: int
     prefixes: tuple[str, ...]
     file: str  # the ROA to remove ("" when adding)
-    expires: str  # RFC 3339, UTC
+    expires: str  # RFC 3339, UTC, at most MAX_VALIDITY ahead
+    nonce: str = field(default_factory=lambda: secrets.token_hex(16))
 
     def fields(self) -> dict[str, object]:
         return {
@@ -46,6 +51,7 @@ class RoaRequest:
             "prefixes": list(self.prefixes),
             "file": self.file,
             "expires": self.expires,
+            "nonce": self.nonce,
         }
 
     def message(self) -> bytes:
@@ -74,10 +80,13 @@ def parse_signed(body: object) -> tuple[RoaRequest, bytes]:
             tuple(str(p) for p in fields["prefixes"]),
             str(fields.get("file", "")),
             str(fields["expires"]),
+            str(fields["nonce"]),
         )
         signature = base64.b64decode(str(body["signature"]), validate=True)
     except (AssertionError, KeyError, TypeError, ValueError) as exc:
         raise RoaRequestError(f"malformed ROA request: {exc!r}") from None
+    if not 16 <= len(request.nonce) <= 64 or not request.nonce.isalnum():
+        raise RoaRequestError(f"nonce {request.nonce[:70]!r}: 16 to 64 letters or digits")
     if request.action not in ACTIONS:
         raise RoaRequestError(f"action {request.action!r} is not one of {', '.join(ACTIONS)}")
     return request, signature
@@ -95,6 +104,11 @@ def check_request(
         raise RoaRequestError(f"expires {request.expires!r} is not an RFC 3339 time") from None
     if expires.tzinfo is None or expires <= now.astimezone(UTC):
         raise RoaRequestError(f"the request expired at {request.expires}")
+    if expires > now.astimezone(UTC) + MAX_VALIDITY:
+        raise RoaRequestError(
+            f"expires {request.expires} is more than {MAX_VALIDITY} ahead: sign a shorter-lived "
+            "request"
+        )
     if public_key is None:
         raise RoaRequestError(f"holder {request.holder!r} has no key in the {registry} log")
     try:
