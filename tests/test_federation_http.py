@@ -351,3 +351,37 @@ def test_each_node_lists_its_transfers_over_http(federation: Path, tmp_path: Pat
         assert listed["version"]["producer"] == RegistryId(info.registry).display_name
         expected = 1 if info.registry == "ripencc" else 0
         assert len(listed["transfers"]) == expected
+
+
+def test_an_import_into_a_served_node_goes_through_its_api(
+    federation: Path, tmp_path: Path
+) -> None:
+    """The node owns its database while it runs: `onereg import` hands it the file (operator-
+    signed), the node imports it all or nothing, and a broken file changes nothing."""
+    url = _url(federation, "afrinic")
+
+    def size() -> int:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        text = httpx.get(f"{url}/metrics").text
+        [family] = [f for f in text_string_to_metric_families(text) if f.name == "onereg_log_size"]
+        return int(family.samples[0].value)
+
+    before = size()
+    lines = [*FILES["afrinic"], "afrinic|NG|ipv4|41.3.0.0|256|20200101|allocated|A4"]
+    header = f"2.3|afrinic|20200101|{len(lines)}|19700101|20200101|+0000"
+    newer = tmp_path / "delegated-afrinic-extended-latest"
+    newer.write_text("\n".join([header, *lines]) + "\n")
+    done = _run(federation, "import", str(newer))
+    assert done.returncode == 0, done.stderr
+    assert "through its API" in done.stderr
+    assert size() > before
+    grown = size()
+    broken = tmp_path / "broken" / "delegated-afrinic-extended-latest"
+    broken.parent.mkdir()
+    broken.write_text(newer.read_text().replace("41.3.0.0", "41.3.0.999"))
+    refused = _run(federation, "import", str(broken))
+    assert refused.returncode == 2 and "41.3.0.999" in refused.stderr, refused.stderr
+    assert size() == grown
+    unsigned = httpx.post(f"{url}/admin/import?name=x", content=newer.read_bytes())
+    assert unsigned.status_code == 401

@@ -17,7 +17,7 @@ from onereg.audit.findings import AuditReport
 from onereg.audit.nro import export_nro
 from onereg.audit.view import load_view
 from onereg.cli.node_client import operator_key as load_operator_key
-from onereg.cli.node_client import operator_post
+from onereg.cli.node_client import operator_post, operator_upload
 from onereg.cli.nodes import federation, node_describe, node_init
 from onereg.cli.render import imports_table, print_audit, print_lookup
 from onereg.cli.rov import rov
@@ -50,6 +50,7 @@ from onereg.federation.proofs import build_proof, verify_proof_file
 from onereg.ledger.policy import Policy
 from onereg.registry.checkpoints import rotate_key_of
 from onereg.registry.export import export_delegated, export_transfers, transfer_log_problems
+from onereg.registry.sources.delegated import delegated_registry
 from onereg.registry.sources.nro_lists import parse_allowed_overlaps, parse_erx_transfers
 
 # Wide enough for the audit tables when the output goes to a file or a CI log (rich assumes 80).
@@ -203,6 +204,10 @@ def import_(settings: Settings, files: tuple[Path, ...], node_config: Path | Non
                 raise OneregError(f"{path}: IANA's registry files; this node is {only}'s")
             outcomes.append(import_iana(data, path))
             continue
+        served = _served_registry(data, path) if node_config is None else None
+        if served is not None:  # the node owns its database: hand it the file
+            outcomes.append(_import_through(settings, served, path))
+            continue
         with _progress() as bar:
             task = bar.add_task(path.name[:10], total=None)
 
@@ -211,6 +216,26 @@ def import_(settings: Settings, files: tuple[Path, ...], node_config: Path | Non
 
             outcomes.append(import_delegated_file(data, path, settings.erx_file, report, only=only))
     console.print(imports_table(outcomes))
+
+
+def _served_registry(data: DataDir, path: Path) -> RegistryId | None:
+    """The registry a delegated file belongs to, if its node is being served right now."""
+    registry = delegated_registry(path)
+    if registry is None or not served_by(data.node_dir(registry)):
+        return None
+    return registry
+
+
+def _import_through(settings: Settings, registry: RegistryId, path: Path) -> ImportOutcome:
+    """Upload the file (and the ERX list it is read with) to the serving node's API."""
+    url = read_federation(settings.data_dir / "federation.json").node(registry).url
+    key = load_operator_key(operator_key_path(settings.data_dir))
+    err_console.print(f"{path.name}: the {registry} node is running; importing through its API")
+    if settings.erx_file is not None:
+        operator_upload(key, url, "/admin/erx", settings.erx_file.read_bytes(), "text/plain")
+    answer = operator_upload(key, url, f"/admin/import?name={path.name}", path.read_bytes())
+    answer["registry"] = RegistryId(answer["registry"])
+    return ImportOutcome(**answer)
 
 
 @cli.command()

@@ -29,9 +29,21 @@ def operator_post(
 ) -> dict[str, Any]:
     """POST an operator request to a node; its JSON answer, or an error naming the node."""
     data = b"" if body is None else json.dumps(body).encode()
+    return operator_upload(key, base_url, path, data, "application/json", timeout)
+
+
+def operator_upload(
+    key: NodeSigningKey,
+    base_url: str,
+    path: str,
+    data: bytes,
+    media: str = "application/octet-stream",
+    timeout: float = 60.0,
+) -> dict[str, Any]:
+    """POST raw bytes (a file) as an operator request; the JSON answer."""
     headers = sign_request(key, "POST", path, data)
     if data:
-        headers["Content-Type"] = "application/json"
+        headers["Content-Type"] = media
     try:
         reply = httpx.post(
             base_url.rstrip("/") + path, content=data, headers=headers, timeout=timeout

@@ -25,13 +25,14 @@ from onereg.core.registries import RegistryId
 from onereg.federation.config import NodeInfo, cosigner_of, read_config, read_federation
 from onereg.federation.faults import FaultPlan
 from onereg.federation.httpsig import NodeSigningKey, RequestVerifier
+from onereg.federation.importer import ImportOutcome, import_delegated_file
 from onereg.federation.layout import DataDir, hold_serve_lock
 from onereg.federation.mirror import LogCheck, Mirror, PeerMirrors, log_keys
 from onereg.federation.node_config import NodeConfig, host_port
 from onereg.federation.publish import NodePublisher
 from onereg.federation.transfer_protocol import ProtocolConfig
 from onereg.http.app import NodeService, build_app
-from onereg.http.operator_routes import operator_keyid
+from onereg.http.operator_routes import ERX_FILE, operator_keyid
 from onereg.http.rdap import live_authority
 from onereg.http.rpki_routes import RpkiConfig
 from onereg.http.signed import SignedRoutes
@@ -46,6 +47,7 @@ from onereg.rpki.publish import Publisher
 from onereg.whois import start_whois
 
 MAX_PEER_BODY = 256 * 1024  # the largest node-to-node body: an offer, or a witness request
+MAX_UPLOAD = 512 * 1024 * 1024  # an operator's upload: a registry's whole delegated file
 
 
 def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
@@ -123,9 +125,17 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
         operator_keyid(k): Ed25519PublicKey.from_public_bytes(bytes.fromhex(k))
         for k in config.operator_keys
     }
-    service.operators = SignedRoutes(
-        node_key, RequestVerifier(operator_keys, window), MAX_PEER_BODY
-    )
+    operator_verifier = RequestVerifier(operator_keys, window)
+    service.operators = SignedRoutes(node_key, operator_verifier, MAX_PEER_BODY)
+    service.uploads = SignedRoutes(node_key, operator_verifier, MAX_UPLOAD)
+    service.incoming = nd.root / "incoming"
+
+    def importer(path: Path) -> ImportOutcome:
+        erx = nd.root / ERX_FILE
+        erx_path = erx if erx.exists() else None
+        return import_delegated_file(nd.view(), path, erx_path, only=rid)
+
+    service.importer = importer
     if config.whois:
         service.companions.append(whois)
     service.rrdp = Publisher(config.rpki_pub, config.rsync_base, config.rrdp_base)

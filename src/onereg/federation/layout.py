@@ -150,7 +150,7 @@ def served_by(node_dir: Path) -> int | None:
 
 def refuse_if_served(node_dir: Path, registry: RegistryId) -> None:
     pid = served_by(node_dir)
-    if pid is not None:
+    if pid is not None and pid != os.getpid():  # the serving process itself may write
         raise NodeServedError(
             f"the {registry} node is being served (pid {pid}) from {node_dir}: it owns its "
             "database now; make the change through its API (the `onereg` commands do where "

@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from onereg.core.errors import OneregError
 from onereg.core.registries import RegistryId
+from onereg.federation.importer import ImportOutcome
 from onereg.federation.mirror import PeerMirrors
 from onereg.federation.peer_client import PeerClient
 from onereg.federation.publish import NodePublisher
@@ -91,6 +92,9 @@ class NodeService:
     witness_logs: Callable[[], dict[str, list[Verifier]]] | None = None
     publisher: NodePublisher | None = None  # signs and gets cosigned on a timer
     operators: SignedRoutes | None = None  # operator-signed routes (/admin/...)
+    uploads: SignedRoutes | None = None  # the same keys, with room for a registry's file
+    importer: Callable[[Path], ImportOutcome] | None = None  # runs in a worker thread
+    incoming: Path | None = None  # where uploaded files wait for their import
     rotate_key: Callable[[], tuple[str, str]] | None = None  # (retired, in use) key names
     client: PeerClient | None = None  # this node's signed client to its peers (while serving)
 
@@ -247,7 +251,7 @@ def build_app(service: NodeService) -> Starlette:
     if service.rpki is not None:
         routes += rpki_routes(service.current_node, service.rpki)
     if service.operators is not None:
-        routes += operator_routes(service, service.operators)
+        routes += operator_routes(service, service.operators, service.uploads or service.operators)
     middleware = [Middleware(MetricsMiddleware, metrics=lambda: service.metrics)]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 

@@ -9,11 +9,17 @@ POST /admin/publish      sign a checkpoint now and gather cosignatures; the outc
 POST /admin/rotate-key   rotate the log key (logged as `key.rotated`, signed by the old key),
                          then publish: the witnesses learn the new key from the log
 POST /admin/holder-key   {"handle", "key": hex Ed25519}: record a holder's key in the log
+POST /admin/import?name=F   the body is a delegated(-extended) file of this registry (plain or
+                         gzip): imported in a worker thread, all or nothing, as `onereg import`
+POST /admin/erx          the body is the NRO ERX list, kept in the node's directory for imports
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -25,7 +31,10 @@ from onereg.federation.publish import WitnessOutcome
 from onereg.http.signed import SignedRoutes
 from onereg.ledger.checkpoint import Checkpoint
 from onereg.ledger.note import parse_note
+from onereg.registry.sources.nro_lists import parse_erx_transfers
 from onereg.registry.transfers import register_holder_key
+
+ERX_FILE = "erx-xfr.txt"  # in the node's directory: the NRO list of ERX transfers
 
 if TYPE_CHECKING:
     from onereg.http.app import NodeService
@@ -44,7 +53,12 @@ def _outcomes(note: str, outcomes: list[WitnessOutcome]) -> dict[str, object]:
     }
 
 
-def operator_routes(service: NodeService, operators: SignedRoutes) -> list[Route]:
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def operator_routes(
+    service: NodeService, operators: SignedRoutes, uploads: SignedRoutes
+) -> list[Route]:
     async def publish(request: Request) -> Response:
         if service.publisher is None or service.client is None:
             return JSONResponse({"reasons": ["this node does not publish"]}, status_code=409)
@@ -73,7 +87,42 @@ def operator_routes(service: NodeService, operators: SignedRoutes) -> list[Route
         service.changed()
         return JSONResponse({"handle": handle, "seq": entry.seq})
 
+    async def import_file(request: Request) -> Response:
+        name = request.query_params.get("name", "")
+        if service.importer is None or service.incoming is None:
+            return JSONResponse({"reasons": ["this node takes no imports"]}, status_code=409)
+        if not _NAME.fullmatch(name):
+            return JSONResponse({"reasons": [f"name={name[:130]!r}: a file name"]}, 400)
+        service.incoming.mkdir(mode=0o700, exist_ok=True)
+        path = service.incoming / name
+        path.write_bytes(await request.body())
+        try:  # minutes for a whole registry: a worker thread, its own connection
+            outcome = await asyncio.to_thread(service.importer, path)
+        except OneregError as exc:
+            return JSONResponse({"reasons": [str(exc)]}, status_code=422)
+        finally:
+            path.unlink(missing_ok=True)
+        service.changed()
+        return JSONResponse({**asdict(outcome), "registry": outcome.registry.value})
+
+    async def erx(request: Request) -> Response:
+        if service.incoming is None:
+            return JSONResponse({"reasons": ["this node takes no imports"]}, status_code=409)
+        body = await request.body()
+        target = service.incoming.parent / ERX_FILE
+        temp = target.with_suffix(".tmp")
+        temp.write_bytes(body)
+        try:  # checked whole before it replaces the list imports use
+            parse_erx_transfers(temp)
+        except (UnicodeDecodeError, OneregError) as exc:
+            temp.unlink()
+            return JSONResponse({"reasons": [f"not an NRO ERX list: {exc}"]}, status_code=400)
+        temp.replace(target)
+        return JSONResponse({"stored": ERX_FILE, "bytes": len(body)})
+
     return [
+        Route("/admin/import", uploads.required(import_file), methods=["POST"]),
+        Route("/admin/erx", uploads.required(erx), methods=["POST"]),
         Route("/admin/holder-key", operators.required(holder_key), methods=["POST"]),
         Route("/admin/publish", operators.required(publish), methods=["POST"]),
         Route("/admin/rotate-key", operators.required(rotate), methods=["POST"]),

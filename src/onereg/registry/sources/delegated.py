@@ -134,6 +134,23 @@ def read_text(path: Path) -> str:
         raise SourceFormatError(str(path), None, f"not UTF-8 text: {exc}") from None
 
 
+def delegated_registry(path: Path) -> RegistryId | None:
+    """The registry a delegated file's version line names (None if it names none we know);
+    cheap: reads only up to that line, so a command can route the file before parsing it."""
+    try:
+        with path.open("rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+        opener = gzip.open if gzipped else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.strip() and not line.startswith("#"):
+                    fields = line.split("|")
+                    return RegistryId(fields[1]) if len(fields) > 1 else None
+    except (OSError, EOFError, ValueError):
+        return None
+    return None
+
+
 def parse_delegated(path: Path, progress: ProgressFn | None = None) -> DelegatedFile:
     """Parse and check a whole file; raises SourceFormatError at the first problem."""
     text = read_text(path)
