@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 from localfed import ONEREG, LocalFederation
@@ -176,6 +177,12 @@ def test_publish_follows_an_inter_registry_transfer(tmp_path: Path) -> None:
         signed = fed.agreement("193.0.1.0/24", ("ripencc", "R1"), ("arin", "A1"))
         with httpx.Client() as client:
             assert fed.submit(client, signed).json()["state"] == "sourceFinalized"
+            # ARIN registers it once its mirror of RIPE NCC's log shows the finalization
+            state = f"{fed.urls['arin']}/transfers/{signed.agreement.nonce}"
+            deadline = time.monotonic() + 30
+            while client.get(state).json().get("state") != "sourceFinalized":
+                assert time.monotonic() < deadline, "ARIN never registered the block"
+                time.sleep(0.1)
     finally:
         fed.stop()
     done = _run(fed.root, "rpki", "publish")
