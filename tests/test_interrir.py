@@ -81,17 +81,38 @@ def test_a_block_moves_between_two_node_processes(fed: LocalFederation) -> None:
 def test_a_transfer_waits_for_a_dead_recipient_and_completes_after_its_restart(
     fed: LocalFederation,
 ) -> None:
+    """The recipient holder's key comes from RIPE NCC's verified mirror of ARIN's log, so the
+    source can lock the block while ARIN is down; the transfer completes once ARIN is back."""
+    fed.wait_mirrored(("ripencc",), ("arin",))
     fed.kill("arin")
     signed = fed.agreement("AS3333", ("ripencc", "R2"), ("arin", "A1"))
     with httpx.Client() as client:
         reply = fed.submit(client, signed)
-        assert reply.status_code == 503  # the recipient's key cannot be read: nothing happens
-        assert _holder(fed, "ripencc", "AS3333") == ["R2"]
-        fed.start("arin")
-        reply = fed.submit(client, signed)
-    assert reply.status_code == 200 and reply.json()["state"] == "sourceFinalized"
+    assert reply.status_code == 202 and reply.json()["state"] == "sourceInitialized"
+    assert _holder(fed, "ripencc", "AS3333") == ["R2"]  # locked, still R2's
+    fed.start("arin")
+    _until(fed, "ripencc", signed.agreement.nonce, "sourceFinalized")
     _until(fed, "arin", signed.agreement.nonce, "sourceFinalized")
     assert _holder(fed, "arin", "AS3333") == ["A1"]
+
+
+def test_without_the_recipients_key_nothing_happens(tmp_path: Path) -> None:
+    """A recipient never mirrored and not reachable: its holder's key cannot be read, so the
+    source refuses at once (503) and nothing is locked."""
+    f = LocalFederation(
+        tmp_path / "alone",
+        {"ripencc": [("asn", "3333", 1, "R2")], "arin": [("ipv4", "23.0.0.0", 256, "A1")]},
+    )
+    f.start("ripencc")
+    try:
+        signed = f.agreement("AS3333", ("ripencc", "R2"), ("arin", "A1"))
+        with httpx.Client() as client:
+            reply = f.submit(client, signed)
+        assert reply.status_code == 503, reply.text
+        with f.data.open(RegistryId.RIPENCC, create=False) as node:
+            assert node.conn.execute("SELECT count(*) FROM locks").fetchone()[0] == 0
+    finally:
+        f.stop()
 
 
 def test_a_source_killed_after_locking_recovers_from_its_log(fed: LocalFederation) -> None:
