@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from onereg.cli.serve import stop_processes
 from onereg.core.registries import RegistryId
 from onereg.federation.embedded import config_path, describe_nodes
 from onereg.federation.importer import import_iana
@@ -169,14 +170,7 @@ class LocalFederation:
         proc.wait()
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(self.procs.values())
 
     # --- holders ------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
@@ -199,14 +200,20 @@ class Supervisor:
                 self.start(config)
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(self.procs.values())
+
+
+def stop_processes(procs: Iterable[subprocess.Popen[bytes]], grace: float = 10.0) -> None:
+    """SIGTERM to all first (they stop in parallel), then wait; SIGKILL what outlives `grace`."""
+    procs = list(procs)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def serve_all(configs: list[NodeConfig], console: Console) -> None:
