@@ -19,6 +19,7 @@ from localfed import free_base_port
 from onereg.core.registries import RegistryId
 from onereg.federation.config import read_config
 from onereg.federation.httpsig import NodeSigningKey, sign_request
+from onereg.federation.mirror import PeerStatus, load_status
 from onereg.federation.witness import AddCheckpointRequest
 from onereg.ledger.checkpoint import Checkpoint, sign_checkpoint
 from onereg.ledger.note import parse_note
@@ -385,3 +386,82 @@ def test_an_import_into_a_served_node_goes_through_its_api(
     assert size() == grown
     unsigned = httpx.post(f"{url}/admin/import?name=x", content=newer.read_bytes())
     assert unsigned.status_code == 401
+
+
+def test_one_node_down_is_one_node_down(tmp_path: Path, shared_data: Path) -> None:
+    """`onereg serve` supervises the six: a node killed hard is restarted, the others keep
+    serving all along."""
+    import os
+    import signal
+
+    data = _build(tmp_path, shared_data)
+    with serving(data):
+        lock = data / "nodes/ripencc/serve.lock"
+        victim = int(lock.read_text())
+        os.kill(victim, signal.SIGKILL)
+        others = [n for n in read_config(data / "federation.json") if n.registry != "ripencc"]
+        ripe = _url(data, "ripencc")
+        deadline = time.monotonic() + 30
+        while True:
+            for info in others:  # never interrupted
+                assert httpx.get(f"{info.url}/metrics", timeout=5).status_code == 200
+            try:
+                back = httpx.get(f"{ripe}/metrics", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                back = False
+            if back and lock.read_text().strip() not in ("", str(victim)):
+                break
+            assert time.monotonic() < deadline, "the killed node was not restarted"
+            time.sleep(0.2)
+
+
+def test_a_rotated_key_reaches_the_witnesses_through_the_log(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    """Rotation on a running node: the first checkpoint after it is signed by the new key and
+    cosigned by the witnesses, who learned the key from their mirrors of the log; no restart."""
+    data = _build(tmp_path, shared_data)
+    with serving(data):
+        url = _url(data, "afrinic")
+        deadline = time.monotonic() + 60
+        while _cosigners(url) < 3:  # the first checkpoint, cosigned, mirrored by the others
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        size = Checkpoint.parse(parse_note(httpx.get(f"{url}/log/checkpoint").text)[0]).size
+        for witness in ("iana", "apnic", "arin", "lacnic", "ripencc"):  # mirrored it too
+            mirrors = data / "nodes" / witness / "mirrors"
+            while load_status(mirrors).get("afrinic", PeerStatus("afrinic")).size < size:
+                assert time.monotonic() < deadline, (witness, load_status(mirrors))
+                time.sleep(0.3)
+        old = load_signer(data / "nodes/afrinic/keys/log.key").verifier().key
+        rotated = _run(data, "node", "rotate-key", "--registry", "afrinic")
+        assert rotated.returncode == 0, rotated.stderr
+        new = load_signer(data / "nodes/afrinic/keys/log.key").verifier().key
+        assert new != old
+        grow = _run(data, "holder", "keygen", str(tmp_path / "h.pem"))
+        assert grow.returncode == 0
+        added = _run(
+            data,
+            "holder",
+            "register-key",
+            "--registry",
+            "afrinic",
+            "--handle",
+            "A1",
+            "--key",
+            str(tmp_path / "h.pem"),
+        )
+        assert added.returncode == 0, added.stderr  # the log grows after the rotation
+        deadline = time.monotonic() + 60
+        while True:
+            note = httpx.get(f"{url}/log/checkpoint").text
+            names = {s.key for s in parse_note(note)[1]}
+            if new in names and old not in names and _cosigners(url) >= 3:
+                break
+            assert time.monotonic() < deadline, note
+            time.sleep(0.3)
+
+
+def _cosigners(url: str) -> int:
+    reply = httpx.get(f"{url}/log/checkpoint")
+    return len(parse_note(reply.text)[1]) - 1 if reply.status_code == 200 else 0
