@@ -44,11 +44,15 @@ def _agreements(fed: LocalFederation, count: int) -> list[SignedAgreement]:
     return out
 
 
-async def _run(url: str, agreements: list[SignedAgreement], concurrency: int) -> list[float]:
+async def _run(
+    url: str, recipient: str, agreements: list[SignedAgreement], concurrency: int
+) -> tuple[list[float], list[float]]:
+    """(latency until the source's answer, latency until the recipient registered), each."""
     queue: asyncio.Queue[SignedAgreement] = asyncio.Queue()
     for a in agreements:
         queue.put_nowait(a)
     latencies: list[float] = []
+    answered: list[float] = []
     failures: list[str] = []
 
     async def worker(session: aiohttp.ClientSession) -> None:
@@ -58,9 +62,19 @@ async def _run(url: str, agreements: list[SignedAgreement], concurrency: int) ->
             started = time.perf_counter()
             async with session.post(f"{url}/transfers", json=body) as reply:
                 answer = await reply.json()
-            latencies.append(time.perf_counter() - started)
+            answered.append(time.perf_counter() - started)
             if answer.get("state") != "sourceFinalized":
                 failures.append(str(answer)[:200])
+                continue
+            # the recipient registers once its mirror of the source's log shows the transfer
+            # finalized: poll its answer (every 5 ms) to time the whole transfer
+            state = f"{recipient}/transfers/{signed.agreement.nonce}"
+            while True:
+                async with session.get(state) as reply:
+                    if (await reply.json()).get("state") == "sourceFinalized":
+                        break
+                await asyncio.sleep(0.005)
+            latencies.append(time.perf_counter() - started)
 
     # aiohttp: the load generator shares the two cores with the nodes, so it must be light
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -68,7 +82,7 @@ async def _run(url: str, agreements: list[SignedAgreement], concurrency: int) ->
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
     if failures:
         raise SystemExit(f"{len(failures)} transfers did not finalize, e.g. {failures[0]}")
-    return latencies
+    return answered, latencies
 
 
 def _registered(fed: LocalFederation) -> int:
@@ -97,22 +111,26 @@ def main() -> None:
             for i, c in enumerate(args.concurrency):
                 batch = pool[i * args.transfers : (i + 1) * args.transfers]
                 started = time.perf_counter()
-                lat = asyncio.run(_run(fed.urls["ripencc"], batch, c))
+                urls = fed.urls["ripencc"], fed.urls["arin"]
+                answered, lat = asyncio.run(_run(*urls, batch, c))
                 elapsed = time.perf_counter() - started
                 progress.advance(task, len(batch))
                 lat.sort()
+                answered.sort()
                 p50, p99 = statistics.median(lat), lat[int(0.99 * (len(lat) - 1))]
-                results.append((c, len(batch) / elapsed, p50, p99))
+                a99 = answered[int(0.99 * (len(answered) - 1))]
+                results.append((c, len(batch) / elapsed, p50, p99, a99))
             registered = _registered(fed)
         finally:
             fed.stop()
     assert registered == len(pool), f"only {registered} of {len(pool)} registered at ARIN"
     best = max(results, key=lambda r: r[1] if r[3] <= 0.1 else 0)
-    for c, rate, p50, p99 in results:
+    for c, rate, p50, p99, a99 in results:
         rows.append(
             (
-                f"{c} concurrent holder(s): transfers/s; p50 / p99 latency",
-                f"{rate:,.0f}/s; {p50 * 1000:.1f} / {p99 * 1000:.1f} ms",
+                f"{c} concurrent holder(s): transfers/s; p50 / p99 until registered "
+                "(p99 of the source's answer)",
+                f"{rate:,.0f}/s; {p50 * 1000:.1f} / {p99 * 1000:.1f} ms ({a99 * 1000:.1f} ms)",
                 ">= 100/s, p99 <= 100 ms",
                 rate >= 100 and p99 <= 0.1,
             )
@@ -123,12 +141,15 @@ def main() -> None:
         f"Command: `.venv/bin/python bench/bench_transfers.py --transfers {args.transfers}`. "
         f"Machine: {machine()}.",
         "",
-        "RIPE NCC node -> ARIN node, each its own `onereg serve --only` process on SQLite; a "
-        "separate client process posts pre-signed agreements (a /24 out of the holder's /16, "
-        "so every transfer splits a delegation). A transfer is timed from the POST to the "
-        "source's answer, which comes after sourceInitialized, recipientAccepted, "
-        "sourceFinalized and the recipient's registration (4 log entries, 5 HTTP requests "
-        f"between the nodes). All {len(pool):,} transfers were checked registered at ARIN.",
+        "RIPE NCC node -> ARIN node, each its own `onereg serve --config` process on SQLite, "
+        "every node-to-node request and answer signed (RFC 9421); a separate client process "
+        "posts pre-signed agreements (a /24 out of the holder's /16, so every transfer splits "
+        "a delegation). A transfer is timed from the POST until ARIN answers that it "
+        "registered the block, which it does only once its verified mirror of RIPE NCC's log "
+        "shows the transfer finalized (RIPE NCC publishes and gets a cosignature at once after "
+        "each step; ARIN refreshes its mirror when it needs it; test timers: publish and "
+        "mirror every 0.2 s, quorum 1). The source's own answer (sourceFinalized) comes "
+        f"earlier. All {len(pool):,} transfers were checked registered at ARIN.",
         "",
         *table(rows),
         "",
