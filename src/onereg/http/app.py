@@ -197,6 +197,8 @@ def build_app(service: NodeService) -> Starlette:
         logs = service.witness_logs() if service.witness_logs else service.peers
         witness = Witness(service.db, service.cosigner, logs)
         reply = witness.add_checkpoint(body)
+        if reply.status == 403:  # perhaps a key our mirror of that log has not seen rotated
+            service.mirror_now()
         return Response(reply.body, status_code=reply.status, media_type=reply.content_type)
 
     @asynccontextmanager
