@@ -42,7 +42,7 @@ from onereg.ledger.tiles import (
     parse_entry_bundle,
     tile_width,
 )
-from onereg.registry.checkpoints import parse_state_extension, state_leaves
+from onereg.registry.checkpoints import STATE_CACHE, parse_state_extension, state_leaves
 from onereg.registry.node import RegistryNode
 
 Progress = Callable[[str, int, int], None]
@@ -111,10 +111,12 @@ class Mirror:
         policy: Policy,
         client: httpx.Client,
         progress: Progress | None = None,
+        incremental: bool = False,
     ) -> None:
         self.root, self.nodes, self.policy, self.client = root, nodes, policy, client
         self.data = DataDir(root)
         self.progress = progress
+        self.incremental = incremental
 
     def seen_path(self, registry: str) -> Path:
         return self.root / "seen" / f"{registry}.checkpoint"
@@ -242,7 +244,9 @@ class Mirror:
 
     def _check_state(self, node: RegistryNode, checkpoint: Checkpoint, check: LogCheck) -> None:
         count, root = parse_state_extension(checkpoint)
-        tree = StateTree(state_leaves(node.conn))
+        # A node's own mirrors are checked after every small change: the cached tree follows
+        # the entries (O(change)); `onereg verify` rebuilds it from the replayed tables.
+        tree = STATE_CACHE.tree(node) if self.incremental else StateTree(state_leaves(node.conn))
         check.state_leaves = len(tree)
         if len(tree) != count or tree.root() != root:
             raise ProofError(
@@ -326,7 +330,8 @@ class PeerMirrors:
     def refresh(self) -> list[LogCheck]:
         """Fetch and verify every peer once (blocking: run it in a worker thread)."""
         with httpx.Client(timeout=self.timeout) as client:
-            checks = Mirror(self.root, self.peers, self.policy, client).verify_all()
+            mirror = Mirror(self.root, self.peers, self.policy, client, incremental=True)
+            checks = mirror.verify_all()
         now = time.time()
         for check in checks:
             status = self.status[check.registry]

@@ -383,21 +383,36 @@ class TransferProtocol:
             self.faults.point("recipient:aborted")
         return t
 
-    def _register_when_logged(self, t: TransferState) -> TransferState:
+    def _register_when_logged(self, t: TransferState, ask: bool = True) -> TransferState:
         """Register the block only once the source's own log, as verified here, shows the
-        transfer finalized with the facts the offer gave; until then it stays reserved (the
-        recovery loop asks again), and a source whose log says otherwise gets an abort that
-        names the difference."""
+        transfer finalized with the facts the offer gave; until then it stays reserved (a
+        fresher mirror is asked for when `ask`, and `settle_from_mirrors` runs after every
+        refresh), and a source whose log says otherwise gets an abort that names the
+        difference."""
         if self.config.mirrors is not None:
             problems = registration_problems(self.config.mirrors, t)
             if problems is None:
-                self.on_behind()
+                if ask:
+                    self.on_behind()
                 return t
             if problems:
                 return interrir.abort(self.node, t.id, "; ".join(problems))
         t = interrir.register(self.node, t.id, self.clock())
         self.faults.point("recipient:registered")
         return t
+
+    def settle_from_mirrors(self) -> int:
+        """After the mirrors moved: register every reserved block whose source's log now
+        shows it finalized (no network: the mirrors decide). Returns how many settled."""
+        settled = 0
+        for t in interrir.transfers_in(self.node, RECIPIENT_ACCEPTED):
+            if t.role == "recipient" and self._register_when_logged(t, ask=False).state != (
+                RECIPIENT_ACCEPTED
+            ):
+                settled += 1
+        if settled:
+            self.on_step()
+        return settled
 
     # --- recovery --------------------------------------------------------------------------------
 

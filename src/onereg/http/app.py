@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ from onereg.registry.treestore import SqliteHashStore
 from onereg.rpki.publish import Publisher
 
 _log = logging.getLogger("onereg.node")
+URGENT_MIRROR_SECONDS = 0.05
+URGENT_FOR_SECONDS = 2.0
 IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 FRESH = {"Cache-Control": "no-cache"}
 
@@ -101,8 +104,13 @@ class NodeService:
     mirror_wake: asyncio.Event = field(default_factory=asyncio.Event)
     metrics: NodeMetrics | None = None  # `GET /metrics` (made by `build_app`)
 
+    mirror_urgent_until: float = 0.0
+
     def mirror_now(self) -> None:
-        """A peer's log is needed fresher than the timer would make it: mirror now."""
+        """A peer's log is needed fresher than the timer would make it: mirror now, and keep
+        mirroring every URGENT_MIRROR_SECONDS for a moment (the peer may still be gathering
+        the cosignatures of the checkpoint we wait for)."""
+        self.mirror_urgent_until = time.monotonic() + URGENT_FOR_SECONDS
         self.mirror_wake.set()
 
     def changed(self) -> None:
@@ -197,7 +205,7 @@ def build_app(service: NodeService) -> Starlette:
         logs = service.witness_logs() if service.witness_logs else service.peers
         witness = Witness(service.db, service.cosigner, logs)
         reply = witness.add_checkpoint(body)
-        if reply.status == 403:  # perhaps a key our mirror of that log has not seen rotated
+        if reply.status in (200, 403):  # a log moved (or rotated a key): mirror it soon
             service.mirror_now()
         return Response(reply.body, status_code=reply.status, media_type=reply.content_type)
 
@@ -266,11 +274,15 @@ def _start_mirroring(service: NodeService) -> asyncio.Task[None] | None:
     async def forever() -> None:
         while True:
             try:  # blocking HTTP and SQLite: a worker thread, never the event loop
-                await asyncio.to_thread(mirrors.refresh)
+                checks = await asyncio.to_thread(mirrors.refresh)
+                if service.protocol is not None and any(c.fetched for c in checks):
+                    service.protocol.settle_from_mirrors()
             except Exception:  # keep mirroring; the status says what went wrong
                 _log.exception("%s: mirroring the peers failed", service.registry)
+            urgent = time.monotonic() < service.mirror_urgent_until
+            wait = URGENT_MIRROR_SECONDS if urgent else service.mirror_seconds
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(service.mirror_wake.wait(), service.mirror_seconds)
+                await asyncio.wait_for(service.mirror_wake.wait(), wait)
             service.mirror_wake.clear()
 
     return asyncio.create_task(forever())
