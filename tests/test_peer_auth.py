@@ -56,6 +56,26 @@ def test_an_offer_the_source_never_logged_waits(tmp_path: Path) -> None:
     assert offer_facts_problems(DataDir(tmp_path / "empty"), pair.offer(t)) is None
 
 
+def test_a_block_is_registered_only_as_the_source_logged_it(tmp_path: Path) -> None:
+    """The recipient registers when the source's log shows the transfer finalized with the
+    facts of the offer; before that it waits, and a log that differs is named."""
+    from dataclasses import replace
+
+    from onereg.federation.offer_facts import registration_problems
+    from onereg.registry import interrir
+
+    pair = Pair(tmp_path)
+    t = pair.initialize(pair.signed("193.0.1.0/24"))
+    accepted = pair.accept(t)
+    mirror = DataDir(tmp_path / "mirror", {RegistryId.RIPENCC: tmp_path / "ripencc.sqlite"})
+    assert registration_problems(mirror, accepted) is None  # not finalized at the source yet
+    interrir.finalize(pair.ripe, t.id, accepted.public())
+    assert registration_problems(mirror, accepted) == []
+    lied = replace(accepted, record={**accepted.record, "status": "assigned"})
+    problems = registration_problems(mirror, lied)
+    assert problems and "offer's status was 'assigned'" in problems[0]
+
+
 def _fields(offer: object) -> dict[str, object]:
     return {f: getattr(offer, f) for f in offer.__dataclass_fields__}  # type: ignore[attr-defined]
 
