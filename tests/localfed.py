@@ -40,11 +40,12 @@ EVIDENCE: dict[str, object] = dict.fromkeys(FIELDS, True)
 
 
 def free_base_port(count: int = 6) -> int:
-    """A base port with `count` free ports for HTTP and the same for whois (base + 100 + n)."""
+    """A base port with `count` free ports for HTTP, the same for whois (base + 100 + n) and
+    for RTR (base + 200 + n)."""
     for base in range(21000 + os.getpid() % 500 * 60, 59800, 61):
         sockets = []
         try:
-            for port in [*range(base, base + count), *range(base + 100, base + 100 + count)]:
+            for port in [p + n for p in (base, base + 100, base + 200) for n in range(count)]:
                 s = socket.socket()
                 s.bind(("127.0.0.1", port))
                 sockets.append(s)

@@ -49,6 +49,28 @@ def test_rtr_serve_delivers_the_vrp_file(tmp_path: Path) -> None:
     assert isinstance(end, EndOfData) and end.refresh == 60
 
 
+def test_rtr_serve_listens_where_the_node_config_says(tmp_path: Path) -> None:
+    from localfed import LocalFederation
+
+    fed = LocalFederation(tmp_path / "data", {"ripencc": [("ipv4", "193.0.0.0", 256, "R1")]})
+    config = tmp_path / "data/nodes/ripencc/node.toml"
+    port = int(next(n for n in fed.nodes if n.registry == "ripencc").url.rsplit(":", 1)[1]) + 200
+    assert f'rtr = "127.0.0.1:{port}"' in config.read_text()
+    vrps = tmp_path / "vrps.csv"
+    vrps.write_text("ASN,IP Prefix,Max Length,Trust Anchor\nAS64500,193.0.0.0/24,24,ripencc\n")
+    server = subprocess.Popen(
+        [ONEREG, "rtr", "serve", "--vrps", str(vrps), "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        pdus = _reset_query(port)
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert [p.asn for p in pdus if isinstance(p, Ipv4Prefix)] == [64500]
+
+
 def _read_until_end(conn: socket.socket) -> list[object]:
     data, pdus = b"", []
     while not pdus or not isinstance(pdus[-1], EndOfData):

@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 
 from onereg.core.errors import OneregError
+from onereg.federation.node_config import host_port, load_config
 from onereg.rtr.server import VrpSource, run_rtr
 from onereg.rtr.sources import ValidatedSource
 
@@ -46,6 +47,13 @@ def rtr() -> None:
     help="With --tal: fetch over RRDP/rsync into this cache at every poll.",
 )
 @click.option("--port", default=8282, show_default=True)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A node's node.toml: listen where its [listen] rtr says (instead of --port).",
+)
 @click.option("--refresh", default=3600, show_default=True, help="End of Data refresh (s).")
 @click.option("--retry", default=600, show_default=True, help="End of Data retry (s).")
 @click.option("--expire", default=7200, show_default=True, help="End of Data expire (s).")
@@ -63,6 +71,7 @@ def serve(
     repo: Path | None,
     cache: Path | None,
     port: int,
+    config_file: Path | None,
     refresh: int,
     retry: int,
     expire: int,
@@ -70,7 +79,8 @@ def serve(
     max_connections: int,
     notify_interval: float,
 ) -> None:
-    """Serve VRPs on 127.0.0.1:PORT, from a file or from our validator; routers get Serial
+    """Serve VRPs on 127.0.0.1:PORT (or a node's configured RTR address), from a file or from
+    our validator; routers get Serial
     Notify and only the delta when they change (Ctrl-C stops)."""
     source: Path | VrpSource
     if vrps is not None and not tals:
@@ -79,10 +89,16 @@ def serve(
         source = ValidatedSource(list(tals), repo, cache)
     else:
         raise OneregError("give --vrps FILE, or --tal with exactly one of --repo and --cache")
-    console.print(f"RTR cache on 127.0.0.1:{port} serving {source} (checked every {poll:g} s)")
+    host = "127.0.0.1"
+    if config_file is not None:
+        config = load_config(config_file)
+        if not config.rtr:
+            raise OneregError(f"{config_file}: [listen] rtr is empty: this node serves no RTR")
+        host, port = host_port(config.rtr, f"{config_file}: [listen] rtr")
+    console.print(f"RTR cache on {host}:{port} serving {source} (checked every {poll:g} s)")
     run_rtr(
         source,
-        "127.0.0.1",
+        host,
         port,
         refresh=refresh,
         retry=retry,
