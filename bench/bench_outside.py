@@ -1,7 +1,7 @@
 """Benchmark of the outside view (issue 5) on the full 2018-10-13 federation.
 
-  * RDAP requests/s and latency of one node (`onereg serve --only ripencc`, real lookups of
-    random addresses it holds, plus some it redirects), loaded from a separate process;
+  * RDAP requests/s and latency of one node (RIPE NCC's, `onereg serve --config`; real
+    lookups of random addresses it holds, plus some it redirects), from a separate process;
   * the ceiling: the same stack (uvicorn + Starlette, same event loop and parser) returning a
     constant response of the same size, loaded the same way in the same run;
   * whois queries/s against the same node.

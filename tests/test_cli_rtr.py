@@ -26,6 +26,18 @@ def _reset_query(port: int) -> list[object]:
         return _read_until_end(conn)
 
 
+def _served(port: int, *args: str) -> list[object]:
+    """What a router's Reset Query to `onereg rtr serve ARGS` on `port` gets."""
+    server = subprocess.Popen(
+        [ONEREG, "rtr", "serve", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        return _reset_query(port)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def test_rtr_serve_delivers_the_vrp_file(tmp_path: Path) -> None:
     vrps = tmp_path / "vrps.csv"
     vrps.write_text(
@@ -33,16 +45,7 @@ def test_rtr_serve_delivers_the_vrp_file(tmp_path: Path) -> None:
         "AS64501,198.51.100.0/22,24,lab\n"
     )
     port = free_port()
-    server = subprocess.Popen(
-        [ONEREG, "rtr", "serve", "--vrps", str(vrps), "--port", str(port), "--refresh", "60"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        pdus = _reset_query(port)
-    finally:
-        server.terminate()
-        server.wait(10)
+    pdus = _served(port, "--vrps", str(vrps), "--port", str(port), "--refresh", "60")
     prefixes = sorted((p.asn, p.prefix_len, p.max_len) for p in pdus if isinstance(p, Ipv4Prefix))
     assert prefixes == [(64500, 24, 24), (64501, 22, 24)]
     end = pdus[-1]
@@ -58,16 +61,7 @@ def test_rtr_serve_listens_where_the_node_config_says(tmp_path: Path) -> None:
     assert f'rtr = "127.0.0.1:{port}"' in config.read_text()
     vrps = tmp_path / "vrps.csv"
     vrps.write_text("ASN,IP Prefix,Max Length,Trust Anchor\nAS64500,193.0.0.0/24,24,ripencc\n")
-    server = subprocess.Popen(
-        [ONEREG, "rtr", "serve", "--vrps", str(vrps), "--config", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        pdus = _reset_query(port)
-    finally:
-        server.terminate()
-        server.wait(10)
+    pdus = _served(port, "--vrps", str(vrps), "--config", str(config))
     assert [p.asn for p in pdus if isinstance(p, Ipv4Prefix)] == [64500]
 
 

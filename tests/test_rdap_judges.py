@@ -4,7 +4,7 @@
   operation against the ASGI app: no server errors, every status, media type, header and body as
   documented.
 * whoisit, the PyPI RDAP client, bootstraps from a node's RFC 9224 files and queries two real
-  `onereg serve --only` processes (RIPE NCC and ARIN, with IANA's registries imported so that the
+  `onereg serve --config` processes (RIPE NCC and ARIN, with IANA's registries imported so that the
   authority map is the real one), following redirects from the wrong node to the right one,
   after an inter-RIR transfer between them.
 """

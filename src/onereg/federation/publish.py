@@ -14,12 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpx
-
 from onereg.core.errors import OneregError
 from onereg.federation.config import NodeInfo
 from onereg.federation.peer_client import PeerClient, PeerError
-from onereg.federation.witness import SIZE_CONTENT_TYPE, AddCheckpointRequest
+from onereg.federation.witness import AddCheckpointRequest
 from onereg.ledger.checkpoint import Checkpoint, merge_signatures
 from onereg.ledger.note import Signer, parse_note
 from onereg.registry.checkpoints import Checkpointer
@@ -40,50 +38,11 @@ def _request(node: RegistryNode, note: str, checkpoint: Checkpoint, old: int) ->
     return AddCheckpointRequest(old, proof, note).body()
 
 
-def ask_witness(
-    client: httpx.Client, witness: NodeInfo, node: RegistryNode, note: str, guess: int = 0
-) -> tuple[WitnessOutcome, str | None]:
-    """(outcome, cosignature line or None) from one witness, retrying once after a 409."""
-    checkpoint = Checkpoint.parse(parse_note(note)[0])
-    url = f"{witness.url}/witness/add-checkpoint"
-    response = client.post(url, content=_request(node, note, checkpoint, guess))
-    if response.status_code == 409 and response.headers.get("content-type", "").startswith(
-        SIZE_CONTENT_TYPE
-    ):
-        old = int(response.text.strip())
-        response = client.post(url, content=_request(node, note, checkpoint, old))
-    line = response.text if response.status_code == 200 else None
-    return WitnessOutcome(witness.registry, response.status_code, response.text.strip()), line
-
-
-def publish(
-    node: RegistryNode, signer: Signer, witnesses: list[NodeInfo], client: httpx.Client
-) -> tuple[str, list[WitnessOutcome]]:
-    """Sign the node's current checkpoint, gather cosignatures, store the cosigned note."""
-    checkpointer = Checkpointer(node, signer)
-    note = checkpointer.sign()
-    size = Checkpoint.parse(parse_note(note)[0]).size
-    outcomes, lines = [], []
-    for witness in witnesses:
-        try:
-            outcome, line = ask_witness(client, witness, node, note)
-        except httpx.HTTPError as exc:
-            outcome, line = WitnessOutcome(witness.registry, 0, f"unreachable: {exc}"), None
-        outcomes.append(outcome)
-        if line:
-            lines.append(line)
-    cosigned = merge_signatures(note, lines) if lines else note
-    checkpointer.add_cosignatures(size, cosigned)
-    return cosigned, outcomes
-
-
-# --- a node publishing by itself ------------------------------------------------------------
-
-
 async def ask_witness_async(
     client: PeerClient, witness: NodeInfo, node: RegistryNode, note: str, guess: int = 0
 ) -> tuple[WitnessOutcome, str | None]:
-    """As `ask_witness`, from a node's event loop (the request is signed by the node key)."""
+    """(outcome, cosignature line or None) from one witness, retrying once after a 409 that
+    names the size the witness holds; the request is signed by the node key."""
     checkpoint = Checkpoint.parse(parse_note(note)[0])
     url = f"{witness.url}/witness/add-checkpoint"
     try:
