@@ -13,6 +13,7 @@ from onereg.core.registries import RegistryId
 from onereg.federation.config import FederationFileError, read_federation, write_config
 from onereg.federation.node_config import (
     ConfigError,
+    Limits,
     NodeConfig,
     Timers,
     config_toml,
@@ -30,6 +31,7 @@ def _config(tmp_path: Path) -> NodeConfig:
         "https://rdap.example.net",
         whois="198.18.0.5:43",
         timers=Timers(publish=2.0),
+        limits=Limits(whois_per_client=3, query_deadline=2.5),
     )
 
 
@@ -56,6 +58,9 @@ def test_init_makes_a_private_directory_and_reads_back_the_same(tmp_path: Path) 
         (("publish = 2.0", "publish = -1"), "[timers] publish: expected seconds > 0, got -1"),
         (("publish = 2.0", "publsh = 2.0"), "[timers] publsh: unknown timer"),
         (("keys = []", 'keys = ["zz"]'), "[operators] keys"),
+        (("whois_per_client = 3", "whois_per_client = 0"), "[limits] whois_per_client: expected"),
+        (("whois_per_client = 3", "whois_per_client = 2.5"), "expected a whole number, got 2.5"),
+        (("max_body = ", "max_bodyy = "), "[limits] max_bodyy: unknown limit"),
         (("[federation]\nfile", "[federation]\nfiles"), "[federation] file: a path is required"),
         (("registry =", "registry ="), ""),  # unchanged: the control case loads
     ],

@@ -44,6 +44,42 @@ class Timers:
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """What one client may cost a node; `[limits]` in node.toml. Sizes in bytes, times in seconds.
+
+    The defaults are sized for a busy public registry server on modest hardware: they hold
+    ten times the expected public query rate (docs/benchmarks.md) while one abusive client can
+    take at most its own share. Per-network caps count a client's /24 (IPv4) or /48 (IPv6), as
+    busy public whois and RTR servers do, so one host with many addresses is still one client."""
+
+    # HTTP (RDAP, the federation API, operators)
+    max_header_bytes: int = 16_384  # request line plus headers; more gets 431 before reading on
+    max_body: int = 1_048_576  # a request body, checked from Content-Length and while reading (413)
+    max_upload: int = 536_870_912  # operator uploads (/admin/import) only
+    header_timeout: float = 10.0  # a request's headers must arrive within this
+    idle_timeout: float = 30.0  # an idle keep-alive HTTP connection is closed after this
+    http_per_client: int = 64  # open HTTP connections from one address
+    http_connections: int = 2048  # open HTTP connections in all
+    # whois (port 43)
+    whois_per_client: int = 8  # open connections from one address
+    whois_per_network: int = 32  # from one /24 or /48
+    whois_idle_timeout: float = 60.0  # a whois connection that sends nothing is closed
+    whois_max_objects: int = 500  # objects in one answer; more ends with a truncation notice
+    # RTR (RFC 8210); routers keep one session open and poll every refresh interval (3600 s)
+    rtr_per_client: int = 4
+    rtr_per_network: int = 16
+    rtr_idle_timeout: float = 7_260.0  # refresh interval plus margin, as RFC 8210 section 6 asks
+    # work that can take more than a few milliseconds (searches, ROA listing, proofs)
+    query_deadline: float = 5.0  # a query still running after this is abandoned with an error
+    query_workers: int = 4  # threads that run such work off the event loop
+    expensive_per_minute: int = 120  # expensive queries one client may start per minute
+    max_results: int = 1_000  # objects in one RDAP search answer (then truncated, with a notice)
+    # the witness
+    witness_max_note: int = 65_536  # a checkpoint note's size
+    witness_max_logs: int = 64  # distinct log origins whose checkpoints are stored
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     registry: RegistryId
     directory: Path
@@ -61,6 +97,7 @@ class NodeConfig:
     # publication servers host many CAs
     publication_dir: Path | None = None
     timers: Timers = field(default_factory=Timers)
+    limits: Limits = field(default_factory=Limits)
 
     @property
     def node_dir(self) -> NodeDir:
@@ -148,6 +185,7 @@ def _from_toml(raw: dict[str, Any], path: Path) -> NodeConfig:
         operator_keys=tuple(operators),
         publication_dir=(path.parent / publication).resolve() if publication else None,
         timers=_timers(_table(raw, "timers", where), where),
+        limits=_limits(_table(raw, "limits", where), where),
         **values,
     )
     _check(config, where)
@@ -182,6 +220,18 @@ def _timers(table: dict[str, Any], where: str) -> Timers:
     return Timers(**{k: float(v) for k, v in table.items()})
 
 
+def _limits(table: dict[str, Any], where: str) -> Limits:
+    types = {f.name: f.type for f in fields(Limits)}
+    for key, value in table.items():
+        if key not in types:
+            raise ConfigError(f"{where}: [limits] {key}: unknown limit (known: {sorted(types)})")
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"{where}: [limits] {key}: expected a number > 0, got {value!r}")
+        if types[key] == "int" and not isinstance(value, int):
+            raise ConfigError(f"{where}: [limits] {key}: expected a whole number, got {value!r}")
+    return Limits(**{k: float(v) if types[k] == "float" else v for k, v in table.items()})
+
+
 def _check(config: NodeConfig, where: str) -> None:
     host_port(config.http, f"{where}: [listen] http")
     for value, name in ((config.whois, "whois"), (config.rtr, "rtr")):
@@ -197,6 +247,7 @@ def config_toml(config: NodeConfig) -> str:
     """The config as TOML, paths relative to the node's directory where they are inside it."""
     federation = os.path.relpath(config.federation_file, config.directory)
     timers = "".join(f"{f.name} = {getattr(config.timers, f.name)}\n" for f in fields(Timers))
+    limits = "".join(f"{f.name} = {getattr(config.limits, f.name)}\n" for f in fields(Limits))
     keys = ", ".join(f'"{k}"' for k in config.operator_keys)
     return (
         f"# onereg node config (`onereg serve --config {NODE_FILE_HINT}`)\n"
@@ -212,7 +263,8 @@ def config_toml(config: NodeConfig) -> str:
         + "\n"
         f'[federation]\nfile = "{federation}"\n\n'
         f"[operators]\nkeys = [{keys}]\n\n"
-        f"[timers]\n{timers}"
+        f"[timers]\n{timers}\n"
+        f"[limits]\n{limits}"
     )
 
 
