@@ -229,7 +229,8 @@ def _limits(table: dict[str, Any], where: str) -> Limits:
             raise ConfigError(f"{where}: [limits] {key}: expected a number > 0, got {value!r}")
         if types[key] == "int" and not isinstance(value, int):
             raise ConfigError(f"{where}: [limits] {key}: expected a whole number, got {value!r}")
-    return Limits(**{k: float(v) if types[k] == "float" else v for k, v in table.items()})
+    values: dict[str, Any] = {k: float(v) if types[k] == "float" else v for k, v in table.items()}
+    return Limits(**values)
 
 
 def _check(config: NodeConfig, where: str) -> None:
