@@ -1,0 +1,214 @@
+"""The RTR cache's deltas across several serials: what a router at any serial the history still
+covers is sent must take it exactly to the current set, with no VRP announced twice, none
+withdrawn that it never had, and none kept that came and went in between."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from onereg.rtr import pdu as P
+from onereg.rtr.state import (
+    Delta,
+    RtrCache,
+    VrpKeys,
+    _compose,
+    _member,
+    _sorted_unique,
+    empty_keys,
+    key_of,
+    serial_newer,
+    to_keys,
+)
+
+Vrp3 = tuple[int, str, int]
+
+A: Vrp3 = (64496, "203.0.113.0/24", 24)
+B: Vrp3 = (64497, "198.51.100.0/24", 26)
+C6: Vrp3 = (64498, "2001:db8::/32", 48)
+D6: Vrp3 = (64499, "2001:db8:1::/48", 48)
+
+
+def _apply(base: set[Vrp3], buf: bytes | None) -> set[Vrp3]:
+    """A strict router: announcing what it has or withdrawing what it lacks is an error."""
+    assert buf is not None, "the cache answered Cache Reset"
+    out = set(base)
+    for pdu in P.decode_all(buf):
+        assert isinstance(pdu, P.Ipv4Prefix | P.Ipv6Prefix)
+        net = (
+            ipaddress.IPv4Network((pdu.prefix, pdu.prefix_len))
+            if isinstance(pdu, P.Ipv4Prefix)
+            else ipaddress.IPv6Network((pdu.prefix, pdu.prefix_len))
+        )
+        item = (pdu.asn, str(net), pdu.max_len)
+        if pdu.flags & 1:
+            assert item not in out, f"{item} announced but the router has it"
+            out.add(item)
+        else:
+            assert item in out, f"{item} withdrawn but the router never had it"
+            out.remove(item)
+    return out
+
+
+def _pdus(buf: bytes | None) -> list[tuple[str, int]]:
+    assert buf is not None
+    return [
+        ("announce" if p.flags & 1 else "withdraw", p.asn)
+        for p in P.decode_all(buf)
+        if isinstance(p, P.Ipv4Prefix | P.Ipv6Prefix)
+    ]
+
+
+def test_a_vrp_announced_then_withdrawn_is_not_in_the_delta_from_before_it() -> None:
+    cache = RtrCache()
+    cache.update([B])
+    assert cache.apply(announce=[A]) == 1
+    assert cache.apply(withdraw=[A]) == 2
+    serial, buf = cache.delta_buffer(0, 1)
+    assert serial == 2 and buf == b""
+    assert _pdus(cache.delta_buffer(1, 1)[1]) == [("withdraw", 64496)]
+
+
+def test_an_ipv6_vrp_announced_then_withdrawn_is_not_in_the_delta_from_before_it() -> None:
+    cache = RtrCache()
+    cache.update([A])
+    cache.apply(announce=[C6])
+    cache.apply(announce=[D6])
+    cache.apply(withdraw=[C6])
+    assert _pdus(cache.delta_buffer(0, 1)[1]) == [("announce", 64499)]
+    assert _apply({A}, cache.delta_buffer(0, 1)[1]) == {A, D6}
+
+
+def test_a_vrp_withdrawn_then_announced_again_nets_to_nothing() -> None:
+    cache = RtrCache()
+    cache.update([A, B])
+    cache.apply(withdraw=[A])
+    cache.apply(announce=[A])
+    assert cache.delta_buffer(0, 1)[1] == b""
+    assert _pdus(cache.delta_buffer(1, 1)[1]) == [("announce", 64496)]
+
+
+def test_announce_withdraw_announce_across_three_serials_announces_once() -> None:
+    cache = RtrCache()
+    cache.update([B])
+    cache.update([A, B])
+    cache.update([B])
+    cache.update([A, B, C6])
+    assert sorted(_pdus(cache.delta_buffer(0, 1)[1])) == [("announce", 64496), ("announce", 64498)]
+    assert _apply({A, B}, cache.delta_buffer(1, 1)[1]) == {A, B, C6}
+    assert _apply({B}, cache.delta_buffer(2, 1)[1]) == {A, B, C6}
+
+
+def test_withdrawals_come_before_announcements_in_a_delta() -> None:
+    cache = RtrCache()
+    cache.update([A, C6])
+    cache.update([B, D6])
+    kinds = [kind for kind, _ in _pdus(cache.delta_buffer(0, 1)[1])]
+    assert kinds == ["withdraw", "withdraw", "announce", "announce"]
+
+
+def test_compose_follows_the_documented_formula() -> None:
+    a, b, c, d = (key_of(4, n << 8, 24, 24, 1) for n in range(4))
+    arr = lambda *k: np.array(list(k), dtype="S11")  # noqa: E731
+    # first change: +a -b; second: -a +b +c -d  =>  net: +c -d (a and b cancel out)
+    ann, wd = _compose(arr(a), arr(b), arr(b, c), arr(a, d))
+    assert sorted(ann.tolist()) == [c] and sorted(wd.tolist()) == [d]
+    # nothing then something: the something
+    ann, wd = _compose(empty_keys(4), empty_keys(4), arr(a), arr(b))
+    assert ann.tolist() == [a] and wd.tolist() == [b]
+
+
+def test_member_reports_which_needles_are_in_a_sorted_haystack() -> None:
+    hay = np.array([b"b", b"d", b"f"], dtype="S1")
+    needles = np.array([b"a", b"b", b"c", b"f", b"g"], dtype="S1")
+    assert _member(hay, needles).tolist() == [False, True, False, True, False]
+    assert _member(hay[:0], needles).tolist() == [False] * 5
+    assert _member(hay, needles[:0]).tolist() == []
+
+
+def test_sorted_unique_sorts_and_drops_duplicates() -> None:
+    keys = np.array([b"c", b"a", b"c", b"b", b"a"], dtype="S1")
+    assert _sorted_unique(keys).tolist() == [b"a", b"b", b"c"]
+    one = np.array([b"z"], dtype="S1")
+    assert _sorted_unique(one).tolist() == [b"z"]
+
+
+def test_serial_newer_follows_rfc_1982() -> None:
+    assert serial_newer(1, 0) and not serial_newer(0, 1) and not serial_newer(5, 5)
+    assert serial_newer(0, 0xFFFFFFFF)  # wrapped
+    assert serial_newer((1 << 31) - 1, 0) and not serial_newer(1 << 31, 0)
+
+
+def test_vrp_keys_from_buffers_are_sorted_and_unique() -> None:
+    k1, k2 = key_of(4, 2 << 24, 8, 8, 1), key_of(4, 1 << 24, 8, 8, 1)
+    keys = VrpKeys.from_buffers(k1 + k2 + k1, b"")
+    assert keys.v4.tolist() == [k2, k1] and len(keys) == 2
+    cache = RtrCache()
+    cache.update(keys)
+    assert sorted(cache.vrps()) == [(1, "1.0.0.0/8", 8), (1, "2.0.0.0/8", 8)]
+
+
+def test_to_keys_splits_families() -> None:
+    v4, v6 = to_keys([A, C6, B])
+    assert (len(v4), len(v6)) == (2, 1)
+
+
+def test_a_prepared_update_from_an_older_serial_is_refused() -> None:
+    cache = RtrCache()
+    cache.update([A])
+    stale = cache.prepare([A, B])
+    cache.update([B])
+    try:
+        cache.commit(stale)
+    except RuntimeError as exc:
+        assert "changed" in str(exc)
+    else:
+        raise AssertionError("a stale prepared update was installed")
+
+
+def test_listeners_hear_each_new_serial_and_not_a_no_op() -> None:
+    heard: list[int] = []
+    cache = RtrCache()
+    cache.add_listener(heard.append)
+    cache.update([A])
+    cache.update([A])
+    cache.apply(announce=[B])
+    cache.remove_listener(heard.append)
+    cache.remove_listener(heard.append)  # twice is harmless
+    cache.apply(withdraw=[B])
+    assert heard == [0, 1]
+
+
+def test_oldest_serial_and_delta_len() -> None:
+    cache = RtrCache()
+    assert cache.oldest_serial() is None
+    cache.update([A])
+    assert cache.oldest_serial() == 0
+    cache.apply(announce=[B, C6], withdraw=[A])
+    assert cache.oldest_serial() == 0
+    assert len(cache.history[0]) == 3 and isinstance(cache.history[0], Delta)
+
+
+POOL: list[Vrp3] = [(64496 + i, f"10.{i}.0.0/16", 16 + (i % 3)) for i in range(5)] + [
+    (65000 + i, f"2001:db8:{i + 1}::/48", 48) for i in range(3)
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sets(st.sampled_from(POOL)), min_size=1, max_size=6))
+def test_every_covered_serial_reaches_the_current_set_exactly(sets: list[set[Vrp3]]) -> None:
+    cache = RtrCache()
+    states: dict[int, set[Vrp3]] = {}
+    for vrps in sets:
+        serial = cache.update(sorted(vrps))
+        if serial is not None:
+            states[serial] = set(vrps)
+    assert cache.serial is not None
+    current = states[cache.serial]
+    assert set(cache.vrps()) == current
+    for serial, state in states.items():
+        _, buf = cache.delta_buffer(serial, 1)
+        assert _apply(state, buf) == current
