@@ -1,8 +1,10 @@
-"""The audit's uniqueness checks at their edges, on views built in memory (no nodes, no files).
+"""The audit's checks at their edges, on views built in memory (no nodes, no files).
 
 Records that touch are not a conflict; records that share one address are, whether in two
 registries or one, for AS numbers, IPv4 and IPv6 alike.  Both the fast path (two sorted lists)
-and the sweep that names the pairs are pinned here."""
+and the sweep that names the pairs are pinned here.  Then authority against IANA's blocks: one
+address into another registry's block, each origin, overclaimed and unclaimed space, special
+purpose boundaries and the date notes."""
 
 from __future__ import annotations
 
@@ -10,11 +12,22 @@ import ipaddress
 
 import pytest
 
-from onereg.audit.checks import _has_overlap, find_conflicts, listed_space, run_audit
+from onereg.audit.checks import (
+    _has_overlap,
+    check_authority,
+    check_special_purpose,
+    check_unclaimed,
+    find_conflicts,
+    listed_space,
+    run_audit,
+)
 from onereg.audit.findings import AuditReport
-from onereg.audit.view import AFIS, Family, FederationView, RegistryView
+from onereg.audit.view import AFIS, Family, FederationView, Recorded, RegistryView, Special
+from onereg.core.intervals import IntervalSet
 from onereg.core.registries import RegistryId
-from onereg.federation.authority import AuthorityMap
+from onereg.core.resources import Afi, Resource
+from onereg.federation.authority import AuthorityBlock, AuthorityMap, ErxIndex
+from onereg.registry.sources.nro_lists import ErxTransfer
 
 Record = tuple[str, int, int]  # afi, start, end
 
@@ -177,3 +190,216 @@ def test_conflicts_in_one_family_leave_the_others_clean() -> None:
 def test_no_iana_node_is_said_in_the_notes() -> None:
     report = _audit({RIPE: [("ipv4", 0, 9)]})
     assert any("no IANA node" in note for note in report.notes)
+
+
+# --- authority, unclaimed, special purpose (IANA's blocks in memory) ---------------------------
+
+
+def _block(
+    start: int, end: int, holder: str, iana_status: str = "ALLOCATED", date: str = "20000101"
+) -> AuthorityBlock:
+    return AuthorityBlock("ipv4", start, end, holder, "allocated", iana_status, date, "test")
+
+
+# 0-255 RIPE NCC's, 256-511 AFRINIC's, 512-767 IANA reserved, 768-1023 AFRINIC's LEGACY block.
+BLOCKS = [
+    _block(0, 255, "ripencc"),
+    _block(256, 511, "afrinic", date="20200101"),
+    _block(512, 767, "", "RESERVED"),
+    _block(768, 1023, "afrinic", "LEGACY"),
+]
+# RIPE NCC: its own space, a record reaching one address into AFRINIC's block, one in IANA's
+# reserved block, one in the legacy block, one on the ERX list.
+RIPE_RECORDS: list[Record] = [
+    ("ipv4", 0, 99),
+    ("ipv4", 250, 256),
+    ("ipv4", 300, 309),
+    ("ipv4", 600, 609),
+    ("ipv4", 800, 809),
+]
+ERX = ErxIndex([ErxTransfer(Resource(Afi.IPV4, 300, 319), RegistryId.RIPENCC, "s", "erx-list")])
+
+
+def _authority_view(cross: list[Recorded] | None = None) -> FederationView:
+    view = _view({RIPE: RIPE_RECORDS})
+    view.authority = AuthorityMap(BLOCKS)
+    view.rirs[RIPE].cross = cross or []
+    view.specials = [Special("ipv4", 40, 49, "Test-Net", "RFC 0000")]
+    return view
+
+
+def _authority_report(view: FederationView) -> AuditReport:
+    return run_audit(view, ERX, {("ipv4", 40, 45)})
+
+
+def test_a_record_one_address_into_another_registrys_block_is_a_cross_holding() -> None:
+    report = _authority_report(_authority_view())
+    by_range = {c.range: c for c in report.cross_holdings}
+    piece = by_range["0.0.1.0/32"]
+    assert (piece.registry, piece.authority, piece.size, piece.origin) == (
+        "ripencc",
+        "afrinic",
+        1,
+        "inter-rir",
+    )
+    assert piece.record.startswith("ripencc 0.0.0.250-0.0.1.0 ")
+    assert not piece.recorded
+
+
+def test_cross_holdings_are_named_by_origin_erx_legacy_inter_rir() -> None:
+    report = _authority_report(_authority_view())
+    origins = {c.range: (c.origin, c.size) for c in report.cross_holdings}
+    assert origins == {
+        "0.0.1.0/32": ("inter-rir", 1),
+        "0.0.1.44-0.0.1.53": ("erx", 10),
+        "0.0.3.32-0.0.3.41": ("legacy", 10),
+    }
+    erx = next(c for c in report.cross_holdings if c.origin == "erx")
+    assert erx.evidence == "ERX transfer to ripencc (erx-list)"
+    summary = next(s for s in report.summaries if s.registry == "ripencc")
+    assert summary.cross_by_origin == {"inter-rir": 1, "erx": 1, "legacy": 1}
+    assert summary.unrecorded_cross == 3
+
+
+def test_space_in_ianas_reserved_block_is_overclaimed_not_cross() -> None:
+    report = _authority_report(_authority_view())
+    [over] = report.overclaimed
+    assert (over.registry, over.range, over.size) == ("ripencc", "0.0.2.88-0.0.2.97", 10)
+    assert over.record.startswith("ripencc 0.0.2.88-0.0.2.97 ")
+    assert over.iana_block == BLOCKS[2].label()
+    assert next(s for s in report.summaries if s.registry == "ripencc").overclaimed == 1
+
+
+def test_a_cross_holding_recorded_in_the_log_is_marked_recorded() -> None:
+    view = _authority_view([Recorded("ipv4", 256, 256, "afrinic", "inter-rir")])
+    report = _authority_report(view)
+    piece = next(c for c in report.cross_holdings if c.range == "0.0.1.0/32")
+    assert piece.recorded and piece.origin == "inter-rir"
+    assert next(s for s in report.summaries if s.registry == "ripencc").unrecorded_cross == 2
+
+
+def test_the_logged_origin_wins_over_the_inferred_one_and_says_so() -> None:
+    view = _authority_view([Recorded("ipv4", 800, 809, "afrinic", "inter-rir")])
+    report = _authority_report(view)
+    piece = next(c for c in report.cross_holdings if c.range == "0.0.3.32-0.0.3.41")
+    assert piece.origin == "inter-rir" and piece.recorded
+    assert piece.evidence == "origin recorded in the ripencc log; inferred here: legacy"
+
+
+def test_unclaimed_is_every_gap_in_what_iana_granted_cut_along_its_blocks() -> None:
+    report = _authority_report(_authority_view())
+    got = [(u.registry, u.range, u.size, u.newer_than_file) for u in report.unclaimed]
+    assert got == [
+        ("afrinic", "0.0.1.1-0.0.1.43", 43, False),
+        ("afrinic", "0.0.1.54-0.0.1.255", 202, False),
+        ("afrinic", "0.0.3.0/27", 32, False),
+        ("afrinic", "0.0.3.42-0.0.3.255", 214, False),
+        ("ripencc", "0.0.0.100-0.0.0.249", 150, False),
+    ]
+
+
+def test_unclaimed_space_in_a_block_newer_than_the_file_is_marked() -> None:
+    view = _authority_view()
+    view.rirs[RIPE].as_of = "20100101"
+    report = _authority_report(view)
+    marks = {u.range: u.newer_than_file for u in report.unclaimed}
+    assert marks["0.0.0.100-0.0.0.249"] is False  # RIPE's block dates from 2000
+    # AFRINIC has no node: its as_of is unknown, so nothing is marked newer.
+    assert marks["0.0.1.1-0.0.1.43"] is False
+    assert next(s for s in report.summaries if s.registry == "ripencc").unclaimed == 1
+
+
+def test_unclaimed_is_marked_newer_when_iana_granted_after_the_files_date() -> None:
+    view = _authority_view()
+    view.authority = AuthorityMap([*BLOCKS[:3], _block(768, 1023, "ripencc", date="20181014")])
+    report = _authority_report(view)  # RIPE's file is of 20181013
+    marks = {u.range: u.newer_than_file for u in report.unclaimed if u.registry == "ripencc"}
+    assert marks == {
+        "0.0.0.100-0.0.0.249": False,
+        "0.0.3.0/27": True,
+        "0.0.3.42-0.0.3.255": True,
+    }
+
+
+def test_held_records_on_special_purpose_space_are_reported_and_allowed_ones_marked() -> None:
+    view = _authority_view()
+    fam = view.rirs[RIPE].families["ipv4"]
+    report = _authority_report(view)
+    [sp] = report.special_purpose
+    assert (sp.registry, sp.afi) == ("ripencc", "ipv4")
+    assert sp.record == view.rirs[RIPE].label("ipv4", 0)
+    assert sp.special == "0.0.0.40-0.0.0.49 Test-Net (RFC 0000)"
+    assert not sp.allowed  # the allowed range is (40, 45), the piece is (40, 49)
+    assert fam.starts[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("records", "allowed", "expected"),
+    [
+        ([("ipv4", 0, 39)], set(), []),  # ends just before
+        ([("ipv4", 50, 60)], set(), []),  # starts just after
+        ([("ipv4", 0, 40)], set(), [False]),  # one address in, from before
+        ([("ipv4", 49, 60)], set(), [False]),  # one address in, at the end
+        ([("ipv4", 42, 43)], {("ipv4", 42, 43)}, [True]),  # inside, allowed exactly
+        ([("ipv4", 0, 10), ("ipv4", 45, 45)], set(), [False]),  # only the second
+    ],
+)
+def test_special_purpose_boundaries(
+    records: list[Record], allowed: set[tuple[str, int, int]], expected: list[bool]
+) -> None:
+    view = _view({RIPE: records})
+    view.specials = [Special("ipv4", 40, 49, "Test-Net", "RFC 0000")]
+    report = AuditReport([], [], [], [], [], [], [])
+    check_special_purpose(view, allowed, report)
+    assert [s.allowed for s in report.special_purpose] == expected
+
+
+def test_pool_records_on_special_purpose_space_are_not_reported() -> None:
+    view = _view({RIPE: [("ipv4", 40, 49)]})
+    view.rirs[RIPE].families["ipv4"].statuses[0] = "reserved"
+    view.specials = [Special("ipv4", 40, 49, "Test-Net", "RFC 0000")]
+    report = AuditReport([], [], [], [], [], [], [])
+    check_special_purpose(view, set(), report)
+    assert report.special_purpose == []
+
+
+def test_check_authority_skips_the_registrys_own_blocks() -> None:
+    view = _view({RIPE: [("ipv4", 0, 255)]})
+    view.authority = AuthorityMap(BLOCKS)
+    report = AuditReport([], [], [], [], [], [], [])
+    check_authority(view, ErxIndex([]), report)
+    assert report.cross_holdings == [] and report.overclaimed == []
+
+
+def test_check_unclaimed_with_everything_listed_finds_nothing() -> None:
+    view = _view({RIPE: [("ipv4", 0, 255)], AFRINIC: [("ipv4", 256, 511), ("ipv4", 768, 1023)]})
+    view.authority = AuthorityMap(BLOCKS)
+    report = AuditReport([], [], [], [], [], [], [])
+    listed = {afi: IntervalSet() for afi in AFIS}
+    listed["ipv4"] = IntervalSet.from_ranges([(0, 511), (768, 1023)])
+    check_unclaimed(view, listed, report)
+    assert report.unclaimed == []
+
+
+def test_date_notes_name_newer_iana_registries_and_files_of_different_dates() -> None:
+    view = _view({RIPE: [("ipv4", 0, 1)], AFRINIC: [("ipv4", 2, 3)]})
+    view.rirs[AFRINIC].as_of = "20181016"
+    view.iana_updated = {"ipv4": "20181020", "asn": "20181001"}
+    report = run_audit(view)
+    notes = " | ".join(report.notes)
+    assert "updated up to 20181020" in notes and "as of 20181013, 20181016" in notes
+    assert "registry files are of different dates (20181013, 20181016)" in notes
+
+
+def test_no_date_notes_when_dates_agree_within_two_days_and_iana_is_older() -> None:
+    view = _view({RIPE: [("ipv4", 0, 1)], AFRINIC: [("ipv4", 2, 3)]})
+    view.rirs[AFRINIC].as_of = "20181015"
+    view.iana_updated = {"ipv4": "20181013"}
+    report = run_audit(view)
+    assert not any("IANA registries are newer" in n or "different dates" in n for n in report.notes)
+
+
+def test_files_three_days_apart_across_a_month_end_get_a_note() -> None:
+    view = _view({RIPE: [("ipv4", 0, 1)], AFRINIC: [("ipv4", 2, 3)]})
+    view.rirs[RIPE].as_of, view.rirs[AFRINIC].as_of = "20180930", "20181003"
+    assert any("different dates" in n for n in run_audit(view).notes)
