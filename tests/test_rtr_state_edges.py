@@ -10,6 +10,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from onereg.rpki.rov_index import vrps_from_tuples
 from onereg.rtr import pdu as P
 from onereg.rtr.state import (
     Delta,
@@ -142,13 +143,78 @@ def test_serial_newer_follows_rfc_1982() -> None:
     assert serial_newer((1 << 31) - 1, 0) and not serial_newer(1 << 31, 0)
 
 
-def test_vrp_keys_from_buffers_are_sorted_and_unique() -> None:
+def test_vrp_keys_from_buffers_are_sorted_and_unique_per_family() -> None:
     k1, k2 = key_of(4, 2 << 24, 8, 8, 1), key_of(4, 1 << 24, 8, 8, 1)
-    keys = VrpKeys.from_buffers(k1 + k2 + k1, b"")
-    assert keys.v4.tolist() == [k2, k1] and len(keys) == 2
+    k6 = key_of(6, 0x20010DB8 << 96, 32, 48, 7)
+    keys = VrpKeys.from_buffers(k1 + k2 + k1, k6 + k6)
+    assert keys.v4.tolist() == [k2, k1] and keys.v6.tolist() == [k6]
+    assert len(keys) == 3
     cache = RtrCache()
     cache.update(keys)
-    assert sorted(cache.vrps()) == [(1, "1.0.0.0/8", 8), (1, "2.0.0.0/8", 8)]
+    assert sorted(cache.vrps()) == [
+        (1, "1.0.0.0/8", 8),
+        (1, "2.0.0.0/8", 8),
+        (7, "2001:db8::/32", 48),
+    ]
+    assert len(cache) == 3
+
+
+def test_column_sets_of_several_vrps_per_family_give_the_same_cache() -> None:
+    rows = [A, B, C6, D6, (64500, "10.0.0.0/8", 24), (64501, "2001:db8:2::/48", 64)]
+    from_columns, from_tuples = RtrCache(), RtrCache()
+    from_columns.update(vrps_from_tuples(rows))
+    from_tuples.update(rows)
+    assert sorted(from_columns.vrps()) == sorted(from_tuples.vrps()) == sorted(rows)
+    assert from_columns.full_buffer(1) == from_tuples.full_buffer(1)
+
+
+def test_ipv6_keys_with_a_low_address_decode_as_ipv6() -> None:
+    cache = RtrCache()
+    cache.update([(1, "::/8", 8), (2, "::1/128", 128), (3, "0.0.0.0/8", 8)])
+    assert sorted(cache.vrps()) == [(1, "::/8", 8), (2, "::1/128", 128), (3, "0.0.0.0/8", 8)]
+
+
+def test_apply_as_the_first_change_sets_the_announced_vrps_at_serial_zero() -> None:
+    cache = RtrCache()
+    assert cache.apply(announce=[A, C6], withdraw=[B]) == 0
+    assert sorted(cache.vrps()) == sorted([A, C6])
+    assert cache.history == []
+
+
+def test_buffers_before_any_set_raise_a_named_lookup_error() -> None:
+    cache = RtrCache()
+    for call in (lambda: cache.full_buffer(1), lambda: cache.delta_buffer(0, 1)):
+        try:
+            call()
+        except LookupError as exc:
+            assert str(exc) == "no VRP set yet"
+        else:
+            raise AssertionError("a buffer without a set")
+
+
+def test_buffers_asked_twice_are_the_same_and_reset_stays_reset() -> None:
+    cache = RtrCache()
+    cache.update([A])
+    cache.apply(announce=[B])
+    first = cache.full_buffer(1)
+    assert cache.full_buffer(1) == first and first[1]
+    assert cache.full_buffer(0)[1] != first[1]  # the version byte differs
+    delta = cache.delta_buffer(0, 1)
+    assert cache.delta_buffer(0, 1) == delta and delta[1]
+    assert cache.delta_buffer(42, 1) == (1, None)
+    assert cache.delta_buffer(42, 1) == (1, None)
+
+
+def test_warm_builds_the_full_and_newest_delta_buffers() -> None:
+    cache = RtrCache()
+    cache.warm()  # no set yet: nothing to build, no error
+    cache.update([A])
+    cache.warm((0, 1))
+    assert set(cache._full) == {0, 1} and cache._deltas == {}
+    cache.apply(announce=[B])
+    cache.warm()
+    assert set(cache._full) == {P.MAX_VERSION} and set(cache._deltas) == {(0, P.MAX_VERSION)}
+    assert _pdus(cache._deltas[(0, P.MAX_VERSION)]) == [("announce", 64497)]
 
 
 def test_to_keys_splits_families() -> None:
