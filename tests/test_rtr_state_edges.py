@@ -160,7 +160,15 @@ def test_vrp_keys_from_buffers_are_sorted_and_unique_per_family() -> None:
 
 
 def test_column_sets_of_several_vrps_per_family_give_the_same_cache() -> None:
-    rows = [A, B, C6, D6, (64500, "10.0.0.0/8", 24), (64501, "2001:db8:2::/48", 64)]
+    rows = [
+        A,
+        B,
+        C6,
+        D6,
+        (64500, "10.0.0.0/8", 24),
+        (64501, "2001:db8:2::/48", 64),
+        (64502, "2001:db8:0:0:1::/80", 96),  # bits in the low 64
+    ]
     from_columns, from_tuples = RtrCache(), RtrCache()
     from_columns.update(vrps_from_tuples(rows))
     from_tuples.update(rows)
@@ -230,7 +238,7 @@ def test_a_prepared_update_from_an_older_serial_is_refused() -> None:
     try:
         cache.commit(stale)
     except RuntimeError as exc:
-        assert "changed" in str(exc)
+        assert str(exc) == "the cache changed since this update was prepared"
     else:
         raise AssertionError("a stale prepared update was installed")
 
@@ -278,3 +286,52 @@ def test_every_covered_serial_reaches_the_current_set_exactly(sets: list[set[Vrp
     for serial, state in states.items():
         _, buf = cache.delta_buffer(serial, 1)
         assert _apply(state, buf) == current
+
+
+def test_a_new_cache_is_empty_with_a_16_bit_session_id() -> None:
+    cache = RtrCache()
+    assert len(cache) == 0 and cache.vrps() == [] and not cache.ready
+    assert cache.serial is None and cache.oldest_serial() is None
+    assert all(0 <= RtrCache().session_id < 1 << 16 for _ in range(64))
+    assert RtrCache(session_id=0).session_id == 0
+    assert RtrCache(session_id=513).session_id == 513
+
+
+def test_the_default_history_keeps_64_deltas() -> None:
+    cache = RtrCache()
+    cache.update([A])
+    for i in range(65):
+        cache.apply(announce=[(65000 + i, "10.0.0.0/8", 8)])
+    assert cache.serial == 65 and cache.oldest_serial() == 1
+    assert cache.delta_buffer(0, 1)[1] is None and cache.delta_buffer(1, 1)[1] is not None
+
+
+def _alternate(cache: RtrCache, n: int) -> None:
+    """n deltas of one VRP each: B comes and goes (from serial 0 without B, so B is there at
+    odd serials)."""
+    b = VrpKeys(*to_keys([B]))
+    for _ in range(n):
+        if cache.serial is not None and cache.serial % 2:
+            cache.apply(withdraw=b)
+        else:
+            cache.apply(announce=b)
+
+
+def test_a_history_of_exactly_1024_changes_is_kept_and_one_more_drops_the_oldest() -> None:
+    cache = RtrCache(max_history=5000)
+    cache.update([A])
+    _alternate(cache, 1024)
+    assert len(cache.history) == 1024 and cache.delta_buffer(0, 1)[1] is not None
+    _alternate(cache, 1)
+    assert len(cache.history) == 1024
+    assert cache.delta_buffer(0, 1)[1] is None and cache.delta_buffer(1, 1)[1] is not None
+
+
+def test_trimming_drops_as_many_old_deltas_as_it_takes() -> None:
+    cache = RtrCache(max_history=5000)
+    cache.update([A])
+    _alternate(cache, 1024)  # 1024 changes of one VRP, the limit
+    cache.apply(announce=[B, C6])  # serial 1024 lacks B: two more changes, 1026
+    assert sum(len(d) for d in cache.history) == 1024
+    assert cache.oldest_serial() == 2
+    assert cache.delta_buffer(1, 1)[1] is None and cache.delta_buffer(2, 1)[1] is not None
