@@ -116,3 +116,12 @@ def test_a_signed_agreement_with_bad_base64_or_fields_is_malformed() -> None:
     ):
         with pytest.raises(SignatureError, match=r"^malformed signed agreement: "):
             SignedAgreement.from_json(broken)
+
+
+def test_a_signed_agreement_of_another_format_says_which_format_it_needs() -> None:
+    text = SignedAgreement(AGREEMENT, b"\x01" * 64, b"\x02" * 64).to_json()
+    with pytest.raises(SignatureError) as caught:
+        SignedAgreement.from_json(text.replace("onereg-transfer-agreement/1", "v2"))
+    assert str(caught.value) == (
+        "malformed signed agreement: format is not onereg-transfer-agreement/1"
+    )

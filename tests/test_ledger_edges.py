@@ -7,8 +7,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
+from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from onereg.core.errors import LogIntegrityError, ProofError
 from onereg.ledger.checkpoint import Checkpoint
@@ -44,9 +48,20 @@ def test_canonical_json_sorts_keys_and_has_no_whitespace() -> None:
     )
 
 
-def test_utc_now_is_microsecond_iso_with_z() -> None:
-    now = utc_now()
+def test_utc_now_is_microsecond_iso_with_z_in_utc_whatever_the_local_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # UTC+05:30 all year
+    time.tzset()
+    try:
+        now = utc_now()
+        expected = datetime.now(UTC)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
     assert len(now) == len(T) and now.endswith("Z") and now[10] == "T" and now[19] == "."
+    stamp = datetime.strptime(now, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert abs((expected - stamp).total_seconds()) < 60
 
 
 def test_the_encoding_is_the_documented_byte_string() -> None:
@@ -110,6 +125,18 @@ def test_verify_chain_names_an_entry_whose_content_changed() -> None:
             verify_chain([entries[0]._replace(**{field: value})])
 
 
+@given(
+    st.integers(1, 10**12),
+    st.text(st.characters(blacklist_characters="\n", blacklist_categories=["Cs"]), max_size=8),
+    st.binary(max_size=40),
+)
+def test_decode_entry_round_trips_any_kind_and_payload_bytes(
+    seq: int, kind: str, payload: bytes
+) -> None:
+    entry = make_entry(seq, T, kind, payload, b"\x5a" * 32)
+    assert decode_entry(entry.encoded()) == entry
+
+
 def test_decode_entry_round_trips_and_recomputes_the_hash() -> None:
     entry = _three()[2]
     assert decode_entry(entry.encoded()) == entry
@@ -120,8 +147,8 @@ def test_decode_entry_round_trips_and_recomputes_the_hash() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b"onereg-log-entry/2\n1\n", "wrong format line"),
-        (ENTRY_FORMAT + b"1\n" + T.encode() + b"\nk", "header lines missing"),
+        (b"onereg-log-entry/2\n1\n", r"^not a onereg log entry \(wrong format line\)$"),
+        (ENTRY_FORMAT + b"1\n" + T.encode() + b"\nk", "^log entry: header lines missing$"),
         (
             ENTRY_FORMAT + b"x\n" + T.encode() + b"\nk\n" + bytes(32).hex().encode() + b"\n{}",
             "bad sequence",
@@ -234,11 +261,17 @@ def test_hashes_that_do_not_lead_to_the_larger_root_are_no_evidence() -> None:
     forked = _tree([b"x", *LEAVES[1:3]])
     with pytest.raises(ProofError, match="do not lead to the larger checkpoint's root"):
         check_conflict(_cp(3, forked.root()), _cp(7, bytes(32)), _path(tree, 3, 7))
+    with pytest.raises(ProofError) as caught:
+        check_conflict(_cp(3, forked.root()), _cp(7, bytes(32)), _path(tree, 3, 7))
+    assert str(caught.value) == (
+        "the hashes do not lead to the larger checkpoint's root: no evidence"
+    )
 
 
 def test_evidence_round_trips_through_its_json_file() -> None:
     evidence = SplitViewEvidence("first note\n", "second note\n", (b"\x01" * 32, b"\x02" * 32))
     text = evidence.to_json()
+    assert text.startswith('{\n "format": "onereg-split-view-evidence/v1",\n "first": ')
     doc = json.loads(text)
     assert doc == {
         "format": EVIDENCE_FORMAT,
