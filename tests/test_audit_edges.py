@@ -236,6 +236,7 @@ def test_a_record_one_address_into_another_registrys_block_is_a_cross_holding() 
     report = _authority_report(_authority_view())
     by_range = {c.range: c for c in report.cross_holdings}
     piece = by_range["0.0.1.0/32"]
+    assert piece.afi == "ipv4"
     assert (piece.registry, piece.authority, piece.size, piece.origin) == (
         "ripencc",
         "afrinic",
@@ -264,7 +265,12 @@ def test_cross_holdings_are_named_by_origin_erx_legacy_inter_rir() -> None:
 def test_space_in_ianas_reserved_block_is_overclaimed_not_cross() -> None:
     report = _authority_report(_authority_view())
     [over] = report.overclaimed
-    assert (over.registry, over.range, over.size) == ("ripencc", "0.0.2.88-0.0.2.97", 10)
+    assert (over.registry, over.afi, over.range, over.size) == (
+        "ripencc",
+        "ipv4",
+        "0.0.2.88-0.0.2.97",
+        10,
+    )
     assert over.record.startswith("ripencc 0.0.2.88-0.0.2.97 ")
     assert over.iana_block == BLOCKS[2].label()
     assert next(s for s in report.summaries if s.registry == "ripencc").overclaimed == 1
@@ -296,6 +302,21 @@ def test_unclaimed_is_every_gap_in_what_iana_granted_cut_along_its_blocks() -> N
         ("afrinic", "0.0.3.42-0.0.3.255", 214, False),
         ("ripencc", "0.0.0.100-0.0.0.249", 150, False),
     ]
+
+
+def test_unclaimed_names_the_iana_block_and_its_date() -> None:
+    report = _authority_report(_authority_view())
+    first = report.unclaimed[0]
+    assert (first.afi, first.iana_block, first.iana_date) == ("ipv4", BLOCKS[1].label(), "20200101")
+
+
+def test_the_report_as_a_dict_says_whether_it_is_ok() -> None:
+    clean = _audit({RIPE: [("ipv4", 0, 9)]}).to_dict()
+    assert clean["ok"] is True and clean["conflicts"] == []
+    dirty = _audit({RIPE: [("ipv4", 0, 9)], AFRINIC: [("ipv4", 9, 9)]}).to_dict()
+    assert dirty["ok"] is False
+    assert dirty["conflicts"][0]["overlap"] == "0.0.0.9/32"
+    assert dirty["summaries"][0]["registry"] in ("ripencc", "afrinic")
 
 
 def test_unclaimed_space_in_a_block_newer_than_the_file_is_marked() -> None:
