@@ -155,7 +155,7 @@ def test_decode_entry_round_trips_and_recomputes_the_hash() -> None:
         ),
         (
             ENTRY_FORMAT + b"1\n" + T.encode() + b"\nk\nzz\n{}",
-            "bad sequence number or previous hash",
+            "^log entry: bad sequence number or previous hash$",
         ),
         (
             ENTRY_FORMAT + b"1\n" + T.encode() + b"\nk\n" + bytes(31).hex().encode() + b"\n{}",
