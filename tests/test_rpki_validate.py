@@ -311,6 +311,8 @@ class Lab:
     ca1_mft_next: datetime = NOW + timedelta(days=1)
     ta_key_index: int = 0
     ta_prefixes: list[str] = field(default_factory=lambda: ["0.0.0.0/0", "::/0"])
+    ta_asns: list[tuple[int, int]] = field(default_factory=lambda: [(0, 2**32 - 1)])
+    ca1_asns: list[tuple[int, int]] = field(default_factory=lambda: [(64496, 64511)])
     ca1_signed_by_wrong_key: bool = False
 
 
@@ -328,7 +330,7 @@ def build(tmp: Path, lab: Lab) -> Path:
             1,
             True,
             lab.ta_prefixes,
-            [(0, 2**32 - 1)],
+            lab.ta_asns,
             sia=[(SIA_REPO, ta_pp), (SIA_MFT, ta_pp + "ta.mft")],
         )
     )
@@ -340,7 +342,7 @@ def build(tmp: Path, lab: Lab) -> Path:
             2,
             True,
             lab.ca1_prefixes,
-            [(64496, 64511)],
+            lab.ca1_asns,
             sia=[(SIA_REPO, ca_pp), (SIA_MFT, ca_pp + "ca1.mft")],
             aia=ta_uri,
             crldp=ta_pp + "ta.crl",
@@ -520,6 +522,46 @@ def test_child_ca_beyond_ta_resources(tmp_path: Path) -> None:
         "resources beyond the issuer's: 2001:db8:1::-2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"
     )
     assert result.counts["certificates"] == 1
+
+
+def test_roa_prefix_only_partly_inside_its_ee_certificate_is_rejected(tmp_path: Path) -> None:
+    # ca1 (and so other.roa's inheriting EE) holds 192.0.2.0/24; the /23 also covers 192.0.3.0/24.
+    result = run(tmp_path, Lab(other_prefixes=[("192.0.2.0/23", None)]))
+    assert vrp_set(result) == GOOD
+    why = reasons(result)[f"{HOST}/repo/ca1/other.roa"]
+    assert why == "prefixes outside the EE certificate's resources: 192.0.2.0/23"
+
+
+def test_roa_prefix_at_the_last_addresses_of_its_ee_certificate_is_accepted(
+    tmp_path: Path,
+) -> None:
+    result = run(
+        tmp_path, Lab(other_prefixes=[("192.0.2.255/32", None), ("2001:db8:ffff::/48", None)])
+    )
+    assert result.rejections == ()
+    assert vrp_set(result) == GOOD | {
+        (64497, "192.0.2.255/32", 32),
+        (64497, "2001:db8:ffff::/48", 48),
+    }
+
+
+def test_child_ca_with_as_numbers_beyond_the_ta_is_rejected(tmp_path: Path) -> None:
+    result = run(tmp_path, Lab(ta_asns=[(64496, 64500)]))
+    assert result.vrps == ()
+    assert reasons(result)[f"{HOST}/repo/ta/ca1.cer"] == (
+        "resources beyond the issuer's: AS64501-AS64511"
+    )
+
+
+def test_child_ca_with_one_as_number_beyond_the_ta_is_rejected(tmp_path: Path) -> None:
+    result = run(tmp_path, Lab(ta_asns=[(64496, 64510)]))
+    assert result.vrps == ()
+    assert reasons(result)[f"{HOST}/repo/ta/ca1.cer"] == "resources beyond the issuer's: AS64511"
+
+
+def test_child_ca_with_exactly_the_ta_as_numbers_is_accepted(tmp_path: Path) -> None:
+    result = run(tmp_path, Lab(ta_asns=[(64496, 64511)]))
+    assert vrp_set(result) == GOOD
 
 
 def test_child_ca_with_a_forged_signature(tmp_path: Path) -> None:
