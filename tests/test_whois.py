@@ -24,11 +24,11 @@ import pytest
 
 from onereg.core.registries import RegistryId
 from onereg.core.resources import Resource
+from onereg.federation.node_config import Limits
 from onereg.http.rdap import RdapAuthority
 from onereg.registry import events as ev
 from onereg.registry.node import RegistryNode
 from onereg.registry.transfers import transfer_item
-from onereg.federation.node_config import Limits
 from onereg.whois import start_whois
 
 IANA, RIPE, AFRINIC = RegistryId.IANA, RegistryId.RIPENCC, RegistryId.AFRINIC

@@ -292,12 +292,16 @@ class WhoisService:
             raise _rate_limited(client, self.limits.expensive_per_minute, wait)
 
     async def _search(self, node: RegistryNode, query: Query) -> str:
-        """The answer's body, built off the loop within the query deadline (the wait for the
-        history index to catch up with the log counts too)."""
+        """The answer's body, built off the loop within the query deadline.
+
+        The history index is caught up with the log first. That is shared work, done once
+        for every waiting client (all of it only when the node starts), so it is bounded by
+        the connection's idle timeout rather than by one query's deadline."""
         deadline = self.limits.query_deadline
         index = self.history(node)
         try:
-            await asyncio.wait_for(asyncio.shield(index.catch_up(node.head()[0])), deadline)
+            catch_up = asyncio.shield(index.catch_up(node.head()[0]))
+            await asyncio.wait_for(catch_up, self.limits.whois_idle_timeout)
             node = self.get_node()
             authority = self.authority()
             registry, path = node.registry, node.path
