@@ -10,7 +10,10 @@ hosts and networks.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -20,10 +23,12 @@ from typing import Any
 
 import pytest
 
+from localfed import ONEREG, LocalFederation
 from onereg.core.registries import RegistryId
 from onereg.core.resources import Afi
+from onereg.federation.embedded import config_path
 from onereg.federation.guard import BoundedWork
-from onereg.federation.node_config import Limits
+from onereg.federation.node_config import Limits, load_config, save_config
 from onereg.registry import events as ev
 from onereg.registry.node import RegistryNode
 from onereg.whois import start_whois
@@ -280,3 +285,47 @@ def test_the_total_cap_refuses_the_rest(big_node: Path) -> None:
         running.close()
     assert "Too many connections in all (limit 3)" in refused
     assert inetnums(served) == 1
+
+
+# --- the node process -----------------------------------------------------------------------
+
+
+def test_sigterm_stops_a_node_in_the_middle_of_a_search(tmp_path: Path) -> None:
+    """`-m 0.0.0.0/0` once held a node's event loop so long that SIGTERM did nothing. Here
+    the node lists every one of its 16,384 records (no object cap, a 2-minute deadline: some
+    seconds of work), and SIGTERM still ends the process within a moment."""
+    fed = LocalFederation(tmp_path, {"ripencc": [("ipv4", "193.0.0.0", 256, "H1")]})
+    with fed.data.open(RIPE) as node:
+        node.append(
+            [record(a, b, c) for a in (2,) for b in range(128) for c in range(0, 256, 2)],
+            batch=True,
+        )
+    config = load_config(config_path(tmp_path, RIPE))
+    limits = Limits(query_deadline=120.0, whois_max_objects=1_000_000)
+    save_config(dataclasses.replace(config, limits=limits))
+    log = (tmp_path / "ripencc.log").open("ab")
+    proc = subprocess.Popen(
+        [ONEREG, "serve", "--config", str(config_path(tmp_path, RIPE))],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    fed.procs["ripencc"] = proc
+    try:
+        fed.wait_ready("ripencc", published=False)
+        port = fed.whois["ripencc"].rpartition(":")[2]
+        assert inetnums(ask(int(port), "2.0.0.1")[0]) == 1  # up, its log indexed
+        with connect(int(port), "127.0.0.2") as sock:
+            sock.sendall(b"-m 0.0.0.0/0\r\n")
+            time.sleep(1.0)  # well into the search
+            sock.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                sock.recv(1)  # no answer yet: the search is still running
+            began = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(30)
+            took = time.monotonic() - began
+    finally:
+        fed.stop()
+        log.close()
+    assert code in (0, -signal.SIGTERM)  # uvicorn ends by raising the signal it caught again
+    assert took < 5.0, f"the node took {took:.1f} s to stop"
