@@ -161,7 +161,7 @@ class BoundedWork:
         future = asyncio.get_running_loop().run_in_executor(self._pool, job, deadline)
         try:
             return await asyncio.wait_for(future, self.deadline)
-        except TimeoutError:
+        except (TimeoutError, DeadlineExceeded):  # whichever saw the deadline first: one message
             raise DeadlineExceeded(
                 f"the query took longer than {self.deadline:g} s and was stopped"
             ) from None
