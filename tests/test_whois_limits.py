@@ -179,6 +179,27 @@ def test_a_costly_query_does_not_delay_another_client(server: Server) -> None:
     assert all("%ERROR:100" not in text for text, _ in answers)
 
 
+def test_expensive_searches_leave_a_worker_for_simple_lookups(big_node: Path) -> None:
+    """Eight searches of 2,000 objects each (most of a second apiece) from eight clients, on
+    four workers: they may take three, so lookups never queue behind them."""
+    running = Server(big_node, Limits(whois_max_objects=2_000, query_deadline=30.0))
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            costly = [
+                pool.submit(ask, running.port, "-M 0.0.0.0/0", f"127.0.0.{2 + i}") for i in range(8)
+            ]
+            time.sleep(0.1)
+            lookups = [ask(running.port, "2.0.0.1", "127.0.1.1") for _ in range(5)]
+            answers = [future.result() for future in costly]
+    finally:
+        running.close()
+    assert all(inetnums(text) == 1 for text, _ in lookups)
+    worst = max(took for _, took in lookups)
+    assert worst < 0.5, f"a lookup waited {worst:.2f} s behind the searches"
+    assert all(inetnums(text) == 2_000 for text, _ in answers)
+    assert min(took for _, took in answers) > worst  # they were running meanwhile
+
+
 def test_a_query_past_its_deadline_is_stopped_with_an_error(big_node: Path) -> None:
     """With no object cap to speak of, listing all 65,536 records takes longer than a tiny
     deadline: the search is stopped and the client told why; the node answers the next one."""

@@ -135,6 +135,9 @@ class WhoisService:
         )
         self.rate = RateLimiter(limits.expensive_per_minute)
         self.work = work or BoundedWork(limits.query_workers, limits.query_deadline)
+        # Expensive searches may hold all workers but one, so that a plain lookup (a few
+        # index probes) never queues behind them.
+        self._costly = asyncio.Semaphore(max(1, limits.query_workers - 1))
         self._readers = _Readers()
         self._histories: dict[Path, HistoryIndex] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -313,9 +316,20 @@ class WhoisService:
                 )
                 return _interruptible(reader.conn, limit, lambda: answer(ctx, query))
 
-            return await self.work.run(job)
+            return await self._run(job, query.expensive)
         except (DeadlineExceeded, TimeoutError):
             raise _too_slow(deadline) from None
+
+    async def _run(self, job: Callable[[Deadline], str], expensive: bool) -> str:
+        """Run `job` on a worker; an expensive one first waits (at most the deadline) for a
+        turn among the workers expensive searches may use."""
+        if not expensive:
+            return await self.work.run(job)
+        await asyncio.wait_for(self._costly.acquire(), self.limits.query_deadline)
+        try:
+            return await self.work.run(job)
+        finally:
+            self._costly.release()
 
     def framed(self, node: RegistryNode, notice: str, body: str) -> str:
         """RIPE's layout: header, notices, objects, the served-by line and two blank lines."""
