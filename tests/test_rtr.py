@@ -592,10 +592,10 @@ def test_idle_sessions_from_one_network_do_not_lock_out_another() -> None:
 
     async def scenario(cache: RtrCache, port: int) -> None:
         idle = [await Router.connect(port, "127.0.0.2") for _ in range(4)]
-        idle += [await Router.connect(port, f"127.0.0.{3 + i % 3}") for i in range(300)]
+        idle += [await Router.connect(port, f"127.0.0.{3 + i % 3}") for i in range(60)]
         await asyncio.sleep(0.3)
         service = service_of(_servers[-1])
-        assert len(service.conns) == 16  # rtr_per_network, of the 304
+        assert len(service.conns) == 16  # rtr_per_network, of the 64
         same_address = await Router.connect(port, "127.0.0.2")
         await same_address.send(P.ResetQuery(0))
         report = await same_address.pdu()

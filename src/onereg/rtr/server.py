@@ -87,6 +87,7 @@ class Timings:
 
 _NODE_DEFAULTS = NodeLimits()
 REFUSAL_WAIT = 1.0  # seconds a refused router has to send its first PDU (its version)
+REFUSALS_WAITING = 256  # beyond this many refusals waiting at once, refuse without waiting
 
 
 @dataclass(frozen=True)
@@ -314,6 +315,7 @@ class RtrServer:
     _notify_handle: asyncio.TimerHandle | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     guard: ConnectionGuard = field(init=False)
+    _refusing: int = 0  # refusals waiting for the router's first PDU
 
     def __post_init__(self) -> None:
         limits = self.limits
@@ -324,7 +326,12 @@ class RtrServer:
         address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
         refusal = self.guard.admit(address)
         if refusal is not None:
-            await _refuse(reader, writer, refusal)
+            wait = REFUSAL_WAIT if self._refusing < REFUSALS_WAITING else 0.0
+            self._refusing += 1
+            try:
+                await _refuse(reader, writer, refusal, wait)
+            finally:
+                self._refusing -= 1
             return
         try:
             await self._serve(reader, writer)
@@ -397,13 +404,16 @@ class RtrServer:
             await self.server.wait_closed()
 
 
-async def _refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reason: str) -> None:
+async def _refuse(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reason: str, wait: float
+) -> None:
     """An Error Report "Internal Error" saying which cap was hit, then close (see the module's
-    docstring for the code). The router's first PDU, if it comes within a second, gives the
-    version to answer in; the report carries no PDU, as it concerns none."""
+    docstring for the code). The router's first PDU, if it comes within `wait` seconds, gives
+    the version to answer in (a flood of refusals gets no wait: each would hold a socket);
+    the report carries no PDU, as it concerns none."""
     version = MAX_VERSION
     try:
-        first = await asyncio.wait_for(reader.read(MAX_PDU_LEN), REFUSAL_WAIT)
+        first = await asyncio.wait_for(reader.read(MAX_PDU_LEN), wait) if wait else b""
         if first and first[0] <= MAX_VERSION:
             version = first[0]
     except (TimeoutError, ConnectionError, OSError):
