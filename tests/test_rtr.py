@@ -21,6 +21,7 @@ from onereg.federation.node_config import Limits as NodeLimits
 from onereg.rpki.rov_index import vrps_from_tuples
 from onereg.rpki.validate import Vrp
 from onereg.rtr import pdu as P
+from onereg.rtr import server as server_module
 from onereg.rtr.server import Limits, Timings, close_rtr, serve_rtr, service_of, start_rtr
 from onereg.rtr.state import RtrCache
 
@@ -616,6 +617,26 @@ def test_idle_sessions_from_one_network_do_not_lock_out_another() -> None:
             r.close()
 
     asyncio.run(_serve_tracking(scenario, VRPS, Limits(notify_interval=0)))
+
+
+def test_a_flood_of_refusals_does_not_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past REFUSALS_WAITING refusals at once, a refused router is answered at once (in our
+    version) instead of being held a second for its first PDU: a flood holds no sockets."""
+    monkeypatch.setattr(server_module, "REFUSALS_WAITING", 0)
+
+    async def scenario(cache: RtrCache, port: int) -> None:
+        held = await Router.connect(port, "127.0.0.2")
+        await asyncio.sleep(0.1)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        refused = await Router.connect(port, "127.0.0.2")
+        report = await refused.pdu()
+        assert loop.time() - began < 0.5
+        assert isinstance(report, P.ErrorReport) and report.version == 1
+        assert await refused.closed()
+        held.close()
+
+    run(scenario, limits=Limits(notify_interval=0, per_client=1))
 
 
 def test_node_limits_set_the_caps_and_idle_timeout() -> None:
