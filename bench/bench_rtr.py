@@ -276,7 +276,7 @@ def server_main(argv: list[str]) -> None:
             "127.0.0.1",
             port,
             Timings(),
-            Limits(notify_interval=1.0),
+            Limits(notify_interval=1.0, per_client=1000, per_network=1000),  # one client host
             poll_interval=0.2,
             ready=ready,
         )

@@ -62,7 +62,7 @@ class ThreadServer:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        limits = Limits(notify_interval=0)
+        limits = Limits(notify_interval=0, per_client=64, per_network=64)  # all on loopback
         self.server = self.call(
             start_rtr(self.cache, "127.0.0.1", 0, Timings(refresh, 5, 600), limits)
         )

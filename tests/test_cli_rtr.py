@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from localfed import ONEREG
-from onereg.rtr.pdu import EndOfData, Ipv4Prefix, ResetQuery, decode
+from onereg.rtr.pdu import EndOfData, ErrorCode, ErrorReport, Ipv4Prefix, ResetQuery, decode
 from rpkijudges import free_port
 
 
@@ -63,6 +63,39 @@ def test_rtr_serve_listens_where_the_node_config_says(tmp_path: Path) -> None:
     vrps.write_text("ASN,IP Prefix,Max Length,Trust Anchor\nAS64500,193.0.0.0/24,24,ripencc\n")
     pdus = _served(port, "--vrps", str(vrps), "--config", str(config))
     assert [p.asn for p in pdus if isinstance(p, Ipv4Prefix)] == [64500]
+
+
+def test_rtr_serve_takes_its_caps_from_the_node_config(tmp_path: Path) -> None:
+    """`[limits] rtr_per_client = 1` in node.toml: a second session from one router address
+    gets an Error Report "Internal Error" and is closed; another address is served."""
+    from localfed import LocalFederation
+
+    fed = LocalFederation(tmp_path / "data", {"ripencc": [("ipv4", "193.0.0.0", 256, "R1")]})
+    config = tmp_path / "data/nodes/ripencc/node.toml"
+    config.write_text(config.read_text().replace("rtr_per_client = 4", "rtr_per_client = 1"))
+    port = int(next(n for n in fed.nodes if n.registry == "ripencc").url.rsplit(":", 1)[1]) + 200
+    vrps = tmp_path / "vrps.csv"
+    vrps.write_text("ASN,IP Prefix,Max Length,Trust Anchor\nAS64500,193.0.0.0/24,24,ripencc\n")
+    server = subprocess.Popen(
+        [ONEREG, "rtr", "serve", "--vrps", str(vrps), "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert [p.asn for p in _reset_query(port) if isinstance(p, Ipv4Prefix)] == [64500]
+        time.sleep(0.2)  # the server sees that session end
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as first:
+            first.sendall(ResetQuery(1).encode())
+            assert isinstance(_read_until_end(first)[-1], EndOfData)  # admitted, and open
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as second:
+                second.sendall(ResetQuery(1).encode())
+                report, _ = decode(second.recv(65536))
+                assert second.recv(65536) == b""  # closed
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert isinstance(report, ErrorReport) and report.code == ErrorCode.INTERNAL_ERROR
+    assert report.text == "too many connections from 127.0.0.1 (limit 1)"
 
 
 def _read_until_end(conn: socket.socket) -> list[object]:

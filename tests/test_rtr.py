@@ -17,9 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from onereg.core.resources import Afi
+from onereg.federation.node_config import Limits as NodeLimits
 from onereg.rpki.rov_index import vrps_from_tuples
 from onereg.rpki.validate import Vrp
 from onereg.rtr import pdu as P
+from onereg.rtr import server as server_module
 from onereg.rtr.server import Limits, Timings, close_rtr, serve_rtr, service_of, start_rtr
 from onereg.rtr.state import RtrCache
 
@@ -284,8 +286,9 @@ class Router:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def connect(cls, port: int) -> Router:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    async def connect(cls, port: int, source: str = "127.0.0.1") -> Router:
+        """A router at `source` (any 127/8 address: several routers, hosts or networks)."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
         return cls(reader, writer)
 
     async def send(self, raw: bytes | P.Pdu) -> None:
@@ -560,14 +563,20 @@ def test_thousands_of_idle_connections() -> None:
             w.transport.abort()
         r.close()
 
-    asyncio.run(_serve_tracking(scenario, VRPS, Limits(notify_interval=0, first_pdu_timeout=6.0)))
+    limits = Limits(notify_interval=0, first_pdu_timeout=6.0, per_client=5000, per_network=5000)
+    asyncio.run(_serve_tracking(scenario, VRPS, limits))
 
 
 def test_connection_limit() -> None:
     async def scenario(cache: RtrCache, port: int) -> None:
-        routers = [await Router.connect(port) for _ in range(3)]
+        routers = [await Router.connect(port, f"127.0.{i}.1") for i in range(3)]
         await asyncio.sleep(0.1)
-        extra = await Router.connect(port)
+        extra = await Router.connect(port, "127.0.9.1")
+        await extra.send(P.ResetQuery(1))
+        report = await extra.pdu()
+        assert isinstance(report, P.ErrorReport) and report.version == 1
+        assert report.code == P.ErrorCode.INTERNAL_ERROR
+        assert report.text == "too many connections in all (limit 3)"
         assert await extra.closed()
         await routers[0].send(P.ResetQuery(1))
         assert _prefixes(await routers[0].until_eod()) == set(VRPS)
@@ -575,6 +584,69 @@ def test_connection_limit() -> None:
             r.close()
 
     run(scenario, limits=Limits(notify_interval=0, max_connections=3))
+
+
+def test_idle_sessions_from_one_network_do_not_lock_out_another() -> None:
+    """One host once opened 10,000 idle sessions in 3 s and locked out every new router. Now
+    an address and a /24 get their caps' worth; the one over gets an Error Report "Internal
+    Error" (in the version it spoke) and is closed; a router elsewhere is served."""
+
+    async def scenario(cache: RtrCache, port: int) -> None:
+        idle = [await Router.connect(port, "127.0.0.2") for _ in range(4)]
+        idle += [await Router.connect(port, f"127.0.0.{3 + i % 3}") for i in range(60)]
+        await asyncio.sleep(0.3)
+        service = service_of(_servers[-1])
+        assert len(service.conns) == 16  # rtr_per_network, of the 64
+        same_address = await Router.connect(port, "127.0.0.2")
+        await same_address.send(P.ResetQuery(0))
+        report = await same_address.pdu()
+        assert isinstance(report, P.ErrorReport) and report.version == 0
+        assert report.code == P.ErrorCode.INTERNAL_ERROR
+        assert report.text == "too many connections from 127.0.0.2 (limit 4)"
+        assert await same_address.closed()
+        same_network = await Router.connect(port, "127.0.0.200")
+        report = await same_network.pdu()  # sends nothing: answered in version 1 after 1 s
+        assert isinstance(report, P.ErrorReport) and report.version == 1
+        assert report.text == "too many connections from 127.0.0.0/24 (limit 16)"
+        elsewhere = await Router.connect(port, "127.0.1.1")
+        began = asyncio.get_running_loop().time()
+        await elsewhere.send(P.ResetQuery(1))
+        assert _prefixes(await elsewhere.until_eod()) == set(VRPS)
+        assert asyncio.get_running_loop().time() - began < 1.0
+        for r in [*idle, same_address, same_network, elsewhere]:
+            r.close()
+
+    asyncio.run(_serve_tracking(scenario, VRPS, Limits(notify_interval=0)))
+
+
+def test_a_flood_of_refusals_does_not_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past REFUSALS_WAITING refusals at once, a refused router is answered at once (in our
+    version) instead of being held a second for its first PDU: a flood holds no sockets."""
+    monkeypatch.setattr(server_module, "REFUSALS_WAITING", 0)
+
+    async def scenario(cache: RtrCache, port: int) -> None:
+        held = await Router.connect(port, "127.0.0.2")
+        await asyncio.sleep(0.1)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        refused = await Router.connect(port, "127.0.0.2")
+        report = await refused.pdu()
+        assert loop.time() - began < 0.5
+        assert isinstance(report, P.ErrorReport) and report.version == 1
+        assert await refused.closed()
+        held.close()
+
+    run(scenario, limits=Limits(notify_interval=0, per_client=1))
+
+
+def test_node_limits_set_the_caps_and_idle_timeout() -> None:
+    node = NodeLimits(rtr_per_client=2, rtr_per_network=5, rtr_connections=9, rtr_idle_timeout=99)
+    limits = Limits.of(node, notify_interval=3.0)
+    assert (limits.per_client, limits.per_network, limits.max_connections) == (2, 5, 9)
+    assert (limits.idle_timeout, limits.notify_interval) == (99, 3.0)
+    defaults = Limits()  # one definition of each default: the node's
+    assert defaults.per_client == NodeLimits().rtr_per_client
+    assert defaults.max_connections == NodeLimits().rtr_connections
 
 
 def test_notify_rate_limit() -> None:

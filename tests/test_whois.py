@@ -24,11 +24,12 @@ import pytest
 
 from onereg.core.registries import RegistryId
 from onereg.core.resources import Resource
+from onereg.federation.node_config import Limits
 from onereg.http.rdap import RdapAuthority
 from onereg.registry import events as ev
 from onereg.registry.node import RegistryNode
 from onereg.registry.transfers import transfer_item
-from onereg.whois import WhoisLimits, start_whois
+from onereg.whois import start_whois
 
 IANA, RIPE, AFRINIC = RegistryId.IANA, RegistryId.RIPENCC, RegistryId.AFRINIC
 
@@ -132,7 +133,7 @@ def build(root: Path) -> Built:
 class Federation:
     """The three nodes' whois services in one event loop on a thread of its own."""
 
-    def __init__(self, built: Built, limits: WhoisLimits) -> None:
+    def __init__(self, built: Built, limits: Limits) -> None:
         self.built = built
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -146,7 +147,7 @@ class Federation:
     def run(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
 
-    async def _start(self, limits: WhoisLimits) -> None:
+    async def _start(self, limits: Limits) -> None:
         for rid, path in self.built.paths.items():
             self.nodes[rid] = RegistryNode.open(rid, path)
         auth = RdapAuthority.build(self.nodes[IANA], [self.nodes[RIPE], self.nodes[AFRINIC]], {})
@@ -189,7 +190,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
 @pytest.fixture(scope="module")
 def fed(built: Built) -> Iterator[Federation]:
-    federation = Federation(built, WhoisLimits(idle_timeout=5, total_timeout=10))
+    federation = Federation(built, Limits(whois_idle_timeout=5))
     yield federation
     federation.close()
 
@@ -362,13 +363,14 @@ def test_more_specific(fed: Federation) -> None:
 
 
 def test_more_specific_output_is_capped(built: Built) -> None:
-    federation = Federation(built, WhoisLimits(max_objects=1))
+    federation = Federation(built, Limits(whois_max_objects=1))
     try:
         text = ask(federation.ports[RIPE], "-r -M 195.0.0.0/16")
     finally:
         federation.close()
     assert len(objects(text)) == 1
-    assert "only the first 1 objects are shown" in text
+    assert "% Note: this output has been truncated." in text
+    assert "Only the first 1 objects are shown" in text
 
 
 def test_hierarchy_flags_conflict_and_need_an_ip_key(fed: Federation) -> None:
@@ -545,7 +547,7 @@ def test_versions_follow_new_entries(built: Built, tmp_path: Path) -> None:
     copy = Built({rid: tmp_path / p.name for rid, p in built.paths.items()})
     for rid, path in built.paths.items():
         copy.paths[rid].write_bytes(path.read_bytes())
-    federation = Federation(copy, WhoisLimits())
+    federation = Federation(copy, Limits())
     try:
         port = federation.ports[RIPE]
         assert len(version_rows(ask(port, "--list-versions AS3333"))) == 1
@@ -610,7 +612,7 @@ def test_line_length_is_capped(fed: Federation) -> None:
 
 
 def test_idle_connection_times_out(built: Built) -> None:
-    federation = Federation(built, WhoisLimits(idle_timeout=0.3, total_timeout=5))
+    federation = Federation(built, Limits(whois_idle_timeout=0.3))
     try:
         with socket.create_connection(("127.0.0.1", federation.ports[RIPE]), timeout=10) as sock:
             began = time.monotonic()
@@ -624,7 +626,7 @@ def test_idle_connection_times_out(built: Built) -> None:
 
 
 def test_slow_client_hits_the_deadline(built: Built) -> None:
-    federation = Federation(built, WhoisLimits(idle_timeout=0.5, total_timeout=1.0))
+    federation = Federation(built, Limits(whois_idle_timeout=0.5))
     try:
         with socket.create_connection(("127.0.0.1", federation.ports[RIPE]), timeout=10) as sock:
             began = time.monotonic()
@@ -647,7 +649,7 @@ def test_slow_client_hits_the_deadline(built: Built) -> None:
 
 
 def test_connection_cap(built: Built) -> None:
-    limits = WhoisLimits(idle_timeout=5, max_connections=2, max_connections_per_ip=None)
+    limits = Limits(whois_idle_timeout=5, whois_connections=2)
     federation = Federation(built, limits)
     port = federation.ports[RIPE]
     try:
@@ -655,7 +657,7 @@ def test_connection_cap(built: Built) -> None:
         time.sleep(0.2)  # let the server accept both
         refused = ask(port, "193.0.0.1")
         assert "%ERROR:306: connections exceeded" in refused
-        assert "maximum number allowed (2)" in refused
+        assert "Too many connections in all (limit 2)." in refused
         assert objects(refused) == []
         held[0].sendall(b"AS3333\r\n")
         assert one(read_all(held[0]), "aut-num")
@@ -668,13 +670,13 @@ def test_connection_cap(built: Built) -> None:
 
 
 def test_connection_cap_per_address(built: Built) -> None:
-    federation = Federation(built, WhoisLimits(idle_timeout=5, max_connections_per_ip=1))
+    federation = Federation(built, Limits(whois_idle_timeout=5, whois_per_client=1))
     port = federation.ports[RIPE]
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=10):
             time.sleep(0.2)
             refused = ask(port, "193.0.0.1")
         assert "%ERROR:306" in refused
-        assert "from a single IP address" in refused
+        assert "Too many connections from 127.0.0.1 (limit 1)." in refused
     finally:
         federation.close()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
 from rich.console import Console
 
 from onereg.core.errors import OneregError
-from onereg.federation.node_config import host_port, load_config
+from onereg.federation.node_config import Limits, host_port, load_config
 from onereg.rtr.server import VrpSource, run_rtr
 from onereg.rtr.sources import ValidatedSource
 
@@ -58,7 +59,12 @@ def rtr() -> None:
 @click.option("--retry", default=600, show_default=True, help="End of Data retry (s).")
 @click.option("--expire", default=7200, show_default=True, help="End of Data expire (s).")
 @click.option("--poll", default=5.0, show_default=True, help="Seconds between file checks.")
-@click.option("--max-connections", default=10000, show_default=True)
+@click.option(
+    "--max-connections",
+    type=int,
+    default=None,
+    help="Open sessions in all (default: the config's rtr_connections, or its default).",
+)
 @click.option(
     "--notify-interval",
     default=60.0,
@@ -76,7 +82,7 @@ def serve(
     retry: int,
     expire: int,
     poll: float,
-    max_connections: int,
+    max_connections: int | None,
     notify_interval: float,
 ) -> None:
     """Serve VRPs on 127.0.0.1:PORT (or a node's configured RTR address), from a file or from
@@ -90,11 +96,15 @@ def serve(
     else:
         raise OneregError("give --vrps FILE, or --tal with exactly one of --repo and --cache")
     host = "127.0.0.1"
+    limits = Limits()  # the caps and timeouts of a node's [limits], per client and network too
     if config_file is not None:
         config = load_config(config_file)
         if not config.rtr:
             raise OneregError(f"{config_file}: [listen] rtr is empty: this node serves no RTR")
         host, port = host_port(config.rtr, f"{config_file}: [listen] rtr")
+        limits = config.limits
+    if max_connections is not None:
+        limits = dataclasses.replace(limits, rtr_connections=max_connections)
     console.print(f"RTR cache on {host}:{port} serving {source} (checked every {poll:g} s)")
     run_rtr(
         source,
@@ -104,6 +114,6 @@ def serve(
         retry=retry,
         expire=expire,
         poll_interval=poll,
-        max_connections=max_connections,
+        limits=limits,
         notify_interval=notify_interval,
     )

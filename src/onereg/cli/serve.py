@@ -25,6 +25,7 @@ from onereg.core.errors import OneregError
 from onereg.core.registries import RegistryId
 from onereg.federation.config import NodeInfo, cosigner_of, read_config, read_federation
 from onereg.federation.faults import FaultPlan
+from onereg.federation.guard import BoundedWork
 from onereg.federation.httpsig import NodeSigningKey, RequestVerifier
 from onereg.federation.importer import ImportOutcome, import_delegated_file
 from onereg.federation.layout import DataDir, hold_serve_lock
@@ -73,6 +74,10 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
     urls = {RegistryId(n.registry): n.url for n in federation.nodes}
     authority = live_authority(nd.view(), urls)
     hosts = {RegistryId(n.registry): n.whois for n in federation.nodes if n.whois}
+    limits = config.limits
+    # searches run here, off the event loop, each within the query deadline; closed when the
+    # node stops, which ends the searches still running
+    work = BoundedWork(limits.query_workers, limits.query_deadline)
 
     async def whois(service: NodeService) -> asyncio.AbstractServer:
         """whois in the web server's event loop: both use the node's one connection there."""
@@ -84,8 +89,10 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
             hosts,
             host,
             port,
+            limits,
             stale=service.stale_notes,
             observe=metrics.observe if metrics else None,
+            work=work,
         )
 
     node_signer = config.node_signer()
@@ -145,14 +152,17 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
     host, port = host_port(config.http, "http")
     # Bounded like the whois side: past 1,000 open connections new ones get a 503, and an idle
     # keep-alive connection is closed after 10 s, so idle clients cannot pile up.
-    uvicorn.run(
-        build_app(service),
-        host=host,
-        port=port,
-        log_level="warning",
-        limit_concurrency=1000,
-        timeout_keep_alive=10,
-    )
+    try:
+        uvicorn.run(
+            build_app(service),
+            host=host,
+            port=port,
+            log_level="warning",
+            limit_concurrency=1000,
+            timeout_keep_alive=10,
+        )
+    finally:
+        work.close()  # the process exits only when its worker threads do
 
 
 def _stop_on_sigterm() -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -121,16 +122,20 @@ class DeadlineExceeded(OneregError):
 
 @dataclass(frozen=True, slots=True)
 class Deadline:
-    """A point in time (monotonic clock) that long-running work checks in its loops."""
+    """A point in time (monotonic clock) that long-running work checks in its loops.
+
+    `stop`, when set, ends the work at once: a node shutting down must not wait for the
+    deadline of every query still running (the process exits only when its workers do)."""
 
     at: float
+    stop: threading.Event | None = field(default=None, compare=False)
 
     @classmethod
-    def after(cls, seconds: float) -> Deadline:
-        return cls(time.monotonic() + seconds)
+    def after(cls, seconds: float, stop: threading.Event | None = None) -> Deadline:
+        return cls(time.monotonic() + seconds, stop)
 
     def expired(self) -> bool:
-        return time.monotonic() >= self.at
+        return time.monotonic() >= self.at or (self.stop is not None and self.stop.is_set())
 
     def check(self) -> None:
         if self.expired():
@@ -149,16 +154,19 @@ class BoundedWork:
     def __init__(self, workers: int, deadline: float) -> None:
         self.deadline = deadline
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="onereg-work")
+        self._stop = threading.Event()
 
     async def run(self, job: Callable[[Deadline], T]) -> T:
-        deadline = Deadline.after(self.deadline)
+        deadline = Deadline.after(self.deadline, self._stop)
         future = asyncio.get_running_loop().run_in_executor(self._pool, job, deadline)
         try:
             return await asyncio.wait_for(future, self.deadline)
-        except TimeoutError:
+        except (TimeoutError, DeadlineExceeded):  # whichever saw the deadline first: one message
             raise DeadlineExceeded(
                 f"the query took longer than {self.deadline:g} s and was stopped"
             ) from None
 
     def close(self) -> None:
+        """Stop: queued jobs are dropped and running ones see their deadline expire now."""
+        self._stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -63,11 +63,13 @@ class Limits:
     # whois (port 43)
     whois_per_client: int = 8  # open connections from one address
     whois_per_network: int = 32  # from one /24 or /48
+    whois_connections: int = 1024  # open whois connections in all
     whois_idle_timeout: float = 60.0  # a whois connection that sends nothing is closed
     whois_max_objects: int = 500  # objects in one answer; more ends with a truncation notice
     # RTR (RFC 8210); routers keep one session open and poll every refresh interval (3600 s)
     rtr_per_client: int = 4
     rtr_per_network: int = 16
+    rtr_connections: int = 10_000  # open RTR sessions in all
     rtr_idle_timeout: float = 7_260.0  # refresh interval plus margin, as RFC 8210 section 6 asks
     # work that can take more than a few milliseconds (searches, ROA listing, proofs)
     query_deadline: float = 5.0  # a query still running after this is abandoned with an error

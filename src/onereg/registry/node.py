@@ -333,6 +333,29 @@ class RegistryNode:
         ).fetchall()
         return [self._delegation(r) for r in rows]
 
+    def containing(self, resource: Resource) -> Delegation | None:
+        """The delegation holding all of `resource`, if any: one index probe, since a node's
+        records never overlap (the one starting last at or before it is the only candidate)."""
+        lo, hi = key(resource.start), key(resource.end)
+        row = self.conn.execute(
+            f"SELECT {_DELEGATION_COLUMNS} FROM delegations WHERE afi = ? AND start <= ? "
+            "ORDER BY start DESC LIMIT 1",
+            (resource.afi.value, lo),
+        ).fetchone()
+        return self._delegation(row) if row is not None and row[2] >= hi else None
+
+    def starting_within(self, resource: Resource) -> Iterator[Delegation]:
+        """Delegations that start inside `resource`, in order, read lazily: a caller that
+        stops after a few rows (a capped search) never makes SQLite read the rest."""
+        lo, hi = key(resource.start), key(resource.end)
+        rows = self.conn.execute(
+            f"SELECT {_DELEGATION_COLUMNS} FROM delegations WHERE afi = ? AND start >= ? "
+            "AND start <= ? ORDER BY start",
+            (resource.afi.value, lo, hi),
+        )
+        for row in rows:
+            yield self._delegation(row)
+
     def delegations(self, afi: Afi | None = None) -> Iterator[Delegation]:
         sql = f"SELECT {_DELEGATION_COLUMNS} FROM delegations"
         rows = (

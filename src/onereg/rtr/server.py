@@ -17,10 +17,17 @@
   Invalid Request for PDUs a router must not send, No Data Available before the first VRP set
   (not fatal), Unsupported/Unexpected Protocol Version as above. A router's Error Report closes
   the session without a reply (RFC 8210 §5.11).
-* Limits: `max_connections` (extra connections are closed at once), `first_pdu_timeout` (a
-  connection that never sends a query), `idle_timeout` (no query for that long; routers query at
-  least every refresh interval), `pdu_timeout` (a PDU whose header arrived but whose body never
-  does).
+* Limits: open sessions are capped per router address (`per_client`), per /24 or /48
+  (`per_network`) and in all (`max_connections`), so one host opening thousands of idle
+  sessions takes only its own share (`federation.guard.ConnectionGuard`). A router over a cap
+  gets an Error Report "Internal Error" (code 1) and the connection is closed: RFC 8210 §12
+  defines code 1 for an error of the cache unrelated to the protocol ("ran out of memory"),
+  which running out of session slots is; it is fatal, so the router drops the session and
+  tries again later or another cache in its list. "No Data Available" (code 2) would be
+  wrong: it says the cache has no VRPs yet, is not fatal, and is an answer to a query.
+  `first_pdu_timeout` closes a connection that never sends a query, `idle_timeout` one with
+  no query for that long (routers query at least every refresh interval), `pdu_timeout` a PDU
+  whose header arrived but whose body never does.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from onereg.core.errors import OneregError
+from onereg.federation.guard import ConnectionGuard
+from onereg.federation.node_config import Limits as NodeLimits
 from onereg.rtr.pdu import (
     HEADER_LEN,
     MAX_PDU_LEN,
@@ -76,9 +85,19 @@ class Timings:
         check_timings(self.refresh, self.retry, self.expire)
 
 
+_NODE_DEFAULTS = NodeLimits()
+REFUSAL_WAIT = 1.0  # seconds a refused router has to send its first PDU (its version)
+REFUSALS_WAITING = 256  # beyond this many refusals waiting at once, refuse without waiting
+
+
 @dataclass(frozen=True)
 class Limits:
-    max_connections: int = 10000
+    """The server's bounds. The caps and the idle timeout are the node's `[limits]` (`rtr_*`,
+    whose defaults are used here too); the rest is this server's tuning."""
+
+    max_connections: int = _NODE_DEFAULTS.rtr_connections
+    per_client: int = _NODE_DEFAULTS.rtr_per_client
+    per_network: int = _NODE_DEFAULTS.rtr_per_network
     first_pdu_timeout: float = 60.0
     idle_timeout: float | None = None  # None: the expire interval plus a minute
     pdu_timeout: float = 30.0
@@ -87,6 +106,17 @@ class Limits:
     high_water: int = 1 << 20
     notify_interval: float = 60.0
     max_queued: int = 16  # responses waiting for a router that does not read: drop it
+
+    @classmethod
+    def of(cls, node: NodeLimits, notify_interval: float = 60.0) -> Limits:
+        """The bounds a node's config sets."""
+        return cls(
+            max_connections=node.rtr_connections,
+            per_client=node.rtr_per_client,
+            per_network=node.rtr_per_network,
+            idle_timeout=node.rtr_idle_timeout,
+            notify_interval=notify_interval,
+        )
 
 
 _CLOSE: Final = memoryview(bytearray(0))  # a unique object: b"" is shared
@@ -284,11 +314,31 @@ class RtrServer:
     _last_notify: float = 0.0
     _notify_handle: asyncio.TimerHandle | None = None
     _loop: asyncio.AbstractEventLoop | None = None
+    guard: ConnectionGuard = field(init=False)
+    _refusing: int = 0  # refusals waiting for the router's first PDU
+
+    def __post_init__(self) -> None:
+        limits = self.limits
+        self.guard = ConnectionGuard(limits.per_client, limits.per_network, limits.max_connections)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self.conns) >= self.limits.max_connections:
-            writer.transport.abort()
+        peer = writer.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+        refusal = self.guard.admit(address)
+        if refusal is not None:
+            wait = REFUSAL_WAIT if self._refusing < REFUSALS_WAITING else 0.0
+            self._refusing += 1
+            try:
+                await _refuse(reader, writer, refusal, wait)
+            finally:
+                self._refusing -= 1
             return
+        try:
+            await self._serve(reader, writer)
+        finally:
+            self.guard.release(address)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = _Conn(self, reader, writer)
         self.conns.add(conn)
         task = asyncio.current_task()
@@ -352,6 +402,31 @@ class RtrServer:
             await asyncio.wait(list(self.tasks), timeout=5)
         if self.server is not None:
             await self.server.wait_closed()
+
+
+async def _refuse(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reason: str, wait: float
+) -> None:
+    """An Error Report "Internal Error" saying which cap was hit, then close (see the module's
+    docstring for the code). The router's first PDU, if it comes within `wait` seconds, gives
+    the version to answer in (a flood of refusals gets no wait: each would hold a socket);
+    the report carries no PDU, as it concerns none."""
+    version = MAX_VERSION
+    try:
+        first = await asyncio.wait_for(reader.read(MAX_PDU_LEN), wait) if wait else b""
+        if first and first[0] <= MAX_VERSION:
+            version = first[0]
+    except (TimeoutError, ConnectionError, OSError):
+        pass
+    log.debug("rtr %s: refused: %s", writer.get_extra_info("peername"), reason)
+    transport = writer.transport
+    try:
+        writer.write(ErrorReport(version, ErrorCode.INTERNAL_ERROR, b"", reason).encode())
+        await asyncio.wait_for(writer.drain(), REFUSAL_WAIT)
+    except (TimeoutError, ConnectionError, OSError):
+        transport.abort()
+        return
+    transport.close()
 
 
 _SERVICES: dict[int, RtrServer] = {}
@@ -488,13 +563,19 @@ def run_rtr(
     retry: int = 600,
     expire: int = 7200,
     poll_interval: float = 5.0,
-    max_connections: int = 10000,
+    limits: NodeLimits = _NODE_DEFAULTS,
     notify_interval: float = 60.0,
 ) -> None:
-    """Blocking entry point for `onereg rtr serve --vrps FILE`: runs until interrupted."""
+    """Blocking entry point for `onereg rtr serve`: runs until interrupted. `limits` are the
+    node's (its config's `[limits]`, or the defaults)."""
     timings = Timings(refresh, retry, expire)
-    limits = Limits(max_connections=max_connections, notify_interval=notify_interval)
-    coro = serve_rtr(vrps_source, host, port, timings, limits, poll_interval=poll_interval)
+    server_limits = Limits.of(limits, notify_interval)
+    if server_limits.idle_timeout is not None and server_limits.idle_timeout <= refresh:
+        raise OneregError(
+            f"rtr_idle_timeout {server_limits.idle_timeout:g} s must exceed the refresh "
+            f"interval {refresh} s: routers query only that often (RFC 8210 section 6)"
+        )
+    coro = serve_rtr(vrps_source, host, port, timings, server_limits, poll_interval=poll_interval)
     try:
         import uvloop
 

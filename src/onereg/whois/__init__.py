@@ -6,6 +6,6 @@ an object (`--list-versions`, `--show-version`) are the log entries that made it
 
 from __future__ import annotations
 
-from onereg.whois.server import WhoisLimits, start_whois
+from onereg.whois.server import start_whois
 
-__all__ = ["WhoisLimits", "start_whois"]
+__all__ = ["start_whois"]

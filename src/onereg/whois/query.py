@@ -97,6 +97,12 @@ class Query:
     def versions(self) -> bool:
         return self.list_versions or self.show_version is not None
 
+    @property
+    def expensive(self) -> bool:
+        """Counted against the client's allowance (`Limits.expensive_per_minute`): the
+        searches that may list many objects or read the log, as RIPE counts its costly ones."""
+        return self.versions or self.hierarchy in (ONE_MORE, ALL_MORE, ALL_LESS)
+
     def wants(self, object_type: str) -> bool:
         return not self.types or object_type in self.types
 

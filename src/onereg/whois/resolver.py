@@ -1,7 +1,9 @@
 """Answering one parsed query from a node: lookups, hierarchy flags, referrals and versions.
 
-Protocol-free (text in, text out) and synchronous: it runs in the event loop's thread, the only
-thread that uses the node's connection, and every database access is an index lookup.
+Protocol-free (text in, text out) and synchronous: the service runs it in a worker thread on a
+read-only connection of that thread's own, under a `Deadline` it checks per object. Its cost is
+linear in its output: every database access is an index probe or a range scan that stops after
+`max_objects` records, so `-m 0.0.0.0/0` costs what 500 objects cost, not what the node holds.
 
 Referrals. A node answers for what it holds; for a resource another registry is authoritative
 for (per the map RDAP redirects by, `onereg.http.rdap.RdapAuthority`) it refers the client
@@ -20,12 +22,12 @@ from typing import Any, Protocol
 from onereg.core.errors import ResourceParseError
 from onereg.core.registries import RegistryId
 from onereg.core.resources import Afi, Resource, format_number
+from onereg.federation.guard import NO_DEADLINE, Deadline
 from onereg.registry import events as ev
 from onereg.registry.node import Delegation, RegistryNode
 from onereg.whois import history as hist
 from onereg.whois import rpsl
 from onereg.whois.query import (
-    ALL_LESS,
     ALL_MORE,
     EXACT,
     ONE_LESS,
@@ -53,7 +55,17 @@ def log_time(node: RegistryNode, seq: int) -> str | None:
 
 def covering(node: RegistryNode, res: Resource) -> Delegation | None:
     """The record containing all of `res` (a node's records never overlap: at most one)."""
-    return next((d for d in node.overlapping(res) if d.resource.contains(res)), None)
+    return node.containing(res)
+
+
+def truncated_notice(limit: int) -> str:
+    """Said after the last object when a search found more than the server lists, in the
+    wording of RIPE's `% Note:` notices (its "this output has been filtered")."""
+    return (
+        "% Note: this output has been truncated.\n"
+        f"%       Only the first {limit} objects are shown (this server's limit).\n"
+        "%       Narrow the query to see the rest, or use the registry's delegated file.\n"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +77,7 @@ class Context:
     whois_hosts: Mapping[RegistryId, str]
     history: hist.HistoryIndex
     max_objects: int
+    deadline: Deadline = NO_DEADLINE
 
     @property
     def source(self) -> str:
@@ -110,14 +123,12 @@ def _lookup(ctx: Context, query: Query) -> str:
         found, truncated = _find(ctx, query, res)
         referral = _referral(ctx, res, bool(found))
         for d in found:
+            ctx.deadline.check()
             obj = _record_object(ctx, d, query.unfiltered)
             if query.wants(obj.object_type):
                 blocks.append(_related_block(ctx, query, obj, d.holder, shown))
         if truncated:
-            blocks.append(
-                f"% Note: only the first {ctx.max_objects} objects are shown; "
-                "narrow the query for the rest.\n"
-            )
+            blocks.append(truncated_notice(ctx.max_objects))
     if query.wants(rpsl.ORGANISATION) and query.key not in shown:
         holder = _holder_object(ctx, query.key)
         if holder is not None:
@@ -130,30 +141,40 @@ def _lookup(ctx: Context, query: Query) -> str:
 
 
 def _find(ctx: Context, query: Query, res: Resource) -> tuple[list[Delegation], bool]:
-    """The node's records the flags ask for; a node's records never overlap, so "one level"
-    and "all levels" differ only where a future node nests them."""
-    node = ctx.node
+    """The node's records the flags ask for, and whether the list was cut at `max_objects`.
+
+    A node's records never overlap, so at most one contains `res`: the exact match, the
+    less specifics and the default lookup are one index probe."""
     flag = query.hierarchy if res.afi is not Afi.ASN else None
-    overlapping = node.overlapping(res)
     if flag in (ONE_MORE, ALL_MORE):
-        inside = [d for d in overlapping if res.contains(d.resource) and d.resource != res]
-        if flag == ONE_MORE:
-            inside = [
-                d
-                for d in inside
-                if not any(o is not d and o.resource.contains(d.resource) for o in inside)
-            ]
-        return inside[: ctx.max_objects], len(inside) > ctx.max_objects
-    around = sorted(
-        (d for d in overlapping if d.resource.contains(res)), key=lambda d: d.resource.size
-    )
-    if flag == EXACT:
-        return [d for d in around if d.resource == res], False
-    if flag == ONE_LESS:
-        return [d for d in around if d.resource != res][:1], False
-    if flag == ALL_LESS:
-        return list(reversed(around)), False
-    return around[:1], False  # exact match, or else the smallest one containing it
+        return _more_specifics(ctx, res, one_level=flag == ONE_MORE)
+    around = ctx.node.containing(res)
+    if around is None:
+        return [], False
+    if flag == EXACT and around.resource != res:
+        return [], False
+    if flag == ONE_LESS and around.resource == res:
+        return [], False
+    return [around], False  # -L, or the exact match, or else the one containing it
+
+
+def _more_specifics(ctx: Context, res: Resource, one_level: bool) -> tuple[list[Delegation], bool]:
+    """Records inside `res` in address order, read lazily and cut after `max_objects`: the
+    cost is that of the output. `one_level` skips anything inside a record already listed
+    (nothing, while records do not nest)."""
+    found: list[Delegation] = []
+    listed_to = -1
+    for d in ctx.node.starting_within(res):
+        ctx.deadline.check()
+        if d.resource.end > res.end or d.resource == res:
+            continue
+        if one_level and d.resource.start <= listed_to:
+            continue
+        if len(found) == ctx.max_objects:
+            return found, True
+        found.append(d)
+        listed_to = d.resource.end
+    return found, False
 
 
 def _referral(ctx: Context, res: Resource, answered: bool) -> str | None:
@@ -348,11 +369,13 @@ def _version_list(ctx: Context, subject: _Subject) -> str:
         when = rpsl.version_time(log_time(ctx.node, last.seq) or "")
         lines += [f"% This object was deleted on {when}", ""]
     lines += [f"{'rev#':<{pad}}  {'Date':<16}  Op.", ""]
-    for number, version in enumerate(subject.versions, start=1):
+    for number, version in enumerate(subject.versions[: ctx.max_objects], start=1):
+        ctx.deadline.check()
         when = rpsl.version_time(log_time(ctx.node, version.seq) or "")
         op = "DEL" if version.deleted else "ADD/UPD"
         lines.append(f"{number:<{pad}}  {when:<16}  {op}")
-    return "\n".join(lines) + "\n"
+    more = len(subject.versions) > ctx.max_objects
+    return "\n".join(lines) + "\n" + ("\n" + truncated_notice(ctx.max_objects) if more else "")
 
 
 def _object_version(

@@ -1,45 +1,50 @@
 """The whois TCP service (RFC 3912): one query line in, the answer out, then close.
 
-It runs in the node process's event loop, beside the HTTP app, so nothing here may block: the
-node's queries are index lookups done in the loop's thread (the only one using the node's
-connection), and the one slow job, indexing the log for versions, runs in a worker thread on
-its own read-only connection (see history.py).
+It runs in the node process's event loop, beside the HTTP app, so nothing here may block. The
+answer is built in a worker thread (`BoundedWork`, `Limits.query_workers`) on a read-only
+connection of that thread's own, under `Limits.query_deadline`: the loop's thread only reads
+the line and writes the answer, so one costly query never delays another client. A query past
+its deadline is stopped (the search checks the deadline per object and SQLite is interrupted
+through its progress handler) and answered with an error saying so; a node shutting down
+stops every running search at once.
 
-A public port 43 meets idle, slow and hostile clients, so every connection is bounded: an idle
-timeout per read, a deadline for the whole exchange (a client that will not read its answer is
-cut off too), a cap on the line's length, and caps on concurrent connections in all and per
-address. Each refusal is a RIPE-style `%ERROR:` line, so clients and people see why.
+A public port 43 meets idle, slow and hostile clients, so every connection is bounded (all from
+the node's `Limits`): the query line must arrive within `whois_idle_timeout` and the answer be
+taken within as long again, the line is at most 1,024 bytes, open connections are capped per
+address, per /24 or /48 and in all (`ConnectionGuard`), and the expensive queries (more and
+less specifics, object versions) are rate-limited per address (`RateLimiter`). Each refusal
+is a RIPE-style `%ERROR:` line, so clients and people see why.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import math
+import sqlite3
+import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from onereg.core.registries import RegistryId
+from onereg.federation.guard import (
+    BoundedWork,
+    ConnectionGuard,
+    Deadline,
+    DeadlineExceeded,
+    RateLimiter,
+)
+from onereg.federation.node_config import Limits
 from onereg.registry.node import RegistryNode
 from onereg.whois.history import HistoryIndex
-from onereg.whois.query import WhoisError, line_too_long, parse_query
+from onereg.whois.query import Query, WhoisError, line_too_long, parse_query
 from onereg.whois.resolver import VERSION, Authority, Context, answer
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class WhoisLimits:
-    """Bounds on what one client may cost the node process."""
-
-    idle_timeout: float = 10.0  # seconds without a byte from the client
-    total_timeout: float = 30.0  # seconds for the whole connection, reading and writing
-    max_connections: int = 100
-    max_connections_per_ip: int | None = 20
-    max_line_bytes: int = 1024
-    max_objects: int = 500  # more-specific searches list at most this many objects
+MAX_LINE_BYTES = 1024  # a query line; longer gets RIPE's %ERROR:107
+_INTERRUPT_EVERY = 10_000  # SQLite virtual-machine steps between deadline checks
 
 
 class _Idle(Exception):
@@ -59,14 +64,31 @@ def _timeout_error(reason: str) -> str:
     ).text()
 
 
-def _exceeded(limit: int, per_ip: bool) -> str:
-    who = "Number of connections from a single IP address" if per_ip else "Number of connections"
+def _exceeded(reason: str) -> str:
+    """RIPE's %ERROR:306, naming the cap that was hit (address, network or all)."""
     return WhoisError(
-        306,
-        "connections exceeded",
-        who,
-        f"has exceeded the maximum number allowed ({limit}).",
+        306, "connections exceeded", f"{reason[0].upper()}{reason[1:]}.", "Try again later."
     ).text()
+
+
+def _too_slow(seconds: float) -> WhoisError:
+    """A search stopped at its deadline: RIPE's "unsupported query" for too costly a query."""
+    return WhoisError(
+        112,
+        "unsupported query",
+        f"The query took longer than {seconds:g} seconds and was stopped.",
+        "Narrow the query (a smaller range, or without -m/-M), or try again later.",
+    )
+
+
+def _rate_limited(client: str, per_minute: int, wait: float) -> WhoisError:
+    return WhoisError(
+        201,
+        f"access denied for {client}",
+        f"Queries from your IP address have passed the limit of {per_minute} expensive",
+        "queries a minute (-m, -M, -L, --list-versions, --show-version).",
+        f"Access from your host has been temporarily denied: try again in {math.ceil(wait)} s.",
+    )
 
 
 def _printable(line: str) -> str:
@@ -74,24 +96,49 @@ def _printable(line: str) -> str:
     return "".join(c if c.isprintable() or c == "\t" else "?" for c in line)
 
 
+class _Readers:
+    """Read-only connections to node files, one per worker thread: the node's own connection
+    belongs to the event loop's thread, and a SQLite connection is used by one thread."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def node(self, registry: RegistryId, path: Path) -> RegistryNode:
+        nodes: dict[Path, RegistryNode] = self._local.__dict__.setdefault("nodes", {})
+        node = nodes.get(path)
+        if node is None:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            node = nodes[path] = RegistryNode(registry, conn, path)
+        return node
+
+
 class WhoisService:
-    """The connection handler and its shared state (connection counts, history indexes)."""
+    """The connection handler and its shared state (connection counts, rate buckets, workers,
+    history indexes)."""
 
     def __init__(
         self,
         get_node: Callable[[], RegistryNode],
         authority: Callable[[], Authority],
         whois_hosts: Mapping[RegistryId, str],
-        limits: WhoisLimits,
+        limits: Limits,
         stale: Callable[[], list[str]] | None = None,
         observe: Callable[[str, float, int], None] | None = None,
+        work: BoundedWork | None = None,
     ) -> None:
         self.get_node, self.authority, self.limits = get_node, authority, limits
         self.observe = observe  # (face, seconds, status) per query, for the node's metrics
         self.stale = stale  # peers whose mirrored logs are stale: said in every header
         self.whois_hosts = whois_hosts  # read per query: the caller may update it
-        self.active = 0
-        self._per_ip: dict[str, int] = {}
+        self.guard = ConnectionGuard(
+            limits.whois_per_client, limits.whois_per_network, limits.whois_connections
+        )
+        self.rate = RateLimiter(limits.expensive_per_minute)
+        self.work = work or BoundedWork(limits.query_workers, limits.query_deadline)
+        # Expensive searches may hold all workers but one, so that a plain lookup (a few
+        # index probes) never queues behind them.
+        self._costly = asyncio.Semaphore(max(1, limits.query_workers - 1))
+        self._readers = _Readers()
         self._histories: dict[Path, HistoryIndex] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -111,34 +158,29 @@ class WhoisService:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         ip = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
-        refusal = self._admit(ip)
+        refusal = self.guard.admit(ip)
         if refusal is not None:
-            await self._refuse(reader, writer, refusal)
+            await self._refuse(reader, writer, _exceeded(refusal))
             return
         graceful = True
         try:
-            async with asyncio.timeout(self.limits.total_timeout):
-                try:
-                    line = await self._read_line(reader)
-                    text = await self.respond(line)
-                except _Idle:
-                    text = _timeout_error("has been closed after a period of inactivity.")
-                except _TooLong:
-                    text = self.framed(self.get_node(), "", line_too_long().text())
-                writer.write(text.encode("utf-8"))
-                await writer.drain()
-        except TimeoutError:  # the deadline: say so, and give the client a second to take it
-            with contextlib.suppress(Exception):
-                limit = f"{self.limits.total_timeout:g}"
-                writer.write(_timeout_error(f"has been closed after {limit} seconds.").encode())
-        except (ConnectionError, OSError):
+            try:
+                line = await self._read_line(reader)
+                text = await self.respond(line, ip)
+            except _Idle:
+                text = _timeout_error("has been closed after a period of inactivity.")
+            except _TooLong:
+                text = self.framed(self.get_node(), "", line_too_long().text())
+            writer.write(text.encode("utf-8"))
+            await asyncio.wait_for(writer.drain(), self.limits.whois_idle_timeout)
+        except (TimeoutError, ConnectionError, OSError):  # not taking its answer, or gone
             graceful = False
         except asyncio.CancelledError:
             # The server is shutting down. Nothing awaits a connection's task, and asyncio's
             # stream callback logs a cancelled one as an error: end it quietly instead.
             graceful = False
         finally:
-            self._release(ip)
+            self.guard.release(ip)
             await self._close(writer, graceful)
 
     async def _refuse(
@@ -150,31 +192,12 @@ class WhoisService:
         try:
             writer.write(refusal.encode())
             await asyncio.wait_for(writer.drain(), 1.0)
-            await asyncio.wait_for(reader.read(self.limits.max_line_bytes), 0.2)
+            await asyncio.wait_for(reader.read(MAX_LINE_BYTES), 0.2)
         except (TimeoutError, ConnectionError, OSError):
             pass
         except asyncio.CancelledError:
             graceful = False
         await self._close(writer, graceful)
-
-    def _admit(self, ip: str) -> str | None:
-        limits = self.limits
-        if self.active >= limits.max_connections:
-            return _exceeded(limits.max_connections, per_ip=False)
-        per_ip = limits.max_connections_per_ip
-        if per_ip is not None and self._per_ip.get(ip, 0) >= per_ip:
-            return _exceeded(per_ip, per_ip=True)
-        self.active += 1
-        self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
-        return None
-
-    def _release(self, ip: str) -> None:
-        self.active -= 1
-        left = self._per_ip.get(ip, 1) - 1
-        if left:
-            self._per_ip[ip] = left
-        else:
-            self._per_ip.pop(ip, None)
 
     async def _close(self, writer: asyncio.StreamWriter, graceful: bool) -> None:
         """Flush and close; a client that does not take the last bytes within a second (or a
@@ -189,24 +212,26 @@ class WhoisService:
             writer.transport.abort()
 
     async def _read_line(self, reader: asyncio.StreamReader) -> str:
-        """The query line (up to LF, or to the client's half-close), at most max_line_bytes."""
-        limit = self.limits.max_line_bytes
+        """The query line (up to LF, or to the client's half-close), at most MAX_LINE_BYTES,
+        all of it within `whois_idle_timeout`: a client trickling bytes is not idle, but it
+        gets no longer than one that sends nothing."""
         buffer = bytearray()
-        while True:
-            try:
-                chunk = await asyncio.wait_for(reader.read(limit + 1), self.limits.idle_timeout)
-            except TimeoutError:
-                raise _Idle from None
-            if not chunk:
-                break
-            buffer += chunk
-            end = buffer.find(b"\n")
-            if end >= 0:
-                del buffer[end:]
-                break
-            if len(buffer) > limit:
-                raise _TooLong
-        if len(buffer) > limit:
+        try:
+            async with asyncio.timeout(self.limits.whois_idle_timeout):
+                while True:
+                    chunk = await reader.read(MAX_LINE_BYTES + 1)
+                    if not chunk:
+                        break
+                    buffer += chunk
+                    end = buffer.find(b"\n")
+                    if end >= 0:
+                        del buffer[end:]
+                        break
+                    if len(buffer) > MAX_LINE_BYTES:
+                        raise _TooLong
+        except TimeoutError:
+            raise _Idle from None
+        if len(buffer) > MAX_LINE_BYTES:
             raise _TooLong
         return _printable(buffer.decode("utf-8", errors="replace").strip())
 
@@ -228,25 +253,23 @@ class WhoisService:
         size = node.head()[0]
         return f"% This query was served by the {name} whois service {VERSION} (log size {size})\n"
 
-    async def respond(self, line: str) -> str:
-        """The whole answer to one query line."""
+    async def respond(self, line: str, client: str = "?") -> str:
+        """The whole answer to one query line from `client` (an address)."""
         started = time.perf_counter()
-        answer_text, failed = await self._respond(line)
+        answer_text, status = await self._respond(line, client)
         if self.observe is not None:
-            self.observe("whois", time.perf_counter() - started, 500 if failed else 200)
+            self.observe("whois", time.perf_counter() - started, status)
         return answer_text
 
-    async def _respond(self, line: str) -> tuple[str, bool]:
-        failed = False
+    async def _respond(self, line: str, client: str) -> tuple[str, int]:
+        status = 200
         node = self.get_node()
         notice = ""
         try:
             query = parse_query(line)
-            index = self.history(node)
-            await index.catch_up(node.head()[0])
+            self._charge(query, client)
+            body = await self._search(node, query)
             node = self.get_node()  # the one in use now, after the wait
-            ctx = Context(node, self.authority(), self.whois_hosts, index, self.limits.max_objects)
-            body = answer(ctx, query)
             if not query.unfiltered and query.info is None:
                 notice = (
                     "% Note: this output has been filtered.\n"
@@ -254,17 +277,76 @@ class WhoisService:
                 )
         except WhoisError as error:
             body = error.text()
+            status = 429 if error.code == 201 else 503 if error.code == 112 else 200
         except Exception:
             log.exception("whois query %r failed", line[:100])
-            failed = True
+            status = 500
             body = WhoisError(
                 100, "internal software error", "Please contact the registry if it persists."
             ).text()
-        return self.framed(node, notice, body), failed
+        return self.framed(node, notice, body), status
+
+    def _charge(self, query: Query, client: str) -> None:
+        """Count an expensive query against its client's allowance, or refuse it."""
+        if not query.expensive:
+            return
+        wait = self.rate.allow(client)
+        if wait > 0:
+            raise _rate_limited(client, self.limits.expensive_per_minute, wait)
+
+    async def _search(self, node: RegistryNode, query: Query) -> str:
+        """The answer's body, built off the loop within the query deadline.
+
+        The history index is caught up with the log first. That is shared work, done once
+        for every waiting client (all of it only when the node starts), so it is bounded by
+        the connection's idle timeout rather than by one query's deadline."""
+        deadline = self.limits.query_deadline
+        index = self.history(node)
+        try:
+            catch_up = asyncio.shield(index.catch_up(node.head()[0]))
+            await asyncio.wait_for(catch_up, self.limits.whois_idle_timeout)
+            node = self.get_node()
+            authority = self.authority()
+            registry, path = node.registry, node.path
+
+            def job(limit: Deadline) -> str:
+                reader = self._readers.node(registry, path)
+                ctx = Context(
+                    reader, authority, self.whois_hosts, index, self.limits.whois_max_objects, limit
+                )
+                return _interruptible(reader.conn, limit, lambda: answer(ctx, query))
+
+            return await self._run(job, query.expensive)
+        except (DeadlineExceeded, TimeoutError):
+            raise _too_slow(deadline) from None
+
+    async def _run(self, job: Callable[[Deadline], str], expensive: bool) -> str:
+        """Run `job` on a worker; an expensive one first waits (at most the deadline) for a
+        turn among the workers expensive searches may use."""
+        if not expensive:
+            return await self.work.run(job)
+        await asyncio.wait_for(self._costly.acquire(), self.limits.query_deadline)
+        try:
+            return await self.work.run(job)
+        finally:
+            self._costly.release()
 
     def framed(self, node: RegistryNode, notice: str, body: str) -> str:
         """RIPE's layout: header, notices, objects, the served-by line and two blank lines."""
         return f"{self.header(node)}\n{notice}{body}\n{self.footer(node)}\n\n"
+
+
+def _interruptible(conn: sqlite3.Connection, deadline: Deadline, work: Callable[[], str]) -> str:
+    """Run `work` with SQLite interrupted once the deadline passes, even inside one statement."""
+    conn.set_progress_handler(lambda: int(deadline.expired()), _INTERRUPT_EVERY)
+    try:
+        return work()
+    except sqlite3.OperationalError:
+        if deadline.expired():
+            raise DeadlineExceeded("the query was interrupted at its deadline") from None
+        raise
+    finally:
+        conn.set_progress_handler(None, 0)
 
 
 async def start_whois(
@@ -273,19 +355,22 @@ async def start_whois(
     whois_hosts: Mapping[RegistryId, str],
     host: str,
     port: int,
-    limits: WhoisLimits | None = None,
+    limits: Limits | None = None,
     stale: Callable[[], list[str]] | None = None,
     observe: Callable[[str, float, int], None] | None = None,
+    work: BoundedWork | None = None,
 ) -> asyncio.Server:
     """Listen for whois queries on (host, port) in the running event loop.
 
     `get_node` gives the node to answer from (called per query, in the loop's thread);
     `authority` the current authority map (an `RdapAuthority`; a `LiveAuthority` is such a
-    callable); `whois_hosts` each
-    registry's whois as "host:port", named in referrals. The caller closes the server.
+    callable); `whois_hosts` each registry's whois as "host:port", named in referrals;
+    `limits` the node's `[limits]`; `work` the node's pool for bounded work (shared with its
+    other faces; by default one of the service's own). The caller closes the server, and
+    `work` when the node stops, which ends the searches still running.
     """
     service = WhoisService(
-        get_node, authority, whois_hosts, limits or WhoisLimits(), stale, observe
+        get_node, authority, whois_hosts, limits or Limits(), stale, observe, work
     )
     server = await asyncio.start_server(service.handle, host, port, reuse_address=True)
     service.warm_up()
