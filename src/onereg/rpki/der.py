@@ -31,6 +31,7 @@ from asn1crypto import crl as asn1_crl
 from onereg.core.errors import OneregError
 from onereg.core.intervals import IntervalSet
 from onereg.core.resources import Afi
+from onereg.rpki.dercheck import der_problem
 from onereg.rpki.resources import INHERIT, Held, ResourceSet
 
 # --- object identifiers -----------------------------------------------------------------------
@@ -402,11 +403,28 @@ def _guard(what: str, parse: Callable[[], _T]) -> _T:
         raise RpkiDecodeError(f"{what}: {type(exc).__name__}: {exc}") from None
 
 
-def _load(spec: type[Any], data: bytes, what: str) -> Any:
-    """Parse `data` as `spec`, refusing trailing bytes (asn1crypto would ignore them)."""
+def _load(spec: type[Any], data: bytes, what: str, der: bool = True) -> Any:
+    """Parse `data` as `spec`, refusing trailing bytes (asn1crypto would ignore them) and,
+    unless `der` is False, any encoding that is not DER (see `_require_der`)."""
     value = spec.load(data, strict=True)
     value.native  # noqa: B018  (force the lazy parse of every nested value now)
+    if der:
+        _require_der(data, what, spec)
     return value
+
+
+_DER_RULE = "RPKI objects must be DER (RFC 6488 section 2.1, RFC 6487 section 4)"
+
+
+def _require_der(data: bytes, what: str, spec: type[Any] | None = None) -> None:
+    """Refuse `data` unless it is DER: the schema-free walk of `dercheck`, then, when the
+    schema is known, a re-encoding that must give the same bytes (asn1crypto leaves out
+    DEFAULT values when it re-encodes, so an encoded DEFAULT shows up here)."""
+    problem = der_problem(data)
+    if problem is None and spec is not None and spec.load(data).dump(force=True) != data:
+        problem = "re-encoding gives other bytes (a DEFAULT value is encoded, X.690 11.5)"
+    if problem is not None:
+        raise RpkiDecodeError(f"{what} is not DER: {problem}; {_DER_RULE}")
 
 
 def bits_to_prefix(raw: bytes, bits: int) -> tuple[int, int]:
@@ -530,7 +548,7 @@ def decode_cert(data: bytes) -> ResourceCert:
     fast = _fast(_fast_cert, data)
     if fast is not None:
         return fast
-    return _guard("certificate", lambda: _decode_cert(_load(x509.Certificate, data, "cert")))
+    return _guard("certificate", lambda: _decode_cert(_load(x509.Certificate, data, "certificate")))
 
 
 def _decode_cert(cert: x509.Certificate) -> ResourceCert:
@@ -561,6 +579,7 @@ def _decode_cert(cert: x509.Certificate) -> ResourceCert:
             raise RpkiDecodeError(f"extension {oid} appears twice")
         seen.add(oid)
         value = ext["extn_value"]
+        _require_der(value.contents, f"extension {oid}")
         if oid == "2.5.29.14":
             ski = value.parsed.native
         elif oid == "2.5.29.35":
@@ -649,7 +668,7 @@ def _decode_cert(cert: x509.Certificate) -> ResourceCert:
 
 def decode_crl(data: bytes) -> Crl:
     """Decode one CRL."""
-    return _guard("CRL", lambda: _decode_crl(_load(asn1_crl.CertificateList, data, "crl")))
+    return _guard("CRL", lambda: _decode_crl(_load(asn1_crl.CertificateList, data, "CRL")))
 
 
 def _decode_crl(crl: asn1_crl.CertificateList) -> Crl:
@@ -698,7 +717,10 @@ def decode_signed_object(data: bytes) -> SignedObject:
 
 
 def _decode_signed(data: bytes) -> SignedObject:
-    info = _load(cms.ContentInfo, data, "cms")
+    # The CMS wrapper itself may be BER: RIPE NCC signed objects long used indefinite lengths
+    # there and every relying party accepts them.  What is signed or hashed must be DER: the
+    # EE certificate, the signed attributes (RFC 5652 5.4) and the eContent.
+    info = _load(cms.ContentInfo, data, "CMS signed object", der=False)
     problems: list[str] = []
     if info["content_type"].native != "signed_data":
         raise RpkiDecodeError(f"CMS content type {info['content_type'].dotted}, not signedData")
@@ -760,8 +782,10 @@ def _decode_signed(data: bytes) -> SignedObject:
     econtent = econtent_info["content"]
     if econtent.native is None:
         raise RpkiDecodeError("signed object has no eContent")
+    _require_der(certs[0].chosen.dump(), "EE certificate", x509.Certificate)
     ee = _decode_cert(certs[0].chosen)
     raw_attrs = attrs.dump()
+    _require_der(b"\x31" + raw_attrs[1:], "signed attributes")
     return SignedObject(
         der=data,
         content_type=content_type,
@@ -796,7 +820,7 @@ def decode_manifest(data: bytes) -> Manifest:
     def parse() -> Manifest:
         signed = _decode_signed(data)
         _expect(signed, OID_CT_MANIFEST)
-        body = _load(_Manifest, signed.econtent, "manifest")
+        body = _load(_Manifest, signed.econtent, "manifest eContent")
         problems: list[str] = []
         if body["version"].native != 0:
             problems.append(f"manifest version {body['version'].native}")
@@ -844,6 +868,12 @@ def _portable(name: str) -> bool:
     return bool(dot and stem and len(ext) == 3 and set(stem) <= allowed and ext.isalpha())
 
 
+_ROA_EE_INHERITS = (
+    "ROA EE certificate uses inherit for its resources; they must be explicit"
+    " (RFC 9582 section 6, RFC 6487 section 4.8.10)"
+)
+
+
 def decode_roa(data: bytes) -> Roa:
     """Decode an RFC 9582 ROA."""
     fast = _fast(_fast_roa, data)
@@ -853,7 +883,7 @@ def decode_roa(data: bytes) -> Roa:
     def parse() -> Roa:
         signed = _decode_signed(data)
         _expect(signed, OID_CT_ROA)
-        body = _load(_RouteOriginAttestation, signed.econtent, "roa")
+        body = _load(_RouteOriginAttestation, signed.econtent, "ROA eContent")
         problems: list[str] = []
         if body["version"].native != 0:
             problems.append(f"ROA version {body['version'].native}")
@@ -882,6 +912,8 @@ def decode_roa(data: bytes) -> Roa:
             problems.append(f"ROA has {len(families)} address families")
         if signed.ee.resources.asn:
             problems.append("ROA EE certificate carries AS resources")
+        if signed.ee.resources.inherits:
+            problems.append(_ROA_EE_INHERITS)
         return Roa(signed, asid, tuple(prefixes), tuple(problems))
 
     return _guard("ROA", parse)
@@ -893,7 +925,7 @@ def decode_aspa(data: bytes) -> Aspa:
     def parse() -> Aspa:
         signed = _decode_signed(data)
         _expect(signed, OID_CT_ASPA)
-        body = _load(_Aspa, signed.econtent, "aspa")
+        body = _load(_Aspa, signed.econtent, "ASPA eContent")
         customer = body["customer"].native
         providers = tuple(
             p.chosen.native if p.name == "as_id" else p.chosen["as_id"].native
@@ -915,7 +947,7 @@ def decode_rsc(data: bytes) -> Rsc:
     def parse() -> Rsc:
         signed = _decode_signed(data)
         _expect(signed, OID_CT_RSC)
-        body = _load(_Rsc, signed.econtent, "rsc")
+        body = _load(_Rsc, signed.econtent, "RSC eContent")
         block = body["resources"]
         ip: dict[Afi, Held] = {}
         for fam in block["ip"] if block["ip"].native is not None else []:
@@ -1557,7 +1589,11 @@ def _fast_signed(data: bytes, expect: str) -> SignedObject:
     _, as_, ae = _want(signer[3], 0xA0)
     attr_ct = digest = signing_time = None
     seen: set[str] = set()
-    for attr in _kids(data, as_, ae):
+    attrs = _kids(data, as_, ae)
+    encodings = [data[a[1] - _header_size(data, a) : a[2]] for a in attrs]
+    if encodings != sorted(encodings):
+        raise _Slow  # a DER SET OF is sorted (X.690 11.6); the slow path says so
+    for attr in attrs:
         _, ps, pe = _want(attr, 0x30)
         pair = _kids(data, ps, pe)
         if len(pair) != 2:
@@ -1632,7 +1668,7 @@ def _fast_roa(data: bytes) -> Roa:
             if max_length is not None and not length <= max_length <= afi.bits:
                 raise _Slow
             prefixes.append(RoaPrefix(afi, start, length, max_length))
-    if not prefixes or signed.ee.resources.asn:
+    if not prefixes or signed.ee.resources.asn or signed.ee.resources.inherits:
         raise _Slow
     return Roa(signed, asid, tuple(prefixes), ())
 

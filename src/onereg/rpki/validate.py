@@ -233,6 +233,8 @@ class _Run:
         """The checks every certificate below a CA passes; returns its resolved resources."""
         if cert.problems:
             raise _Rejected("; ".join(cert.problems))
+        if cert.aki is None:
+            raise _Rejected("authority key identifier missing (RFC 6487 section 4.8.3)")
         if cert.aki != issuer.cert.ski:
             raise _Rejected("authority key identifier does not match the issuer's key")
         verify_signature(
@@ -443,6 +445,8 @@ class _Run:
     def check_crl(self, crl: Crl, ca: _Ca) -> None:
         if crl.problems:
             raise _Rejected("; ".join(crl.problems))
+        if crl.aki is None:
+            raise _Rejected("authority key identifier missing (RFC 6487 section 5)")
         if crl.aki != ca.cert.ski:
             raise _Rejected("authority key identifier does not match the CA's key")
         verify_signature(ca.cert.spki_der, crl.signature, crl.tbs_der, crl.signature_algorithm)
