@@ -504,9 +504,9 @@ def _as_resources(ext_der: bytes, problems: list[str]) -> Held | None:
     if ids["rdi"].native is not None:
         problems.append("ASIdentifiers carries rdi (RFC 6487 4.8.11)")
     choice = ids["asnum"]
-    if choice.native is None:
-        return None
-    if choice.name == "inherit":
+    if isinstance(choice, core.Void):
+        return None  # no asnum at all (only rdi)
+    if choice.name == "inherit":  # checked first: the native value of inherit (NULL) is None
         return INHERIT
     return _as_ranges(choice.chosen)
 
@@ -686,13 +686,13 @@ def _decode_crl(crl: asn1_crl.CertificateList) -> Crl:
         else:
             problems.append(f"unexpected CRL extension {oid}")
     if number is None:
-        problems.append("no CRL number")
+        problems.append("no CRL number (RFC 6487 section 5)")
     if aki is None:
-        problems.append("no authorityKeyIdentifier")
+        problems.append("no authorityKeyIdentifier (RFC 6487 section 5)")
     revoked = frozenset(entry["user_certificate"].native for entry in tbs["revoked_certificates"])
     next_update = tbs["next_update"].native
     if next_update is None:
-        problems.append("no nextUpdate")
+        problems.append("no nextUpdate (RFC 6487 section 5)")
     return Crl(
         der=crl.dump(),
         tbs_der=tbs.dump(),
@@ -726,7 +726,7 @@ def _decode_signed(data: bytes) -> SignedObject:
         raise RpkiDecodeError(f"CMS content type {info['content_type'].dotted}, not signedData")
     signed = info["content"]
     if signed["version"].native != "v3":
-        problems.append(f"SignedData version {signed['version'].native}, not v3")
+        problems.append(f"SignedData version {signed['version'].native}, not v3 (RFC 6488 2.1.1)")
     digests = [alg["algorithm"].dotted for alg in signed["digest_algorithms"]]
     if digests != [OID_SHA256]:
         problems.append(f"digestAlgorithms {digests}, expected only SHA-256")
@@ -734,19 +734,19 @@ def _decode_signed(data: bytes) -> SignedObject:
     if certs.native is None or len(certs) != 1 or certs[0].name != "certificate":
         raise RpkiDecodeError("a signed object must carry exactly one EE certificate")
     if signed["crls"].native is not None:
-        problems.append("SignedData carries CRLs")
+        problems.append("SignedData carries CRLs (RFC 6488 section 2.1.5)")
     if len(signed["signer_infos"]) != 1:
         raise RpkiDecodeError(f"{len(signed['signer_infos'])} SignerInfos, expected one")
     signer = signed["signer_infos"][0]
     if signer["version"].native != "v3":
-        problems.append(f"SignerInfo version {signer['version'].native}, not v3")
+        problems.append(f"SignerInfo version {signer['version'].native}, not v3 (RFC 6488 2.1.6.1)")
     sid_ski = None
     if signer["sid"].name == "subject_key_identifier":
         sid_ski = signer["sid"].chosen.native
     else:
-        problems.append("SignerInfo sid is not a subjectKeyIdentifier")
+        problems.append("SignerInfo sid is not a subjectKeyIdentifier (RFC 6488 2.1.6.2)")
     if signer["unsigned_attrs"].native is not None:
-        problems.append("SignerInfo has unsigned attributes")
+        problems.append("SignerInfo has unsigned attributes (RFC 6488 section 2.1.6.7)")
     attrs = signer["signed_attrs"]
     if attrs.native is None:
         raise RpkiDecodeError("SignerInfo has no signed attributes")
@@ -848,7 +848,7 @@ def decode_manifest(data: bytes) -> Manifest:
             names.add(name)
             files.append(ManifestFile(name, raw[1:]))
         if signed.ee.resources.inherits is False:
-            problems.append("manifest EE certificate does not use inherit")
+            problems.append("manifest EE certificate does not use inherit (RFC 9286 section 5.1)")
         return Manifest(
             signed=signed,
             number=number,
@@ -911,7 +911,7 @@ def decode_roa(data: bytes) -> Roa:
         if len(families) > 2:
             problems.append(f"ROA has {len(families)} address families")
         if signed.ee.resources.asn:
-            problems.append("ROA EE certificate carries AS resources")
+            problems.append("ROA EE certificate carries AS resources (RFC 9582 section 6)")
         if signed.ee.resources.inherits:
             problems.append(_ROA_EE_INHERITS)
         return Roa(signed, asid, tuple(prefixes), tuple(problems))
@@ -1297,7 +1297,7 @@ def _f_as_resources(data: bytes, s: int, e: int) -> Held | None:
         raise _Slow
     tag, cs, ce = choice[0]
     if tag == 0x05 and cs == ce:
-        return None  # as `_as_resources` reads it: asnum's native value is None for inherit
+        return INHERIT
     if tag != 0x30:
         raise _Slow
     pairs: list[tuple[int, int]] = []

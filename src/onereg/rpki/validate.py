@@ -255,7 +255,7 @@ class _Run:
             raise _Rejected("; ".join(so.problems))
         ee = so.ee
         if ee.is_ca:
-            raise _Rejected("the signing certificate is a CA certificate")
+            raise _Rejected("the signing certificate is a CA certificate (RFC 6487 section 4.8.1)")
         if "digital_signature" not in ee.key_usage:
             raise _Rejected("EE certificate keyUsage lacks digitalSignature")
         if so.sid_ski != ee.ski:
@@ -303,7 +303,12 @@ class _Run:
                 raise _Rejected("; ".join(cert.problems))
             if not cert.self_signed:
                 raise _Rejected("not self-signed")
-            verify_signature(cert.spki_der, cert.signature, cert.tbs_der, cert.signature_algorithm)
+            try:
+                verify_signature(
+                    cert.spki_der, cert.signature, cert.tbs_der, cert.signature_algorithm
+                )
+            except _Rejected as exc:
+                raise _Rejected(f"self-{exc} (RFC 6487 section 7.2, step 1)") from None
             if not cert.is_ca or cert.key_usage != _CA_KEY_USAGE:
                 raise _Rejected("not a CA certificate with keyCertSign and cRLSign")
             if cert.resources.inherits:
