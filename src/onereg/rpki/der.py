@@ -31,7 +31,7 @@ from asn1crypto import crl as asn1_crl
 from onereg.core.errors import OneregError
 from onereg.core.intervals import IntervalSet
 from onereg.core.resources import Afi
-from onereg.rpki.dercheck import der_problem
+from onereg.rpki.dercheck import der_problem, econtent_problem
 from onereg.rpki.resources import INHERIT, Held, ResourceSet
 
 # --- object identifiers -----------------------------------------------------------------------
@@ -237,6 +237,8 @@ class _Rsc(core.Sequence):  # type: ignore[misc]
     ]
 
 
+_ECONTENT_SPECS: tuple[type[Any], ...] = (_RouteOriginAttestation, _Manifest, _Aspa, _Rsc)
+
 # --- decoded forms ---------------------------------------------------------------------------
 
 
@@ -409,20 +411,17 @@ def _load(spec: type[Any], data: bytes, what: str, der: bool = True) -> Any:
     value = spec.load(data, strict=True)
     value.native  # noqa: B018  (force the lazy parse of every nested value now)
     if der:
-        _require_der(data, what, spec)
+        _require_der(data, what, econtent=spec in _ECONTENT_SPECS)
     return value
 
 
 _DER_RULE = "RPKI objects must be DER (RFC 6488 section 2.1, RFC 6487 section 4)"
 
 
-def _require_der(data: bytes, what: str, spec: type[Any] | None = None) -> None:
-    """Refuse `data` unless it is DER: the schema-free walk of `dercheck`, then, when the
-    schema is known, a re-encoding that must give the same bytes (asn1crypto leaves out
-    DEFAULT values when it re-encodes, so an encoded DEFAULT shows up here)."""
-    problem = der_problem(data)
-    if problem is None and spec is not None and spec.load(data).dump(force=True) != data:
-        problem = "re-encoding gives other bytes (a DEFAULT value is encoded, X.690 11.5)"
+def _require_der(data: bytes, what: str, econtent: bool = False) -> None:
+    """Refuse `data` unless it is DER (`onereg.rpki.dercheck`; an eContent also must not
+    encode its DEFAULT version)."""
+    problem = econtent_problem(data) if econtent else der_problem(data)
     if problem is not None:
         raise RpkiDecodeError(f"{what} is not DER: {problem}; {_DER_RULE}")
 
@@ -782,7 +781,7 @@ def _decode_signed(data: bytes) -> SignedObject:
     econtent = econtent_info["content"]
     if econtent.native is None:
         raise RpkiDecodeError("signed object has no eContent")
-    _require_der(certs[0].chosen.dump(), "EE certificate", x509.Certificate)
+    _require_der(certs[0].chosen.dump(), "EE certificate")
     ee = _decode_cert(certs[0].chosen)
     raw_attrs = attrs.dump()
     _require_der(b"\x31" + raw_attrs[1:], "signed attributes")
