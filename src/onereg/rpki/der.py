@@ -784,7 +784,7 @@ def _decode_signed(data: bytes) -> SignedObject:
     _require_der(certs[0].chosen.dump(), "EE certificate")
     ee = _decode_cert(certs[0].chosen)
     raw_attrs = attrs.dump()
-    _require_der(b"\x31" + raw_attrs[1:], "signed attributes")
+    _require_der(b"\x31" + raw_attrs[1:], "SignedAttributes")
     return SignedObject(
         der=data,
         content_type=content_type,
