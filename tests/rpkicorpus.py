@@ -42,6 +42,8 @@ SHA256 = "2.16.840.1.101.3.4.2.1"
 SHA1 = "1.3.14.3.2.26"
 RSA = "1.2.840.113549.1.1.1"
 SHA256_RSA = "1.2.840.113549.1.1.11"
+SHA1_RSA = "1.2.840.113549.1.1.5"
+UNKNOWN_EXT = "1.3.6.1.4.1.32473.1"  # under the documentation enterprise number (RFC 5612)
 SIGNED_DATA = "1.2.840.113549.1.7.2"
 CT_ROA = "1.2.840.113549.1.9.16.1.24"
 CT_MFT = "1.2.840.113549.1.9.16.1.26"
@@ -137,6 +139,8 @@ class CertPlan:
     signer: str = "issuer"  # issuer | other
     encoded_false: bool = False  # SKI extension with critical FALSE encoded (a DEFAULT)
     long_length: bool = False  # the validity SEQUENCE with a long-form length
+    sha1: bool = False  # signed with sha1WithRSAEncryption
+    unknown_critical: bool = False  # an extension nobody knows, marked critical
 
 
 @dataclass
@@ -210,6 +214,7 @@ class Plan:
     roa_cms: CmsPlan = field(default_factory=CmsPlan)
     revoked_by_parent: bool = False
     tal_key: str = "own"  # own | other
+    ca_key_bits: int = 2048  # RFC 7935 allows only 2048-bit RSA
 
 
 @dataclass(frozen=True)
@@ -267,6 +272,9 @@ CASES: tuple[Case, ...] = (
     Case("ca-no-policy", "CA", "CA without certificatePolicies", {"ca.policy": False}),
     Case("ca-key-usage", "CA", "CA keyUsage digitalSignature", {"ca.key_usage": "wrong"}),
     Case("ca-ber-length", "CA", "CA validity with a long-form length", {"ca.long_length": True}),
+    Case("ca-rsa-1024", "CA", "CA key is RSA-1024", {"ca_key_bits": 1024}),
+    Case("ca-sha1", "CA", "CA signed with sha1WithRSA", {"ca.sha1": True}),
+    Case("ca-unknown-critical", "CA", "unknown critical extension", {"ca.unknown_critical": True}),
     Case("mft-stale", "manifest", "window over (stale)", {"mft.window": STALE}),
     Case("mft-future", "manifest", "window not begun", {"mft.window": NOT_YET}),
     Case("mft-der-version", "manifest", "version 0 encoded", {"mft.explicit_version": True}),
@@ -301,6 +309,7 @@ CASES: tuple[Case, ...] = (
     Case("roa-ee-expired", "ROA", "EE certificate expired", {"roa_ee.not_after": EXPIRED}),
     Case("roa-ee-is-ca", "ROA", "EE with basicConstraints cA", {"roa_ee.ee_with_ca_flag": True}),
     Case("roa-ee-key-usage", "ROA", "EE keyUsage keyCertSign", {"roa_ee.key_usage": "wrong"}),
+    Case("roa-ee-no-sia", "ROA", "EE without SIA (no signedObject)", {"roa_ee.sia": False}),
     Case("roa-ber-length", "ROA", "eContent with a long-form length", {"roa.long_length": True}),
     Case("roa-dirty-bits", "ROA", "prefix with non-zero unused bits", {"roa.dirty_bits": True}),
     Case("roa-safi", "ROA", "addressFamily with a SAFI", {"roa.family": b"\x00\x01\x01"}),
@@ -374,10 +383,11 @@ def certificate(
     spki = subject.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    alg = algorithm(SHA1_RSA if plan.sha1 else SHA256_RSA)
     tbs = seq(
         tlv(0xA0, der_int(2)),
         der_int(serial),
-        algorithm(SHA256_RSA),
+        alg,
         name(issuer.key),
         validity,
         name(subject),
@@ -385,7 +395,7 @@ def certificate(
         tlv(0xA3, seq(*_extensions(plan, subject, issuer, sia, ctx))),
     )
     signer = ctx.other if plan.signer == "other" else issuer.key
-    return seq(tbs, algorithm(SHA256_RSA), tlv(0x03, b"\x00" + sign(signer, tbs)))
+    return seq(tbs, alg, tlv(0x03, b"\x00" + sign(signer, tbs, sha1=plan.sha1)))
 
 
 def _extensions(
@@ -413,6 +423,8 @@ def _extensions(
     if plan.policy:
         out.append(extension(EXT_CP, seq(seq(der_oid(CP_RPKI))), critical=True))
     out.append(extension(EXT_IP, ip_blocks(plan.ip), critical=plan.ip_critical))
+    if plan.unknown_critical:
+        out.append(extension(UNKNOWN_EXT, b"\x05\x00", critical=True))
     if plan.asn_inherit:
         out.append(extension(EXT_AS, seq(tlv(0xA0, b"\x05\x00")), critical=True))
     elif plan.asn is not None:
@@ -615,7 +627,11 @@ def _case_point(
 ) -> tuple[_Point, str, bytes]:
     """Build one case's CA, ROA and publication point; returns the point, where its CA
     certificate goes, and the certificate (which a TA case has already written)."""
-    point = _Point(case.name, keys[0], keys[1], case.plan())
+    plan = case.plan()
+    ca_key = keys[0]
+    if plan.ca_key_bits != keys[0].key_size:
+        ca_key = rsa.generate_private_key(public_exponent=65537, key_size=plan.ca_key_bits)
+    point = _Point(case.name, ca_key, keys[1], plan)
     if issuer is None:
         cert_uri = f"{corpus.base}ta/{case.name}.cer"
         signer = Issuer(point.key, None, None)

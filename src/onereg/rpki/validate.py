@@ -258,6 +258,8 @@ class _Run:
             raise _Rejected("the signing certificate is a CA certificate (RFC 6487 section 4.8.1)")
         if "digital_signature" not in ee.key_usage:
             raise _Rejected("EE certificate keyUsage lacks digitalSignature")
+        if ee.signed_object_uri is None:
+            raise _Rejected("EE certificate has no SIA signedObject URI (RFC 6487 section 4.8.8.2)")
         if so.sid_ski != ee.ski:
             raise _Rejected("SignerInfo sid does not name the EE certificate's key")
         resources = self.check_issued(ee, issuer, crl)
