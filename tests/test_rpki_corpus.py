@@ -12,12 +12,30 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from onereg.rpki import der as der_module
+from onereg.rpki.resources import INHERIT
 from onereg.rpki.validate import ValidationResult, validate
-from rpkicorpus import CASES, JUDGE_NAMES, OURS, Case, Matrix, build, judge, our_reasons
+from rpkicorpus import (
+    AD_OBJ,
+    CASES,
+    JUDGE_NAMES,
+    OURS,
+    Case,
+    CertPlan,
+    Ctx,
+    Issuer,
+    Matrix,
+    build,
+    certificate,
+    judge,
+    load_keys,
+    our_reasons,
+)
 from rpkijudges import free_port, missing_judges, world_dir
 
 MISSING = missing_judges()
@@ -83,6 +101,22 @@ def test_our_verdicts_on_the_issue_findings(key_cache: Path) -> None:
     assert our_reasons(rejections, "ca-no-aki") == [
         "authority key identifier missing (RFC 6487 section 4.8.3)"
     ]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_as_inherit_is_read_as_inherit(
+    key_cache: Path, monkeypatch: pytest.MonkeyPatch, fast: bool
+) -> None:
+    """Both decoders once read an AS `inherit` as "no AS resources" (its NULL has no value)."""
+    subject, issuer = load_keys(2, key_cache)
+    where = Issuer(issuer, "rsync://127.0.0.1/repo/ca.cer", "rsync://127.0.0.1/repo/ca.crl")
+    plan = CertPlan(ca=False, ip=None, asn_inherit=True)
+    ctx = Ctx(datetime.now(UTC), issuer)
+    der = certificate(plan, subject, where, 2, [(AD_OBJ, "rsync://127.0.0.1/repo/a.mft")], ctx)
+    monkeypatch.setattr(der_module, "FAST_PATH", fast)
+    assert (der_module._fast(der_module._fast_cert, der) is not None) == fast
+    cert = der_module.decode_cert(der)
+    assert cert.resources.asn is INHERIT and cert.resources.ipv4 is INHERIT
 
 
 @needs_judges
