@@ -624,9 +624,9 @@ def _tal(corpus: Corpus, ta_name: str, key: rsa.RSAPrivateKey, tal_dir: Path) ->
 
 def _case_point(
     corpus: Corpus, case: Case, keys: list[rsa.RSAPrivateKey], issuer: Issuer | None, ctx: Ctx
-) -> tuple[_Point, str, bytes]:
-    """Build one case's CA, ROA and publication point; returns the point, where its CA
-    certificate goes, and the certificate (which a TA case has already written)."""
+) -> tuple[_Point, bytes]:
+    """Build one case's CA, ROA and publication point; returns the point and the CA
+    certificate (which a TA case has already written under ta/)."""
     plan = case.plan()
     ca_key = keys[0]
     if plan.ca_key_bits != keys[0].key_size:
@@ -646,7 +646,7 @@ def _case_point(
     )
     if issuer is None:
         _write(corpus.root, f"ta/{case.name}.cer", cert)
-    return point, cert_uri, cert
+    return point, cert
 
 
 def build(
@@ -667,9 +667,7 @@ def build(
     tals, children, revoked = [], {}, []
     for i, case in enumerate(cases):
         case_keys = keys[5 + 3 * i : 8 + 3 * i]
-        point, _, cert = _case_point(
-            corpus, case, case_keys, None if case.is_ta else hub_issuer, ctx
-        )
+        point, cert = _case_point(corpus, case, case_keys, None if case.is_ta else hub_issuer, ctx)
         if case.is_ta:
             tal_key = ctx.other if point.plan.tal_key == "other" else point.key
             tals.append(_tal(corpus, case.name, tal_key, tal_dir))
