@@ -47,8 +47,12 @@ CONTROLS = ("control", "control-ta")
 
 
 @pytest.fixture(scope="module")
-def key_cache(request: pytest.FixtureRequest) -> Path:
-    return Path(request.config.cache.mkdir("rpki-corpus-keys"))
+def key_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the corpus's RSA keys are kept between runs (pytest's cache, when it is on)."""
+    cache = getattr(request.config, "cache", None)
+    if cache is None:
+        return tmp_path_factory.mktemp("rpki-corpus-keys")
+    return Path(cache.mkdir("rpki-corpus-keys"))
 
 
 @pytest.fixture(scope="module")
