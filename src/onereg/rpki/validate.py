@@ -235,6 +235,8 @@ class _Run:
             raise _Rejected("; ".join(cert.problems))
         if cert.aki is None:
             raise _Rejected("authority key identifier missing (RFC 6487 section 4.8.3)")
+        if cert.aia_uri is None:
+            raise _Rejected("no AIA caIssuers URI (RFC 6487 section 4.8.7)")
         if cert.aki != issuer.cert.ski:
             raise _Rejected("authority key identifier does not match the issuer's key")
         verify_signature(
