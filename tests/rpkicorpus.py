@@ -48,6 +48,7 @@ SIGNED_DATA = "1.2.840.113549.1.7.2"
 CT_ROA = "1.2.840.113549.1.9.16.1.24"
 CT_MFT = "1.2.840.113549.1.9.16.1.26"
 ATTR_CT, ATTR_MD, ATTR_TIME = (f"1.2.840.113549.1.9.{n}" for n in (3, 4, 5))
+ATTR_EXTRA = "1.2.840.113549.1.9.2"  # unstructuredName
 CP_RPKI = "1.3.6.1.5.5.7.14.2"
 AD_REPO, AD_MFT, AD_OBJ = (f"1.3.6.1.5.5.7.48.{n}" for n in (5, 10, 11))
 AD_CA_ISSUERS = "1.3.6.1.5.5.7.48.2"
@@ -157,11 +158,14 @@ class CmsPlan:
     unsigned_attrs: bool = False
     unsorted_attrs: bool = False
     bad_signature: bool = False
+    extra_attr: bool = False  # a signed attribute RFC 6488 does not allow
+    sig_alg: str = RSA
 
 
 @dataclass
 class MftPlan:
     explicit_version: bool = False
+    number: int = 1
     window: tuple[timedelta, timedelta] = (timedelta(minutes=-5), timedelta(days=1))
     list_crl: bool = True
     list_missing: bool = False
@@ -172,6 +176,7 @@ class MftPlan:
 class CrlPlan:
     window: tuple[timedelta, timedelta] = (timedelta(minutes=-5), timedelta(days=1))  # this, next
     number: bool = True
+    version: bool = True  # v2, as RFC 6487 section 5 wants
     aki: bool = True
     signer: str = "issuer"  # issuer | other
     revoke_roa: bool = False
@@ -274,6 +279,7 @@ CASES: tuple[Case, ...] = (
     Case("ca-ber-length", "CA", "CA validity with a long-form length", {"ca.long_length": True}),
     Case("ca-rsa-1024", "CA", "CA key is RSA-1024", {"ca_key_bits": 1024}),
     Case("ca-no-aia", "CA", "CA without AIA", {"ca.aia": False}),
+    Case("ca-inherit", "CA", "none: CA IP resources inherit (allowed)", {"ca.ip": None}),
     Case("ca-sha1", "CA", "CA signed with sha1WithRSA", {"ca.sha1": True}),
     Case("ca-unknown-critical", "CA", "unknown critical extension", {"ca.unknown_critical": True}),
     Case("mft-stale", "manifest", "window over (stale)", {"mft.window": STALE}),
@@ -284,12 +290,14 @@ CASES: tuple[Case, ...] = (
     Case("mft-no-crl", "manifest", "does not list the CRL", {"mft.list_crl": False}),
     Case("mft-ee-explicit", "manifest", "EE IP not inherit", {"mft_ee.ip": ["10.0.0.0/8"]}),
     Case("mft-ee-no-as", "manifest", "EE without the AS extension", {"mft_ee.asn_inherit": False}),
+    Case("mft-number-huge", "manifest", "manifestNumber of 21 octets", {"mft.number": 2**160}),
     Case("mft-ee-expired", "manifest", "EE certificate expired", {"mft_ee.not_after": EXPIRED}),
     Case("mft-bad-signature", "manifest", "bad CMS signature", {"mft_cms.bad_signature": True}),
     Case("crl-stale", "CRL", "window over (stale)", {"crl.window": STALE}),
     Case("crl-future", "CRL", "window not begun", {"crl.window": NOT_YET}),
     Case("crl-bad-signature", "CRL", "signature does not verify", {"crl.signer": "other"}),
     Case("crl-no-number", "CRL", "no CRL number", {"crl.number": False}),
+    Case("crl-v1", "CRL", "version v1 (absent)", {"crl.version": False}),
     Case("crl-no-aki", "CRL", "no AKI", {"crl.aki": False}),
     Case("crl-revokes-roa", "CRL", "revokes the ROA's EE certificate", {"crl.revoke_roa": True}),
     Case("cms-bad-signature", "CMS", "signature does not verify", {"roa_cms.bad_signature": True}),
@@ -301,6 +309,8 @@ CASES: tuple[Case, ...] = (
     Case("cms-with-crl", "CMS", "SignedData carries a CRL", {"roa_cms.with_crl": True}),
     Case("cms-unsigned-attrs", "CMS", "unsigned attributes", {"roa_cms.unsigned_attrs": True}),
     Case("cms-sha1", "CMS", "SHA-1 digest", {"roa_cms.sha1": True}),
+    Case("cms-extra-attr", "CMS", "signed attribute not allowed", {"roa_cms.extra_attr": True}),
+    Case("cms-sha256rsa", "CMS", "sha256WithRSA signature", {"roa_cms.sig_alg": SHA256_RSA}),
     Case("cms-unsorted-attrs", "CMS", "attrs not in DER order", {"roa_cms.unsorted_attrs": True}),
     Case("roa-ee-inherit", "ROA", "EE IP resources are inherit", {"roa_ee.ip": None}),
     Case("roa-der-version", "ROA", "version 0 encoded", {"roa.explicit_version": True}),
@@ -446,7 +456,7 @@ def crl(plan: CrlPlan, issuer: Issuer, revoked: list[int], ctx: Ctx) -> bytes:
     if plan.number:
         exts.append(extension(EXT_CRL_NUMBER, der_int(1)))
     tbs = seq(
-        der_int(1),
+        *([der_int(1)] if plan.version else []),
         algorithm(SHA256_RSA),
         name(issuer.key),
         utc(this),
@@ -477,6 +487,7 @@ def signed_object(
             seq(der_oid(ATTR_CT), tlv(0x31, der_oid(plan.content_type_attr or content_type))),
             seq(der_oid(ATTR_MD), tlv(0x31, tlv(0x04, digest))),
             seq(der_oid(ATTR_TIME), tlv(0x31, utc(ctx.now))),
+            *([seq(der_oid(ATTR_EXTRA), tlv(0x31, tlv(0x0C, b"x")))] if plan.extra_attr else []),
         ],
         reverse=plan.unsorted_attrs,
     )
@@ -491,7 +502,7 @@ def signed_object(
         sid,
         seq(der_oid(digest_oid)),
         tlv(0xA0, b"".join(attrs)),
-        algorithm(RSA),
+        algorithm(plan.sig_alg),
         tlv(0x04, signature),
         *(unsigned if plan.unsigned_attrs else []),
     )
@@ -527,7 +538,7 @@ def manifest_content(plan: MftPlan, files: dict[str, bytes], ctx: Ctx) -> bytes:
     version = [tlv(0xA0, der_int(0))] if plan.explicit_version else []
     return seq(
         *version,
-        der_int(1),
+        der_int(plan.number),
         gen(ctx.now + plan.window[0]),
         gen(ctx.now + plan.window[1]),
         der_oid(SHA256),

@@ -674,7 +674,7 @@ def _decode_crl(crl: asn1_crl.CertificateList) -> Crl:
     tbs = crl["tbs_cert_list"]
     problems: list[str] = []
     if tbs["version"].native != "v2":
-        problems.append(f"CRL version {tbs['version'].native}, not v2")
+        problems.append(f"CRL version {tbs['version'].native}, not v2 (RFC 6487 section 5)")
     number = aki = None
     for ext in tbs["crl_extensions"]:
         oid = ext["extn_id"].dotted
