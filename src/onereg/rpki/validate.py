@@ -312,7 +312,7 @@ class _Run:
                     cert.spki_der, cert.signature, cert.tbs_der, cert.signature_algorithm
                 )
             except _Rejected as exc:
-                raise _Rejected(f"self-{exc} (RFC 6487 section 7.2, step 1)") from None
+                raise _Rejected(f"self-signature refused: {exc} (RFC 6487 section 7.2)") from None
             if not cert.is_ca or cert.key_usage != _CA_KEY_USAGE:
                 raise _Rejected("not a CA certificate with keyCertSign and cRLSign")
             if cert.resources.inherits:
@@ -454,8 +454,6 @@ class _Run:
     def check_crl(self, crl: Crl, ca: _Ca) -> None:
         if crl.problems:
             raise _Rejected("; ".join(crl.problems))
-        if crl.aki is None:
-            raise _Rejected("authority key identifier missing (RFC 6487 section 5)")
         if crl.aki != ca.cert.ski:
             raise _Rejected("authority key identifier does not match the CA's key")
         verify_signature(ca.cert.spki_der, crl.signature, crl.tbs_der, crl.signature_algorithm)
