@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -145,18 +145,27 @@ def _ours(line: str, markers: tuple[str, ...]) -> bool:
     return any(m in line for m in markers)
 
 
+def _tal_list(tal: Path | Sequence[Path]) -> list[Path]:
+    return [tal] if isinstance(tal, Path) else list(tal)
+
+
 def run_rpki_client(
-    tal: Path, workdir: Path, markers: tuple[str, ...], env: dict[str, str] | None = None
+    tal: Path | Sequence[Path],
+    workdir: Path,
+    markers: tuple[str, ...],
+    env: dict[str, str] | None = None,
 ) -> Verdict:
-    """rpki-client 8.2 with only our TAL (-t), its own cache, JSON output."""
+    """rpki-client 8.2 with only our TAL(s) (-t; at most 8), its own cache, JSON output."""
     cache, out = workdir / "cache", workdir / "out"
     cache.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    local_tal = workdir / tal.name
-    shutil.copy(tal, local_tal)
+    tal_args = []
+    for one in _tal_list(tal):
+        shutil.copy(one, workdir / one.name)
+        tal_args += ["-t", str(workdir / one.name)]
     _give(workdir, "_rpki-client")
     proc = subprocess.run(
-        ["rpki-client", "-v", "-t", str(local_tal), "-d", str(cache), "-j", "-s", "60", str(out)],
+        ["rpki-client", "-v", *tal_args, "-d", str(cache), "-j", "-s", "60", str(out)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -206,7 +215,9 @@ _FORT_FETCH_RETRIES = ("[RSYNC exec]", "Retrying RSYNC")
 def run_fort(
     tal: Path, workdir: Path, markers: tuple[str, ...], extra: list[str] | None = None
 ) -> Verdict:
-    """FORT 1.5.4 standalone with the validation log on, so rejections are visible."""
+    """FORT 1.5.4 standalone with the validation log on, so rejections are visible.
+
+    `tal` may be a directory of TALs (FORT's --tal takes either)."""
     cache = workdir / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     roas = workdir / "roas.json"
@@ -246,20 +257,22 @@ def run_fort(
 
 
 def run_octorpki(
-    tal: Path,
+    tal: Path | Sequence[Path],
     workdir: Path,
     markers: tuple[str, ...],
     rrdp: bool = False,
     env: dict[str, str] | None = None,
 ) -> Verdict:
-    """OctoRPKI 1.4.4 once (-mode oneoff), as nobody when we are root (it refuses root)."""
+    """OctoRPKI 1.4.4 once (-mode oneoff) over one or more TALs, as nobody when we are root
+    (it refuses root)."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "cache").mkdir(exist_ok=True)
     wrapper = workdir / "octo-rsync.sh"
     wrapper.write_text(OCTO_RSYNC_WRAPPER)
     os.chmod(wrapper, 0o755)
-    local_tal = workdir / tal.name
-    shutil.copy(tal, local_tal)
+    tals = _tal_list(tal)
+    for one in tals:
+        shutil.copy(one, workdir / one.name)
     output = workdir / "output.json"
     _give(workdir, "nobody")
     command = [
@@ -267,9 +280,9 @@ def run_octorpki(
         "-mode",
         "oneoff",
         "-tal.root",
-        str(local_tal),
+        ",".join(str(workdir / one.name) for one in tals),
         "-tal.name",
-        tal.stem,
+        ",".join(one.stem for one in tals),
         "-cache",
         str(workdir / "cache") + "/",
         "-rrdp.file",

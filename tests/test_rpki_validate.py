@@ -301,7 +301,8 @@ class Lab:
     other_prefixes: list[tuple[str, int | None]] = field(
         default_factory=lambda: [("198.51.100.0/24", None)]
     )
-    other_ee_prefixes: list[str] | None = None  # None: inherit
+    other_ee_prefixes: list[str] | None = None  # None: the ROA's own prefixes
+    other_ee_inherits: bool = False  # inherit, which an EE certificate must not use
     other_ee_expired: bool = False
     other_bad_sig: bool = False
     revoke_other: bool = False
@@ -389,14 +390,16 @@ def build(tmp: Path, lab: Lab) -> Path:
         *,
         expired: bool = False,
         bad_sig: bool = False,
+        inherits: bool = False,
     ) -> bytes:
+        explicit = [p for p, _ in prefixes] if ee_prefixes is None else ee_prefixes
         ee = make_cert(
             CertSpec(
                 ee_key,
                 ca_k,
                 serial,
                 False,
-                ee_prefixes,
+                None if inherits else explicit,
                 sia=[(SIA_OBJ, ca_pp + name)],
                 aia=f"{ta_pp}ca1.cer",
                 crldp=ca_pp + "ca1.crl",
@@ -418,6 +421,7 @@ def build(tmp: Path, lab: Lab) -> Path:
         11,
         expired=lab.other_ee_expired,
         bad_sig=lab.other_bad_sig,
+        inherits=lab.other_ee_inherits,
     )
     ca_files = publish(
         ca_pp,
@@ -503,10 +507,21 @@ def test_lab_repository_validates(tmp_path: Path) -> None:
 
 
 def test_roa_outside_ca_resources_costs_only_that_roa(tmp_path: Path) -> None:
-    # other.roa's EE inherits ca1's resources, which lack 198.51.100.0/24.
-    result = run(tmp_path, Lab())
+    # other.roa's EE holds 192.0.2.0/25, which lacks 198.51.100.0/24.
+    result = run(tmp_path, Lab(other_ee_prefixes=["192.0.2.0/25"]))
     assert vrp_set(result) == GOOD
     assert "outside the EE certificate's resources" in reasons(result)[f"{HOST}/repo/ca1/other.roa"]
+
+
+def test_roa_ee_that_inherits_is_refused(tmp_path: Path) -> None:
+    # rpki-client and OctoRPKI refuse it: a ROA's EE certificate must list its resources.
+    lab = Lab(
+        ca1_prefixes=["192.0.2.0/24", "198.51.100.0/24", "2001:db8::/32"], other_ee_inherits=True
+    )
+    result = run(tmp_path, lab)
+    assert vrp_set(result) == GOOD
+    why = reasons(result)[f"{HOST}/repo/ca1/other.roa"]
+    assert "ROA EE certificate uses inherit" in why and "RFC 9582" in why
 
 
 def test_ee_resources_beyond_issuer(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from asn1crypto import crl as asn1_crl
 from onereg.core.errors import OneregError
 from onereg.core.intervals import IntervalSet
 from onereg.core.resources import Afi
+from onereg.rpki.dercheck import der_problem, econtent_problem
 from onereg.rpki.resources import INHERIT, Held, ResourceSet
 
 # --- object identifiers -----------------------------------------------------------------------
@@ -236,6 +237,8 @@ class _Rsc(core.Sequence):  # type: ignore[misc]
     ]
 
 
+_ECONTENT_SPECS: tuple[type[Any], ...] = (_RouteOriginAttestation, _Manifest, _Aspa, _Rsc)
+
 # --- decoded forms ---------------------------------------------------------------------------
 
 
@@ -402,11 +405,25 @@ def _guard(what: str, parse: Callable[[], _T]) -> _T:
         raise RpkiDecodeError(f"{what}: {type(exc).__name__}: {exc}") from None
 
 
-def _load(spec: type[Any], data: bytes, what: str) -> Any:
-    """Parse `data` as `spec`, refusing trailing bytes (asn1crypto would ignore them)."""
+def _load(spec: type[Any], data: bytes, what: str, der: bool = True) -> Any:
+    """Parse `data` as `spec`, refusing trailing bytes (asn1crypto would ignore them) and,
+    unless `der` is False, any encoding that is not DER (see `_require_der`)."""
     value = spec.load(data, strict=True)
     value.native  # noqa: B018  (force the lazy parse of every nested value now)
+    if der:
+        _require_der(data, what, econtent=spec in _ECONTENT_SPECS)
     return value
+
+
+_DER_RULE = "RPKI objects must be DER (RFC 6488 section 2.1, RFC 6487 section 4)"
+
+
+def _require_der(data: bytes, what: str, econtent: bool = False) -> None:
+    """Refuse `data` unless it is DER (`onereg.rpki.dercheck`; an eContent also must not
+    encode its DEFAULT version)."""
+    problem = econtent_problem(data) if econtent else der_problem(data)
+    if problem is not None:
+        raise RpkiDecodeError(f"{what} is not DER: {problem}; {_DER_RULE}")
 
 
 def bits_to_prefix(raw: bytes, bits: int) -> tuple[int, int]:
@@ -486,9 +503,9 @@ def _as_resources(ext_der: bytes, problems: list[str]) -> Held | None:
     if ids["rdi"].native is not None:
         problems.append("ASIdentifiers carries rdi (RFC 6487 4.8.11)")
     choice = ids["asnum"]
-    if choice.native is None:
-        return None
-    if choice.name == "inherit":
+    if isinstance(choice, core.Void):
+        return None  # no asnum at all (only rdi)
+    if choice.name == "inherit":  # checked first: the native value of inherit (NULL) is None
         return INHERIT
     return _as_ranges(choice.chosen)
 
@@ -530,7 +547,7 @@ def decode_cert(data: bytes) -> ResourceCert:
     fast = _fast(_fast_cert, data)
     if fast is not None:
         return fast
-    return _guard("certificate", lambda: _decode_cert(_load(x509.Certificate, data, "cert")))
+    return _guard("certificate", lambda: _decode_cert(_load(x509.Certificate, data, "certificate")))
 
 
 def _decode_cert(cert: x509.Certificate) -> ResourceCert:
@@ -561,6 +578,7 @@ def _decode_cert(cert: x509.Certificate) -> ResourceCert:
             raise RpkiDecodeError(f"extension {oid} appears twice")
         seen.add(oid)
         value = ext["extn_value"]
+        _require_der(value.contents, f"extension {oid}")
         if oid == "2.5.29.14":
             ski = value.parsed.native
         elif oid == "2.5.29.35":
@@ -649,14 +667,14 @@ def _decode_cert(cert: x509.Certificate) -> ResourceCert:
 
 def decode_crl(data: bytes) -> Crl:
     """Decode one CRL."""
-    return _guard("CRL", lambda: _decode_crl(_load(asn1_crl.CertificateList, data, "crl")))
+    return _guard("CRL", lambda: _decode_crl(_load(asn1_crl.CertificateList, data, "CRL")))
 
 
 def _decode_crl(crl: asn1_crl.CertificateList) -> Crl:
     tbs = crl["tbs_cert_list"]
     problems: list[str] = []
     if tbs["version"].native != "v2":
-        problems.append(f"CRL version {tbs['version'].native}, not v2")
+        problems.append(f"CRL version {tbs['version'].native}, not v2 (RFC 6487 section 5)")
     number = aki = None
     for ext in tbs["crl_extensions"]:
         oid = ext["extn_id"].dotted
@@ -667,13 +685,13 @@ def _decode_crl(crl: asn1_crl.CertificateList) -> Crl:
         else:
             problems.append(f"unexpected CRL extension {oid}")
     if number is None:
-        problems.append("no CRL number")
+        problems.append("no CRL number (RFC 6487 section 5)")
     if aki is None:
-        problems.append("no authorityKeyIdentifier")
+        problems.append("no authorityKeyIdentifier (RFC 6487 section 5)")
     revoked = frozenset(entry["user_certificate"].native for entry in tbs["revoked_certificates"])
     next_update = tbs["next_update"].native
     if next_update is None:
-        problems.append("no nextUpdate")
+        problems.append("no nextUpdate (RFC 6487 section 5)")
     return Crl(
         der=crl.dump(),
         tbs_der=tbs.dump(),
@@ -698,13 +716,16 @@ def decode_signed_object(data: bytes) -> SignedObject:
 
 
 def _decode_signed(data: bytes) -> SignedObject:
-    info = _load(cms.ContentInfo, data, "cms")
+    # The CMS wrapper itself may be BER: RIPE NCC signed objects long used indefinite lengths
+    # there and every relying party accepts them.  What is signed or hashed must be DER: the
+    # EE certificate, the signed attributes (RFC 5652 5.4) and the eContent.
+    info = _load(cms.ContentInfo, data, "CMS signed object", der=False)
     problems: list[str] = []
     if info["content_type"].native != "signed_data":
         raise RpkiDecodeError(f"CMS content type {info['content_type'].dotted}, not signedData")
     signed = info["content"]
     if signed["version"].native != "v3":
-        problems.append(f"SignedData version {signed['version'].native}, not v3")
+        problems.append(f"SignedData version {signed['version'].native}, not v3 (RFC 6488 2.1.1)")
     digests = [alg["algorithm"].dotted for alg in signed["digest_algorithms"]]
     if digests != [OID_SHA256]:
         problems.append(f"digestAlgorithms {digests}, expected only SHA-256")
@@ -712,19 +733,19 @@ def _decode_signed(data: bytes) -> SignedObject:
     if certs.native is None or len(certs) != 1 or certs[0].name != "certificate":
         raise RpkiDecodeError("a signed object must carry exactly one EE certificate")
     if signed["crls"].native is not None:
-        problems.append("SignedData carries CRLs")
+        problems.append("SignedData carries CRLs (RFC 6488 section 2.1.5)")
     if len(signed["signer_infos"]) != 1:
         raise RpkiDecodeError(f"{len(signed['signer_infos'])} SignerInfos, expected one")
     signer = signed["signer_infos"][0]
     if signer["version"].native != "v3":
-        problems.append(f"SignerInfo version {signer['version'].native}, not v3")
+        problems.append(f"SignerInfo version {signer['version'].native}, not v3 (RFC 6488 2.1.6.1)")
     sid_ski = None
     if signer["sid"].name == "subject_key_identifier":
         sid_ski = signer["sid"].chosen.native
     else:
-        problems.append("SignerInfo sid is not a subjectKeyIdentifier")
+        problems.append("SignerInfo sid is not a subjectKeyIdentifier (RFC 6488 2.1.6.2)")
     if signer["unsigned_attrs"].native is not None:
-        problems.append("SignerInfo has unsigned attributes")
+        problems.append("SignerInfo has unsigned attributes (RFC 6488 section 2.1.6.7)")
     attrs = signer["signed_attrs"]
     if attrs.native is None:
         raise RpkiDecodeError("SignerInfo has no signed attributes")
@@ -760,8 +781,10 @@ def _decode_signed(data: bytes) -> SignedObject:
     econtent = econtent_info["content"]
     if econtent.native is None:
         raise RpkiDecodeError("signed object has no eContent")
+    _require_der(certs[0].chosen.dump(), "EE certificate")
     ee = _decode_cert(certs[0].chosen)
     raw_attrs = attrs.dump()
+    _require_der(b"\x31" + raw_attrs[1:], "SignedAttributes")
     return SignedObject(
         der=data,
         content_type=content_type,
@@ -796,7 +819,7 @@ def decode_manifest(data: bytes) -> Manifest:
     def parse() -> Manifest:
         signed = _decode_signed(data)
         _expect(signed, OID_CT_MANIFEST)
-        body = _load(_Manifest, signed.econtent, "manifest")
+        body = _load(_Manifest, signed.econtent, "manifest eContent")
         problems: list[str] = []
         if body["version"].native != 0:
             problems.append(f"manifest version {body['version'].native}")
@@ -824,7 +847,7 @@ def decode_manifest(data: bytes) -> Manifest:
             names.add(name)
             files.append(ManifestFile(name, raw[1:]))
         if signed.ee.resources.inherits is False:
-            problems.append("manifest EE certificate does not use inherit")
+            problems.append("manifest EE certificate does not use inherit (RFC 9286 section 5.1)")
         return Manifest(
             signed=signed,
             number=number,
@@ -844,6 +867,12 @@ def _portable(name: str) -> bool:
     return bool(dot and stem and len(ext) == 3 and set(stem) <= allowed and ext.isalpha())
 
 
+_ROA_EE_INHERITS = (
+    "ROA EE certificate uses inherit for its resources; they must be explicit"
+    " (RFC 9582 section 6, RFC 6487 section 4.8.10)"
+)
+
+
 def decode_roa(data: bytes) -> Roa:
     """Decode an RFC 9582 ROA."""
     fast = _fast(_fast_roa, data)
@@ -853,7 +882,7 @@ def decode_roa(data: bytes) -> Roa:
     def parse() -> Roa:
         signed = _decode_signed(data)
         _expect(signed, OID_CT_ROA)
-        body = _load(_RouteOriginAttestation, signed.econtent, "roa")
+        body = _load(_RouteOriginAttestation, signed.econtent, "ROA eContent")
         problems: list[str] = []
         if body["version"].native != 0:
             problems.append(f"ROA version {body['version'].native}")
@@ -881,7 +910,9 @@ def decode_roa(data: bytes) -> Roa:
         if len(families) > 2:
             problems.append(f"ROA has {len(families)} address families")
         if signed.ee.resources.asn:
-            problems.append("ROA EE certificate carries AS resources")
+            problems.append("ROA EE certificate carries AS resources (RFC 9582 section 6)")
+        if signed.ee.resources.inherits:
+            problems.append(_ROA_EE_INHERITS)
         return Roa(signed, asid, tuple(prefixes), tuple(problems))
 
     return _guard("ROA", parse)
@@ -893,7 +924,7 @@ def decode_aspa(data: bytes) -> Aspa:
     def parse() -> Aspa:
         signed = _decode_signed(data)
         _expect(signed, OID_CT_ASPA)
-        body = _load(_Aspa, signed.econtent, "aspa")
+        body = _load(_Aspa, signed.econtent, "ASPA eContent")
         customer = body["customer"].native
         providers = tuple(
             p.chosen.native if p.name == "as_id" else p.chosen["as_id"].native
@@ -915,7 +946,7 @@ def decode_rsc(data: bytes) -> Rsc:
     def parse() -> Rsc:
         signed = _decode_signed(data)
         _expect(signed, OID_CT_RSC)
-        body = _load(_Rsc, signed.econtent, "rsc")
+        body = _load(_Rsc, signed.econtent, "RSC eContent")
         block = body["resources"]
         ip: dict[Afi, Held] = {}
         for fam in block["ip"] if block["ip"].native is not None else []:
@@ -1265,7 +1296,7 @@ def _f_as_resources(data: bytes, s: int, e: int) -> Held | None:
         raise _Slow
     tag, cs, ce = choice[0]
     if tag == 0x05 and cs == ce:
-        return None  # as `_as_resources` reads it: asnum's native value is None for inherit
+        return INHERIT
     if tag != 0x30:
         raise _Slow
     pairs: list[tuple[int, int]] = []
@@ -1557,7 +1588,11 @@ def _fast_signed(data: bytes, expect: str) -> SignedObject:
     _, as_, ae = _want(signer[3], 0xA0)
     attr_ct = digest = signing_time = None
     seen: set[str] = set()
-    for attr in _kids(data, as_, ae):
+    attrs = _kids(data, as_, ae)
+    encodings = [data[a[1] - _header_size(data, a) : a[2]] for a in attrs]
+    if encodings != sorted(encodings):
+        raise _Slow  # a DER SET OF is sorted (X.690 11.6); the slow path says so
+    for attr in attrs:
         _, ps, pe = _want(attr, 0x30)
         pair = _kids(data, ps, pe)
         if len(pair) != 2:
@@ -1632,7 +1667,7 @@ def _fast_roa(data: bytes) -> Roa:
             if max_length is not None and not length <= max_length <= afi.bits:
                 raise _Slow
             prefixes.append(RoaPrefix(afi, start, length, max_length))
-    if not prefixes or signed.ee.resources.asn:
+    if not prefixes or signed.ee.resources.asn or signed.ee.resources.inherits:
         raise _Slow
     return Roa(signed, asid, tuple(prefixes), ())
 

@@ -233,6 +233,10 @@ class _Run:
         """The checks every certificate below a CA passes; returns its resolved resources."""
         if cert.problems:
             raise _Rejected("; ".join(cert.problems))
+        if cert.aki is None:
+            raise _Rejected("authority key identifier missing (RFC 6487 section 4.8.3)")
+        if cert.aia_uri is None:
+            raise _Rejected("no AIA caIssuers URI (RFC 6487 section 4.8.7)")
         if cert.aki != issuer.cert.ski:
             raise _Rejected("authority key identifier does not match the issuer's key")
         verify_signature(
@@ -253,9 +257,11 @@ class _Run:
             raise _Rejected("; ".join(so.problems))
         ee = so.ee
         if ee.is_ca:
-            raise _Rejected("the signing certificate is a CA certificate")
+            raise _Rejected("the signing certificate is a CA certificate (RFC 6487 section 4.8.1)")
         if "digital_signature" not in ee.key_usage:
             raise _Rejected("EE certificate keyUsage lacks digitalSignature")
+        if ee.signed_object_uri is None:
+            raise _Rejected("EE certificate has no SIA signedObject URI (RFC 6487 section 4.8.8.2)")
         if so.sid_ski != ee.ski:
             raise _Rejected("SignerInfo sid does not name the EE certificate's key")
         resources = self.check_issued(ee, issuer, crl)
@@ -301,7 +307,12 @@ class _Run:
                 raise _Rejected("; ".join(cert.problems))
             if not cert.self_signed:
                 raise _Rejected("not self-signed")
-            verify_signature(cert.spki_der, cert.signature, cert.tbs_der, cert.signature_algorithm)
+            try:
+                verify_signature(
+                    cert.spki_der, cert.signature, cert.tbs_der, cert.signature_algorithm
+                )
+            except _Rejected as exc:
+                raise _Rejected(f"self-signature refused: {exc} (RFC 6487 section 7.2)") from None
             if not cert.is_ca or cert.key_usage != _CA_KEY_USAGE:
                 raise _Rejected("not a CA certificate with keyCertSign and cRLSign")
             if cert.resources.inherits:
