@@ -540,8 +540,10 @@ def test_child_ca_beyond_ta_resources(tmp_path: Path) -> None:
 
 
 def test_roa_prefix_only_partly_inside_its_ee_certificate_is_rejected(tmp_path: Path) -> None:
-    # ca1 (and so other.roa's inheriting EE) holds 192.0.2.0/24; the /23 also covers 192.0.3.0/24.
-    result = run(tmp_path, Lab(other_prefixes=[("192.0.2.0/23", None)]))
+    # ca1 and other.roa's EE hold 192.0.2.0/24; the ROA's /23 also covers 192.0.3.0/24.
+    result = run(
+        tmp_path, Lab(other_prefixes=[("192.0.2.0/23", None)], other_ee_prefixes=["192.0.2.0/24"])
+    )
     assert vrp_set(result) == GOOD
     why = reasons(result)[f"{HOST}/repo/ca1/other.roa"]
     assert why == "prefixes outside the EE certificate's resources: 192.0.2.0/23"
