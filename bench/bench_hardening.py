@@ -93,6 +93,7 @@ RSS_BOUND_MB = 1024
 LEGIT_TIMEOUT = 10.0  # a legitimate request not answered by then counts as an error
 TRANSFER_TIMEOUT = 15.0  # until the recipient has registered the block
 WITNESS_TIMEOUT = 5.0  # the nodes' peer timeout (Timers.peer_timeout)
+HEAD_START = 1.0  # the attacks start this long before the load
 
 # what each attack does (the findings of issue 12), with the client addresses it comes from
 ATTACKS = {
@@ -132,6 +133,7 @@ class Setup:
     legit_timeout: float = LEGIT_TIMEOUT
     transfer_timeout: float = TRANSFER_TIMEOUT
     factor: float = FACTOR  # times the expected public query rate
+    attacks: tuple[str, ...] = tuple(ATTACKS)  # which attacks the attacked run has
 
     def info(self, registry: str) -> NodeInfo:
         return next(n for n in self.fed.nodes if n.registry == registry)
@@ -813,9 +815,9 @@ def run_phase(
 
     load_average = os.getloadavg()[0]
     if attacks:  # the attacks first, so that the load meets them in full
-        for attack in ATTACKS:
-            spawn(attack, _attack, (attack, p, seconds + 2))
-        time.sleep(2)
+        for attack in setup.attacks:
+            spawn(attack, _attack, (attack, p, seconds + HEAD_START))
+        time.sleep(HEAD_START)
     sampler = RssSampler(setup.pids)
     sampler.start()
     for face, rate in rates(setup.factor).items():
@@ -854,6 +856,7 @@ def run(
     legit_timeout: float = LEGIT_TIMEOUT,
     transfer_timeout: float = TRANSFER_TIMEOUT,
     factor: float = FACTOR,
+    attacks: tuple[str, ...] = tuple(ATTACKS),
 ) -> tuple[Setup, list[Phase]]:
     """Build, start, run "load" then "load + attacks" (or only the latter), stop."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -869,7 +872,7 @@ def run(
 
     setup = build(root, registry, per_phase * len(phases), progress)
     setup.legit_timeout, setup.transfer_timeout = legit_timeout, transfer_timeout
-    setup.factor = factor
+    setup.factor, setup.attacks = factor, attacks
     phases_out = []
     try:
         start(setup, progress)
@@ -941,6 +944,8 @@ def section(registry: str, seconds: float, setup: Setup, phases: list[Phase]) ->
     r = rates(setup.factor)
     names = [p.name for p in phases]
     factor = f" --factor {setup.factor:g}" if setup.factor != FACTOR else ""
+    if setup.attacks != tuple(ATTACKS):
+        factor += f" --attacks {','.join(setup.attacks)}"
     lines = [
         "## Load under attack (issue 12, point 6)",
         "",
@@ -1000,7 +1005,8 @@ def section(registry: str, seconds: float, setup: Setup, phases: list[Phase]) ->
     attacked = next((p for p in phases if p.attacks), None)
     if attacked is not None:
         lines += ["", "What each attack got (load + attacks run):", ""]
-        for name, what in ATTACKS.items():
+        for name in setup.attacks:
+            what = ATTACKS[name]
             got = attacked.attacks.get(name)
             if got is None:
                 lines.append(f"- {what}: the attack process gave no result")
@@ -1025,12 +1031,23 @@ def main() -> None:
     parser.add_argument(
         "--factor", type=float, default=FACTOR, help="Times the expected public query rate."
     )
+    parser.add_argument(
+        "--attacks",
+        default=",".join(ATTACKS),
+        help=f"Comma-separated subset, to see each attack's effect: {','.join(ATTACKS)}",
+    )
     parser.add_argument("--no-write", action="store_true", help="Print, do not touch the docs.")
     args = parser.parse_args()
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        setup, phases = run(args.registry, args.seconds, Path(tmp), factor=args.factor)
+        chosen = tuple(a for a in args.attacks.split(",") if a)
+        unknown = set(chosen) - set(ATTACKS)
+        if unknown:
+            parser.error(f"unknown attacks {sorted(unknown)}; known: {', '.join(ATTACKS)}")
+        setup, phases = run(
+            args.registry, args.seconds, Path(tmp), factor=args.factor, attacks=chosen
+        )
     body = section(args.registry, args.seconds, setup, phases)
     if args.no_write:
         print("\n".join(body))
