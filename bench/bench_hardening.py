@@ -876,10 +876,10 @@ def run(
     phases_out = []
     try:
         start(setup, progress)
-        for i, (name, attacks) in enumerate(phases):
+        for i, (name, attacked) in enumerate(phases):
             progress(f"run: {name}, {seconds:g} s (load average {os.getloadavg()[0]:.1f}) ...")
             batch = setup.agreements[i * per_phase : (i + 1) * per_phase]
-            phases_out.append(run_phase(setup, name, seconds, attacks, batch))
+            phases_out.append(run_phase(setup, name, seconds, attacked, batch))
     finally:
         progress("stopping the nodes ...")
         setup.stop()
