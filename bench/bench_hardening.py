@@ -341,7 +341,7 @@ async def legit_load(p: dict[str, Any], seconds: float, face: str, rate: float) 
     if face == "rdap":
         sessions = [
             aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, local_addr=(f"127.0.1.{n + 1}", 0)),
+                connector=aiohttp.TCPConnector(limit=0, local_addr=(f"127.1.{n}.1", 0)),
                 timeout=aiohttp.ClientTimeout(total=timeout),
             )
             for n in range(16)
@@ -373,7 +373,7 @@ async def legit_load(p: dict[str, Any], seconds: float, face: str, rate: float) 
             try:
                 async with asyncio.timeout(timeout):
                     reader, writer = await asyncio.open_connection(
-                        host, port, local_addr=(f"127.0.2.{i % 64 + 1}", 0)
+                        host, port, local_addr=(f"127.2.{i % 64}.1", 0)
                     )
                     writer.write(p["queries"][i % len(p["queries"])].encode() + b"\r\n")
                     await writer.drain()
@@ -394,7 +394,7 @@ async def legit_load(p: dict[str, Any], seconds: float, face: str, rate: float) 
             try:
                 async with asyncio.timeout(timeout):
                     reader, writer = await asyncio.open_connection(
-                        "127.0.0.1", p["rtr"], local_addr=(f"127.0.3.{i % 32 + 1}", 0)
+                        "127.0.0.1", p["rtr"], local_addr=(f"127.3.{i % 32}.1", 0)
                     )
                     writer.write(RESET_QUERY)
                     session, serial = await read_to_end_of_data(reader)
@@ -473,8 +473,8 @@ async def peer_work(p: dict[str, Any], seconds: float) -> list[Sample]:
             pass
         samples.append(("transfer", time.perf_counter() - began, ok))
 
-    connector = aiohttp.TCPConnector(limit=0, local_addr=("127.0.5.1", 0))
-    holders = aiohttp.TCPConnector(limit=0, local_addr=("127.0.6.1", 0))
+    connector = aiohttp.TCPConnector(limit=0, local_addr=("127.5.0.1", 0))
+    holders = aiohttp.TCPConnector(limit=0, local_addr=("127.6.0.1", 0))
     registry = RegistryId(p["peer"])
     with RegistryNode.open(registry, Path(p["peer_db"])) as node:
         async with (
@@ -575,32 +575,37 @@ async def attack_body(p: dict[str, Any], stop: float, t: Tally) -> None:
                         t.add(f"status {r.status} after {sent} MiB sent")
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 t.add(f"{type(exc).__name__} after {sent} MiB sent")
-                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # the attacker shares the cores: not a busy loop
 
 
 async def attack_header(p: dict[str, Any], stop: float, t: Tally) -> None:
     host, port = p["url"].split("//")[1].split(":")
     chunk = b"a" * (1 << 20)
     while time.perf_counter() < stop:
-        sent = 0
+        sent, writer = 0, None
         try:
             async with asyncio.timeout(max(0.1, stop - time.perf_counter())):
                 reader, writer = await asyncio.open_connection(
                     host, int(port), local_addr=("127.66.0.4", 0)
                 )
                 writer.write(f"GET /log/checkpoint HTTP/1.1\r\nHost: {host}\r\nX-Junk: ".encode())
-                for _ in range(500):
-                    writer.write(chunk)
+                try:
+                    for _ in range(500):
+                        writer.write(chunk)
+                        await writer.drain()
+                        sent += 1
+                    writer.write(b"\r\n\r\n")
                     await writer.drain()
-                    sent += 1
-                writer.write(b"\r\n\r\n")
-                await writer.drain()
+                except OSError:  # the node answered (431?) and closed: read what it said
+                    pass
                 status = (await reader.readline()).decode(errors="replace").strip()
-                writer.close()
-                t.add(f"{status or 'closed'} after {sent} MB sent")
+                t.add(f"{status or 'closed without an answer'} after {sent} MB sent")
         except (TimeoutError, OSError) as exc:
             t.add(f"{type(exc).__name__} after {sent} MB sent")
-            await asyncio.sleep(0.1)
+        finally:
+            if writer is not None:
+                writer.close()
+        await asyncio.sleep(0.1)  # the attacker shares the cores: not a busy loop
 
 
 async def _hold(
@@ -956,7 +961,8 @@ def section(registry: str, seconds: float, setup: Setup, phases: list[Phase]) ->
         f"Node processes (`onereg serve --config`): IANA, {registry} with its complete {DATE} "
         "file, ARIN; `onereg rtr serve --config` for "
         f"{registry} with {VRPS.name}. Load, attackers and nodes share the machine's cores, all "
-        "on loopback; legitimate clients come from 127.0.1-6.x, attackers from 127.66.x.x. "
+        "on loopback; legitimate clients come from many networks (16 /24s for RDAP, 64 for "
+        "whois, 32 for RTR, under 127.1-6.0.0/16), attackers from 127.66.0.0/16. "
         f"Open-loop legitimate load at {setup.factor:g}x the expected public rate of one RIR "
         "node "
         f"({r['rdap']:g} RDAP lookups/s: 60 % ip, 15 % autnum, 15 % entity, 10 % domain; "
