@@ -667,8 +667,9 @@ async def attack_junk_witness(p: dict[str, Any], stop: float, t: Tally) -> None:
     signer = config.log_signer()
     key = NodeSigningKey(config.registry.value, config.node_signer().private_key)
     began = time.perf_counter()
-    line = base64.b64encode(os.urandom(786_432)).decode()  # 1 MB of base64 per signature line
-    junk = "".join(f"\u2014 junk{n} {line}\n" for n in range(80))
+    line = base64.b64encode(os.urandom(786_432))  # 1 MB of base64 per signature line
+    # as bytes, appended to the encoded request (the note is its tail): quick to build
+    junk = b"".join(f"\u2014 junk{n} ".encode() + line + b"\n" for n in range(80))
     url = f"{p['url']}/witness/add-checkpoint"
     target = "/witness/add-checkpoint"
     connector = aiohttp.TCPConnector(local_addr=("127.66.0.7", 0))
@@ -678,13 +679,13 @@ async def attack_junk_witness(p: dict[str, Any], stop: float, t: Tally) -> None:
             while n == 0 or time.perf_counter() < stop:  # the first even if it was slow to build
                 n += 1
                 node.append([(ev.HOLDER_REGISTERED, {"handle": f"J{n}", "name": "", "cc": "ZZ"})])
-                note = Checkpointer(node, signer).sign() + junk
+                note = Checkpointer(node, signer).sign()
                 size = node.head()[0]
                 if n == 1:
                     t.add(f"first note ready after {time.perf_counter() - began:.1f} s")
                 for _ in range(2):  # once more with the size a 409 names
                     proof = node.tree().consistency_proof(old, size) if 0 < old < size else []
-                    data = AddCheckpointRequest(old, proof, note).body().encode()
+                    data = AddCheckpointRequest(old, proof, note).body().encode() + junk
                     headers = {"Content-Type": "text/plain; charset=utf-8"}
                     headers |= sign_request(key, "POST", target, data)
                     try:
