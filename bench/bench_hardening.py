@@ -438,8 +438,11 @@ async def peer_work(p: dict[str, Any], seconds: float) -> list[Sample]:
             )
             note = Checkpointer(node, signer).sign()
             began = time.perf_counter()
-            _, line = await ask_witness_async(client, witness, node, note)
+            outcome, line = await ask_witness_async(client, witness, node, note)
             samples.append(("witness", time.perf_counter() - began, line is not None))
+            if line is None:
+                why = f"status {outcome.status}" if outcome.status else "no answer within 5 s"
+                samples.append((f"why:witness:{why}", 0.0, False))
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
 
     async def transferring(session: aiohttp.ClientSession) -> None:
@@ -456,14 +459,16 @@ async def peer_work(p: dict[str, Any], seconds: float) -> list[Sample]:
     async def one_transfer(session: aiohttp.ClientSession, body: str) -> None:
         began = time.perf_counter()
         nonce = json.loads(body)["agreement"]["nonce"]
-        ok = False
+        ok, why = False, "no answer from the source"
         try:
             async with asyncio.timeout(p["transfer_timeout"]):
                 async with session.post(
                     f"{p['url']}/transfers", data=body, headers={"Content-Type": "application/json"}
                 ) as r:
                     answer = await r.json(content_type=None)
+                why = f"source answered {r.status} {str(answer.get('state', answer))[:60]}"
                 if answer.get("state") == "sourceFinalized":
+                    why = "finalized, not registered at ARIN in time"
                     while not ok:
                         async with session.get(f"{p['arin']}/transfers/{nonce}") as r:
                             ok = (await r.json(content_type=None)).get("state") == "sourceFinalized"
@@ -472,6 +477,8 @@ async def peer_work(p: dict[str, Any], seconds: float) -> list[Sample]:
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
             pass
         samples.append(("transfer", time.perf_counter() - began, ok))
+        if not ok:
+            samples.append((f"why:transfer:{why}", 0.0, False))
 
     connector = aiohttp.TCPConnector(limit=0, local_addr=("127.5.0.1", 0))
     holders = aiohttp.TCPConnector(limit=0, local_addr=("127.6.0.1", 0))
@@ -1024,6 +1031,17 @@ def section(registry: str, seconds: float, setup: Setup, phases: list[Phase]) ->
             held = f"; at most {got['peak']:,} held open at once" if got["peak"] else ""
             lines.append(f"- {what}: {counts or 'nothing'}{held}")
     for p in phases:
+        # "why:transfer:<reason>" -> "transfer: <reason>"
+        whys = Counter(
+            s[0].removeprefix("why:").replace(":", ": ", 1)
+            for s in p.samples
+            if s[0].startswith("why:")
+        )
+        if whys:
+            lines.append(
+                f"- peers' failures, {p.name} run: "
+                + ", ".join(f"{k} ({v})" for k, v in sorted(whys.items()))
+            )
         for failure in p.failures:
             lines.append(f"- {p.name}: {failure}")
     return lines
