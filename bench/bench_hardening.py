@@ -7,8 +7,9 @@ records; `--registry lacnic` for LACNIC's, 57,841) and ARIN (a recipient with on
 `--seconds` each, the same legitimate load in both:
 
 * **load**: ten times the expected public query rate of one RIR node, open-loop (requests are
-  sent on a fixed schedule whatever the answers do, and each latency is measured from its
-  scheduled time, so a stalled node cannot hide its stall by slowing the client down):
+  sent on a fixed schedule whatever the answers do, so a stalled node cannot slow the offered
+  load down; latency runs from sending, and how late each send left against its schedule is
+  reported as the load generator's lag, which says whether the offered rate was reached):
   RDAP lookups (ip, autnum, entity, domain), whois queries (one TCP connection each, as whois
   clients do), RTR sessions (Reset Query to End of Data, then a Serial Query on the same session);
   and the peers' work: a peer log asking the node to cosign its new checkpoint (the signed
@@ -966,25 +967,35 @@ def section(registry: str, seconds: float, setup: Setup, phases: list[Phase]) ->
         f"--registry {registry}{factor}`. Machine: {machine()}. Run: "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         "",
-        f"Node processes (`onereg serve --config`): IANA, {registry} with its complete {DATE} "
-        "file, ARIN; `onereg rtr serve --config` for "
-        f"{registry} with {VRPS.name}. Load, attackers and nodes share the machine's cores, all "
-        "on loopback; legitimate clients come from many networks (16 /24s for RDAP, 64 for "
-        "whois, 32 for RTR, under 127.1-6.0.0/16), attackers from 127.66.0.0/16. "
-        f"Open-loop legitimate load at {setup.factor:g}x the expected public rate of one RIR "
-        "node "
-        f"({r['rdap']:g} RDAP lookups/s: 60 % ip, 15 % autnum, 15 % entity, 10 % domain; "
-        f"{r['whois']:g} whois queries/s, one connection each; {r['rtr']:g} RTR sessions/s, "
-        "Reset then Serial Query), latency from each request's scheduled time, a request "
-        f"unanswered after {setup.legit_timeout:g} s or answered 429/5xx (whois: empty or "
-        "`%ERROR:2xx`) is an error. Expected rates: see the docstring of "
-        "`bench/bench_hardening.py` (APNIC's 2003 whois figure, ~6 queries/s, grown; assumed "
+        f"- **Nodes**: `onereg serve --config` processes for IANA, {registry} (its complete "
+        f"{DATE} file) and ARIN (the transfers' recipient); `onereg rtr serve --config` for "
+        f"{registry} with `{VRPS.name}`. Test timers (publish and mirror every 0.2 s, quorum "
+        "1), default `[limits]`. Load generators, attackers and nodes share the machine's cores "
+        "on loopback.",
+        f"- **Legitimate load**, open loop at {setup.factor:g}x the expected public rate of one "
+        f"RIR node: {r['rdap']:g} RDAP lookups/s (60 % ip, 15 % autnum, 15 % entity, 10 % "
+        f"domain), {r['whois']:g} whois queries/s (one connection each), {r['rtr']:g} RTR "
+        "sessions/s (Reset Query, then Serial Query on the same session), each face from its "
+        "own process and from many networks (16 /24s for RDAP, 64 for whois, 32 for RTR). "
+        "Expected rates: RIRs publish no per-second figures; APNIC's whois served ~16 million "
+        "queries a month in 2002-03 (~6/s); assumed today "
         f"{EXPECTED['rdap']:g} RDAP/s, {EXPECTED['whois']:g} whois/s, {EXPECTED['rtr']:g} RTR "
-        "sessions/s). Peers meanwhile: an unserved peer's log asks the node to cosign a new "
-        f"checkpoint every second (signed tlog-witness request, {WITNESS_TIMEOUT:g} s peer "
-        "timeout), and holders start a transfer of a /24 to ARIN every 2 s (ok when ARIN "
-        f"has registered it within {setup.transfer_timeout:g} s). RSS of every node process "
-        "and the RTR server, sampled every 0.2 s.",
+        "sessions/s (reasoning in the docstring of `bench/bench_hardening.py`). Latency from "
+        f"sending; unanswered after {setup.legit_timeout:g} s, or answered 429/5xx (whois: "
+        "empty or `%ERROR:2xx`), is an error.",
+        "- **Peers' work**: an unserved peer's log asks the node to cosign its new checkpoint "
+        f"every second (the signed tlog-witness request; {WITNESS_TIMEOUT:g} s peer timeout); "
+        "a holder starts a transfer of a /24 to ARIN every 2 s, ok once ARIN has registered "
+        f"it (within {setup.transfer_timeout:g} s).",
+        "- **Attacks** (second run only, from 127.66.0.0/16, starting "
+        f"{HEAD_START:g} s ahead): listed below with what each got.",
+        f"- **Memory**: RSS of each node process and the RTR server every 0.2 s; bound "
+        f"{RSS_BOUND_MB:,} MB per process (a node host with 2 GB keeps room for the OS, the RTR "
+        "server and SQLite's page cache).",
+        "- **Reading it**: the load generator row says whether the offered rate was reached "
+        "(a p99 of seconds means the generator itself was starved of CPU: the machine, not "
+        "only the node, was saturated); the load average says how shared the machine was "
+        "(other jobs included).",
         "",
         f"Each run {seconds:g} s. Cells: p50 / p99 / max; answered well of sent.",
         "",
