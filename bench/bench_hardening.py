@@ -513,6 +513,10 @@ class Tally:
         self.counts[what] += n
 
 
+def _size(n: int) -> str:
+    return "nothing" if n == 0 else "< 64 KiB" if n < 65536 else ">= 64 KiB"
+
+
 async def attack_whois_m(p: dict[str, Any], stop: float, t: Tally) -> None:
     host, port = p["whois"]
 
@@ -531,16 +535,14 @@ async def attack_whois_m(p: dict[str, Any], stop: float, t: Tally) -> None:
                 ):
                     size += len(chunk)
                 writer.close()
-                t.add(
-                    f"{query}: answered ({size // 1024} KiB in {time.perf_counter() - began:.1f} s)"
-                )
+                t.add(f"{query}: answered, {_size(size)} in {_held(time.perf_counter() - began)}")
             except (TimeoutError, OSError):
                 t.add(
                     f"{query}: no answer before the run ended"
                     if time.perf_counter() >= stop
                     else f"{query}: refused or reset"
                 )
-                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # about 10 queries/s each: the attacker shares the cores
 
     await asyncio.gather(one("0.0.0.0/0"), one("2000::/3"))
 
@@ -555,8 +557,14 @@ async def attack_roas(p: dict[str, Any], stop: float, t: Tally) -> None:
                         async with session.get(f"{p['url']}/rpki/roas") as r:
                             await r.read()
                             t.add(f"status {r.status}")
-                except (TimeoutError, aiohttp.ClientError, OSError):
-                    t.add("no answer / error")
+                    if r.status in ERROR_STATUSES:  # told to slow down: retry 10 times a second
+                        await asyncio.sleep(0.1)
+                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                    t.add(
+                        "no answer before the run ended"
+                        if time.perf_counter() >= stop
+                        else type(exc).__name__
+                    )
                     await asyncio.sleep(0.05)
 
     await asyncio.gather(*(client(n) for n in range(10)))
@@ -616,14 +624,21 @@ async def attack_header(p: dict[str, Any], stop: float, t: Tally) -> None:
         await asyncio.sleep(0.1)  # the attacker shares the cores: not a busy loop
 
 
+def _held(seconds: float) -> str:
+    return "< 1 s" if seconds < 1 else "1-10 s" if seconds < 10 else ">= 10 s"
+
+
 async def _hold(
     host: str, port: int, addresses: list[str], count: int, first: bytes, stop: float, t: Tally
 ) -> None:
-    """Hold `count` connections open (spread over `addresses`), reopening closed ones."""
+    """Hold `count` connections open (spread over `addresses`), reopening closed ones. A slot
+    the node keeps refusing or closing at once backs off (0.5 s doubling up to 30 s), so that
+    10,000 refused slots do not turn the attacker into a busy loop on the shared cores."""
     open_now = 0
 
     async def one(n: int) -> None:
         nonlocal open_now
+        backoff = 0.5
         while time.perf_counter() < stop:
             try:
                 reader, writer = await asyncio.open_connection(
@@ -631,24 +646,30 @@ async def _hold(
                 )
             except OSError as exc:
                 t.add(f"connect failed: {type(exc).__name__}")
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(backoff)
+                backoff = min(30.0, backoff * 2)
                 continue
             t.add("opened")
+            opened = time.perf_counter()
             open_now += 1
             t.peak = max(t.peak, open_now)
             try:
                 if first:
                     writer.write(first)
                 await asyncio.wait_for(reader.read(), max(0.1, stop - time.perf_counter()))
-                t.add("closed by the node")
+                t.add(f"closed by the node after {_held(time.perf_counter() - opened)}")
             except (TimeoutError, OSError):
                 pass
             finally:
                 open_now -= 1
                 writer.close()
-            await asyncio.sleep(0.2)
+            if time.perf_counter() - opened < 2:
+                await asyncio.sleep(backoff)
+                backoff = min(30.0, backoff * 2)
+            else:
+                backoff = 0.5
 
-    # opened in waves, as fast as the node accepts them
+    # opened all at once, as fast as the node accepts them
     await asyncio.gather(*(one(n) for n in range(count)))
 
 
