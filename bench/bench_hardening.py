@@ -468,8 +468,10 @@ async def peer_work(p: dict[str, Any], seconds: float) -> list[Sample]:
                 ) as r:
                     answer = await r.json(content_type=None)
                 why = f"source answered {r.status} {str(answer.get('state', answer))[:60]}"
-                if answer.get("state") == "sourceFinalized":
-                    why = "finalized, not registered at ARIN in time"
+                # 202 sourceInitialized: accepted, the recipient not yet asked; the source's
+                # recovery loop re-offers it, so the transfer may still complete in time
+                if answer.get("state") in ("sourceInitialized", "sourceFinalized"):
+                    why = f"{answer['state']} at the source, not registered at ARIN in time"
                     while not ok:
                         async with session.get(f"{p['arin']}/transfers/{nonce}") as r:
                             ok = (await r.json(content_type=None)).get("state") == "sourceFinalized"
