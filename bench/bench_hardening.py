@@ -95,6 +95,7 @@ LEGIT_TIMEOUT = 10.0  # a legitimate request not answered by then counts as an e
 TRANSFER_TIMEOUT = 15.0  # until the recipient has registered the block
 WITNESS_TIMEOUT = 5.0  # the nodes' peer timeout (Timers.peer_timeout)
 HEAD_START = 1.0  # the attacks start this long before the load
+TRANSFER_EVERY = 2.0  # seconds between two transfers started by holders
 
 # what each attack does (the findings of issue 12), with the client addresses it comes from
 ATTACKS = {
@@ -135,6 +136,7 @@ class Setup:
     transfer_timeout: float = TRANSFER_TIMEOUT
     factor: float = FACTOR  # times the expected public query rate
     attacks: tuple[str, ...] = tuple(ATTACKS)  # which attacks the attacked run has
+    transfer_every: float = TRANSFER_EVERY  # seconds between transfers; 0: none
 
     def info(self, registry: str) -> NodeInfo:
         return next(n for n in self.fed.nodes if n.registry == registry)
@@ -449,7 +451,7 @@ async def peer_work(p: dict[str, Any], seconds: float) -> list[Sample]:
     async def transferring(session: aiohttp.ClientSession) -> None:
         tasks = []
         for i, body in enumerate(p["agreements"]):
-            due = time.perf_counter() + 2.0
+            due = time.perf_counter() + p["transfer_every"]
             if time.perf_counter() >= stop:
                 break
             tasks.append(asyncio.ensure_future(one_transfer(session, body)))
@@ -831,6 +833,7 @@ def params(setup: Setup, agreements: list[str]) -> dict[str, Any]:
         "junk_db": str(fed.data.node_path(RegistryId(setup.junk_log))),
         "nodes": str(nodes),
         "legit_timeout": setup.legit_timeout,
+        "transfer_every": setup.transfer_every,
         "transfer_timeout": setup.transfer_timeout,
     }
 
@@ -894,11 +897,13 @@ def run(
     transfer_timeout: float = TRANSFER_TIMEOUT,
     factor: float = FACTOR,
     attacks: tuple[str, ...] = tuple(ATTACKS),
+    transfer_every: float = TRANSFER_EVERY,
 ) -> tuple[Setup, list[Phase]]:
+    """`transfer_every`: seconds between transfers (0: none, to see the load without them)."""
     """Build, start, run "load" then "load + attacks" (or only the latter), stop."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the nodes inherit it too
-    per_phase = int(seconds / 2) + 1
+    per_phase = int(seconds / transfer_every) + 1 if transfer_every > 0 else 0
     phases = [] if attacks_only else [("load", False)]
     if with_attacks:
         phases.append(("load + attacks", True))
@@ -910,6 +915,7 @@ def run(
     setup = build(root, registry, per_phase * len(phases), progress)
     setup.legit_timeout, setup.transfer_timeout = legit_timeout, transfer_timeout
     setup.factor, setup.attacks = factor, attacks
+    setup.transfer_every = transfer_every
     phases_out = []
     try:
         start(setup, progress)
@@ -962,7 +968,8 @@ def _lag(phase: Phase) -> str:
 
 def _all_ok(phase: Phase, kind: str, bound: str) -> tuple[str, str, bool]:
     done, failed = len(phase.of(kind)), phase.errors(kind)
-    return bound, f"{done - failed} of {done}", done > 0 and failed == 0
+    figure = f"{done - failed} of {done}" if done else "none run"
+    return bound, figure, done > 0 and failed == 0
 
 
 def verdicts(phase: Phase) -> list[tuple[str, str, bool]]:
@@ -983,6 +990,8 @@ def section(registry: str, seconds: float, setup: Setup, phases: list[Phase]) ->
     factor = f" --factor {setup.factor:g}" if setup.factor != FACTOR else ""
     if setup.attacks != tuple(ATTACKS):
         factor += f" --attacks {','.join(setup.attacks)}"
+    if setup.transfer_every != TRANSFER_EVERY:
+        factor += f" --transfer-every {setup.transfer_every:g}"
     lines = [
         "## Load under attack (issue 12, point 6)",
         "",
@@ -1008,7 +1017,8 @@ def section(registry: str, seconds: float, setup: Setup, phases: list[Phase]) ->
         "empty or `%ERROR:2xx`), is an error.",
         "- **Peers' work**: an unserved peer's log asks the node to cosign its new checkpoint "
         f"every second (the signed tlog-witness request; {WITNESS_TIMEOUT:g} s peer timeout); "
-        "a holder starts a transfer of a /24 to ARIN every 2 s, ok once ARIN has registered "
+        f"a holder starts a transfer of a /24 to ARIN every {setup.transfer_every:g} s "
+        "(none if 0), ok once ARIN has registered "
         f"it (within {setup.transfer_timeout:g} s).",
         "- **Attacks** (second run only, from 127.66.0.0/16, starting "
         f"{HEAD_START:g} s ahead): listed below with what each got.",
@@ -1083,9 +1093,13 @@ def section(registry: str, seconds: float, setup: Setup, phases: list[Phase]) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--seconds", type=float, default=30, help="Length of each of the two runs.")
     parser.add_argument(
-        "--registry", default="ripencc", choices=["ripencc", "lacnic", "apnic", "afrinic"]
+        "--registry",
+        default="ripencc",
+        choices=["ripencc", "lacnic", "apnic", "afrinic"],
+        help="The registry under test (its complete 2018-10-13 file); transfers go to ARIN "
+        "(AFRINIC's policy refuses them).",
     )
     parser.add_argument(
         "--factor", type=float, default=FACTOR, help="Times the expected public query rate."
@@ -1094,6 +1108,12 @@ def main() -> None:
         "--attacks",
         default=",".join(ATTACKS),
         help=f"Comma-separated subset, to see each attack's effect: {','.join(ATTACKS)}",
+    )
+    parser.add_argument(
+        "--transfer-every",
+        type=float,
+        default=TRANSFER_EVERY,
+        help="Seconds between transfers; 0 runs none (the load without their log writes).",
     )
     parser.add_argument("--no-write", action="store_true", help="Print, do not touch the docs.")
     args = parser.parse_args()
@@ -1105,7 +1125,12 @@ def main() -> None:
         if unknown:
             parser.error(f"unknown attacks {sorted(unknown)}; known: {', '.join(ATTACKS)}")
         setup, phases = run(
-            args.registry, args.seconds, Path(tmp), factor=args.factor, attacks=chosen
+            args.registry,
+            args.seconds,
+            Path(tmp),
+            factor=args.factor,
+            attacks=chosen,
+            transfer_every=args.transfer_every,
         )
     body = section(args.registry, args.seconds, setup, phases)
     if args.no_write:
