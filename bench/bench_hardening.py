@@ -66,14 +66,14 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(BENCH))
 
-from localfed import EVIDENCE, ONEREG, LocalFederation  # noqa: E402
+from localfed import EVIDENCE, ONEREG, LocalFederation, free_base_port  # noqa: E402
 from onereg.core.registries import RegistryId  # noqa: E402
 from onereg.core.resources import format_number  # noqa: E402
 from onereg.federation.config import NodeInfo  # noqa: E402
-from onereg.federation.embedded import config_path  # noqa: E402
+from onereg.federation.embedded import config_path, describe_nodes  # noqa: E402
 from onereg.federation.httpsig import NodeSigningKey, sign_request  # noqa: E402
 from onereg.federation.importer import import_delegated_file  # noqa: E402
-from onereg.federation.node_config import load_config  # noqa: E402
+from onereg.federation.node_config import Timers, load_config  # noqa: E402
 from onereg.federation.peer_client import PeerClient  # noqa: E402
 from onereg.federation.publish import ask_witness_async  # noqa: E402
 from onereg.federation.witness import AddCheckpointRequest  # noqa: E402
@@ -231,6 +231,32 @@ def build(
 
 
 def start(setup: Setup, progress: Callable[[str], None] = print) -> None:
+    """Start the nodes and the RTR server; when a port was taken meanwhile (other jobs on the
+    machine pick free ports too), stop them, re-address every node and try again."""
+    for attempt in range(3):
+        try:
+            _start(setup, progress)
+            return
+        except RuntimeError as exc:
+            if "address already in use" not in str(exc) or attempt == 2:
+                raise
+            progress("a port was taken meanwhile: re-addressing the nodes and starting again")
+            setup.stop()
+            _readdress(setup)
+
+
+def _readdress(setup: Setup) -> None:
+    fed = setup.fed
+    fed.base = free_base_port()
+    fast = Timers(publish=0.2, mirror=0.2, stale_after=30.0)  # as LocalFederation sets them
+    fed.nodes = describe_nodes(fed.root, fed.base, quorum=1, timers=fast)
+    fed.urls = {n.registry: n.url for n in fed.nodes}
+    fed.whois = {n.registry: n.whois for n in fed.nodes}
+    rtr = load_config(config_path(fed.root, RegistryId(setup.target))).rtr
+    setup.rtr_port = int(rtr.rsplit(":", 1)[1])
+
+
+def _start(setup: Setup, progress: Callable[[str], None]) -> None:
     fed = setup.fed
     config = config_path(fed.root, RegistryId(setup.target))
     log = open(fed.root / "rtr.log", "ab")  # noqa: SIM115 - the child owns it
@@ -254,7 +280,7 @@ def start(setup: Setup, progress: Callable[[str], None] = print) -> None:
     deadline = time.monotonic() + 60
     while not _rtr_up(setup.rtr_port):
         if setup.rtr.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError((fed.root / "rtr.log").read_text()[-1500:])
+            raise RuntimeError("RTR server: " + (fed.root / "rtr.log").read_text()[-1500:])
         time.sleep(0.2)
     setup.pids = {r: p.pid for r, p in fed.procs.items()} | {"rtr": setup.rtr.pid}
     warm_up(setup)
