@@ -312,6 +312,8 @@ def test_authority_refreshes_when_a_log_grows(tmp_path: Path, shared_data: Path)
                     "ext": [],
                 }
             )
+        c.get("/rdap/ip/41.2.0.1")  # notices the new head; reloads in the background
+        assert live.settled()
         second = c.get("/rdap/ip/41.2.0.1").headers["location"]
     assert first == f"{URLS[RegistryId.AFRINIC]}/rdap/ip/41.2.0.1"
     assert second == f"{URLS[RegistryId.ARIN]}/rdap/ip/41.2.0.1"

@@ -39,6 +39,7 @@ OpenAPI 3.1 description of all of the above (see `rdap_openapi`).
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import sqlite3
 import threading
@@ -64,6 +65,8 @@ from onereg.registry import events as ev
 from onereg.registry.node import Delegation, RegistryNode
 from onereg.registry.projection import expand, payload_range
 from onereg.registry.schema import unkey
+
+log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 1024
 ENTITY_RESOURCE_LIMIT = 100
@@ -245,9 +248,13 @@ class LiveAuthority:
     """An `RdapAuthority` rebuilt when any node's log head moves.
 
     The caller supplies how to read the heads (cheap) and how to load the map (a few index scans
-    per node); the heads are read at most every `min_interval` seconds, so a busy server does
-    not query six databases per request. Works the same whether the nodes are local files (as
-    under `onereg up`) or mirrors of remote logs.
+    per node, over a second for the largest registries); the heads are read at most every
+    `min_interval` seconds, so a busy server does not query six databases per request. Only the
+    very first load makes a request wait: later ones run in a background thread while requests
+    keep getting the previous map, because a reload on the event loop after every transfer step
+    stalled every client of the node for the length of the reload (issue 12's load test).
+    Works the same whether the nodes are local files (as under `onereg up`) or mirrors of
+    remote logs.
     """
 
     def __init__(
@@ -262,22 +269,46 @@ class LiveAuthority:
         self._seen: Hashable = None
         self._current: RdapAuthority | None = None  # loaded at the first RDAP request
         self._checked = float("-inf")
+        self._idle = threading.Event()  # set while no background refresh runs
+        self._idle.set()
 
     @property
     def current(self) -> RdapAuthority:
         return self()
 
     def __call__(self) -> RdapAuthority:
+        current = self._current
+        if current is None:
+            with self._lock:
+                if self._current is None:
+                    self._refresh()
+                assert self._current is not None
+                return self._current
         now = self._clock()
-        if self._current is not None and now - self._checked < self._interval:
-            return self._current
-        with self._lock:
+        if now - self._checked >= self._interval and self._idle.is_set():
             self._checked = now
-            heads = self._heads()
-            if self._current is None or heads != self._seen:
-                self._current = self._load()
-                self._seen = heads
-            return self._current
+            self._idle.clear()
+            threading.Thread(target=self._refresh_then_idle, daemon=True).start()
+        return current
+
+    def settled(self, timeout: float = 30.0) -> bool:
+        """Wait until no background refresh runs (for callers that just wrote to a log)."""
+        return self._idle.wait(timeout)
+
+    def _refresh_then_idle(self) -> None:
+        try:
+            with self._lock:
+                self._refresh()
+        except Exception:  # keep serving the previous map; the next check tries again
+            log.exception("reloading the RDAP authority map failed")
+        finally:
+            self._idle.set()
+
+    def _refresh(self) -> None:
+        heads = self._heads()
+        if self._current is None or heads != self._seen:
+            self._current = self._load()
+            self._seen = heads
 
 
 def load_authority(data: DataDir, base_urls: Mapping[RegistryId, str]) -> RdapAuthority:
