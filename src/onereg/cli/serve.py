@@ -103,6 +103,7 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
         transfers=protocol,
         rdap=authority,
         public_url=config.public_url,
+        limits=config.limits,
     )
     service.mirrors = PeerMirrors(
         nd.mirrors, peers, Policy.parse(federation.policy_text()), config.timers.peer_timeout
