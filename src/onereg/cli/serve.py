@@ -21,7 +21,7 @@ from onereg.audit.checks import run_audit
 from onereg.audit.view import load_view
 from onereg.cli.node_client import operator_post
 from onereg.cli.render import print_audit
-from onereg.core.errors import OneregError
+from onereg.core.errors import OneregError, ProofError, SignatureError
 from onereg.core.registries import RegistryId
 from onereg.federation.config import NodeInfo, cosigner_of, read_config, read_federation
 from onereg.federation.faults import FaultPlan
@@ -37,9 +37,7 @@ from onereg.http.operator_routes import ERX_FILE, operator_keyid
 from onereg.http.rdap import live_authority
 from onereg.http.rpki_routes import RpkiConfig
 from onereg.http.signed import SignedRoutes
-from onereg.ledger.checkpoint import Checkpoint
-from onereg.ledger.evidence import SplitViewEvidence, check_conflict
-from onereg.ledger.note import verify_note
+from onereg.ledger.evidence import SplitViewEvidence
 from onereg.ledger.policy import Policy
 from onereg.registry.checkpoints import rotate_key_of
 from onereg.registry.transfer_policy import PolicySet, default_policy_dir
@@ -295,11 +293,10 @@ def _checks_table(checks: list[LogCheck]) -> Table:
 def verify_evidence(path: Path, policy_file: Path, console: Console) -> bool:
     """Check a split-view evidence file: both notes signed by the log, and in conflict."""
     policy = Policy.parse(policy_file.read_text())
-    evidence = SplitViewEvidence.from_json(path.read_text())
-    keys = [log.verifier for log in policy.logs]
-    first = Checkpoint.parse(verify_note(evidence.first_note, keys).text)
-    second = Checkpoint.parse(verify_note(evidence.second_note, keys).text)
-    reason = check_conflict(first, second, evidence.path)
+    try:  # each note under its own origin's key only
+        reason = SplitViewEvidence.from_json(path.read_text()).check(policy.log_keys)
+    except (ProofError, SignatureError) as exc:
+        raise OneregError(f"{path}: {exc}") from None
     console.print(f"[red]conflict proven[/red]: {reason}")
     return True
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from onereg.core.errors import ProofError
-from onereg.ledger.checkpoint import Checkpoint
+from onereg.core.errors import ProofError, SignatureError, UnknownKeyError
+from onereg.ledger.checkpoint import HASH_SIZE, Checkpoint
 from onereg.ledger.merkle import consistency_fold
+from onereg.ledger.note import Verifier, parse_note, verify_note
 
 EVIDENCE_FORMAT = "onereg-split-view-evidence/v1"
 
@@ -48,11 +49,53 @@ class SplitViewEvidence:
 
     @classmethod
     def from_json(cls, text: str) -> SplitViewEvidence:
-        data = json.loads(text)
-        if data.get("format") != EVIDENCE_FORMAT:
-            raise ProofError(f"not a {EVIDENCE_FORMAT} file")
-        path = tuple(base64.b64decode(h, validate=True) for h in data["path"])
-        return cls(str(data["first"]), str(data["second"]), path)
+        """Read an evidence file; ProofError naming the field for anything else."""
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ProofError(f"not a {EVIDENCE_FORMAT} file: not JSON ({exc})") from None
+        if not isinstance(data, dict) or data.get("format") != EVIDENCE_FORMAT:
+            raise ProofError(f"not a {EVIDENCE_FORMAT} file (its \"format\" field)")
+        notes = [data.get(name) for name in ("first", "second")]
+        if not all(isinstance(n, str) for n in notes):
+            raise ProofError("evidence: \"first\" and \"second\" must be signed notes (text)")
+        hashes = data.get("path")
+        if not isinstance(hashes, list):
+            raise ProofError("evidence: \"path\" must be a list of base64 hashes")
+        path = tuple(_hash(i, h) for i, h in enumerate(hashes))
+        return cls(str(notes[0]), str(notes[1]), path)
+
+    def check(self, keys_of: Callable[[str], list[Verifier]]) -> str:
+        """Why the two checkpoints conflict, each opened with its own log's keys only
+        (`keys_of(origin)`); SignatureError or ProofError when this is no evidence."""
+        first = open_log_note(self.first_note, keys_of, "first")
+        second = open_log_note(self.second_note, keys_of, "second")
+        return check_conflict(first, second, self.path)
+
+
+def _hash(index: int, value: object) -> bytes:
+    try:
+        raw = base64.b64decode(str(value), validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) != HASH_SIZE:
+        raise ProofError(f"evidence: path[{index}] is not the base64 of a 32-byte hash")
+    return raw
+
+
+def open_log_note(
+    note: str, keys_of: Callable[[str], list[Verifier]], label: str = "the"
+) -> Checkpoint:
+    """A checkpoint signed by a key of its own origin's log (as Go's note.Open with only that
+    log's verifiers): a signature by another log's key, however valid, does not count."""
+    try:
+        origin = Checkpoint.parse(parse_note(note)[0]).origin
+        keys = keys_of(origin)
+        if not keys:
+            raise UnknownKeyError(f"no log key is known for origin {origin!r}")
+        return Checkpoint.parse(verify_note(note, keys).text)
+    except SignatureError as exc:
+        raise type(exc)(f"{label} checkpoint: {exc}") from None
 
 
 def check_conflict(first: Checkpoint, second: Checkpoint, path: Sequence[bytes]) -> str:
