@@ -30,9 +30,9 @@ from onereg.federation.config import NodeInfo
 from onereg.federation.layout import DataDir
 from onereg.ledger.checkpoint import Checkpoint
 from onereg.ledger.entry import LogEntry, decode_entry
-from onereg.ledger.evidence import SplitViewEvidence, check_conflict
+from onereg.ledger.evidence import RollbackEvidence, SplitViewEvidence, check_conflict
 from onereg.ledger.merkle import leaf_hash
-from onereg.ledger.note import Verifier, parse_note, verify_note
+from onereg.ledger.note import Verifier, encode_base64, parse_note, verify_note
 from onereg.ledger.policy import Policy
 from onereg.ledger.statetree import StateTree
 from onereg.ledger.tiles import (
@@ -64,6 +64,10 @@ class SplitView(OneregError):
     """The log showed this verifier two checkpoints that cannot both be true."""
 
 
+class Rollback(SplitView):
+    """The log now serves a checkpoint smaller than one it signed and this verifier saw."""
+
+
 def _fetch(client: httpx.Client, base: str) -> Callable[[str], bytes]:
     def get(path: str) -> bytes:
         response = client.get(f"{base}/log/{path}")
@@ -89,6 +93,16 @@ def signing_key(rotations: list[tuple[int, str, str]], trusted: set[str], size: 
             if seq < size:
                 current = new
     return current
+
+
+def key_chain(rotations: list[tuple[int, str, str]], trusted: list[str]) -> list[str]:
+    """Every key the log ever signed with: the trusted ones and those its rotations reached
+    from them (at any size), in order."""
+    chain = list(trusted)
+    for _, new, previous in sorted(rotations):
+        if previous in chain and new not in chain:
+            chain.append(new)
+    return chain
 
 
 def _rotations(node: RegistryNode, entries: list[LogEntry]) -> list[tuple[int, str, str]]:
@@ -152,8 +166,10 @@ class Mirror:
         with RegistryNode.open(RegistryId(info.registry), path, mirror=True) as node:
             start = node.head()[0]
             check.previous = start
+            if claimed.size < start:  # before any key check: the keys in effect follow size
+                self._rollback(info, node, note, claimed, check)
             entries = self._entries(info, reader, start, claimed.size)
-            checkpoint = self._check_signatures(node, entries, note, claimed.size)
+            checkpoint = self._check_signatures(node, entries, note, claimed)
             check.witnesses = self._cosigners(note)
             # only a checkpoint that passed the policy can be evidence against its log
             self._check_seen(info, note, claimed, reader, check)
@@ -173,11 +189,12 @@ class Mirror:
             return node.head()[0] == size
 
     def _check_signatures(
-        self, node: RegistryNode, entries: list[LogEntry], note: str, size: int
+        self, node: RegistryNode, entries: list[LogEntry], note: str, claimed: Checkpoint
     ) -> Checkpoint:
-        """Witness quorum by the policy; the log signature by the key in effect at `size`."""
-        trusted = {log.verifier.vkey() for log in self.policy.logs}
-        key = signing_key(_rotations(node, entries), trusted, size)
+        """Witness quorum by the policy; the log signature by the key in effect at the
+        checkpoint's size, reached only from the policy's key for its own origin."""
+        trusted = {v.vkey() for v in self.policy.log_keys(claimed.origin)}
+        key = signing_key(_rotations(node, entries), trusted, claimed.size)
         if key is None:
             return self.policy.check(note)
         verifier = Verifier.from_vkey(key)
@@ -209,7 +226,9 @@ class Mirror:
             if _consistent(old, new, path):
                 return
         elif old.size > new.size:
-            raise SplitView(f"{info.registry}: log shrank from {old.size} to {new.size}")
+            raise Rollback(
+                f"{info.registry}: rollback: the log shrank from {old.size} to {new.size}"
+            )
         evidence = SplitViewEvidence(old_note, note, tuple(path))
         reason = check_conflict(old, new, path)
         out = self.root / "evidence" / f"{info.registry}-{old.size}-{new.size}.json"
@@ -217,6 +236,44 @@ class Mirror:
         out.write_text(evidence.to_json())
         check.evidence = str(out)
         raise SplitView(f"{reason}; evidence written to {out}")
+
+    def _rollback(
+        self, info: NodeInfo, node: RegistryNode, note: str, new: Checkpoint, check: LogCheck
+    ) -> None:
+        """The log serves a smaller tree than this verifier already holds: a rollback, whoever
+        signed it. Signed by the log (any key it ever had, rotations followed), the two
+        checkpoints are the evidence; a root that the larger tree does not contain is a split
+        view as well, proven with the mirror's own hashes."""
+        trusted = [v.vkey() for v in self.policy.log_keys(info.origin)]
+        keys = key_chain(_rotations(node, []), trusted)
+        verify_note(note, [Verifier.from_vkey(k) for k in keys])  # else not the log's word
+        seen = self.seen_path(info.registry)
+        held = node.head()[0]
+        if not seen.exists():
+            raise Rollback(
+                f"{info.registry}: rollback: the log now signs size {new.size}, below the "
+                f"{held} entries this verifier already verified"
+            )
+        old_note = seen.read_text()
+        old = Checkpoint.parse(parse_note(old_note)[0])
+        out = self.root / "evidence" / f"{info.registry}-rollback-{old.size}-{new.size}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tree, also = node.tree(), ""
+        if tree.root(new.size) == new.root:  # a prefix of what it signed: the order is all
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            out.write_text(RollbackEvidence(old_note, note, now).to_json())
+        else:  # and a root the larger tree does not contain: a split view anyone can check
+            path = tree.consistency_proof(new.size, old.size) if new.size else []
+            if new.size and new.size & (new.size - 1) == 0:
+                path.insert(0, tree.root(new.size))
+            out.write_text(SplitViewEvidence(note, old_note, tuple(path)).to_json())
+            also = "; its root at that size is not the one it signed before (split view)"
+        check.evidence = str(out)
+        raise Rollback(
+            f"{info.registry}: rollback: the log signed size {old.size} (root "
+            f"{encode_base64(old.root)}) and now signs size {new.size} (root "
+            f"{encode_base64(new.root)}){also}; both checkpoints written to {out}"
+        )
 
     def _entries(
         self, info: NodeInfo, reader: TiledReader, start: int, size: int
@@ -357,7 +414,5 @@ def log_keys(mirrors: DataDir, info: NodeInfo) -> list[Verifier]:
     trusted = [info.log_vkey]
     if mirrors.exists(rid):
         with RegistryNode.open(rid, mirrors.node_path(rid), mirror=True) as node:
-            for _, new, previous in sorted(_rotations(node, [])):
-                if previous in trusted and new not in trusted:
-                    trusted.append(new)
+            trusted = key_chain(_rotations(node, []), trusted)
     return [Verifier.from_vkey(k) for k in trusted]

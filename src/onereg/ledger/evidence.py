@@ -20,6 +20,7 @@ from onereg.ledger.merkle import consistency_fold
 from onereg.ledger.note import Verifier, parse_note, verify_note
 
 EVIDENCE_FORMAT = "onereg-split-view-evidence/v1"
+ROLLBACK_FORMAT = "onereg-rollback-evidence/v1"
 
 
 def consistency_roots(old_size: int, new_size: int, path: Sequence[bytes]) -> tuple[bytes, bytes]:
@@ -55,13 +56,13 @@ class SplitViewEvidence:
         except ValueError as exc:
             raise ProofError(f"not a {EVIDENCE_FORMAT} file: not JSON ({exc})") from None
         if not isinstance(data, dict) or data.get("format") != EVIDENCE_FORMAT:
-            raise ProofError(f"not a {EVIDENCE_FORMAT} file (its \"format\" field)")
+            raise ProofError(f'not a {EVIDENCE_FORMAT} file (its "format" field)')
         notes = [data.get(name) for name in ("first", "second")]
         if not all(isinstance(n, str) for n in notes):
-            raise ProofError("evidence: \"first\" and \"second\" must be signed notes (text)")
+            raise ProofError('evidence: "first" and "second" must be signed notes (text)')
         hashes = data.get("path")
         if not isinstance(hashes, list):
-            raise ProofError("evidence: \"path\" must be a list of base64 hashes")
+            raise ProofError('evidence: "path" must be a list of base64 hashes')
         path = tuple(_hash(i, h) for i, h in enumerate(hashes))
         return cls(str(notes[0]), str(notes[1]), path)
 
@@ -71,6 +72,21 @@ class SplitViewEvidence:
         first = open_log_note(self.first_note, keys_of, "first")
         second = open_log_note(self.second_note, keys_of, "second")
         return check_conflict(first, second, self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackEvidence:
+    """A log served `earlier` (the larger checkpoint) and then `later` (a smaller one), in
+    this order as one verifier saw them. The log signed both: what a verifier keeps to show
+    the rollback, even when the smaller tree is a prefix of the larger (no split view)."""
+
+    earlier: str
+    later: str
+    seen_at: str  # when the verifier was served `later` (UTC, RFC 3339)
+
+    def to_json(self) -> str:
+        data = {"format": ROLLBACK_FORMAT, "earlier": self.earlier, "later": self.later}
+        return json.dumps({**data, "seen_at": self.seen_at}, indent=1)
 
 
 def _hash(index: int, value: object) -> bytes:
