@@ -10,7 +10,7 @@ from onereg.federation.node_config import Limits
 from onereg.federation.witness import SIZE_CONTENT_TYPE, AddCheckpointRequest, Witness
 from onereg.ledger.checkpoint import Checkpoint, CosignatureVerifier, Cosigner, sign_checkpoint
 from onereg.ledger.merkle import MemoryHashStore, MerkleTree, leaf_hash
-from onereg.ledger.note import Signer, parse_note
+from onereg.ledger.note import Signer, parse_note, sign_note
 
 ORIGIN = "onereg.example/testlog"
 
@@ -172,3 +172,18 @@ def test_old_beyond_new_is_400_and_garbage_is_400(log: Log, witness: Witness) ->
     assert witness.add_checkpoint(log.request(11, proof=[])).status == 400
     assert witness.add_checkpoint("hello").status == 400
     assert witness.add_checkpoint("old 01\n\n" + log.note()).status == 400
+
+
+def test_a_malformed_note_is_400_and_a_malformed_signed_checkpoint_too(
+    log: Log, witness: Witness
+) -> None:
+    """Malformed is not forged: no signature line, or a checkpoint text the log's key signed
+    that is no checkpoint (a size with a leading zero), is a bad request."""
+    text = f"{ORIGIN}\n10\n"
+    for note in (
+        text + "\nnot a signature line\n",
+        sign_note(f"{ORIGIN}\n010\nAA==\n", [log.signer]),
+    ):
+        reply = witness.add_checkpoint(AddCheckpointRequest(0, [], note).body())
+        assert reply.status == 400 and "malformed" in reply.body, (note, reply)
+    assert witness.state(ORIGIN) == (0, b"")

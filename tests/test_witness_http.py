@@ -133,3 +133,14 @@ def test_entry_bundles_are_gzipped_when_asked(
     partial = client.get("/log/tile/entries/001.p/45", headers={"Accept-Encoding": "gzip"})
     assert partial.headers["content-encoding"] == "gzip"
     assert len(parse_entry_bundle(partial.content)) == 45
+
+
+def test_a_body_that_is_not_utf8_is_400(
+    app: tuple[TestClient, NodeSigningKey, Path], log: Log
+) -> None:
+    client, peer, _ = app
+    body = log.request(0).encode().replace(b"\n\n", b"\n\n\xff", 1)
+    path = "/witness/add-checkpoint"
+    reply = client.post(path, content=body, headers=sign_request(peer, "POST", path, body))
+    assert reply.status_code == 400 and "not UTF-8" in reply.text
+    assert _post(client, peer, log.request(0)).status_code == 200  # nothing was stored

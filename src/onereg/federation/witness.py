@@ -13,11 +13,11 @@ import base64
 import sqlite3
 from dataclasses import dataclass
 
-from onereg.core.errors import OneregError, ProofError, SignatureError
+from onereg.core.errors import ProofError, SignatureError
 from onereg.federation.node_config import Limits
 from onereg.ledger.checkpoint import MAX_TREE_SIZE, Checkpoint, Cosigner, parse_decimal
 from onereg.ledger.merkle import verify_consistency
-from onereg.ledger.note import Verifier, format_note, verify_note
+from onereg.ledger.note import Verifier, format_note, parse_note, verify_note
 
 WITNESS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS witnessed (
@@ -126,19 +126,31 @@ class Witness:
             request = AddCheckpointRequest.parse(body)
         except ValueError as exc:
             return _reply(400, f"malformed add-checkpoint request: {exc}")
-        origin = request.note.split("\n", 1)[0]
+        opened = self._open(request.note)
+        if isinstance(opened, WitnessReply):
+            return opened
+        return self._advance(request, *opened)
+
+    def _open(self, note: str) -> WitnessReply | tuple[Checkpoint, str]:
+        """The checkpoint and the note to keep (its text and the log's verified signatures
+        only), or the answer: 400 malformed, 404 unknown origin, 403 no valid log signature."""
+        try:
+            text, _ = parse_note(note)
+        except SignatureError as exc:
+            return _reply(400, f"malformed checkpoint note: {exc}")
+        origin = text.split("\n", 1)[0]
         verifiers = self.logs.get(origin)
         if verifiers is None:
             return _reply(404, f"unknown log origin {origin!r}")
         try:
-            opened = verify_note(request.note, verifiers)
-            checkpoint = Checkpoint.parse(opened.text)
-        except (SignatureError, OneregError) as exc:
+            opened = verify_note(note, verifiers)
+        except SignatureError as exc:
             return _reply(403, f"checkpoint signature: {exc}")
-        if checkpoint.origin != origin:
-            return _reply(403, f"checkpoint is for {checkpoint.origin!r}, not {origin!r}")
-        verified = format_note(opened.text, opened.verified)  # only what was verified is kept
-        return self._advance(request, checkpoint, verified)
+        try:
+            checkpoint = Checkpoint.parse(opened.text)
+        except SignatureError as exc:
+            return _reply(400, f"malformed checkpoint: {exc}")
+        return checkpoint, format_note(opened.text, opened.verified)
 
     def _advance(self, request: AddCheckpointRequest, new: Checkpoint, note: str) -> WitnessReply:
         if request.old_size > new.size:

@@ -196,7 +196,11 @@ def build_app(service: NodeService) -> Starlette:
         return JSONResponse(export_transfers(service.node))
 
     async def add_checkpoint(request: Request) -> Response:
-        body = (await request.body()).decode("utf-8", errors="replace")
+        try:  # a note is UTF-8 (c2sp.org/signed-note): anything else is malformed, not forged
+            body = (await request.body()).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            reason = f"malformed add-checkpoint request: not UTF-8 at byte {exc.start}\n"
+            return PlainTextResponse(reason, status_code=400)
         signer = signer_of(request)
         origin = body.partition("\n\n")[2].split("\n", 1)[0]
         if signer is None or service.origins.get(signer.keyid) != origin:
