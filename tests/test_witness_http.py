@@ -18,14 +18,15 @@ from onereg.federation.httpsig import NodeSigningKey, RequestVerifier, sign_requ
 from onereg.federation.node_config import Limits
 from onereg.http.app import NodeService, build_app
 from onereg.http.signed import SignedRoutes
-from onereg.ledger.checkpoint import Cosigner
-from onereg.ledger.note import Signer, parse_note
+from onereg.ledger.checkpoint import CosignatureVerifier, Cosigner, merge_signatures
+from onereg.ledger.note import Signer, parse_note, verify_note
 from onereg.ledger.tiles import parse_entry_bundle
 from onereg.registry import events as ev
 from onereg.registry.checkpoints import Checkpointer
 from onereg.registry.node import RegistryNode
 from test_witness import ORIGIN, Log
 
+WITNESS = Cosigner.generate("onereg.example/ripencc")
 PEER = "afrinic"  # the log's node, which asks for cosignatures
 BASE = "http://127.0.0.1:8000"
 
@@ -55,7 +56,7 @@ def app(tmp_path: Path, log: Log) -> Iterator[tuple[TestClient, NodeSigningKey, 
     service = NodeService(
         RegistryId.RIPENCC,
         db,
-        Cosigner.generate("onereg.example/ripencc"),
+        WITNESS,
         {ORIGIN: [log.signer.verifier()]},
         SignedRoutes(me, RequestVerifier(peer_keys, 60.0), 256 * 1024),
         {PEER: ORIGIN},
@@ -144,3 +145,19 @@ def test_a_body_that_is_not_utf8_is_400(
     reply = client.post(path, content=body, headers=sign_request(peer, "POST", path, body))
     assert reply.status_code == 400 and "not UTF-8" in reply.text
     assert _post(client, peer, log.request(0)).status_code == 200  # nothing was stored
+
+
+def test_200_is_cosignature_lines_over_the_checkpoint(
+    app: tuple[TestClient, NodeSigningKey, Path], log: Log
+) -> None:
+    """ "The response body MUST be a sequence of one or more note signature lines, each
+    starting with the — character (U+2014) and ending with a newline": they merge into the
+    note and verify as the witness's cosignature (type 0x04)."""
+    client, peer, _ = app
+    reply = _post(client, peer, log.request(0))
+    assert reply.status_code == 200 and reply.text.endswith("\n")
+    lines = reply.text[:-1].split("\n")
+    assert lines and all(line.startswith("\u2014 ") for line in lines)
+    merged = merge_signatures(log.note(), reply.text)
+    witness = CosignatureVerifier.from_vkey(WITNESS.verifier().vkey())
+    assert verify_note(merged, [witness]).verified
