@@ -4,6 +4,7 @@ rollback and keeps both signed checkpoints, whichever key signed the smaller one
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from collections.abc import Iterator
@@ -11,8 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from starlette.testclient import TestClient
 
+from onereg.cli.serve import verify_evidence
+from onereg.core.errors import OneregError
 from onereg.core.registries import RegistryId
 from onereg.federation.config import NodeInfo
 from onereg.federation.httpsig import NodeSigningKey, RequestVerifier
@@ -98,6 +102,16 @@ def test_a_restored_backup_is_named_a_rollback_with_both_checkpoints(
     data = json.loads(Path(evidence).read_text())
     assert data["format"] == ROLLBACK_FORMAT
     assert (data["earlier"], data["later"]) == (larger, smaller)
+    # a third party with the policy checks it: the log signed both, the later one smaller
+    policy = tmp_path / "policy.txt"
+    policy.write_text(f"log {node.info.log_vkey}\nquorum none\n")
+    out = io.StringIO()
+    assert verify_evidence(Path(evidence), policy, Console(file=out, width=200))
+    assert f"signed size {sizes[0]} and then" in out.getvalue() and "rollback" in out.getvalue()
+    swapped = tmp_path / "swapped.json"
+    swapped.write_text(json.dumps({**data, "earlier": smaller, "later": larger}))
+    with pytest.raises(OneregError, match="did not shrink"):
+        verify_evidence(swapped, policy, Console(file=out))
 
 
 def test_a_rollback_below_a_key_rotation_is_a_rollback_not_an_unknown_key(

@@ -37,7 +37,12 @@ from onereg.http.operator_routes import ERX_FILE, operator_keyid
 from onereg.http.rdap import live_authority
 from onereg.http.rpki_routes import RpkiConfig
 from onereg.http.signed import SignedRoutes
-from onereg.ledger.evidence import SplitViewEvidence
+from onereg.ledger.evidence import (
+    ROLLBACK_FORMAT,
+    RollbackEvidence,
+    SplitViewEvidence,
+    evidence_format,
+)
 from onereg.ledger.policy import Policy
 from onereg.registry.checkpoints import rotate_key_of
 from onereg.registry.transfer_policy import PolicySet, default_policy_dir
@@ -291,10 +296,16 @@ def _checks_table(checks: list[LogCheck]) -> Table:
 
 
 def verify_evidence(path: Path, policy_file: Path, console: Console) -> bool:
-    """Check a split-view evidence file: both notes signed by the log, and in conflict."""
+    """Check an evidence file: both notes signed by the log, and in conflict (a split view)
+    or the later one smaller (a rollback)."""
     policy = Policy.parse(policy_file.read_text())
+    text = path.read_text()
     try:  # each note under its own origin's key only
-        reason = SplitViewEvidence.from_json(path.read_text()).check(policy.log_keys)
+        if evidence_format(text) == ROLLBACK_FORMAT:
+            reason = RollbackEvidence.from_json(text).check(policy.log_keys)
+            console.print(f"[red]rollback shown[/red]: {reason}")
+            return True
+        reason = SplitViewEvidence.from_json(text).check(policy.log_keys)
     except (ProofError, SignatureError) as exc:
         raise OneregError(f"{path}: {exc}") from None
     console.print(f"[red]conflict proven[/red]: {reason}")

@@ -51,12 +51,7 @@ class SplitViewEvidence:
     @classmethod
     def from_json(cls, text: str) -> SplitViewEvidence:
         """Read an evidence file; ProofError naming the field for anything else."""
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise ProofError(f"not a {EVIDENCE_FORMAT} file: not JSON ({exc})") from None
-        if not isinstance(data, dict) or data.get("format") != EVIDENCE_FORMAT:
-            raise ProofError(f'not a {EVIDENCE_FORMAT} file (its "format" field)')
+        data = _evidence_object(text, EVIDENCE_FORMAT)
         notes = [data.get(name) for name in ("first", "second")]
         if not all(isinstance(n, str) for n in notes):
             raise ProofError('evidence: "first" and "second" must be signed notes (text)')
@@ -87,6 +82,45 @@ class RollbackEvidence:
     def to_json(self) -> str:
         data = {"format": ROLLBACK_FORMAT, "earlier": self.earlier, "later": self.later}
         return json.dumps({**data, "seen_at": self.seen_at}, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> RollbackEvidence:
+        data = _evidence_object(text, ROLLBACK_FORMAT)
+        fields = [data.get(name) for name in ("earlier", "later", "seen_at")]
+        if not all(isinstance(f, str) for f in fields):
+            raise ProofError('evidence: "earlier", "later" and "seen_at" must be text')
+        return cls(*(str(f) for f in fields))
+
+    def check(self, keys_of: Callable[[str], list[Verifier]]) -> str:
+        """What the two checkpoints show, each opened with its own log's keys only."""
+        earlier = open_log_note(self.earlier, keys_of, "earlier")
+        later = open_log_note(self.later, keys_of, "later")
+        if earlier.origin != later.origin:
+            raise ProofError(f"different logs ({earlier.origin!r}, {later.origin!r}): no rollback")
+        if later.size >= earlier.size:
+            raise ProofError(f"size {earlier.size}, then {later.size}: the log did not shrink")
+        return (
+            f"{earlier.origin} signed size {earlier.size} and then (served at {self.seen_at}) "
+            f"size {later.size}: a rollback of {earlier.size - later.size} entries"
+        )
+
+
+def evidence_format(text: str) -> str:
+    """The "format" of an evidence file (ProofError when it is not a JSON object)."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ProofError(f"not an evidence file: not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ProofError("not an evidence file: not a JSON object")
+    return str(data.get("format"))
+
+
+def _evidence_object(text: str, expected: str) -> dict[str, object]:
+    if evidence_format(text) != expected:
+        raise ProofError(f'not a {expected} file (its "format" field)')
+    data: dict[str, object] = json.loads(text)
+    return data
 
 
 def _hash(index: int, value: object) -> bytes:
