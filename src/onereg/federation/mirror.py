@@ -28,6 +28,7 @@ from onereg.core.errors import LogIntegrityError, OneregError, ProofError
 from onereg.core.registries import RegistryId
 from onereg.federation.config import NodeInfo
 from onereg.federation.layout import DataDir
+from onereg.federation.logfetch import fetcher
 from onereg.ledger.checkpoint import Checkpoint
 from onereg.ledger.entry import LogEntry, decode_entry
 from onereg.ledger.evidence import RollbackEvidence, SplitViewEvidence, check_conflict
@@ -66,15 +67,6 @@ class SplitView(OneregError):
 
 class Rollback(SplitView):
     """The log now serves a checkpoint smaller than one it signed and this verifier saw."""
-
-
-def _fetch(client: httpx.Client, base: str) -> Callable[[str], bytes]:
-    def get(path: str) -> bytes:
-        response = client.get(f"{base}/log/{path}")
-        response.raise_for_status()
-        return response.content
-
-    return get
 
 
 def signing_key(rotations: list[tuple[int, str, str]], trusted: set[str], size: int) -> str | None:
@@ -149,9 +141,7 @@ class Mirror:
         return check
 
     def _verify(self, info: NodeInfo, check: LogCheck) -> None:
-        response = self.client.get(f"{info.url}/log/checkpoint")
-        response.raise_for_status()
-        note = response.text
+        note = fetcher(self.client, info.url)("checkpoint").decode("utf-8")
         claimed = Checkpoint.parse(parse_note(note)[0])
         if claimed.origin != info.origin:
             raise LogIntegrityError(f"{info.url} serves {claimed.origin!r}, not {info.origin!r}")
@@ -159,7 +149,7 @@ class Mirror:
             check.previous = check.size = claimed.size
             check.witnesses = self._cosigners(note)
             return
-        reader = TiledReader(_fetch(self.client, info.url), claimed.size)
+        reader = TiledReader(fetcher(self.client, info.url), claimed.size)
         if reader.root() != claimed.root:
             raise ProofError(f"{info.registry}: tiles do not hash to the checkpoint's root")
         path = self.data.node_path(RegistryId(info.registry))
@@ -279,7 +269,7 @@ class Mirror:
         self, info: NodeInfo, reader: TiledReader, start: int, size: int
     ) -> list[LogEntry]:
         out: list[LogEntry] = []
-        fetch = _fetch(self.client, info.url)
+        fetch = fetcher(self.client, info.url)
         for bundle in range(start // TILE_WIDTH, (size + TILE_WIDTH - 1) // TILE_WIDTH):
             width = tile_width(0, bundle, size)
             raw = parse_entry_bundle(
