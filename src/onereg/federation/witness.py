@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS witnessed (
 MAX_PROOF_LINES = 63
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
 HASH_SIZE = 32
+HASH_B64 = 44  # len(base64 of 32 bytes)
 DEFAULT_LIMITS = Limits()
 
 
@@ -49,8 +50,8 @@ def _reply(status: int, text: str, content_type: str = "text/plain; charset=utf-
 def _proof_hash(lineno: int, line: str) -> bytes:
     """One consistency-proof line: the base64 of exactly one 32-byte hash (as Go's
     tlog.ParseHash reads it)."""
-    try:
-        value = base64.b64decode(line, validate=True)
+    try:  # 44 characters for 32 bytes: a longer line is not decoded at all
+        value = base64.b64decode(line, validate=True) if len(line) == HASH_B64 else b""
     except ValueError:
         value = b""
     if len(value) != HASH_SIZE:
