@@ -151,3 +151,19 @@ def test_a_smaller_checkpoint_not_signed_by_the_log_is_no_evidence(
     problem, evidence = _verify(node, state)
     assert evidence == "" and "rollback" not in problem
     assert "signature" in problem.lower(), problem
+
+
+def test_a_rollback_below_the_mirror_is_named_even_without_the_seen_checkpoint(
+    node: Node, tmp_path: Path
+) -> None:
+    node.grow(5, "A")
+    backup = tmp_path / "backup.sqlite"
+    shutil.copy(node.db, backup)
+    node.grow(4, "B")
+    state = tmp_path / "verifier"
+    assert _verify(node, state) == ("", "")
+    (state / "seen" / "afrinic.checkpoint").unlink()  # lost; the mirror still holds the log
+    shutil.copy(backup, node.db)
+    problem, evidence = _verify(node, state)
+    assert "rollback" in problem and "below the 11 entries" in problem, problem
+    assert evidence == ""

@@ -238,14 +238,13 @@ class Mirror:
         keys = key_chain(_rotations(node, []), trusted)
         verify_note(note, [Verifier.from_vkey(k) for k in keys])  # else not the log's word
         seen = self.seen_path(info.registry)
-        held = node.head()[0]
-        if not seen.exists():
+        old_note = seen.read_text() if seen.exists() else ""
+        old = Checkpoint.parse(parse_note(old_note)[0]) if old_note else None
+        if old is None or old.size <= new.size:  # no signed larger checkpoint kept
             raise Rollback(
                 f"{info.registry}: rollback: the log now signs size {new.size}, below the "
-                f"{held} entries this verifier already verified"
+                f"{node.head()[0]} entries this verifier already verified"
             )
-        old_note = seen.read_text()
-        old = Checkpoint.parse(parse_note(old_note)[0])
         out = self.root / "evidence" / f"{info.registry}-rollback-{old.size}-{new.size}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         tree, also = node.tree(), ""
