@@ -5,6 +5,12 @@ with a consistency proof from exactly that size, and it records the new state wi
 compare-and-swap in the same SQLite transaction before it answers: a log can therefore never get
 two inconsistent checkpoints cosigned by the same witness, and what it showed this witness is
 fixed.
+
+The answers are those of c2sp.org/tlog-witness, in its order and matching Go's x/mod
+note.Open and tlog.CheckTree: 400 malformed (or old size beyond the checkpoint), 404 unknown
+origin, 403 no valid signature by the log's keys, 409 with `text/x.tlog.size` and the stored
+size when the old size is not the stored one or a second root comes for the stored size, 422
+when the proof does not verify (any proof from size 0 or between equal sizes included).
 """
 
 from __future__ import annotations
