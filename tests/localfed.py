@@ -121,6 +121,21 @@ class LocalFederation:
     # --- processes ----------------------------------------------------------------------------
 
     def start(self, registry: str, fault_plan: dict[str, Any] | None = None) -> None:
+        self._spawn(registry, fault_plan)
+        # A node with a fault plan may crash on purpose as soon as it recovers a transfer:
+        # up is enough there. Otherwise also its first checkpoint (which logs its key), so
+        # that tests comparing log heads see only what they caused.
+        self.wait_ready(registry, published=fault_plan is None)
+
+    def start_all(self, *registries: str) -> None:
+        """Start these nodes side by side (a node takes seconds to start), then wait for each
+        to publish."""
+        for registry in registries:
+            self._spawn(registry, None)
+        for registry in registries:
+            self.wait_ready(registry)
+
+    def _spawn(self, registry: str, fault_plan: dict[str, Any] | None) -> None:
         config = config_path(self.root, RegistryId(registry))
         args = [ONEREG, "serve", "--config", str(config)]
         if fault_plan is not None:
@@ -129,10 +144,6 @@ class LocalFederation:
             args += ["--fault-plan", str(path)]
         log = open(self.root / f"{registry}.log", "ab")  # noqa: SIM115 - the child owns it
         self.procs[registry] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        # A node with a fault plan may crash on purpose as soon as it recovers a transfer:
-        # up is enough there. Otherwise also its first checkpoint (which logs its key), so
-        # that tests comparing log heads see only what they caused.
-        self.wait_ready(registry, published=fault_plan is None)
 
     def wait_ready(self, registry: str, timeout: float = 90, published: bool = True) -> None:
         deadline = time.monotonic() + timeout

@@ -135,7 +135,8 @@ def test_a_second_verify_fetches_nothing_new(federation: Path, tmp_path: Path) -
 
 
 def test_a_witness_refuses_a_fork_of_what_it_cosigned(federation: Path) -> None:
-    """A second history for afrinic, same size, other root: every witness answers 422."""
+    """A second history for afrinic, same size, other root: every witness answers 409 with
+    the size it cosigned (c2sp.org/tlog-witness)."""
     signer = load_signer(federation / "nodes/afrinic/keys/log.key")
     honest = Checkpoint.parse(
         parse_note(httpx.get(_url(federation, "afrinic") + "/log/checkpoint").text)[0]
@@ -156,7 +157,9 @@ def test_a_witness_refuses_a_fork_of_what_it_cosigned(federation: Path) -> None:
         by_other = node_post(federation, other, url, request.encode())
         assert by_other.status_code == 403, (info.registry, by_other.text)
         reply = node_post(federation, "afrinic", url, request.encode())
-        assert reply.status_code == 422, (info.registry, reply.text)
+        assert reply.status_code == 409, (info.registry, reply.text)
+        assert reply.headers["content-type"] == "text/x.tlog.size"
+        assert reply.text == f"{size}\n"
 
 
 def node_post(data: Path, registry: str, url: str, body: bytes) -> httpx.Response:

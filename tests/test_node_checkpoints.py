@@ -10,10 +10,23 @@ import pytest
 
 from onereg.core.errors import LogIntegrityError
 from onereg.core.registries import RegistryId
-from onereg.ledger.checkpoint import open_checkpoint
+from onereg.federation.publish import cosignature_count
+from onereg.ledger.checkpoint import Checkpoint, open_checkpoint
+from onereg.ledger.note import Signer, parse_note, sign_note
 from onereg.ledger.statetree import StateTree
-from onereg.registry.checkpoints import Checkpointer, parse_state_extension, state_leaves
-from onereg.registry.identity import KeyFileError, key_path, load_or_create_signer, load_signer
+from onereg.registry.checkpoints import (
+    Checkpointer,
+    parse_state_extension,
+    rotate_key_of,
+    state_leaves,
+)
+from onereg.registry.identity import (
+    KeyFileError,
+    key_path,
+    load_or_create_key,
+    load_or_create_signer,
+    load_signer,
+)
 from onereg.registry.node import RegistryNode
 
 RID = RegistryId.LACNIC
@@ -107,3 +120,46 @@ def test_the_state_root_follows_changes_incrementally(
     note = Checkpointer(node, signer).sign()
     _, root = parse_state_extension(open_checkpoint(note, [signer.verifier()]))
     assert root == StateTree(state_leaves(node.conn)).root()
+
+
+def test_the_rotation_checkpoint_is_signed_by_both_keys(node: RegistryNode, tmp_path: Path) -> None:
+    """Whoever knows either key (a policy with the first key, a federation file described
+    after the rotation) accepts the checkpoint that commits the rotation; no cosignature is
+    counted for the second log signature."""
+    key = tmp_path / "log.key"
+    old = load_or_create_key(key, "onereg.example/lacnic")
+    node.add_delegation(PAYLOAD)
+    Checkpointer(node, old).sign()
+    rotate_key_of(node, key)
+    new = load_signer(key)
+    checkpointer = Checkpointer(node, new)
+    note = checkpointer.latest()
+    assert note is not None
+    assert Checkpoint.parse(parse_note(note)[0]).size == node.head()[0]
+    for verifier in (old.verifier(), new.verifier()):
+        assert open_checkpoint(note, [verifier]).size == node.head()[0]
+    assert cosignature_count(note) == 0
+    assert checkpointer.sign() == note  # the publisher's next checkpoint: this one, as it is
+
+
+def test_a_checkpoint_the_retired_key_signed_alone_gets_the_new_key_s_signature(
+    node: RegistryNode, tmp_path: Path
+) -> None:
+    """A node rotated before rotations signed with both keys: its latest checkpoint carries
+    the retired key only; the next `sign` adds the key in use (the text is unchanged)."""
+    key = tmp_path / "log.key"
+    old = load_or_create_key(key, "onereg.example/lacnic")
+    node.add_delegation(PAYLOAD)
+    rotate_key_of(node, key)
+    new = load_signer(key)
+    size = node.head()[0]
+    text = parse_note(Checkpointer(node, new).latest() or "")[0]
+    only_old = sign_note(text, [old])
+    node.conn.execute("UPDATE checkpoints SET note = ? WHERE size = ?", (only_old, size))
+    signed = Checkpointer(node, new).sign()
+    assert parse_note(signed)[0] == text
+    assert [s.key for s in parse_note(signed)[1]] == [old.key, new.key]
+    assert open_checkpoint(signed, [new.verifier()]).size == size
+    assert Checkpointer(node, new).latest() == signed
+    stranger = Signer.generate("onereg.example/lacnic")  # not the log's key: adds nothing
+    assert Checkpointer(node, stranger).sign() == signed

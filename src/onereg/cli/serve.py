@@ -21,7 +21,7 @@ from onereg.audit.checks import run_audit
 from onereg.audit.view import load_view
 from onereg.cli.node_client import operator_post
 from onereg.cli.render import print_audit
-from onereg.core.errors import OneregError
+from onereg.core.errors import OneregError, ProofError, SignatureError
 from onereg.core.registries import RegistryId
 from onereg.federation.config import NodeInfo, cosigner_of, read_config, read_federation
 from onereg.federation.faults import FaultPlan
@@ -38,9 +38,12 @@ from onereg.http.operator_routes import ERX_FILE, operator_keyid
 from onereg.http.rdap import live_authority
 from onereg.http.rpki_routes import RpkiConfig
 from onereg.http.signed import SignedRoutes
-from onereg.ledger.checkpoint import Checkpoint
-from onereg.ledger.evidence import SplitViewEvidence, check_conflict
-from onereg.ledger.note import verify_note
+from onereg.ledger.evidence import (
+    ROLLBACK_FORMAT,
+    RollbackEvidence,
+    SplitViewEvidence,
+    evidence_format,
+)
 from onereg.ledger.policy import Policy
 from onereg.registry.checkpoints import rotate_key_of
 from onereg.registry.transfer_policy import PolicySet, default_policy_dir
@@ -110,6 +113,7 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
         transfers=protocol,
         rdap=authority,
         public_url=config.public_url,
+        limits=config.limits,
     )
     service.mirrors = PeerMirrors(
         nd.mirrors, peers, Policy.parse(federation.policy_text()), config.timers.peer_timeout
@@ -302,13 +306,18 @@ def _checks_table(checks: list[LogCheck]) -> Table:
 
 
 def verify_evidence(path: Path, policy_file: Path, console: Console) -> bool:
-    """Check a split-view evidence file: both notes signed by the log, and in conflict."""
+    """Check an evidence file: both notes signed by the log, and in conflict (a split view)
+    or the later one smaller (a rollback)."""
     policy = Policy.parse(policy_file.read_text())
-    evidence = SplitViewEvidence.from_json(path.read_text())
-    keys = [log.verifier for log in policy.logs]
-    first = Checkpoint.parse(verify_note(evidence.first_note, keys).text)
-    second = Checkpoint.parse(verify_note(evidence.second_note, keys).text)
-    reason = check_conflict(first, second, evidence.path)
+    text = path.read_text()
+    try:  # each note under its own origin's key only
+        if evidence_format(text) == ROLLBACK_FORMAT:
+            reason = RollbackEvidence.from_json(text).check(policy.log_keys)
+            console.print(f"[red]rollback shown[/red]: {reason}")
+            return True
+        reason = SplitViewEvidence.from_json(text).check(policy.log_keys)
+    except (ProofError, SignatureError) as exc:
+        raise OneregError(f"{path}: {exc}") from None
     console.print(f"[red]conflict proven[/red]: {reason}")
     return True
 

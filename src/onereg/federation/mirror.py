@@ -28,11 +28,12 @@ from onereg.core.errors import LogIntegrityError, OneregError, ProofError
 from onereg.core.registries import RegistryId
 from onereg.federation.config import NodeInfo
 from onereg.federation.layout import DataDir
+from onereg.federation.logfetch import fetcher
 from onereg.ledger.checkpoint import Checkpoint
 from onereg.ledger.entry import LogEntry, decode_entry
-from onereg.ledger.evidence import SplitViewEvidence, check_conflict
+from onereg.ledger.evidence import RollbackEvidence, SplitViewEvidence, check_conflict
 from onereg.ledger.merkle import leaf_hash
-from onereg.ledger.note import Verifier, parse_note, verify_note
+from onereg.ledger.note import Verifier, encode_base64, parse_note, verify_note
 from onereg.ledger.policy import Policy
 from onereg.ledger.statetree import StateTree
 from onereg.ledger.tiles import (
@@ -64,13 +65,8 @@ class SplitView(OneregError):
     """The log showed this verifier two checkpoints that cannot both be true."""
 
 
-def _fetch(client: httpx.Client, base: str) -> Callable[[str], bytes]:
-    def get(path: str) -> bytes:
-        response = client.get(f"{base}/log/{path}")
-        response.raise_for_status()
-        return response.content
-
-    return get
+class Rollback(SplitView):
+    """The log now serves a checkpoint smaller than one it signed and this verifier saw."""
 
 
 def signing_key(rotations: list[tuple[int, str, str]], trusted: set[str], size: int) -> str | None:
@@ -89,6 +85,16 @@ def signing_key(rotations: list[tuple[int, str, str]], trusted: set[str], size: 
             if seq < size:
                 current = new
     return current
+
+
+def key_chain(rotations: list[tuple[int, str, str]], trusted: list[str]) -> list[str]:
+    """Every key the log ever signed with: the trusted ones and those its rotations reached
+    from them (at any size), in order."""
+    chain = list(trusted)
+    for _, new, previous in sorted(rotations):
+        if previous in chain and new not in chain:
+            chain.append(new)
+    return chain
 
 
 def _rotations(node: RegistryNode, entries: list[LogEntry]) -> list[tuple[int, str, str]]:
@@ -135,9 +141,7 @@ class Mirror:
         return check
 
     def _verify(self, info: NodeInfo, check: LogCheck) -> None:
-        response = self.client.get(f"{info.url}/log/checkpoint")
-        response.raise_for_status()
-        note = response.text
+        note = fetcher(self.client, info.url)("checkpoint").decode("utf-8")
         claimed = Checkpoint.parse(parse_note(note)[0])
         if claimed.origin != info.origin:
             raise LogIntegrityError(f"{info.url} serves {claimed.origin!r}, not {info.origin!r}")
@@ -145,15 +149,17 @@ class Mirror:
             check.previous = check.size = claimed.size
             check.witnesses = self._cosigners(note)
             return
-        reader = TiledReader(_fetch(self.client, info.url), claimed.size)
+        reader = TiledReader(fetcher(self.client, info.url), claimed.size)
         if reader.root() != claimed.root:
             raise ProofError(f"{info.registry}: tiles do not hash to the checkpoint's root")
         path = self.data.node_path(RegistryId(info.registry))
         with RegistryNode.open(RegistryId(info.registry), path, mirror=True) as node:
             start = node.head()[0]
             check.previous = start
+            if claimed.size < start:  # before any key check: the keys in effect follow size
+                self._rollback(info, node, note, claimed, check)
             entries = self._entries(info, reader, start, claimed.size)
-            checkpoint = self._check_signatures(node, entries, note, claimed.size)
+            checkpoint = self._check_signatures(node, entries, note, claimed)
             check.witnesses = self._cosigners(note)
             # only a checkpoint that passed the policy can be evidence against its log
             self._check_seen(info, note, claimed, reader, check)
@@ -173,11 +179,12 @@ class Mirror:
             return node.head()[0] == size
 
     def _check_signatures(
-        self, node: RegistryNode, entries: list[LogEntry], note: str, size: int
+        self, node: RegistryNode, entries: list[LogEntry], note: str, claimed: Checkpoint
     ) -> Checkpoint:
-        """Witness quorum by the policy; the log signature by the key in effect at `size`."""
-        trusted = {log.verifier.vkey() for log in self.policy.logs}
-        key = signing_key(_rotations(node, entries), trusted, size)
+        """Witness quorum by the policy; the log signature by the key in effect at the
+        checkpoint's size, reached only from the policy's key for its own origin."""
+        trusted = {v.vkey() for v in self.policy.log_keys(claimed.origin)}
+        key = signing_key(_rotations(node, entries), trusted, claimed.size)
         if key is None:
             return self.policy.check(note)
         verifier = Verifier.from_vkey(key)
@@ -209,7 +216,9 @@ class Mirror:
             if _consistent(old, new, path):
                 return
         elif old.size > new.size:
-            raise SplitView(f"{info.registry}: log shrank from {old.size} to {new.size}")
+            raise Rollback(
+                f"{info.registry}: rollback: the log shrank from {old.size} to {new.size}"
+            )
         evidence = SplitViewEvidence(old_note, note, tuple(path))
         reason = check_conflict(old, new, path)
         out = self.root / "evidence" / f"{info.registry}-{old.size}-{new.size}.json"
@@ -218,11 +227,48 @@ class Mirror:
         check.evidence = str(out)
         raise SplitView(f"{reason}; evidence written to {out}")
 
+    def _rollback(
+        self, info: NodeInfo, node: RegistryNode, note: str, new: Checkpoint, check: LogCheck
+    ) -> None:
+        """The log serves a smaller tree than this verifier already holds: a rollback, whoever
+        signed it. Signed by the log (any key it ever had, rotations followed), the two
+        checkpoints are the evidence; a root that the larger tree does not contain is a split
+        view as well, proven with the mirror's own hashes."""
+        trusted = [v.vkey() for v in self.policy.log_keys(info.origin)]
+        keys = key_chain(_rotations(node, []), trusted)
+        verify_note(note, [Verifier.from_vkey(k) for k in keys])  # else not the log's word
+        seen = self.seen_path(info.registry)
+        old_note = seen.read_text() if seen.exists() else ""
+        old = Checkpoint.parse(parse_note(old_note)[0]) if old_note else None
+        if old is None or old.size <= new.size:  # no signed larger checkpoint kept
+            raise Rollback(
+                f"{info.registry}: rollback: the log now signs size {new.size}, below the "
+                f"{node.head()[0]} entries this verifier already verified"
+            )
+        out = self.root / "evidence" / f"{info.registry}-rollback-{old.size}-{new.size}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tree, also = node.tree(), ""
+        if tree.root(new.size) == new.root:  # a prefix of what it signed: the order is all
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            out.write_text(RollbackEvidence(old_note, note, now).to_json())
+        else:  # and a root the larger tree does not contain: a split view anyone can check
+            path = tree.consistency_proof(new.size, old.size) if new.size else []
+            if new.size and new.size & (new.size - 1) == 0:
+                path.insert(0, tree.root(new.size))
+            out.write_text(SplitViewEvidence(note, old_note, tuple(path)).to_json())
+            also = "; its root at that size is not the one it signed before (split view)"
+        check.evidence = str(out)
+        raise Rollback(
+            f"{info.registry}: rollback: the log signed size {old.size} (root "
+            f"{encode_base64(old.root)}) and now signs size {new.size} (root "
+            f"{encode_base64(new.root)}){also}; both checkpoints written to {out}"
+        )
+
     def _entries(
         self, info: NodeInfo, reader: TiledReader, start: int, size: int
     ) -> list[LogEntry]:
         out: list[LogEntry] = []
-        fetch = _fetch(self.client, info.url)
+        fetch = fetcher(self.client, info.url)
         for bundle in range(start // TILE_WIDTH, (size + TILE_WIDTH - 1) // TILE_WIDTH):
             width = tile_width(0, bundle, size)
             raw = parse_entry_bundle(
@@ -357,7 +403,5 @@ def log_keys(mirrors: DataDir, info: NodeInfo) -> list[Verifier]:
     trusted = [info.log_vkey]
     if mirrors.exists(rid):
         with RegistryNode.open(rid, mirrors.node_path(rid), mirror=True) as node:
-            for _, new, previous in sorted(_rotations(node, [])):
-                if previous in trusted and new not in trusted:
-                    trusted.append(new)
+            trusted = key_chain(_rotations(node, []), trusted)
     return [Verifier.from_vkey(k) for k in trusted]

@@ -57,7 +57,11 @@ async def ask_witness_async(
 
 
 def cosignature_count(note: str) -> int:
-    return max(0, len(parse_note(note)[1]) - 1)
+    """Signatures by others than the log (whose key is named after its origin): a checkpoint
+    signed by two log keys across a rotation still counts no cosignature."""
+    text, signatures = parse_note(note)
+    origin = text.split("\n", 1)[0]
+    return sum(1 for sig in signatures if sig.name != origin)
 
 
 class NodePublisher:

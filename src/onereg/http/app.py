@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import logging
 import sqlite3
 import time
@@ -30,6 +31,7 @@ from onereg.core.errors import OneregError
 from onereg.core.registries import RegistryId
 from onereg.federation.importer import ImportOutcome
 from onereg.federation.mirror import PeerMirrors
+from onereg.federation.node_config import Limits
 from onereg.federation.peer_client import PeerClient
 from onereg.federation.publish import NodePublisher
 from onereg.federation.transfer_protocol import ProtocolConfig, TransferProtocol
@@ -100,6 +102,7 @@ class NodeService:
     incoming: Path | None = None  # where uploaded files wait for their import
     rotate_key: Callable[[], tuple[str, str]] | None = None  # (retired, in use) key names
     client: PeerClient | None = None  # this node's signed client to its peers (while serving)
+    limits: Limits = field(default_factory=Limits)  # `[limits]` of node.toml
 
     mirror_wake: asyncio.Event = field(default_factory=asyncio.Event)
     metrics: NodeMetrics | None = None  # `GET /metrics` (made by `build_app`)
@@ -177,7 +180,7 @@ def build_app(service: NodeService) -> Starlette:
         size = service.published_size()
         try:
             if path.startswith("tile/entries/"):
-                return _entries(service, path, size)
+                return _entries(service, path, size, accepts_gzip(request))
             level, index, width = parse_tile_path(path)
             full = tile_width(level, index, size)
             if full == 0 or (width is None and full < TILE_WIDTH) or (width or 0) > full:
@@ -193,7 +196,11 @@ def build_app(service: NodeService) -> Starlette:
         return JSONResponse(export_transfers(service.node))
 
     async def add_checkpoint(request: Request) -> Response:
-        body = (await request.body()).decode("utf-8", errors="replace")
+        try:  # a note is UTF-8 (c2sp.org/signed-note): anything else is malformed, not forged
+            body = (await request.body()).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            reason = f"malformed add-checkpoint request: not UTF-8 at byte {exc.start}\n"
+            return PlainTextResponse(reason, status_code=400)
         signer = signer_of(request)
         origin = body.partition("\n\n")[2].split("\n", 1)[0]
         if signer is None or service.origins.get(signer.keyid) != origin:
@@ -203,11 +210,13 @@ def build_app(service: NodeService) -> Starlette:
                 status_code=403,
             )
         logs = service.witness_logs() if service.witness_logs else service.peers
-        witness = Witness(service.db, service.cosigner, logs)
+        witness = Witness(service.db, service.cosigner, logs, service.limits)
         reply = witness.add_checkpoint(body)
         if reply.status in (200, 403):  # a log moved (or rotated a key): mirror it soon
             service.mirror_now()
-        return Response(reply.body, status_code=reply.status, media_type=reply.content_type)
+        # the content type exactly as given: `text/x.tlog.size` takes no charset parameter
+        headers = {"Content-Type": reply.content_type}
+        return Response(reply.body, status_code=reply.status, headers=headers)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -288,7 +297,27 @@ def _start_mirroring(service: NodeService) -> asyncio.Task[None] | None:
     return asyncio.create_task(forever())
 
 
-def _entries(service: NodeService, path: str, size: int) -> Response:
+def accepts_gzip(request: Request) -> bool:
+    """Whether the client's Accept-Encoding admits gzip (RFC 9110 section 12.5.3: a coding
+    with q=0 is refused, `*` stands for any coding not named)."""
+    named: dict[str, float] = {}
+    for item in request.headers.get("accept-encoding", "").split(","):
+        coding, *params = (part.strip() for part in item.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if coding:
+            named[coding.lower()] = q
+    q = named.get("gzip", named.get("x-gzip", named.get("*", 0.0)))
+    return q > 0
+
+
+def _entries(service: NodeService, path: str, size: int, gzipped: bool) -> Response:
     index, width = parse_entries_path(path)
     full = tile_width(0, index, size)
     if full == 0 or (width is None and full < TILE_WIDTH) or (width or 0) > full:
@@ -301,4 +330,9 @@ def _entries(service: NodeService, path: str, size: int) -> Response:
         (first, first + count),
     ).fetchall()
     entries = [encode_entry(s, t, k, bytes(p), bytes(h)) for s, t, k, p, h in rows]
-    return Response(entry_bundle(entries), media_type="application/octet-stream", headers=IMMUTABLE)
+    bundle = entry_bundle(entries)
+    headers = {**IMMUTABLE, "Vary": "Accept-Encoding"}
+    if gzipped:  # c2sp tlog-tiles: bundles compress well, and clients ask for it
+        bundle = gzip.compress(bundle, compresslevel=6, mtime=0)
+        headers["Content-Encoding"] = "gzip"
+    return Response(bundle, media_type="application/octet-stream", headers=headers)

@@ -130,6 +130,11 @@ class Policy:
 
     # --- evaluation ------------------------------------------------------------------------
 
+    def log_keys(self, origin: str) -> list[Verifier]:
+        """The keys of the log whose origin is `origin` (a policy names log keys after their
+        origins), and no other log's: a note of one log signed by another proves nothing."""
+        return [log.verifier for log in self.logs if log.verifier.name == origin]
+
     def _witness(self, name: str) -> Witness | None:
         return next((w for w in self.witnesses if w.name == name), None)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from onereg.core.errors import LogIntegrityError
 from onereg.ledger.checkpoint import Checkpoint, sign_checkpoint
 from onereg.ledger.entry import LogEntry
-from onereg.ledger.note import Signer, parse_note
+from onereg.ledger.note import Signature, Signer, format_note, parse_note
 from onereg.ledger.statetree import StateLeaf, StateTree
 from onereg.registry import events as ev
 from onereg.registry import identity, projection
@@ -129,20 +129,40 @@ class Checkpointer:
         ).fetchone()
         return None if row is None else str(row[0])
 
-    def sign(self) -> str:
-        """Sign a checkpoint of the log as it is now (or return the one already signed)."""
+    def sign(self, also: Iterable[Signer] = ()) -> str:
+        """Sign a checkpoint of the log as it is now (or return the one already signed, with
+        this signer's signature added when it is the log's current key and lacks it).
+
+        `also`: further signers of a new checkpoint (a rotation's new key)."""
         self.ensure_key_published()
         size, _ = self.node.head()
         existing = self.at(size)
         if existing is not None:
-            return existing
+            return self._countersigned(size, existing)
         tree = self.node.tree()
         self._check_extends_last(size)
         state = STATE_CACHE.tree(self.node)
         checkpoint = Checkpoint(self.origin, size, tree.root(size), (state_extension(state),))
-        note = sign_checkpoint(checkpoint, [self.signer])
+        note = sign_checkpoint(checkpoint, [self.signer, *also])
         self.node.conn.execute("INSERT INTO checkpoints (size, note) VALUES (?, ?)", (size, note))
         return note
+
+    def _countersigned(self, size: int, note: str) -> str:
+        """`note` signed by this signer too, if it is the log's key in use and has not signed.
+
+        A checkpoint signed before a rotation (by the retired key only) would otherwise stay
+        the latest until the log grows, and witnesses that know only the new key refuse it."""
+        text, signatures = parse_note(note)
+        me = self.signer.verifier()
+        if any((s.name, s.key_id) == (me.name, me.key_id) for s in signatures):
+            return note
+        if self.current_key() != me.vkey():
+            return note
+        mine = Signature(me.name, me.key_id, self.signer.sign(text.encode("utf-8")))
+        logs = sum(1 for s in signatures if s.name == self.origin)  # the log's, then witnesses'
+        signed = format_note(text, [*signatures[:logs], mine, *signatures[logs:]])
+        self.node.conn.execute("UPDATE checkpoints SET note = ? WHERE size = ?", (signed, size))
+        return signed
 
     def _check_extends_last(self, size: int) -> None:
         last = self.latest()
@@ -164,7 +184,9 @@ def rotate_key_of(node: RegistryNode, key_file: Path) -> tuple[str, str]:
     """Rotate the node's key: log the rotation, sign that under the old key, then switch.
 
     Verifiers follow the chain in the log (each `key.rotated` names the key it replaces), so a
-    policy that lists the first key keeps working. Returns (old, new) verifier key names.
+    policy that lists the first key keeps working; one that lists only the new key (a
+    federation file described again) accepts the rotation's checkpoint too, which both keys
+    sign. Returns (old, new) verifier key names.
     """
     origin = identity.origin_of(node.registry)
     old, new = identity.rotate_signer(key_file, origin)
@@ -173,6 +195,9 @@ def rotate_key_of(node: RegistryNode, key_file: Path) -> tuple[str, str]:
     node.append(
         [(ev.KEY_ROTATED, {"vkey": new.verifier().vkey(), "previous": old.verifier().vkey()})]
     )
-    checkpointer.sign()
+    # The checkpoint that commits the rotation is signed by both keys: the old one vouches
+    # for the rotation, and the new one is in use at once, so witnesses and verifiers that
+    # know either key accept the very next checkpoint (no entry needs to follow).
+    checkpointer.sign(also=[new])
     identity.commit_rotation(key_file)
     return old.verifier().key, new.verifier().key
