@@ -30,6 +30,7 @@ from onereg.core.errors import OneregError
 from onereg.core.registries import RegistryId
 from onereg.federation.importer import ImportOutcome
 from onereg.federation.mirror import PeerMirrors
+from onereg.federation.node_config import Limits
 from onereg.federation.peer_client import PeerClient
 from onereg.federation.publish import NodePublisher
 from onereg.federation.transfer_protocol import ProtocolConfig, TransferProtocol
@@ -79,6 +80,7 @@ class NodeService:
     transfers: ProtocolConfig | None = None
     rdap: Callable[[], RdapAuthority] | None = None  # where RDAP sends what others hold
     public_url: str = ""
+    limits: Limits = field(default_factory=Limits)  # [limits] of node.toml
     rrdp: Publisher | None = None  # the publication server whose RRDP files this node serves
     rpki: RpkiConfig | None = None  # this registry's CA, for the hosted ROA routes
     # Other servers of the node that share its event loop (and so its one connection), e.g.
