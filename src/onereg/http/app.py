@@ -36,6 +36,7 @@ from onereg.federation.publish import NodePublisher
 from onereg.federation.transfer_protocol import ProtocolConfig, TransferProtocol
 from onereg.federation.witness import Witness
 from onereg.http.metrics import MetricsMiddleware, NodeMetrics, metrics_route
+from onereg.http.offload import Offload
 from onereg.http.operator_routes import operator_routes
 from onereg.http.rdap import RdapAuthority, rdap_routes
 from onereg.http.rpki_routes import RpkiConfig, rpki_routes
@@ -105,6 +106,7 @@ class NodeService:
 
     mirror_wake: asyncio.Event = field(default_factory=asyncio.Event)
     metrics: NodeMetrics | None = None  # `GET /metrics` (made by `build_app`)
+    offload: Offload | None = None  # worker pools for queries (made by `build_app`)
 
     mirror_urgent_until: float = 0.0
 
@@ -243,9 +245,11 @@ def build_app(service: NodeService) -> Starlette:
                 server.close()
             for task in tasks:
                 task.cancel()
+        work.close()
         service.db.close()
 
     service.metrics = NodeMetrics(service)
+    work = service.offload = Offload(service.limits)
     routes = [
         Route("/metrics", metrics_route(service)),
         Route("/log/checkpoint", checkpoint),
@@ -256,12 +260,16 @@ def build_app(service: NodeService) -> Starlette:
     ]
     if service.rdap is not None:
         routes += rdap_routes(
-            service.current_node, service.rdap, service.public_url, stale=service.stale_notes
+            service.current_node,
+            service.rdap,
+            service.public_url,
+            stale=service.stale_notes,
+            offload=work,
         )
     if service.rrdp is not None:
         routes.append(Route("/rrdp/{path:path}", _rrdp_route(service.rrdp)))
     if service.rpki is not None:
-        routes += rpki_routes(service.current_node, service.rpki)
+        routes += rpki_routes(service.current_node, service.rpki, work)
     if service.operators is not None:
         routes += operator_routes(service, service.operators, service.uploads or service.operators)
     middleware = [Middleware(MetricsMiddleware, metrics=lambda: service.metrics)]
