@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+import multiprocessing
 import sqlite3
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TypeVar
 
@@ -54,6 +56,7 @@ class Offload:
         self.quick = BoundedWork(limits.query_workers, limits.query_deadline)
         self.heavy = BoundedWork(limits.query_workers, limits.query_deadline)
         self.rate = RateLimiter(limits.expensive_per_minute) if rate_limited else None
+        self.writer = SerialWriter(limits.query_workers)
         self._local = threading.local()
 
     def admit(self, client: str) -> None:
@@ -83,8 +86,8 @@ class Offload:
         """Expensive work that needs no node connection (e.g. reading the CA's state)."""
         try:
             return await self.heavy.run(job)
-        except DeadlineExceeded as exc:
-            raise Refused(503, f"{exc}; try again later", self._retry()) from None
+        except DeadlineExceeded:
+            raise self._late() from None
 
     async def _run(self, pool: BoundedWork, registry: RegistryId, path: Path, job: Job[T]) -> T:
         def run(deadline: Deadline) -> T:
@@ -105,11 +108,14 @@ class Offload:
 
         try:
             return await pool.run(run)
-        except DeadlineExceeded as exc:
-            raise Refused(503, f"{exc}; try again later", self._retry()) from None
+        except DeadlineExceeded:
+            raise self._late() from None
 
-    def _retry(self) -> int:
-        return max(1, math.ceil(self.limits.query_deadline))
+    def _late(self) -> Refused:
+        """One answer however the deadline was noticed (by the work itself or by the wait)."""
+        limit = self.limits.query_deadline
+        reason = f"the query took longer than {limit:g} s and was stopped; try again later"
+        return Refused(503, reason, max(1, math.ceil(limit)))
 
     def reader(self, registry: RegistryId, path: Path) -> RegistryNode:
         """This worker thread's read-only connection to the node's database."""
@@ -124,26 +130,40 @@ class Offload:
     def close(self) -> None:
         self.quick.close()
         self.heavy.close()
+        self.writer.close()
 
 
 class SerialWriter:
-    """One thread for writes that must not be abandoned half-way (issuing a ROA publishes
-    files and records a nonce): jobs run one at a time to the end, off the event loop, and at
-    most `waiting` wait for their turn; past that, a 503 with Retry-After."""
+    """A process of its own for writes that are slow, CPU-bound and must not be abandoned
+    half-way (issuing a ROA checks the CA against the registry's whole authority, signs and
+    publishes files, and records the request's nonce).
+
+    A process, not a thread: Python threads share one interpreter lock, and seconds of pure
+    Python work in a thread still slow every lookup the event loop serves. Jobs run one at a
+    time to the end; at most `waiting` wait for their turn, past that a 503 with Retry-After.
+    The process is started at the first write and again if it dies."""
 
     def __init__(self, waiting: int) -> None:
         self.waiting = waiting
         self._pending = 0
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onereg-writer")
+        self._pool: ProcessPoolExecutor | None = None
 
-    async def run(self, job: Callable[[], T]) -> T:
+    async def run(self, job: Callable[..., T], *args: object) -> T:
+        """`job(*args)` in the writer process (`job` and `args` must pickle)."""
         if self._pending > self.waiting:
             raise Refused(503, f"{self._pending} writes are waiting already; try again later", 2)
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
         self._pending += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, job)
+            return await asyncio.get_running_loop().run_in_executor(self._pool, job, *args)
+        except BrokenProcessPool:
+            self._pool = None
+            raise Refused(503, "the writer process stopped; try again", 2) from None
         finally:
             self._pending -= 1
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)

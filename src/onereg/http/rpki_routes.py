@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
 
 import orjson
 from starlette.requests import Request
@@ -25,10 +24,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from onereg.core.errors import OneregError
+from onereg.core.registries import RegistryId
 from onereg.federation.guard import Deadline
 from onereg.federation.node_config import Limits
 from onereg.http.bodylimit import parse_json
-from onereg.http.offload import Offload, Refused, SerialWriter
+from onereg.http.offload import Offload, Refused
 from onereg.registry.node import RegistryNode
 from onereg.registry.transfers import holder_key
 from onereg.rpki.ca import RegistryCa, RepositoryUris, RoaRecord, issued_roas
@@ -37,7 +37,6 @@ from onereg.rpki.publish import Publisher, publish_cas
 from onereg.rpki.requests import RoaRequest, RoaRequestError, check_request, parse_signed
 
 MAX_CACHED_LISTINGS = 1024  # listings kept per CA state (all ROAs, and one per holder asked)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -127,45 +126,26 @@ def _listed(r: RoaRecord) -> dict[str, object]:
 def rpki_routes(
     get_node: Callable[[], RegistryNode], config: RpkiConfig, offload: Offload | None = None
 ) -> list[Route]:
-    """The routes; listing and issuing run off the event loop (see `offload`): a listing in
-    the expensive-query pool (rate-limited per client, cached per CA state), issuing in one
-    writer thread of its own (a ROA is issued whole, never abandoned half-way at a deadline),
-    with at most `query_workers` requests waiting for it."""
+    """The routes; listing and issuing run off the event loop (see `offload`), rate-limited
+    per client: a listing in the expensive-query pool (cached per CA state), issuing in the
+    writer process (a ROA is issued whole, never abandoned half-way at a deadline), with at
+    most `query_workers` requests waiting for it."""
     work = offload or Offload(Limits(), rate_limited=False)
     listing = RoaListing(config.state_dir)
-    writer = SerialWriter(work.limits.query_workers)
-
-    def issue(node: RegistryNode, roa_request: RoaRequest, signature: bytes) -> Response:
-        try:
-            found = holder_key(node, roa_request.holder)
-            check_request(
-                roa_request,
-                signature,
-                None if found is None else found[0],
-                node.registry.value,
-                datetime.now(UTC),
-            )
-            return JSONResponse(_execute(node, config, roa_request))
-        except RoaRequestError as exc:
-            status = 403 if "signature" in str(exc) else 409 if "replayed" in str(exc) else 400
-            return _error(status, str(exc))
-        except OneregError as exc:
-            return _error(422, str(exc))
 
     async def submit(request: Request) -> Response:
         node = get_node()
         try:
             work.admit(_client(request))
             roa_request, signature = parse_signed(parse_json(await request.body()))
-            return await writer.run(
-                lambda: _with_own_connection(node, lambda own: issue(own, roa_request, signature))
+            status, body = await work.writer.run(
+                issue_roa, node.path, node.registry, config, roa_request, signature
             )
-        except ValueError as exc:
-            return _error(400, str(exc))
-        except RoaRequestError as exc:
+        except (ValueError, RoaRequestError) as exc:
             return _error(400, str(exc))
         except Refused as exc:
             return _refused(exc)
+        return JSONResponse(body, status_code=status)
 
     async def listed(request: Request) -> Response:
         holder = request.query_params.get("holder")
@@ -192,11 +172,27 @@ def _refused(exc: Refused) -> Response:
     return answer
 
 
-def _with_own_connection(node: RegistryNode, job: Callable[[RegistryNode], T]) -> T:
-    """`job` on a connection of this thread's own to the node's database (the served node's
-    connection belongs to the event loop's thread)."""
-    conn = sqlite3.connect(node.path, isolation_level=None)
+def issue_roa(
+    path: Path, registry: RegistryId, config: RpkiConfig, roa_request: RoaRequest, signature: bytes
+) -> tuple[int, dict[str, object]]:
+    """Check a holder's signed request and carry it out: (status, JSON body). Runs in the
+    writer process (`offload.SerialWriter`), on a connection of its own to the node's database."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    node = RegistryNode(registry, conn, path)
     try:
-        return job(RegistryNode(node.registry, conn, node.path))
+        found = holder_key(node, roa_request.holder)
+        check_request(
+            roa_request,
+            signature,
+            None if found is None else found[0],
+            node.registry.value,
+            datetime.now(UTC),
+        )
+        return 200, _execute(node, config, roa_request)
+    except RoaRequestError as exc:
+        status = 403 if "signature" in str(exc) else 409 if "replayed" in str(exc) else 400
+        return status, {"reasons": [str(exc)]}
+    except OneregError as exc:
+        return 422, {"reasons": [str(exc)]}
     finally:
         conn.close()
