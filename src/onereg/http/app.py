@@ -36,7 +36,7 @@ from onereg.federation.publish import NodePublisher
 from onereg.federation.transfer_protocol import ProtocolConfig, TransferProtocol
 from onereg.federation.witness import Witness
 from onereg.http.metrics import MetricsMiddleware, NodeMetrics, metrics_route
-from onereg.http.offload import Offload
+from onereg.http.offload import Offload, Refused
 from onereg.http.operator_routes import operator_routes
 from onereg.http.rdap import RdapAuthority, rdap_routes
 from onereg.http.rpki_routes import RpkiConfig, rpki_routes
@@ -155,7 +155,7 @@ def _rrdp_route(publisher: Publisher) -> Callable[[Request], Awaitable[Response]
 
     async def rrdp(request: Request) -> Response:
         path = request.path_params["path"]
-        found = publisher.http_file(path)
+        found = await asyncio.to_thread(publisher.http_file, path)  # a snapshot: megabytes
         if found is None:
             return _not_found(f"no RRDP file {path}")
         body, media = found
@@ -193,8 +193,17 @@ def build_app(service: NodeService) -> Starlette:
         return Response(wanted, media_type="application/octet-stream", headers=IMMUTABLE)
 
     async def transfers(request: Request) -> Response:
-        assert service.node is not None
-        return JSONResponse(export_transfers(service.node))
+        """The NRO transfer log: every transfer in the log, so an expensive query."""
+        node = service.current_node()
+        client = request.client.host if request.client else "unknown"
+        try:
+            body = await work.expensive(
+                client, node.registry, node.path, lambda reader, _: export_transfers(reader)
+            )
+        except Refused as exc:
+            headers = {"Retry-After": str(exc.retry_after)}
+            return JSONResponse({"reasons": [exc.reason]}, exc.status, headers=headers)
+        return JSONResponse(body)
 
     async def add_checkpoint(request: Request) -> Response:
         body = (await request.body()).decode("utf-8", errors="replace")
