@@ -19,7 +19,9 @@ import pytest
 from localfed import LocalFederation
 from onereg.core.registries import RegistryId
 from onereg.federation.embedded import config_path
+from onereg.federation.httpsig import NodeSigningKey, sign_request
 from onereg.federation.node_config import Limits, load_config, save_config
+from onereg.registry.identity import load_signer
 
 LIMITS = Limits(
     header_timeout=1.0,
@@ -81,6 +83,13 @@ def checkpoint_ok(fed: LocalFederation, source: str = "127.0.0.1") -> bool:
     transport = httpx.HTTPTransport(local_address=source)
     with httpx.Client(transport=transport, timeout=5) as client:
         return client.get(f"{fed.urls['ripencc']}/log/checkpoint").status_code == 200
+
+
+def peer_get(fed: LocalFederation, peer: str, path: str) -> httpx.Response:
+    """A GET signed with a peer node's own key, as that node would send it."""
+    signer = load_signer(fed.root / "nodes" / peer / "keys/node.key")
+    headers = sign_request(NodeSigningKey(peer, signer.private_key), "GET", path, b"")
+    return httpx.get(fed.urls["ripencc"] + path, headers=headers, timeout=10)
 
 
 def send_stream(s: socket.socket, head: bytes, filler: bytes, total: int) -> int:
@@ -164,6 +173,16 @@ def test_deeply_nested_json_is_a_400_naming_the_problem(node: LocalFederation) -
     assert broken.status_code == 400 and "not JSON" in broken.text
 
 
+def test_a_body_that_stops_arriving_gets_408(node: LocalFederation) -> None:
+    s = connect(node)
+    s.sendall(b"POST /transfers HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+    started = time.monotonic()
+    answer = read_all(s, timeout=10)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert b"stopped" in answer
+    assert 1.5 <= time.monotonic() - started < 5.0  # idle_timeout 2 s
+
+
 # --- finding 3: connections -----------------------------------------------------------------
 
 
@@ -212,6 +231,9 @@ def test_one_clients_half_open_connections_do_not_lock_out_another(
         assert checkpoint_ok(node, "127.0.0.3")
         assert checkpoint_ok(node, "127.0.0.1")
         assert not checkpoint_ok(node, "127.0.0.2")
+        # a peer's signed request is verified and answered with a signature meanwhile
+        asked = peer_get(node, "arin", "/transfers/no-such-transfer")
+        assert asked.status_code == 404 and "signature" in asked.headers
     finally:
         for s in hogs:
             s.close()

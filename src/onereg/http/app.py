@@ -180,8 +180,11 @@ def build_app(service: NodeService) -> Starlette:
         path = "tile/" + request.path_params["path"]
         size = service.published_size()
         try:
-            if path.startswith("tile/entries/"):
-                return _entries(service, path, size)
+            if path.startswith("tile/entries/"):  # up to 256 entries, each up to 1,000 changes
+                node = service.current_node()
+                return await work.lookup(
+                    node.registry, node.path, lambda reader, _: _entries(reader.conn, path, size)
+                )
             level, index, width = parse_tile_path(path)
             full = tile_width(level, index, size)
             if full == 0 or (width is None and full < TILE_WIDTH) or (width or 0) > full:
@@ -189,6 +192,10 @@ def build_app(service: NodeService) -> Starlette:
             data = tile_hashes(SqliteHashStore(service.db), level, index, size)
         except (OneregError, ValueError) as exc:
             return _not_found(str(exc))
+        except Refused as exc:
+            return PlainTextResponse(
+                exc.reason + "\n", exc.status, headers={"Retry-After": str(exc.retry_after)}
+            )
         wanted = data if width is None else data[: width * 32]
         return Response(wanted, media_type="application/octet-stream", headers=IMMUTABLE)
 
@@ -247,7 +254,7 @@ def build_app(service: NodeService) -> Starlette:
             if service.publisher is not None:
                 publishing = asyncio.create_task(service.publisher.forever(client))
             servers = [await start(service) for start in service.companions]
-            started = (recovery, publishing, _start_mirroring(service))
+            started = (recovery, publishing, _start_mirroring(service), _warm_rdap(service))
             tasks = [t for t in started if t is not None]
             yield
             for server in servers:
@@ -285,6 +292,22 @@ def build_app(service: NodeService) -> Starlette:
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 
 
+def _warm_rdap(service: NodeService) -> asyncio.Task[None] | None:
+    """Build RDAP's authority map in a thread at start (seconds on a real federation), so the
+    first lookups do not wait for it past their deadline."""
+    authority = service.rdap
+    if authority is None:
+        return None
+
+    async def warm() -> None:
+        try:
+            await asyncio.to_thread(authority)
+        except Exception:  # the first lookup builds it again and reports the problem
+            _log.exception("%s: building the RDAP authority map failed", service.registry)
+
+    return asyncio.create_task(warm())
+
+
 def _start_mirroring(service: NodeService) -> asyncio.Task[None] | None:
     mirrors = service.mirrors
     if mirrors is None:
@@ -307,14 +330,14 @@ def _start_mirroring(service: NodeService) -> asyncio.Task[None] | None:
     return asyncio.create_task(forever())
 
 
-def _entries(service: NodeService, path: str, size: int) -> Response:
+def _entries(db: sqlite3.Connection, path: str, size: int) -> Response:
     index, width = parse_entries_path(path)
     full = tile_width(0, index, size)
     if full == 0 or (width is None and full < TILE_WIDTH) or (width or 0) > full:
         return _not_found(f"no entry bundle {path} in the published log of size {size}")
     count = width or TILE_WIDTH
     first = index * TILE_WIDTH
-    rows = service.db.execute(
+    rows = db.execute(
         "SELECT seq, time, kind, payload, prev_hash FROM log WHERE seq > ? AND seq <= ? "
         "ORDER BY seq",
         (first, first + count),
