@@ -24,7 +24,7 @@ from onereg.federation.node_config import Limits, load_config, save_config
 from onereg.registry.identity import load_signer
 
 LIMITS = Limits(
-    header_timeout=1.0,
+    header_timeout=3.0,
     idle_timeout=2.0,
     http_per_client=8,
     http_per_network=24,
@@ -193,14 +193,14 @@ def test_a_half_open_request_is_closed_after_the_header_timeout(node: LocalFeder
     answer = read_all(s, timeout=10)
     took = time.monotonic() - started
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
-    assert 0.8 <= took < 3.0
+    assert 2.5 <= took < 6.0  # header_timeout 3 s
 
 
 def test_a_silent_connection_is_closed_after_the_header_timeout(node: LocalFederation) -> None:
     s = connect(node)
     started = time.monotonic()
     read_all(s, timeout=10)
-    assert time.monotonic() - started < 3.0
+    assert 2.5 <= time.monotonic() - started < 6.0
 
 
 def test_an_idle_keep_alive_connection_is_closed(node: LocalFederation) -> None:
@@ -220,20 +220,17 @@ def test_one_clients_half_open_connections_do_not_lock_out_another(
         s = connect(node, "127.0.0.2")
         s.sendall(b"GET /log/checkpoint HTTP/1.1\r\n")
         hogs.append(s)
-    try:
-        time.sleep(0.2)
+    try:  # while they are held (header_timeout 3 s): other clients and a peer get in
+        assert checkpoint_ok(node, "127.0.0.3")
+        assert checkpoint_ok(node, "127.0.0.1")
+        asked = peer_get(node, "arin", "/transfers/no-such-transfer")
+        assert asked.status_code == 404 and "signature" in asked.headers
         refused = 0
         for s in hogs:
             s.settimeout(0.05)
             with contextlib.suppress(TimeoutError):
                 refused += s.recv(100).startswith(b"HTTP/1.1 503 ")
-        assert refused == 40 - LIMITS.http_per_client
-        assert checkpoint_ok(node, "127.0.0.3")
-        assert checkpoint_ok(node, "127.0.0.1")
-        assert not checkpoint_ok(node, "127.0.0.2")
-        # a peer's signed request is verified and answered with a signature meanwhile
-        asked = peer_get(node, "arin", "/transfers/no-such-transfer")
-        assert asked.status_code == 404 and "signature" in asked.headers
+        assert refused == 40 - LIMITS.http_per_client  # only 127.0.0.2's extra ones
     finally:
         for s in hogs:
             s.close()
