@@ -34,6 +34,8 @@ from onereg.federation.node_config import NodeConfig, host_port
 from onereg.federation.publish import NodePublisher
 from onereg.federation.transfer_protocol import ProtocolConfig
 from onereg.http.app import NodeService, build_app
+from onereg.http.bodylimit import BodyLimit, route_limits
+from onereg.http.connections import server_config
 from onereg.http.operator_routes import ERX_FILE, operator_keyid
 from onereg.http.rdap import live_authority
 from onereg.http.rpki_routes import RpkiConfig
@@ -50,9 +52,6 @@ from onereg.registry.transfer_policy import PolicySet, default_policy_dir
 from onereg.rpki.ca import RepositoryUris
 from onereg.rpki.publish import Publisher
 from onereg.whois import start_whois
-
-MAX_PEER_BODY = 256 * 1024  # the largest node-to-node body: an offer, or a witness request
-MAX_UPLOAD = 512 * 1024 * 1024  # an operator's upload: a registry's whole delegated file
 
 
 def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
@@ -107,13 +106,13 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
         nd.db_path,
         cosigner_of(node_signer),
         {p.origin: [p.log_verifier()] for p in peers},
-        SignedRoutes(node_key, RequestVerifier(peer_keys, window), MAX_PEER_BODY),
+        SignedRoutes(node_key, RequestVerifier(peer_keys, window), limits.max_body),
         {p.registry: p.origin for p in peers},
         peer_keys,
         transfers=protocol,
         rdap=authority,
         public_url=config.public_url,
-        limits=config.limits,
+        limits=limits,
     )
     service.mirrors = PeerMirrors(
         nd.mirrors, peers, Policy.parse(federation.policy_text()), config.timers.peer_timeout
@@ -138,8 +137,8 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
         for k in config.operator_keys
     }
     operator_verifier = RequestVerifier(operator_keys, window)
-    service.operators = SignedRoutes(node_key, operator_verifier, MAX_PEER_BODY)
-    service.uploads = SignedRoutes(node_key, operator_verifier, MAX_UPLOAD)
+    service.operators = SignedRoutes(node_key, operator_verifier, limits.max_body)
+    service.uploads = SignedRoutes(node_key, operator_verifier, limits.max_upload)
     service.incoming = nd.root / "incoming"
 
     def importer(path: Path) -> ImportOutcome:
@@ -154,19 +153,13 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
     uris = RepositoryUris(config.rsync_base, config.rrdp_base + "notification.xml")
     service.rpki = RpkiConfig(nd.rpki_ca, uris, service.rrdp)
     host, port = host_port(config.http, "http")
-    # Bounded like the whois side: past 1,000 open connections new ones get a 503, and an idle
-    # keep-alive connection is closed after 10 s, so idle clients cannot pile up.
+    # Sizes, timeouts and connection caps from [limits] (docs/deploy.md, "Limits"): checked
+    # by the protocol and around the app, before any handler runs.
+    app = BodyLimit(build_app(service), limits, route_limits(limits))
     try:
-        uvicorn.run(
-            build_app(service),
-            host=host,
-            port=port,
-            log_level="warning",
-            limit_concurrency=1000,
-            timeout_keep_alive=10,
-        )
+        uvicorn.Server(server_config(app, host, port, limits)).run()
     finally:
-        work.close()  # the process exits only when its worker threads do
+        work.close()  # ends whois searches still running, so the process can exit
 
 
 def _stop_on_sigterm() -> None:

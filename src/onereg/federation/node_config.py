@@ -59,6 +59,7 @@ class Limits:
     header_timeout: float = 10.0  # a request's headers must arrive within this
     idle_timeout: float = 30.0  # an idle keep-alive HTTP connection is closed after this
     http_per_client: int = 64  # open HTTP connections from one address
+    http_per_network: int = 256  # from one /24 or /48 (several clients behind one NAT)
     http_connections: int = 2048  # open HTTP connections in all
     # whois (port 43)
     whois_per_client: int = 8  # open connections from one address

@@ -37,6 +37,7 @@ from onereg.federation.publish import NodePublisher
 from onereg.federation.transfer_protocol import ProtocolConfig, TransferProtocol
 from onereg.federation.witness import Witness
 from onereg.http.metrics import MetricsMiddleware, NodeMetrics, metrics_route
+from onereg.http.offload import Offload, Refused
 from onereg.http.operator_routes import operator_routes
 from onereg.http.rdap import RdapAuthority, rdap_routes
 from onereg.http.rpki_routes import RpkiConfig, rpki_routes
@@ -81,6 +82,7 @@ class NodeService:
     transfers: ProtocolConfig | None = None
     rdap: Callable[[], RdapAuthority] | None = None  # where RDAP sends what others hold
     public_url: str = ""
+    limits: Limits = field(default_factory=Limits)  # [limits] of node.toml
     rrdp: Publisher | None = None  # the publication server whose RRDP files this node serves
     rpki: RpkiConfig | None = None  # this registry's CA, for the hosted ROA routes
     # Other servers of the node that share its event loop (and so its one connection), e.g.
@@ -102,10 +104,10 @@ class NodeService:
     incoming: Path | None = None  # where uploaded files wait for their import
     rotate_key: Callable[[], tuple[str, str]] | None = None  # (retired, in use) key names
     client: PeerClient | None = None  # this node's signed client to its peers (while serving)
-    limits: Limits = field(default_factory=Limits)  # `[limits]` of node.toml
 
     mirror_wake: asyncio.Event = field(default_factory=asyncio.Event)
     metrics: NodeMetrics | None = None  # `GET /metrics` (made by `build_app`)
+    offload: Offload | None = None  # worker pools for queries (made by `build_app`)
 
     mirror_urgent_until: float = 0.0
 
@@ -154,7 +156,7 @@ def _rrdp_route(publisher: Publisher) -> Callable[[Request], Awaitable[Response]
 
     async def rrdp(request: Request) -> Response:
         path = request.path_params["path"]
-        found = publisher.http_file(path)
+        found = await asyncio.to_thread(publisher.http_file, path)  # a snapshot: megabytes
         if found is None:
             return _not_found(f"no RRDP file {path}")
         body, media = found
@@ -179,8 +181,14 @@ def build_app(service: NodeService) -> Starlette:
         path = "tile/" + request.path_params["path"]
         size = service.published_size()
         try:
-            if path.startswith("tile/entries/"):
-                return _entries(service, path, size, accepts_gzip(request))
+            if path.startswith("tile/entries/"):  # up to 256 entries, each up to 1,000 changes
+                node = service.current_node()
+                gzipped = accepts_gzip(request)
+                return await work.lookup(
+                    node.registry,
+                    node.path,
+                    lambda reader, _: _entries(reader.conn, path, size, gzipped),
+                )
             level, index, width = parse_tile_path(path)
             full = tile_width(level, index, size)
             if full == 0 or (width is None and full < TILE_WIDTH) or (width or 0) > full:
@@ -188,12 +196,25 @@ def build_app(service: NodeService) -> Starlette:
             data = tile_hashes(SqliteHashStore(service.db), level, index, size)
         except (OneregError, ValueError) as exc:
             return _not_found(str(exc))
+        except Refused as exc:
+            return PlainTextResponse(
+                exc.reason + "\n", exc.status, headers={"Retry-After": str(exc.retry_after)}
+            )
         wanted = data if width is None else data[: width * 32]
         return Response(wanted, media_type="application/octet-stream", headers=IMMUTABLE)
 
     async def transfers(request: Request) -> Response:
-        assert service.node is not None
-        return JSONResponse(export_transfers(service.node))
+        """The NRO transfer log: every transfer in the log, so an expensive query."""
+        node = service.current_node()
+        client = request.client.host if request.client else "unknown"
+        try:
+            body = await work.expensive(
+                client, node.registry, node.path, lambda reader, _: export_transfers(reader)
+            )
+        except Refused as exc:
+            headers = {"Retry-After": str(exc.retry_after)}
+            return JSONResponse({"reasons": [exc.reason]}, exc.status, headers=headers)
+        return JSONResponse(body)
 
     async def add_checkpoint(request: Request) -> Response:
         try:  # a note is UTF-8 (c2sp.org/signed-note): anything else is malformed, not forged
@@ -243,16 +264,18 @@ def build_app(service: NodeService) -> Starlette:
             if service.publisher is not None:
                 publishing = asyncio.create_task(service.publisher.forever(client))
             servers = [await start(service) for start in service.companions]
-            started = (recovery, publishing, _start_mirroring(service))
+            started = (recovery, publishing, _start_mirroring(service), _warm_rdap(service))
             tasks = [t for t in started if t is not None]
             yield
             for server in servers:
                 server.close()
             for task in tasks:
                 task.cancel()
+        work.close()
         service.db.close()
 
     service.metrics = NodeMetrics(service)
+    work = service.offload = Offload(service.limits)
     routes = [
         Route("/metrics", metrics_route(service)),
         Route("/log/checkpoint", checkpoint),
@@ -263,16 +286,36 @@ def build_app(service: NodeService) -> Starlette:
     ]
     if service.rdap is not None:
         routes += rdap_routes(
-            service.current_node, service.rdap, service.public_url, stale=service.stale_notes
+            service.current_node,
+            service.rdap,
+            service.public_url,
+            stale=service.stale_notes,
+            offload=work,
         )
     if service.rrdp is not None:
         routes.append(Route("/rrdp/{path:path}", _rrdp_route(service.rrdp)))
     if service.rpki is not None:
-        routes += rpki_routes(service.current_node, service.rpki)
+        routes += rpki_routes(service.current_node, service.rpki, work)
     if service.operators is not None:
         routes += operator_routes(service, service.operators, service.uploads or service.operators)
     middleware = [Middleware(MetricsMiddleware, metrics=lambda: service.metrics)]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+
+
+def _warm_rdap(service: NodeService) -> asyncio.Task[None] | None:
+    """Build RDAP's authority map in a thread at start (seconds on a real federation), so the
+    first lookups do not wait for it past their deadline."""
+    authority = service.rdap
+    if authority is None:
+        return None
+
+    async def warm() -> None:
+        try:
+            await asyncio.to_thread(authority)
+        except Exception:  # the first lookup builds it again and reports the problem
+            _log.exception("%s: building the RDAP authority map failed", service.registry)
+
+    return asyncio.create_task(warm())
 
 
 def _start_mirroring(service: NodeService) -> asyncio.Task[None] | None:
@@ -317,14 +360,14 @@ def accepts_gzip(request: Request) -> bool:
     return q > 0
 
 
-def _entries(service: NodeService, path: str, size: int, gzipped: bool) -> Response:
+def _entries(db: sqlite3.Connection, path: str, size: int, gzipped: bool) -> Response:
     index, width = parse_entries_path(path)
     full = tile_width(0, index, size)
     if full == 0 or (width is None and full < TILE_WIDTH) or (width or 0) > full:
         return _not_found(f"no entry bundle {path} in the published log of size {size}")
     count = width or TILE_WIDTH
     first = index * TILE_WIDTH
-    rows = service.db.execute(
+    rows = db.execute(
         "SELECT seq, time, kind, payload, prev_hash FROM log WHERE seq > ? AND seq <= ? "
         "ORDER BY seq",
         (first, first + count),

@@ -17,7 +17,6 @@ POST /admin/erx          the body is the NRO ERX list, kept in the node's direct
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from dataclasses import asdict
 from typing import TYPE_CHECKING
@@ -28,6 +27,7 @@ from starlette.routing import Route
 
 from onereg.core.errors import OneregError
 from onereg.federation.publish import WitnessOutcome
+from onereg.http.bodylimit import parse_json
 from onereg.http.signed import SignedRoutes
 from onereg.ledger.checkpoint import Checkpoint
 from onereg.ledger.note import parse_note
@@ -77,7 +77,9 @@ def operator_routes(
 
     async def holder_key(request: Request) -> Response:
         try:
-            body = json.loads(await request.body())
+            body = parse_json(await request.body())
+            if not isinstance(body, dict):
+                raise TypeError("the body is not a JSON object")
             handle, public = str(body["handle"]), bytes.fromhex(str(body["key"]))
             entry = register_holder_key(service.current_node(), handle, public)
         except (ValueError, KeyError, TypeError) as exc:

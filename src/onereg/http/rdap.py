@@ -48,7 +48,7 @@ from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
@@ -58,8 +58,11 @@ from starlette.routing import Route
 from onereg.core.registries import ALL_REGISTRIES, RIRS, RegistryId, Status
 from onereg.core.resources import Afi, Resource, format_number, range_to_cidrs
 from onereg.federation.authority import AuthorityBlock, AuthorityMap
+from onereg.federation.guard import Deadline
 from onereg.federation.layout import DataDir
+from onereg.federation.node_config import Limits
 from onereg.http import rdap_objects as obj
+from onereg.http.offload import Offload, Refused
 from onereg.http.rdap_openapi import openapi_document
 from onereg.registry import events as ev
 from onereg.registry.node import Delegation, RegistryNode
@@ -69,8 +72,7 @@ from onereg.registry.schema import unkey
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 1024
-ENTITY_RESOURCE_LIMIT = 100
-SEARCH_LIMIT = 500
+ENTITY_RESOURCE_LIMIT = 100  # an entity lists at most this many (or max_results) resources
 _HEADERS = {"Access-Control-Allow-Origin": "*"}  # RFC 7480 5.6: browsers may call RDAP directly
 _HELD = frozenset((Status.ALLOCATED.value, Status.ASSIGNED.value))
 _ORDER = {rid: i for i, rid in enumerate(ALL_REGISTRIES)}
@@ -564,6 +566,8 @@ def record_versions(
 
 AuthoritySource = RdapAuthority | Callable[[], RdapAuthority]
 Handler = Callable[[Request], Awaitable[Response]]
+Build = Callable[[Request, RegistryNode, obj.Context, Deadline], Response]
+T = TypeVar("T")
 
 
 def rdap_routes(
@@ -575,17 +579,22 @@ def rdap_routes(
     inaccuracy_url: str | None = None,
     port43: str | None = None,
     stale: Callable[[], list[str]] | None = None,
+    offload: Offload | None = None,
 ) -> list[Route]:
     """Routes under /rdap/ for the node `get_node` returns.
 
     `authority` is a fixed `RdapAuthority` or a callable giving the current one (a
     `LiveAuthority`), asked on every request. `base_url` is this node's public URL, without
     /rdap; `port43` the host of its whois service, named in every object when there is one.
-    Handlers are coroutines that use the node's connection directly, so that they run in
-    the event loop's thread, where the node app opens it.
+    Every query runs off the event loop in `offload`'s workers (lookups and expensive queries
+    in separate pools, the latter rate-limited per client), on the worker's own connection to
+    the database `get_node()` opened; without `offload`, default limits and no rate limit.
     """
     current = authority if callable(authority) else (lambda: authority)
     root = base_url.rstrip("/")
+    work = offload or Offload(Limits(), rate_limited=False)
+    max_results = work.limits.max_results
+    bootstraps: dict[Afi, tuple[RdapAuthority, list[obj.Service]]] = {}
 
     def context(request: Request, node: RegistryNode) -> obj.Context:
         site = obj.Site(
@@ -599,17 +608,33 @@ def rdap_routes(
         notes = tuple(stale()) if stale else ()
         return obj.Context(site, url, obj.CONFORMANCE + obj.RIR_SEARCH_CONFORMANCE, notes)
 
-    def endpoint(build: Callable[[Request, RegistryNode, obj.Context], Response]) -> Handler:
+    def endpoint(build: Build, expensive: bool = False) -> Handler:
+        """The route's handler: `build` runs in a worker with its own connection (expensive
+        ones rate-limited per client); refusals are RDAP error objects (RFC 9083 section 6)."""
+
         async def handle(request: Request) -> Response:
             node = get_node()
             ctx = context(request, node)
+
+            def job(reader: RegistryNode, deadline: Deadline) -> Response:
+                try:
+                    return build(request, reader, ctx, deadline)
+                except RdapError as exc:
+                    return rdap_error(ctx, exc)
+
             try:
                 _check_size(request)
-                return build(request, node, ctx)
+                if expensive:
+                    client = request.client.host if request.client else "unknown"
+                    return await work.expensive(client, node.registry, node.path, job)
+                return await work.lookup(node.registry, node.path, job)
             except RdapError as exc:
-                return rdap_json(
-                    obj.error_object(ctx, exc.code, exc.title, exc.description), exc.code
-                )
+                return rdap_error(ctx, exc)
+            except Refused as exc:
+                title = "Too Many Requests" if exc.status == 429 else "Service Unavailable"
+                answer = rdap_error(ctx, RdapError(exc.status, title, exc.reason))
+                answer.headers["Retry-After"] = str(exc.retry_after)
+                return answer
 
         return handle
 
@@ -621,19 +646,25 @@ def rdap_routes(
         rec = record_of(node, auth, found, _last_time(node) or None)
         return rdap_json(obj.top_level(ctx, obj.resource_object(ctx, rec)))
 
-    def ip(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+    def ip(request: Request, node: RegistryNode, ctx: obj.Context, deadline: Deadline) -> Response:
         afi, number = parse_address(request.path_params["address"])
         return answer(node, ctx, Resource(afi, number, number))
 
-    def prefix(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+    def prefix(
+        request: Request, node: RegistryNode, ctx: obj.Context, deadline: Deadline
+    ) -> Response:
         params = request.path_params
         return answer(node, ctx, parse_prefix(params["prefix"], params["length"]))
 
-    def autnum(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+    def autnum(
+        request: Request, node: RegistryNode, ctx: obj.Context, deadline: Deadline
+    ) -> Response:
         number = parse_asn(request.path_params["asn"])
         return answer(node, ctx, Resource(Afi.ASN, number, number))
 
-    def entity(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+    def entity(
+        request: Request, node: RegistryNode, ctx: obj.Context, deadline: Deadline
+    ) -> Response:
         handle = request.path_params["handle"]
         if len(handle) > 255:
             raise _bad("entity handle too long")
@@ -641,39 +672,58 @@ def rdap_routes(
         if holder is None:
             raise _not_found(f"{node.registry.display_name} has no entity {handle!r}")
         auth, updated = current(), _last_time(node) or None
-        records = (record_of(node, auth, d, updated) for d in node.holder_resources(handle))
-        return rdap_json(obj.entity_lookup(ctx, holder, records, ENTITY_RESOURCE_LIMIT))
+        limit = min(ENTITY_RESOURCE_LIMIT, max_results)
+        records = (
+            _checked(deadline, record_of(node, auth, d, updated))
+            for d in node.holder_resources(handle, limit=limit + 1)
+        )
+        return rdap_json(obj.entity_lookup(ctx, holder, records, limit))
 
-    def help_(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+    def help_(
+        request: Request, node: RegistryNode, ctx: obj.Context, deadline: Deadline
+    ) -> Response:
         return rdap_json(obj.help_object(ctx))
 
     def bootstrap(afi: Afi, description: str) -> Handler:
-        def build(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+        def build(
+            request: Request, node: RegistryNode, ctx: obj.Context, deadline: Deadline
+        ) -> Response:
             auth = current()
             said = description + "".join(f" Stale: {n}." for n in ctx.stale)
-            body = obj.bootstrap_file(said, auth.publication, auth.services(afi))
+            cached = bootstraps.get(afi)
+            if cached is None or cached[0] is not auth:  # once per map, not per request
+                cached = bootstraps[afi] = (auth, auth.services(afi))
+            body = obj.bootstrap_file(said, auth.publication, cached[1])
             return Response(orjson.dumps(body), media_type="application/json", headers=_HEADERS)
 
         return endpoint(build)
 
-    def ip_search(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+    def ip_search(
+        request: Request, node: RegistryNode, ctx: obj.Context, deadline: Deadline
+    ) -> Response:
         params = request.path_params
         if "length" in params:
             res = parse_prefix(params["prefix"], params["length"])
         else:
             afi, number = parse_address(params["prefix"])
             res = Resource(afi, number, number)
-        found = rir_search(node, _relation(params["relation"]), res)
+        found = rir_search(node, _relation(params["relation"]), res, max_results + 1)
         auth, updated = current(), _last_time(node) or None
-        objects = [obj.network_object(ctx, record_of(node, auth, d, updated)) for d in found]
-        return rdap_json(obj.search_results(ctx, "ipSearchResults", objects))
+        objects = [
+            _checked(deadline, obj.network_object(ctx, record_of(node, auth, d, updated)))
+            for d in found[:max_results]
+        ]
+        truncated = max_results if len(found) > max_results else None
+        return rdap_json(obj.search_results(ctx, "ipSearchResults", objects, truncated))
 
-    def autnum_search(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+    def autnum_search(
+        request: Request, node: RegistryNode, ctx: obj.Context, deadline: Deadline
+    ) -> Response:
         relation = _relation(request.path_params["relation"])
         if relation not in ("rdap-up", "rdap-top"):
             raise _bad("autnum searches are rdap-up and rdap-top only")
         number = parse_asn(request.path_params["asn"])
-        found = rir_search(node, relation, Resource(Afi.ASN, number, number))
+        found = rir_search(node, relation, Resource(Afi.ASN, number, number), max_results)
         auth, updated = current(), _last_time(node) or None
         objects = [obj.autnum_object(ctx, record_of(node, auth, d, updated)) for d in found]
         return rdap_json(obj.search_results(ctx, "autnumSearchResults", objects))
@@ -719,14 +769,18 @@ def rdap_routes(
         afi, number = parse_address(params["address"])
         return Resource(afi, number, number)
 
-    def versions(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+    def versions(
+        request: Request, node: RegistryNode, ctx: obj.Context, deadline: Deadline
+    ) -> Response:
         found = history(node, query_of(request))
         if isinstance(found, Redirect):
             return RedirectResponse(found.location, status_code=301, headers=_HEADERS)
         listed, href, latest = found
         return rdap_json(obj.versions_list(versioned(ctx), listed, href, latest))
 
-    def version(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+    def version(
+        request: Request, node: RegistryNode, ctx: obj.Context, deadline: Deadline
+    ) -> Response:
         res = query_of(request)
         text = request.path_params["n"]
         if not _DIGITS.match(text) or int(text) == 0:
@@ -751,7 +805,9 @@ def rdap_routes(
         document = openapi_document(root, node.registry.display_name, parameter_examples(node))
         return Response(orjson.dumps(document), media_type="application/json", headers=_HEADERS)
 
-    def unsupported(request: Request, node: RegistryNode, ctx: obj.Context) -> Response:
+    def unsupported(
+        request: Request, node: RegistryNode, ctx: obj.Context, deadline: Deadline
+    ) -> Response:
         first = request.path_params["rest"].split("/", 1)[0]
         if first in ("domain", "nameserver", "domains", "nameservers", "entities"):
             raise RdapError(501, "Not Implemented", f"{first} queries are not served here")
@@ -760,15 +816,15 @@ def rdap_routes(
     return [
         Route("/rdap/openapi.json", openapi),
         Route("/rdap/ip/{address}", endpoint(ip)),
-        Route("/rdap/ip/{address}/versions", endpoint(versions)),
-        Route("/rdap/ip/{address}/versions/{n}", endpoint(version)),
+        Route("/rdap/ip/{address}/versions", endpoint(versions, expensive=True)),
+        Route("/rdap/ip/{address}/versions/{n}", endpoint(version, expensive=True)),
         Route("/rdap/ip/{prefix}/{length}", endpoint(prefix)),
-        Route("/rdap/ip/{prefix}/{length}/versions", endpoint(versions)),
-        Route("/rdap/ip/{prefix}/{length}/versions/{n}", endpoint(version)),
+        Route("/rdap/ip/{prefix}/{length}/versions", endpoint(versions, expensive=True)),
+        Route("/rdap/ip/{prefix}/{length}/versions/{n}", endpoint(version, expensive=True)),
         Route("/rdap/autnum/{asn}", endpoint(autnum)),
-        Route("/rdap/autnum/{asn}/versions", endpoint(versions)),
-        Route("/rdap/autnum/{asn}/versions/{n}", endpoint(version)),
-        Route("/rdap/entity/{handle}", endpoint(entity)),
+        Route("/rdap/autnum/{asn}/versions", endpoint(versions, expensive=True)),
+        Route("/rdap/autnum/{asn}/versions/{n}", endpoint(version, expensive=True)),
+        Route("/rdap/entity/{handle}", endpoint(entity, expensive=True)),
         Route("/rdap/help", endpoint(help_)),
         Route(
             "/rdap/bootstrap/ipv4.json",
@@ -782,9 +838,11 @@ def rdap_routes(
             "/rdap/bootstrap/asn.json",
             bootstrap(Afi.ASN, "RDAP bootstrap file for Autonomous System Number allocations"),
         ),
-        Route("/rdap/ips/rirSearch1/{relation}/{prefix}", endpoint(ip_search)),
-        Route("/rdap/ips/rirSearch1/{relation}/{prefix}/{length}", endpoint(ip_search)),
-        Route("/rdap/autnums/rirSearch1/{relation}/{asn}", endpoint(autnum_search)),
+        Route("/rdap/ips/rirSearch1/{relation}/{prefix}", endpoint(ip_search, expensive=True)),
+        Route(
+            "/rdap/ips/rirSearch1/{relation}/{prefix}/{length}", endpoint(ip_search, expensive=True)
+        ),
+        Route("/rdap/autnums/rirSearch1/{relation}/{asn}", endpoint(autnum_search, expensive=True)),
         Route("/rdap/{rest:path}", endpoint(unsupported)),
     ]
 
@@ -817,6 +875,16 @@ def rdap_json(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status, headers=_HEADERS, media_type=obj.MEDIA_TYPE)
 
 
+def rdap_error(ctx: obj.Context, exc: RdapError) -> Response:
+    return rdap_json(obj.error_object(ctx, exc.code, exc.title, exc.description), exc.code)
+
+
+def _checked(deadline: Deadline, item: T) -> T:
+    """`item`, once the deadline is checked: for the loops that build answers."""
+    deadline.check()
+    return item
+
+
 def _check_size(request: Request) -> None:
     size = len(request.scope.get("raw_path") or b"") + len(request.scope.get("query_string", b""))
     if size > MAX_REQUEST_BYTES:
@@ -834,21 +902,20 @@ def _relation(text: str) -> str:
     return name
 
 
-def rir_search(node: RegistryNode, relation: str, res: Resource) -> list[Delegation]:
+def rir_search(node: RegistryNode, relation: str, res: Resource, limit: int) -> list[Delegation]:
     """RFC 9910 over one node, whose records never overlap: every record is both the top and
     the bottom of its own tree, so up/top/bottom find the record covering the query and down
     finds the records inside it.
 
     rdap-up wants an object strictly less specific than the query, so an exact match has no
-    "up" here (its parent is IANA's block, another registry's object).
+    "up" here (its parent is IANA's block, another registry's object). rdap-down gives at most
+    `limit` records, read by an index range scan that stops there (cost linear in the answer).
     """
     if relation == "rdap-down":
-        inside = [
-            d for d in node.overlapping(res) if res.contains(d.resource) and d.resource != res
-        ]
+        inside = [d for d in node.within(res, limit + 1) if d.resource != res][:limit]
         if not inside:
             raise _not_found(f"{node.registry.display_name} has nothing more specific in {res}")
-        return inside[:SEARCH_LIMIT]
+        return inside
     found = covering(node, res)
     if found is None or (relation == "rdap-up" and found.resource == res):
         raise _not_found(f"{node.registry.display_name} has no {relation[5:]} object for {res}")

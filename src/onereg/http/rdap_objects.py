@@ -371,8 +371,23 @@ def entity_lookup(
     return top_level(ctx, obj)
 
 
-def search_results(ctx: Context, member: str, objects: list[JsonObject]) -> JsonObject:
-    return top_level(ctx, {member: objects})
+def search_results(
+    ctx: Context, member: str, objects: list[JsonObject], truncated: int | None = None
+) -> JsonObject:
+    """A search's answer; `truncated` (the cap) when there were more results (RFC 9083 4.3:
+    a notice of type "result set truncated due to excessive load")."""
+    body = top_level(ctx, {member: objects})
+    if truncated is not None:
+        body["notices"].append(
+            {
+                "title": "Result set truncated",
+                "type": "result set truncated due to excessive load",
+                "description": [
+                    f"Only the first {truncated} results are listed; ask about a smaller range."
+                ],
+            }
+        )
+    return body
 
 
 # --- onereg_versions_0: a record's history --------------------------------------------------

@@ -28,6 +28,7 @@ from onereg.federation.transfer_protocol import (
     PeerUnavailable,
     TransferProtocol,
 )
+from onereg.http.bodylimit import MalformedJson, parse_json
 from onereg.http.signed import signer_of
 from onereg.ledger.agreement import SignedAgreement
 from onereg.registry import interrir
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from onereg.http.app import NodeService
 
 Handler = Callable[[Request], Awaitable[Response]]
-MAX_BODY = 64 * 1024
 
 
 def _error(status: int, reasons: list[str]) -> JSONResponse:
@@ -65,13 +65,11 @@ def _guarded(handler: Handler) -> Handler:
 
 
 async def _json_body(request: Request) -> object:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise MalformedRequest(f"request body of {len(body)} bytes exceeds {MAX_BODY}")
+    """The body as JSON (its size is capped by `bodylimit.BodyLimit` before it is read)."""
     try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise MalformedRequest(f"request body is not JSON: {exc}") from None
+        return parse_json(await request.body())
+    except MalformedJson as exc:
+        raise MalformedRequest(str(exc)) from None
 
 
 def transfer_routes(service: NodeService) -> list[Route]:

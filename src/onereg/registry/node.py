@@ -356,6 +356,19 @@ class RegistryNode:
         for row in rows:
             yield self._delegation(row)
 
+    def within(self, resource: Resource, limit: int) -> list[Delegation]:
+        """The first `limit` delegations lying wholly inside `resource`, in order.
+
+        One index range scan that stops after `limit` rows: records never overlap, so at most
+        one row in the range (the last) sticks out past its end."""
+        lo, hi = key(resource.start), key(resource.end)
+        rows = self.conn.execute(
+            f"SELECT {_DELEGATION_COLUMNS} FROM delegations WHERE afi = ? AND start >= ? "
+            "AND start <= ? AND end <= ? ORDER BY start LIMIT ?",
+            (resource.afi.value, lo, hi, hi, limit),
+        )
+        return [self._delegation(r) for r in rows]
+
     def delegations(self, afi: Afi | None = None) -> Iterator[Delegation]:
         sql = f"SELECT {_DELEGATION_COLUMNS} FROM delegations"
         rows = (
@@ -374,11 +387,10 @@ class RegistryNode:
             return None
         return {"handle": row[0], "name": row[1], "cc": row[2], "seq": row[3]}
 
-    def holder_resources(self, handle: str) -> list[Delegation]:
-        rows = self.conn.execute(
-            f"SELECT {_DELEGATION_COLUMNS} FROM delegations WHERE holder = ? ORDER BY afi, start",
-            (handle,),
-        )
+    def holder_resources(self, handle: str, limit: int | None = None) -> list[Delegation]:
+        """The holder's delegations in order; the first `limit` only, when given."""
+        sql = f"SELECT {_DELEGATION_COLUMNS} FROM delegations WHERE holder = ? ORDER BY afi, start"
+        rows = self.conn.execute(sql + " LIMIT ?", (handle, -1 if limit is None else limit))
         return [self._delegation(r) for r in rows]
 
     def holds_any(self, handle: str) -> bool:

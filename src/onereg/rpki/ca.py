@@ -121,6 +121,26 @@ class RoaRecord:
     serial: int
 
 
+def issued_roas(db: sqlite3.Connection, handle: str | None = None) -> list[RoaRecord]:
+    """The ROAs a CA's state (`ca.sqlite`) records, all or one holder's.
+
+    Reads only that table: listing ROAs needs neither the registry's node nor the CA's
+    trust-anchor check that opening a `RegistryCa` does."""
+    sql = (
+        "SELECT c.holder, r.file, r.asn, r.prefixes, r.serial "
+        "FROM roas r JOIN cas c ON c.name = r.ca"
+    )
+    rows = (
+        db.execute(sql + " ORDER BY c.holder, r.file")
+        if handle is None
+        else db.execute(sql + " WHERE c.holder = ? ORDER BY r.file", (handle,))
+    )
+    return [
+        RoaRecord(h, f, a, tuple(RoaPrefix.parse(p) for p in orjson.loads(ps)), s)
+        for h, f, a, ps, s in rows
+    ]
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cas (
@@ -547,19 +567,7 @@ class RegistryCa:
     # --- ROAs ------------------------------------------------------------------------------------
 
     def roas(self, handle: str | None = None) -> list[RoaRecord]:
-        sql = (
-            "SELECT c.holder, r.file, r.asn, r.prefixes, r.serial "
-            "FROM roas r JOIN cas c ON c.name = r.ca"
-        )
-        rows = (
-            self.db.execute(sql + " ORDER BY c.holder, r.file")
-            if handle is None
-            else self.db.execute(sql + " WHERE c.holder = ? ORDER BY r.file", (handle,))
-        )
-        return [
-            RoaRecord(h, f, a, tuple(RoaPrefix.parse(p) for p in orjson.loads(ps)), s)
-            for h, f, a, ps, s in rows
-        ]
+        return issued_roas(self.db, handle)
 
     def add_roa(self, handle: str, asn: int, prefixes: Iterable[RoaPrefix]) -> str:
         """Issue a ROA for a holder's prefixes; refused unless every prefix lies inside the
