@@ -869,7 +869,7 @@ def _portable(name: str) -> bool:
 
 _ROA_EE_INHERITS = (
     "ROA EE certificate uses inherit for its resources; they must be explicit"
-    " (RFC 9582 section 6, RFC 6487 section 4.8.10)"
+    " (RFC 9582 section 5, RFC 6487 section 4.8.10)"
 )
 
 
@@ -910,7 +910,7 @@ def decode_roa(data: bytes) -> Roa:
         if len(families) > 2:
             problems.append(f"ROA has {len(families)} address families")
         if signed.ee.resources.asn:
-            problems.append("ROA EE certificate carries AS resources (RFC 9582 section 6)")
+            problems.append("ROA EE certificate carries AS resources (RFC 9582 section 5)")
         if signed.ee.resources.inherits:
             problems.append(_ROA_EE_INHERITS)
         return Roa(signed, asid, tuple(prefixes), tuple(problems))
