@@ -23,6 +23,8 @@ SLOWEST = 2.0  # seconds for one input: a parser that takes longer is hanging on
 GZIP_BAD_DEFLATE = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xff\xff\xff"
 REGRESSIONS: list[tuple[str, bytes]] = [
     ("delegated", GZIP_BAD_DEFLATE),  # zlib.error escaped read_text and delegated_registry
+    # ValueError from socket.inet_pton: a NUL character in a start address
+    ("delegated", b"2|ripencc|1|1|||+0000\nripencc|NL|ipv4|1.2.3.\x00|256|19930901|allocated\n"),
     # LookupError from expat: the XML declaration names an encoding Python does not have
     ("iana_xml", b"\x01<?xml version='1.0' encoding='MTF-8'?><registry/>"),
 ]

@@ -399,7 +399,7 @@ def _fast_record(registry: str, lineno: int, fields: list[str]) -> DelegatedReco
             size = 1 << (128 - value)
             if start % size:
                 return None
-    except OSError:
+    except (OSError, ValueError):  # ValueError: inet_pton on text with a NUL character
         return None
     end = start + size - 1
     if size == 0 or end > _MAX[afi]:
