@@ -23,7 +23,7 @@ ripencc|*|ipv6|*|1|summary
 ripencc|NL|asn|3333|1|19930901|allocated|ripe-ncc-hm|e-stats
 ripencc|NL|ipv4|193.0.0.0|2048|19930901|allocated|ripe-ncc-hm
 ripencc|ZZ|ipv4|193.0.8.0|256||available||
-ripencc|NL|ipv6|2001:67c::|29|20060801|allocated|ripe-ncc-hm
+ripencc|NL|ipv6|2001:678::|29|20060801|allocated|ripe-ncc-hm
 """
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fuzz.harness import Target
 
-FAMILIES = ["sources"]
+FAMILIES = ["sources", "ledger"]
 
 
 def family_targets(family: str) -> list[Target]:

@@ -294,7 +294,7 @@ def _checks_table(checks: list[LogCheck]) -> Table:
 def verify_evidence(path: Path, policy_file: Path, console: Console) -> bool:
     """Check a split-view evidence file: both notes signed by the log, and in conflict."""
     policy = Policy.parse(policy_file.read_text())
-    evidence = SplitViewEvidence.from_json(path.read_text())
+    evidence = SplitViewEvidence.from_json(path.read_bytes())
     keys = [log.verifier for log in policy.logs]
     first = Checkpoint.parse(verify_note(evidence.first_note, keys).text)
     second = Checkpoint.parse(verify_note(evidence.second_note, keys).text)

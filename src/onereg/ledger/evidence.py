@@ -47,12 +47,16 @@ class SplitViewEvidence:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> SplitViewEvidence:
-        data = json.loads(text)
-        if data.get("format") != EVIDENCE_FORMAT:
-            raise ProofError(f"not a {EVIDENCE_FORMAT} file")
-        path = tuple(base64.b64decode(h, validate=True) for h in data["path"])
-        return cls(str(data["first"]), str(data["second"]), path)
+    def from_json(cls, text: str | bytes) -> SplitViewEvidence:
+        """Read an evidence file (bytes as UTF-8); anything malformed is a ProofError."""
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict) or data.get("format") != EVIDENCE_FORMAT:
+                raise ProofError(f"not a {EVIDENCE_FORMAT} file")
+            path = tuple(base64.b64decode(h, validate=True) for h in data["path"])
+            return cls(str(data["first"]), str(data["second"]), path)
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            raise ProofError(f"malformed {EVIDENCE_FORMAT} file: {exc!r}") from None
 
 
 def check_conflict(first: Checkpoint, second: Checkpoint, path: Sequence[bytes]) -> str:
