@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fuzz.harness import Target
 
-FAMILIES = ["sources", "ledger"]
+FAMILIES = ["sources", "ledger", "config"]
 
 
 def family_targets(family: str) -> list[Target]:

@@ -32,6 +32,8 @@ REGRESSIONS: list[tuple[str, bytes]] = [
     ("evidence", b"[]"),
     ("evidence", b'{"format": "onereg-split-view-evidence/v1"}'),
     ("evidence", b'{"format": "onereg-split-view-evidence/v1", "path": [1]}'),
+    # UnicodeDecodeError escaped load_config for a node.toml that is not UTF-8
+    ("node_config", b'registry = "ripencc\xe4"\n'),
 ]
 
 
