@@ -1,7 +1,8 @@
 """A small seeded mutator for the fixed-seed run in the test suite.
 
 libFuzzer's mutator needs a running fuzzer, so the suite mutates the seed corpus itself with
-the same kinds of edits (bit flips, interesting bytes, cuts, repeats, splices); the same seed
+the same kinds of edits (bit flips, interesting bytes, cuts, repeats, splices) and one it
+rarely makes: deep nesting; the same seed
 gives the same inputs on every machine, so a failure there is reproducible.
 """
 
@@ -32,10 +33,13 @@ _INTERESTING = [
 ]
 
 
+_NESTING = [b"[", b'{"a":', b"<a>", b"\x30\x80", b"\xa0\x80", b"-", b"(", b"\n"]
+
+
 def _edit(rng: random.Random, data: bytes, seeds: Sequence[bytes]) -> bytes:
     buf = bytearray(data)
     at = rng.randrange(len(buf) + 1)
-    kind = rng.randrange(7)
+    kind = rng.randrange(8)
     if kind == 0 and buf:
         i = rng.randrange(len(buf))
         buf[i] ^= 1 << rng.randrange(8)
@@ -53,8 +57,10 @@ def _edit(rng: random.Random, data: bytes, seeds: Sequence[bytes]) -> bytes:
         other = rng.choice(seeds)
         cut = rng.randrange(len(other) + 1)
         buf = buf[:at] + bytearray(other[cut:])
-    else:
+    elif kind == 6:
         buf = buf[: rng.randrange(len(buf) + 1)]
+    else:  # deep nesting, which recursive parsers do not survive (libFuzzer rarely builds it)
+        buf[at:at] = rng.choice(_NESTING) * rng.randrange(200, 1500)
     return bytes(buf)
 
 

@@ -21,6 +21,12 @@ SLOWEST = 2.0  # seconds for one input: a parser that takes longer is hanging on
 
 # Inputs the fuzzers found crashing a parser, by target: each must now be refused cleanly.
 GZIP_BAD_DEFLATE = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xff\xff\xff"
+DEEP_JSON = b'{"agreement": ' + b"[" * 3000
+NOTIFICATION_BAD_HOST = (
+    b'<notification version="1" session_id="a2d845c4-5b91-4015-a2b7-988c03ce232a" serial="3" '
+    b'xmlns="http://www.ripe.net/rpki/rrdp"><snapshot uri="https://[x/s.xml" '
+    b'hash="c047e305fe71f2936720948e129a14c0819ded9cdecf31cfaf02c71200eb6f7c"/></notification>'
+)
 REGRESSIONS: list[tuple[str, bytes]] = [
     ("delegated", GZIP_BAD_DEFLATE),  # zlib.error escaped read_text and delegated_registry
     # ValueError from socket.inet_pton: a NUL character in a start address
@@ -34,10 +40,23 @@ REGRESSIONS: list[tuple[str, bytes]] = [
     ("evidence", b'{"format": "onereg-split-view-evidence/v1", "path": [1]}'),
     # UnicodeDecodeError escaped load_config for a node.toml that is not UTF-8
     ("node_config", b'registry = "ripencc\xe4"\n'),
+    # TypeError from canonical JSON: a ROA request's asn beyond 64 bits (atheris)
+    ("roa_request", b'{"request": {"asn": 33331111111111111111111111}, "signature": ""}'),
+    # ValueError from urlsplit: "Invalid IPv6 URL" in a notification's snapshot URI
+    ("rrdp_notification", NOTIFICATION_BAD_HOST),
+    # RecursionError: nesting deeper than the JSON or TOML decoder recurses
+    ("node_config", b"registry = " + b"[" * 3000),
+    ("transfer_policy", b"\x04schema = " + b"[" * 3000),
+    ("agreement", DEEP_JSON),
+    ("transfer_submit", DEEP_JSON),
+    ("transfer_offer", DEEP_JSON),
+    ("roa_request", DEEP_JSON),
+    ("holder_key", DEEP_JSON),
 ]
 
 
 def _replay(target: Target, inputs: list[bytes]) -> None:
+    target.check(inputs[0])  # builds the target's world (a node, keys), which is not the parse
     for data in inputs:
         started = time.perf_counter()
         target.check(data)

@@ -56,6 +56,15 @@ def _outcomes(note: str, outcomes: list[WitnessOutcome]) -> dict[str, object]:
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
+def parse_holder_key_body(raw: bytes) -> tuple[str, bytes]:
+    """An operator's {handle, key (hex)}; ValueError, KeyError or TypeError say what is wrong."""
+    try:
+        body = json.loads(raw)
+    except RecursionError as exc:
+        raise ValueError(f"nested too deeply: {exc}") from None
+    return str(body["handle"]), bytes.fromhex(str(body["key"]))
+
+
 def operator_routes(
     service: NodeService, operators: SignedRoutes, uploads: SignedRoutes
 ) -> list[Route]:
@@ -77,8 +86,7 @@ def operator_routes(
 
     async def holder_key(request: Request) -> Response:
         try:
-            body = json.loads(await request.body())
-            handle, public = str(body["handle"]), bytes.fromhex(str(body["key"]))
+            handle, public = parse_holder_key_body(await request.body())
             entry = register_holder_key(service.current_node(), handle, public)
         except (ValueError, KeyError, TypeError) as exc:
             return JSONResponse({"reasons": [f"expected {{handle, key}}: {exc}"]}, 400)

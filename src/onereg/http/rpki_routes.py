@@ -68,6 +68,16 @@ def _execute(node: RegistryNode, config: RpkiConfig, request: RoaRequest) -> dic
     return {"action": request.action, "file": file, "rrdp_serial": publication.serial}
 
 
+def parse_roa_body(raw: bytes) -> tuple[RoaRequest, bytes]:
+    """A holder's POST /rpki/roas body: ValueError if it is not JSON (nesting too deep for the
+    decoder included), RoaRequestError if it is not a ROA request."""
+    try:
+        body = json.loads(raw)
+    except RecursionError as exc:
+        raise ValueError(f"nested too deeply: {exc}") from None
+    return parse_signed(body)
+
+
 def rpki_routes(get_node: Callable[[], RegistryNode], config: RpkiConfig) -> list[Route]:
     async def submit(request: Request) -> Response:
         raw = await request.body()
@@ -75,7 +85,7 @@ def rpki_routes(get_node: Callable[[], RegistryNode], config: RpkiConfig) -> lis
             return _error(400, f"request body of {len(raw)} bytes exceeds {MAX_BODY}")
         node = get_node()
         try:
-            roa_request, signature = parse_signed(json.loads(raw))
+            roa_request, signature = parse_roa_body(raw)
             found = holder_key(node, roa_request.holder)
             check_request(
                 roa_request,

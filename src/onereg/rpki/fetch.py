@@ -119,7 +119,10 @@ def rsync_module(uri: str) -> str:
 
 
 def _same_origin(a: str, b: str) -> bool:
-    x, y = urlsplit(a), urlsplit(b)
+    try:
+        x, y = urlsplit(a), urlsplit(b)
+    except ValueError:  # "Invalid IPv6 URL": an unbalanced [ in the host
+        return False
     return (x.scheme, x.netloc) == (y.scheme, y.netloc)
 
 

@@ -1,0 +1,121 @@
+"""HTTP request bodies of the federation API: transfer submissions and offers, witness
+add-checkpoint requests, holder-signed ROA requests and operators' holder-key registrations.
+
+Each target is the function the route hands the raw body to, so what it may raise is what the
+route turns into a 4xx; anything else would be a 500.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sqlite3
+from datetime import UTC, datetime
+
+from fuzz.harness import Target, text
+from fuzz.world import HOLDER_KEY, ORIGIN, world
+from onereg.core.errors import OneregError
+from onereg.federation.transfer_protocol import MalformedRequest, parse_offer
+from onereg.federation.witness import AddCheckpointRequest, Witness
+from onereg.http.operator_routes import parse_holder_key_body
+from onereg.http.rpki_routes import parse_roa_body
+from onereg.http.transfers import parse_json_body, parse_submission
+from onereg.rpki.requests import RoaRequest, check_request
+
+NONCE = "00112233445566778899aabbccddeeff"
+NOW = datetime(2029, 6, 1, tzinfo=UTC)
+
+
+def _submission_seeds() -> list[bytes]:
+    signed = json.loads(world().agreement)
+    return [
+        json.dumps(signed).encode(),
+        json.dumps({**signed, "evidence": {"contract": "https://example.net/x.pdf"}}).encode(),
+    ]
+
+
+def _submission(data: bytes) -> object:
+    return parse_submission(parse_json_body(data))
+
+
+SUBMISSION = Target("transfer_submit", _submission, (MalformedRequest,), _submission_seeds)
+
+
+def _offer_seeds() -> list[bytes]:
+    offer = {
+        **json.loads(world().agreement),
+        "evidence": {},
+        "original": {"start": "193.0.0.0", "value": "2048", "date": "19930901"},
+        "registered": "19930901",
+        "source_cc": "NL",
+        "status": "allocated",
+        "authority": "ripencc",
+        "source_key_seq": 3,
+        "recipient_key_seq": None,
+    }
+    return [json.dumps(offer).encode()]
+
+
+def _offer(data: bytes) -> object:
+    return parse_offer(NONCE, parse_json_body(data))
+
+
+OFFER = Target("transfer_offer", _offer, (MalformedRequest,), _offer_seeds)
+
+
+@functools.cache
+def _witness() -> Witness:
+    w = world()
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    return Witness(conn, w.witnesses[0], {ORIGIN: [w.signer.verifier()]})
+
+
+def _witness_seeds() -> list[bytes]:
+    note = world().note
+    return [
+        AddCheckpointRequest(0, [], note).body().encode(),
+        AddCheckpointRequest(3, [bytes(32), bytes(range(32))], note).body().encode(),
+    ]
+
+
+def _add_checkpoint(data: bytes) -> object:
+    """As the route hands it on: decoded leniently, answered with a status, never raising."""
+    return _witness().add_checkpoint(text(data))
+
+
+ADD_CHECKPOINT = Target("witness_add", _add_checkpoint, (), _witness_seeds)
+
+
+def _roa_seeds() -> list[bytes]:
+    request = RoaRequest(
+        "ripencc",
+        "RIPE-NCC-HM",
+        "add",
+        3333,
+        ("193.0.0.0/21-24",),
+        "",
+        "2029-06-02T00:00:00Z",
+        NONCE,
+    )
+    return [json.dumps(request.sign(HOLDER_KEY)).encode()]
+
+
+def _roa(data: bytes) -> object:
+    request, signature = parse_roa_body(data)
+    public = HOLDER_KEY.public_key().public_bytes_raw()
+    check_request(request, signature, public, "ripencc", NOW)
+    return request
+
+
+ROA_REQUEST = Target("roa_request", _roa, (ValueError, OneregError), _roa_seeds)
+
+
+def _holder_key_seeds() -> list[bytes]:
+    return [json.dumps({"handle": "RIPE-NCC-HM", "key": "ab" * 32}).encode()]
+
+
+HOLDER_KEY_BODY = Target(
+    "holder_key", parse_holder_key_body, (ValueError, KeyError, TypeError), _holder_key_seeds
+)
+
+TARGETS = [SUBMISSION, OFFER, ADD_CHECKPOINT, ROA_REQUEST, HOLDER_KEY_BODY]
