@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from fuzz.harness import Target
 from fuzz.targets import FAMILIES, family_of, family_targets
 
 _STATUS = re.compile(r"^#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\d+)/")
@@ -79,20 +80,27 @@ def parse_log(target: str, seconds: float, log: str) -> Outcome:
     return out
 
 
-def _seed_corpus(name: str, corpus: Path) -> None:
+def _target(family: str, name: str) -> Target:
+    return {t.name: t for t in family_targets(family)}[name]
+
+
+def _seed_corpus(family: str, name: str, corpus: Path) -> None:
     if corpus.is_dir() and any(corpus.iterdir()):
         return
     corpus.mkdir(parents=True, exist_ok=True)
-    target = {t.name: t for t in family_targets(family_of(name))}[name]
+    target = _target(family, name)
     for data in target.seeds():
         (corpus / f"seed-{hashlib.sha1(data).hexdigest()}").write_bytes(data[: target.max_len])
 
 
-def run_target(name: str, seconds: int, work: Path, runs: int | None, seed: int) -> Outcome:
+def run_target(
+    family: str, name: str, seconds: int, work: Path, runs: int | None, seed: int
+) -> Outcome:
     """One target in a child process (``--child``), its output kept in ``<work>/<name>/log``."""
     home = work / name
-    _seed_corpus(name, home / "corpus")
-    command = [sys.executable, "-m", "fuzz.run", "--child", name, "--seconds", str(seconds)]
+    _seed_corpus(family, name, home / "corpus")
+    command = [sys.executable, "-m", "fuzz.run", "--child", f"{family}:{name}"]
+    command += ["--seconds", str(seconds)]
     command += ["--work", str(work), "--seed", str(seed)]
     if runs is not None:
         command += ["--runs", str(runs)]
@@ -107,12 +115,13 @@ def run_target(name: str, seconds: int, work: Path, runs: int | None, seed: int)
     return out
 
 
-def child(name: str, seconds: int, work: Path, runs: int | None, seed: int) -> None:
+def child(which: str, seconds: int, work: Path, runs: int | None, seed: int) -> None:
     """Inside the child: instrument the project while importing the target, then fuzz."""
     import atheris
 
+    family, _, name = which.partition(":")
     with atheris.instrument_imports(include=["onereg", "asn1crypto"]):
-        target = {t.name: t for t in family_targets(family_of(name))}[name]
+        target = _target(family, name)
     home = work / name
     args = [sys.argv[0], str(home / "corpus"), f"-max_len={target.max_len}", "-timeout=10"]
     args += [f"-artifact_prefix={home}/", "-print_final_stats=1", f"-seed={seed}"]
@@ -138,20 +147,21 @@ def main(argv: list[str] | None = None) -> int:
     if opts.child:
         child(opts.child, opts.seconds, opts.work, opts.runs, opts.seed)
         return 0
-    names = [
-        t.name
-        for family in opts.family or FAMILIES
+    families = opts.family or sorted({family_of(t) for t in opts.target or []}) or FAMILIES
+    chosen = [
+        (family, t.name)
+        for family in families
         for t in family_targets(family)
         if not opts.target or t.name in opts.target
     ]
-    if opts.list or not names:
-        print("\n".join(names) or "no such target")
-        return 0 if names else 2
-    seconds = max(1, int(opts.minutes * 60 / len(names))) if opts.minutes else opts.seconds
+    if opts.list or not chosen:
+        print("\n".join(f"{family}: {name}" for family, name in chosen) or "no such target")
+        return 0 if chosen else 2
+    seconds = max(1, int(opts.minutes * 60 / len(chosen))) if opts.minutes else opts.seconds
     print(HEADER, flush=True)
     outcomes = []
-    for name in names:
-        outcomes.append(run_target(name, seconds, opts.work, opts.runs, opts.seed))
+    for family, name in chosen:
+        outcomes.append(run_target(family, name, seconds, opts.work, opts.runs, opts.seed))
         print(outcomes[-1].row(), flush=True)
     total = sum(o.execs for o in outcomes)
     crashes = [o for o in outcomes if o.crash]

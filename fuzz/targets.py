@@ -21,6 +21,7 @@ def all_targets() -> dict[str, Target]:
 
 
 def family_of(name: str) -> str:
+    """The family of a target (the families are imported in order until it is found)."""
     for family in FAMILIES:
         if any(t.name == name for t in family_targets(family)):
             return family

@@ -7,12 +7,16 @@ unexpected exception again fails the suite on every machine the same way.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from fuzz.harness import Target
 from fuzz.mutate import mutations
+from fuzz.run import parse_log
 from fuzz.targets import all_targets
 
 TARGETS = all_targets()
@@ -77,3 +81,31 @@ def test_crash_found_by_fuzzing_is_refused_cleanly(name: str, data: bytes) -> No
     with pytest.raises(target.allowed) as caught:
         target.parse(data)
     assert str(caught.value).strip()
+
+
+def test_coverage_guided_run_reports_its_figures(tmp_path: Path) -> None:
+    """The atheris runner itself, briefly: it instruments the parser, grows a corpus from the
+    seeds and prints executions and coverage (what docs/fuzzing.md records)."""
+    repo = Path(__file__).resolve().parents[1]
+    command = [sys.executable, "-m", "fuzz.run", "--family", "rtr", "--target", "rtr_pdus"]
+    command += ["--runs", "1500"]
+    done = subprocess.run(
+        [*command, "--work", str(tmp_path)], cwd=repo, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    row = next(line for line in done.stdout.splitlines() if line.startswith("rtr_pdus"))
+    execs, cov, corpus = (int(x) for x in (row.split()[2], row.split()[4], row.split()[6]))
+    assert execs >= 1500 and cov > 10 and corpus >= 2, row
+    assert row.rstrip().endswith("-"), row  # no crash
+    assert len(list((tmp_path / "rtr_pdus" / "corpus").iterdir())) >= 2
+
+
+def test_crash_is_reported_with_its_input() -> None:
+    log = (
+        "=== Uncaught Python exception: ===\nKeyError: 'path'\n"
+        "#12\tDONE cov: 40 ft: 41 corp: 3/9b lim: 4 exec/s: 0 rss: 40Mb\n"
+        "artifact_prefix='w/'; Test unit written to w/crash-abc\n"
+    )
+    out = parse_log("evidence", 2.0, log)
+    assert (out.execs, out.cov, out.ft, out.corpus) == (12, 40, 41, 3)
+    assert out.crash == "KeyError: 'path': w/crash-abc"
