@@ -20,6 +20,7 @@ from onereg.federation.witness import AddCheckpointRequest, Witness
 from onereg.http.operator_routes import parse_holder_key_body
 from onereg.http.rpki_routes import parse_roa_body
 from onereg.http.transfers import parse_json_body, parse_submission
+from onereg.rpki.objects import RoaPrefix, roa_content
 from onereg.rpki.requests import RoaRequest, check_request
 
 NONCE = "00112233445566778899aabbccddeeff"
@@ -87,24 +88,22 @@ ADD_CHECKPOINT = Target("witness_add", _add_checkpoint, (), _witness_seeds)
 
 
 def _roa_seeds() -> list[bytes]:
-    request = RoaRequest(
-        "ripencc",
-        "RIPE-NCC-HM",
-        "add",
-        3333,
-        ("193.0.0.0/21-24",),
-        "",
-        "2029-06-02T00:00:00Z",
-        NONCE,
-    )
-    return [json.dumps(request.sign(HOLDER_KEY)).encode()]
+    def signed(*prefixes: str) -> bytes:
+        request = RoaRequest(
+            "ripencc", "RIPE-NCC-HM", "add", 3333, prefixes, "", "2029-06-02T00:00:00Z", NONCE
+        )
+        return json.dumps(request.sign(HOLDER_KEY)).encode()
+
+    return [signed("193.0.0.0/21-24"), signed("193.0.0.0/24", "2001:67c::/32-48")]
 
 
 def _roa(data: bytes) -> object:
     request, signature = parse_roa_body(data)
     public = HOLDER_KEY.public_key().public_bytes_raw()
     check_request(request, signature, public, "ripencc", NOW)
-    return request
+    # what issuing does with it next (rpki_routes._execute): its prefixes, then the ROA content
+    prefixes = [RoaPrefix.parse(p) for p in request.prefixes]
+    return roa_content(request.asn, prefixes)
 
 
 ROA_REQUEST = Target("roa_request", _roa, (ValueError, OneregError), _roa_seeds)
@@ -114,8 +113,23 @@ def _holder_key_seeds() -> list[bytes]:
     return [json.dumps({"handle": "RIPE-NCC-HM", "key": "ab" * 32}).encode()]
 
 
+def _prefixes(data: bytes) -> object:
+    """A signed request's prefixes as issuing reads them (only a holder's key gets them this
+    far, so the target above cannot mutate them; this one can): one prefix a line."""
+    prefixes = [RoaPrefix.parse(line) for line in text(data).split("\n")]
+    return roa_content(3333, prefixes)
+
+
+ROA_PREFIXES = Target(
+    "roa_prefixes",
+    _prefixes,
+    (ValueError,),
+    lambda: [b"193.0.0.0/21-24\n2001:67c::/32-48", b"10.0.0.0/8", b"::/0-128\n0.0.0.0/0"],
+    1024,
+)
+
 HOLDER_KEY_BODY = Target(
     "holder_key", parse_holder_key_body, (ValueError, KeyError, TypeError), _holder_key_seeds
 )
 
-TARGETS = [SUBMISSION, OFFER, ADD_CHECKPOINT, ROA_REQUEST, HOLDER_KEY_BODY]
+TARGETS = [SUBMISSION, OFFER, ADD_CHECKPOINT, ROA_REQUEST, ROA_PREFIXES, HOLDER_KEY_BODY]
