@@ -12,9 +12,19 @@ import json
 import sqlite3
 from datetime import UTC, datetime
 
-from fuzz.harness import Target, text
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from fuzz.harness import Target, select, text
 from fuzz.world import HOLDER_KEY, ORIGIN, world
 from onereg.core.errors import OneregError
+from onereg.federation.httpsig import (
+    NodeSigningKey,
+    RequestVerifier,
+    SignatureRejected,
+    sign_request,
+    sign_response,
+    verify_response,
+)
 from onereg.federation.transfer_protocol import MalformedRequest, parse_offer
 from onereg.federation.witness import AddCheckpointRequest, Witness
 from onereg.http.operator_routes import parse_holder_key_body
@@ -133,3 +143,57 @@ HOLDER_KEY_BODY = Target(
 )
 
 TARGETS = [SUBMISSION, OFFER, ADD_CHECKPOINT, ROA_REQUEST, ROA_PREFIXES, HOLDER_KEY_BODY]
+
+
+# --- RFC 9421 signatures on requests and answers ---------------------------------------------
+
+_PEER = NodeSigningKey("peer-ripencc", Ed25519PrivateKey.from_private_bytes(bytes([7]) * 32))
+_WHEN = 1_900_000_000.0
+_SENT = b'{"x": 1}'
+
+
+def _message(data: bytes) -> tuple[dict[str, str], bytes]:
+    """`Name: value` header lines, a blank line, the body (as an HTTP message carries them)."""
+    head, _, body = data.partition(b"\n\n")
+    headers: dict[str, str] = {}
+    for line in text(head).split("\n"):
+        name, _, value = line.partition(":")
+        headers[name.strip()] = value.strip()
+    return headers, body
+
+
+def _serialise(headers: dict[str, str], body: bytes) -> bytes:
+    return "".join(f"{k}: {v}\n" for k, v in headers.items()).encode() + b"\n" + body
+
+
+def _signed_seeds() -> list[bytes]:
+    request = sign_request(_PEER, "POST", "/transfers/abc/accept", _SENT, now=_WHEN, nonce="n1")
+    seeds = [b"\x00" + _serialise(request, _SENT)]
+    verified = _verifier().verify("POST", "/transfers/abc/accept", request, _SENT)
+    answer = sign_response(_PEER, 200, b"{}", verified, now=_WHEN)
+    seeds.append(b"\x01" + _serialise(answer, b"{}"))
+    return seeds
+
+
+def _verifier() -> RequestVerifier:
+    return RequestVerifier({_PEER.keyid: _PEER.private.public_key()}, clock=lambda: _WHEN)
+
+
+def _signed(data: bytes) -> object:
+    """0: a peer's signed request as a node checks it before any handler runs; 1: a peer's
+    signed answer as a node checks it against the request it sent."""
+    choice, rest = select(data, 2)
+    headers, body = _message(rest)
+    if choice == 0:
+        return _verifier().verify("POST", "/transfers/abc/accept", headers, body)
+    sent = sign_request(_PEER, "POST", "/transfers/abc/accept", _SENT, now=_WHEN, nonce="n1")
+    keys = {_PEER.keyid: _PEER.private.public_key()}
+    verify_response(
+        keys, _PEER.keyid, 200, headers, body, "POST", "/transfers/abc/accept", sent, now=_WHEN
+    )
+    return headers
+
+
+SIGNED = Target("signed_message", _signed, (SignatureRejected,), _signed_seeds)
+
+TARGETS.append(SIGNED)
