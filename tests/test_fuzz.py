@@ -37,6 +37,8 @@ REGRESSIONS: list[tuple[str, bytes]] = [
     ("delegated", b"2|ripencc|1|1|||+0000\nripencc|NL|ipv4|1.2.3.\x00|256|19930901|allocated\n"),
     # LookupError from expat: the XML declaration names an encoding Python does not have
     ("iana_xml", b"\x01<?xml version='1.0' encoding='MTF-8'?><registry/>"),
+    # ValueError from expat: "multi-byte encodings are not supported" (atheris)
+    ("iana_xml", b"\x07<?xml version='1.0' encoding='UTF-7'?>\n<registry/>"),
     # split-view evidence: UnicodeDecodeError, AttributeError, KeyError, TypeError escaped
     ("evidence", b"\xff"),
     ("evidence", b"[]"),
