@@ -50,6 +50,9 @@ REGRESSIONS: list[tuple[str, bytes]] = [
     ("roa_request", b'{"request": {"asn": 33331111111111111111111111}, "signature": ""}'),
     # ValueError from urlsplit: "Invalid IPv6 URL" in a notification's snapshot URI
     ("rrdp_notification", NOTIFICATION_BAD_HOST),
+    # LookupError, ValueError from expat: as the IANA reader's, an encoding it cannot read
+    ("rrdp_notification", b"<?xml version='1.0' encoding='UTF-7'?><notification/>"),
+    ("rrdp_document", b"\x01<?xml version='1.0' encoding='MTF-8'?><delta/>"),
     # RecursionError: nesting deeper than the JSON or TOML decoder recurses
     ("node_config", b"registry = " + b"[" * 3000),
     ("transfer_policy", b"\x04schema = " + b"[" * 3000),

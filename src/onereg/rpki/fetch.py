@@ -225,6 +225,8 @@ class _RrdpParser:
             self._parser.Parse(data, final)
         except expat.ExpatError as exc:
             raise FetchError(f"malformed XML: {exc}") from None
+        except (LookupError, ValueError) as exc:  # an encoding expat cannot read: unknown, UTF-7
+            raise FetchError(f"unreadable XML: {exc}") from None
         if final and self.root is None:
             raise FetchError(f"empty {self.kind} document")
 
