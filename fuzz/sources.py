@@ -15,7 +15,7 @@ from onereg.core.errors import SourceFormatError
 from onereg.registry.sources import iana, nro_lists
 from onereg.registry.sources.delegated import delegated_registry, parse_delegated
 
-_DELEGATED = b"""# a synthetic delegated-extended file
+DELEGATED_SAMPLE = b"""# a synthetic delegated-extended file
 2.3|ripencc|20260101|4|19830705|20260101|+0100
 ripencc|*|asn|*|1|summary
 ripencc|*|ipv4|*|2|summary
@@ -28,7 +28,7 @@ ripencc|NL|ipv6|2001:678::|29|20060801|allocated|ripe-ncc-hm
 
 
 def _delegated_seeds() -> list[bytes]:
-    seeds = [_DELEGATED, gzip.compress(_DELEGATED, mtime=0)]
+    seeds = [DELEGATED_SAMPLE, gzip.compress(DELEGATED_SAMPLE, mtime=0)]
     for rir in ("afrinic", "apnic", "arin", "lacnic", "ripencc", "iana"):
         seeds += real_lines(f"delegated/2019-09-samples/{rir}", 60)
     seeds += real_lines("delegated/truncated-2026/delegated-arin-extended-latest.head.txt", 10)

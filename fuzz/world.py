@@ -16,7 +16,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fuzz.harness import scratch_file
-from fuzz.sources import _DELEGATED
+from fuzz.sources import DELEGATED_SAMPLE
 from onereg.core.registries import RegistryId
 from onereg.core.resources import Resource
 from onereg.federation.importer import import_delegated_file
@@ -87,7 +87,7 @@ def _agreement() -> str:
 def world() -> World:
     home = Path(tempfile.mkdtemp(prefix="onereg-fuzz-world."))
     data = DataDir(home)
-    import_delegated_file(data, scratch_file(_DELEGATED, "world-delegated"), None)
+    import_delegated_file(data, scratch_file(DELEGATED_SAMPLE, "world-delegated"), None)
     node = data.open(RegistryId.RIPENCC)
     signer = Signer.from_seed(ORIGIN, b"\x01" * 32)
     witnesses = (
