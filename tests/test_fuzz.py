@@ -31,6 +31,10 @@ NOTIFICATION_BAD_HOST = (
     b'xmlns="http://www.ripe.net/rpki/rrdp"><snapshot uri="https://[x/s.xml" '
     b'hash="c047e305fe71f2936720948e129a14c0819ded9cdecf31cfaf02c71200eb6f7c"/></notification>'
 )
+ROA_INFINITE_ASN = (
+    b'{"request": {"format": "onereg-roa-request/2", "registry": "ripencc", "holder": "H", '
+    b'"action": "add", "asn": 1E999, "prefixes": [], "expires": "", "nonce": ""}}'
+)
 REGRESSIONS: list[tuple[str, bytes]] = [
     ("delegated", GZIP_BAD_DEFLATE),  # zlib.error escaped read_text and delegated_registry
     # ValueError from socket.inet_pton: a NUL character in a start address
@@ -48,6 +52,8 @@ REGRESSIONS: list[tuple[str, bytes]] = [
     ("node_config", b'registry = "ripencc\xe4"\n'),
     # TypeError from canonical JSON: a ROA request's asn beyond 64 bits (atheris)
     ("roa_request", b'{"request": {"asn": 33331111111111111111111111}, "signature": ""}'),
+    # OverflowError from int(): an asn of 1E999 is a JSON float, infinity (atheris)
+    ("roa_request", ROA_INFINITE_ASN),
     # ValueError from urlsplit: "Invalid IPv6 URL" in a notification's snapshot URI
     ("rrdp_notification", NOTIFICATION_BAD_HOST),
     # LookupError, ValueError from expat: as the IANA reader's, an encoding it cannot read

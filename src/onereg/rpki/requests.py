@@ -84,7 +84,7 @@ def parse_signed(body: object) -> tuple[RoaRequest, bytes]:
             str(fields["nonce"]),
         )
         signature = base64.b64decode(str(body["signature"]), validate=True)
-    except (AssertionError, KeyError, TypeError, ValueError) as exc:
+    except (AssertionError, KeyError, TypeError, ValueError, OverflowError) as exc:  # inf asn
         raise RoaRequestError(f"malformed ROA request: {exc!r}") from None
     if not 16 <= len(request.nonce) <= 64 or not request.nonce.isalnum():
         raise RoaRequestError(f"nonce {request.nonce[:70]!r}: 16 to 64 letters or digits")
