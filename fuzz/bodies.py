@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fuzz.harness import Target, select, text
+from fuzz.harness import Target, json_tokens, select, text
 from fuzz.world import HOLDER_KEY, ORIGIN, world
 from onereg.core.errors import OneregError
 from onereg.federation.httpsig import (
@@ -49,7 +49,24 @@ def _submission(data: bytes) -> object:
     return parse_submission(parse_json_body(data))
 
 
-SUBMISSION = Target("transfer_submit", _submission, (MalformedRequest,), _submission_seeds)
+AGREEMENT_TOKENS = json_tokens(
+    "agreement",
+    "source_signature",
+    "recipient_signature",
+    "format",
+    "resource",
+    "source_registry",
+    "source_holder",
+    "recipient_registry",
+    "recipient_holder",
+    "kind",
+    "nonce",
+    "expires",
+    "evidence",
+)
+SUBMISSION = Target(
+    "transfer_submit", _submission, (MalformedRequest,), _submission_seeds, tokens=AGREEMENT_TOKENS
+)
 
 
 def _offer_seeds() -> list[bytes]:
@@ -71,7 +88,14 @@ def _offer(data: bytes) -> object:
     return parse_offer(NONCE, parse_json_body(data))
 
 
-OFFER = Target("transfer_offer", _offer, (MalformedRequest,), _offer_seeds)
+OFFER_KEYS = ("original", "registered", "source_cc", "status", "authority", "source_key_seq")
+OFFER = Target(
+    "transfer_offer",
+    _offer,
+    (MalformedRequest,),
+    _offer_seeds,
+    tokens=AGREEMENT_TOKENS + json_tokens(*OFFER_KEYS, "recipient_key_seq"),
+)
 
 
 @functools.cache
@@ -116,7 +140,14 @@ def _roa(data: bytes) -> object:
     return roa_content(request.asn, prefixes)
 
 
-ROA_REQUEST = Target("roa_request", _roa, (ValueError, OneregError), _roa_seeds)
+ROA_KEYS = ("request", "signature", "format", "registry", "holder", "action", "asn", "prefixes")
+ROA_REQUEST = Target(
+    "roa_request",
+    _roa,
+    (ValueError, OneregError),
+    _roa_seeds,
+    tokens=json_tokens(*ROA_KEYS, "file", "expires", "nonce", "add", "remove"),
+)
 
 
 def _holder_key_seeds() -> list[bytes]:
@@ -139,7 +170,11 @@ ROA_PREFIXES = Target(
 )
 
 HOLDER_KEY_BODY = Target(
-    "holder_key", parse_holder_key_body, (ValueError, KeyError, TypeError), _holder_key_seeds
+    "holder_key",
+    parse_holder_key_body,
+    (ValueError, KeyError, TypeError),
+    _holder_key_seeds,
+    tokens=json_tokens("handle", "key"),
 )
 
 TARGETS = [SUBMISSION, OFFER, ADD_CHECKPOINT, ROA_REQUEST, ROA_PREFIXES, HOLDER_KEY_BODY]

@@ -32,6 +32,8 @@ class Target:
     allowed: tuple[type[BaseException], ...]
     seeds: Callable[[], Iterable[bytes]]
     max_len: int = 4096
+    # words of the format (JSON keys, keywords) libFuzzer splices in whole (its -dict)
+    tokens: tuple[bytes, ...] = ()
 
     def check(self, data: bytes) -> None:
         """Run the parser once; re-raise anything it is not allowed to raise."""
@@ -40,6 +42,35 @@ class Target:
         except self.allowed as exc:
             if not str(exc).strip():
                 raise UnclearError(f"{self.name}: {type(exc).__name__} without a message") from exc
+
+
+JSON_TOKENS = (
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b'""',
+    b":",
+    b",",
+    b"null",
+    b"true",
+    b"false",
+    b"-1",
+    b"0",
+    b"1E999",
+    b"1.5",
+    b'"\\u0000"',
+)
+
+
+def json_tokens(*keys: str) -> tuple[bytes, ...]:
+    """JSON's punctuation and literals plus the format's keys, quoted."""
+    return JSON_TOKENS + tuple(f'"{k}"'.encode() for k in keys)
+
+
+def dictionary(tokens: tuple[bytes, ...]) -> str:
+    """The tokens as a libFuzzer dictionary file (one quoted entry a line, bytes escaped)."""
+    return "".join('"' + "".join(f"\\x{b:02x}" for b in t) + '"\n' for t in tokens)
 
 
 def text(data: bytes) -> str:

@@ -12,7 +12,7 @@ import io
 
 from rich.console import Console
 
-from fuzz.harness import Target, scratch_file, select, text
+from fuzz.harness import Target, json_tokens, scratch_file, select, text
 from fuzz.world import ORIGIN, world
 from onereg.cli.serve import verify_evidence
 from onereg.core.errors import OneregError, SignatureError
@@ -82,7 +82,14 @@ def _evidence(data: bytes) -> object:
     return verify_evidence(scratch_file(data, "evidence.json"), policy, console)
 
 
-EVIDENCE = Target("evidence", _evidence, (OneregError,), lambda: [world().evidence.encode()], 8192)
+EVIDENCE = Target(
+    "evidence",
+    _evidence,
+    (OneregError,),
+    lambda: [world().evidence.encode()],
+    8192,
+    tokens=json_tokens("format", "first", "second", "path"),
+)
 
 
 def _agreement(data: bytes) -> object:
@@ -95,6 +102,25 @@ def _agreement(data: bytes) -> object:
     return signed
 
 
-AGREEMENT = Target("agreement", _agreement, (OneregError,), lambda: [world().agreement.encode()])
+AGREEMENT = Target(
+    "agreement",
+    _agreement,
+    (OneregError,),
+    lambda: [world().agreement.encode()],
+    tokens=json_tokens(
+        "agreement",
+        "source_signature",
+        "recipient_signature",
+        "format",
+        "resource",
+        "source_registry",
+        "source_holder",
+        "recipient_registry",
+        "recipient_holder",
+        "kind",
+        "nonce",
+        "expires",
+    ),
+)
 
 TARGETS = [NOTE, CHECKPOINT, POLICY, PROOF, EVIDENCE, AGREEMENT]

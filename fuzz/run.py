@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from fuzz.harness import Target
+from fuzz.harness import Target, dictionary
 from fuzz.targets import FAMILIES, family_of, family_targets
 
 _STATUS = re.compile(r"^#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\d+)/")
@@ -128,6 +128,9 @@ def child(which: str, seconds: int, work: Path, runs: int | None, seed: int) -> 
     args += [f"-max_total_time={seconds}", "-rss_limit_mb=2048"]
     if runs is not None:
         args.append(f"-runs={runs}")
+    if target.tokens:
+        (home / "dict").write_text(dictionary(target.tokens))
+        args.append(f"-dict={home / 'dict'}")
     atheris.Setup(args, target.check)
     atheris.Fuzz()
 
