@@ -120,7 +120,8 @@ def child(which: str, seconds: int, work: Path, runs: int | None, seed: int) -> 
     import atheris
 
     family, _, name = which.partition(":")
-    with atheris.instrument_imports(include=["onereg", "asn1crypto"]):
+    # the project, and the pure-Python libraries that parse for it (DER, RFC 9421 fields)
+    with atheris.instrument_imports(include=["onereg", "asn1crypto", "http_message_signatures"]):
         target = _target(family, name)
     home = work / name
     args = [sys.argv[0], str(home / "corpus"), f"-max_len={target.max_len}", "-timeout=10"]
