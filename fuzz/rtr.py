@@ -8,14 +8,19 @@ answer it queued is well-formed PDUs. The session never raises: bad input gets a
 from __future__ import annotations
 
 import asyncio
+import bz2
 import functools
+import gzip
 import logging
+import lzma
 from typing import Any
 
-from fuzz.harness import Target
+from fuzz.harness import Target, real_lines, scratch_file
+from onereg.rpki.routes import RovInputError
 from onereg.rtr import pdu as p
 from onereg.rtr.server import Limits, RtrServer, Timings, _Conn
 from onereg.rtr.state import RtrCache
+from onereg.rtr.vrps import load_vrps
 
 SESSION = 4242
 
@@ -85,3 +90,32 @@ def _session(data: bytes) -> object:
 SESSION_TARGET = Target("rtr_session", _session, (), _seeds)
 
 TARGETS = [PDUS, SESSION_TARGET]
+
+
+# --- VRP files the server serves (rpki-client / Routinator JSON or CSV) -----------------------
+
+_VRP_JSON = (
+    b'{"metadata": {"buildtime": "2026-01-01T00:00:00Z"}, "roas": [\n'
+    b'{"asn": 64496, "prefix": "192.0.2.0/24", "maxLength": 24, "ta": "ripe"},\n'
+    b'{"asn": "AS64497", "prefix": "2001:db8::/32", "maxLength": 48, "ta": "arin"}]}\n'
+)
+_VRP_CSV = b"ASN,IP Prefix,Max Length,Trust Anchor\nAS64496,192.0.2.0/24,24,ripe\n"
+
+
+def _vrp_seeds() -> list[bytes]:
+    seeds = [_VRP_JSON, _VRP_CSV, b"[" + _VRP_JSON.split(b"[", 1)[1].rsplit(b"]", 1)[0] + b"]"]
+    seeds += [gzip.compress(_VRP_CSV, mtime=0), bz2.compress(_VRP_JSON), lzma.compress(_VRP_CSV)]
+    seeds += real_lines("rpki/vrp-exports/lacnic-roa-prefixes.csv", 30)
+    seeds += real_lines("rpki/vrp-exports/ripe-rrdp-snapshot-2019-roas-decoded.csv", 30)
+    return seeds
+
+
+def _vrp_file(data: bytes) -> object:
+    """`onereg rtr serve --vrps FILE` reads it on every change (fast path, then the general
+    reader); plain or compressed, by content."""
+    return load_vrps(scratch_file(data, "vrps"))
+
+
+VRP_FILE = Target("vrp_file", _vrp_file, (ValueError, RovInputError), _vrp_seeds, 8192)
+
+TARGETS.append(VRP_FILE)

@@ -59,6 +59,10 @@ REGRESSIONS: list[tuple[str, bytes]] = [
     # LookupError, ValueError from expat: as the IANA reader's, an encoding it cannot read
     ("rrdp_notification", b"<?xml version='1.0' encoding='UTF-7'?><notification/>"),
     ("rrdp_document", b"\x01<?xml version='1.0' encoding='MTF-8'?><delta/>"),
+    # VRP files for RTR: corrupt gzip, bzip2, xz streams escaped (zlib.error, OSError, LZMAError)
+    ("vrp_file", GZIP_BAD_DEFLATE),
+    ("vrp_file", b"BZh91AY&SY" + bytes(40)),
+    ("vrp_file", b"\xfd7zXZ\x00" + bytes(40)),
     # RecursionError: nesting deeper than the JSON or TOML decoder recurses
     ("node_config", b"registry = " + b"[" * 3000),
     ("transfer_policy", b"\x04schema = " + b"[" * 3000),
