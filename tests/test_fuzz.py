@@ -63,6 +63,8 @@ REGRESSIONS: list[tuple[str, bytes]] = [
     ("vrp_file", GZIP_BAD_DEFLATE),
     ("vrp_file", b"BZh91AY&SY" + bytes(40)),
     ("vrp_file", b"\xfd7zXZ\x00" + bytes(40)),
+    # AttributeError: a JSON VRP whose asn is a number with a fraction (atheris)
+    ("vrp_file", b'[{"asn": 6.496, "prefix": "192.0.2.0/24", "maxLength": 24}]'),
     # RecursionError: nesting deeper than the JSON or TOML decoder recurses
     ("node_config", b"registry = " + b"[" * 3000),
     ("transfer_policy", b"\x04schema = " + b"[" * 3000),
