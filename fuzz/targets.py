@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fuzz.harness import Target
 
-FAMILIES = ["sources", "ledger", "config", "bodies", "der", "rrdp", "rtr", "queries"]
+FAMILIES = ["sources", "ledger", "config", "bodies", "der", "rrdp", "rtr", "routes", "queries"]
 
 
 def family_targets(family: str) -> list[Target]:

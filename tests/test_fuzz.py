@@ -65,6 +65,10 @@ REGRESSIONS: list[tuple[str, bytes]] = [
     ("vrp_file", b"\xfd7zXZ\x00" + bytes(40)),
     # AttributeError: a JSON VRP whose asn is a number with a fraction (atheris)
     ("vrp_file", b'[{"asn": 6.496, "prefix": "192.0.2.0/24", "maxLength": 24}]'),
+    # BGP tables: zlib.error while sniffing a broken gzip; KeyError from mrtparse on an
+    # unknown MRT type
+    ("bgp_routes", b"\x00" + GZIP_BAD_DEFLATE),
+    ("bgp_routes", b"\x03" + bytes(4) + b"\xff\xff" + bytes(6)),
     # RecursionError: nesting deeper than the JSON or TOML decoder recurses
     ("node_config", b"registry = " + b"[" * 3000),
     ("transfer_policy", b"\x04schema = " + b"[" * 3000),

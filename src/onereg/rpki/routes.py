@@ -27,6 +27,7 @@ import gzip
 import io
 import lzma
 import signal
+import struct
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -297,6 +298,10 @@ def _import_mrtparse() -> Any:
     return mrtparse
 
 
+# mrtparse looks unknown type codes up in dicts and reads past short buffers
+_MRTPARSE_ERRORS = (KeyError, IndexError, struct.error, zlib.error)
+
+
 def read_mrt(
     path: Path,
     *,
@@ -319,7 +324,7 @@ def read_mrt(
             entry = next(reader)
         except StopIteration:
             break
-        except (EOFError, OSError, ValueError) as exc:
+        except (EOFError, OSError, ValueError, *_MRTPARSE_ERRORS) as exc:
             if allow_truncated:
                 break
             raise RovInputError(
@@ -347,7 +352,7 @@ def sniff_route_format(path: Path) -> Literal["prefix-origin", "bgpdump", "mrt"]
     with open_binary(path) as raw:
         try:
             head = raw.read(4096)
-        except (EOFError, OSError):
+        except _CORRUPT:  # the reader that follows says what is wrong with the stream
             head = b""
     if len(head) >= 12 and int.from_bytes(head[4:6], "big") in _MRT_TYPES:
         try:
