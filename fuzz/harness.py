@@ -7,7 +7,10 @@ unexpected exception means a code path nobody thought about, which is where the 
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,14 +102,19 @@ def real_lines(relative: str, count: int) -> list[bytes]:
 _SCRATCH: list[Path] = []
 
 
+def temp_dir(prefix: str, base: Path | None = None) -> Path:
+    """A private directory for this process, removed when it exits."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 def scratch_file(data: bytes, name: str) -> Path:
     """`data` written to `name` in this process's scratch directory, for parsers that take a
     path (they read files an operator downloaded); one directory per process, reused."""
     if not _SCRATCH:
-        import tempfile
-
         base = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
-        _SCRATCH.append(Path(tempfile.mkdtemp(prefix="onereg-fuzz.", dir=base)))
+        _SCRATCH.append(temp_dir("onereg-fuzz.", base))
     path = _SCRATCH[0] / name
     path.write_bytes(data)
     return path

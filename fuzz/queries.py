@@ -13,16 +13,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import tempfile
 from collections.abc import MutableMapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote_from_bytes, unquote
 
 from starlette.applications import Starlette
 
-from fuzz.harness import SHARED_DATA, Target, scratch_file, text
+from fuzz.harness import SHARED_DATA, Target, scratch_file, temp_dir, text
 from onereg.core.registries import ALL_REGISTRIES, RegistryId
 from onereg.federation.importer import import_delegated_file, import_iana
 from onereg.federation.layout import DataDir
@@ -60,7 +58,7 @@ class _Node:
 @functools.cache
 def _node() -> _Node:
     logging.getLogger("onereg").setLevel(logging.CRITICAL)
-    data = DataDir(Path(tempfile.mkdtemp(prefix="onereg-fuzz-queries.")))
+    data = DataDir(temp_dir("onereg-fuzz-queries."))
     if (SHARED_DATA / "iana").is_dir():
         import_iana(data, SHARED_DATA / "iana")
     for registry, lines in FILES.items():

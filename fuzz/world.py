@@ -9,13 +9,11 @@ Seeds made from these reach the code behind the signature checks, where random b
 from __future__ import annotations
 
 import functools
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fuzz.harness import scratch_file
+from fuzz.harness import scratch_file, temp_dir
 from fuzz.sources import DELEGATED_SAMPLE
 from onereg.core.registries import RegistryId
 from onereg.core.resources import Resource
@@ -85,7 +83,7 @@ def _agreement() -> str:
 
 @functools.cache
 def world() -> World:
-    home = Path(tempfile.mkdtemp(prefix="onereg-fuzz-world."))
+    home = temp_dir("onereg-fuzz-world.")
     data = DataDir(home)
     import_delegated_file(data, scratch_file(DELEGATED_SAMPLE, "world-delegated"), None)
     node = data.open(RegistryId.RIPENCC)
