@@ -103,8 +103,10 @@ _SCRATCH: list[Path] = []
 
 
 def temp_dir(prefix: str, base: Path | None = None) -> Path:
-    """A private directory for this process, removed when it exits."""
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    """A private directory for this process, removed when it exits (libFuzzer ends a fuzzing
+    process without Python's exit handlers, so the runner names a folder it removes itself)."""
+    inside = os.environ.get("ONEREG_FUZZ_SCRATCH")
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=inside or base))
     atexit.register(shutil.rmtree, path, True)
     return path
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -104,8 +106,16 @@ def run_target(
     command += ["--work", str(work), "--seed", str(seed)]
     if runs is not None:
         command += ["--runs", str(runs)]
+    scratch = home / "scratch"
+    scratch.mkdir(exist_ok=True)
+    env = {**os.environ, "ONEREG_FUZZ_SCRATCH": str(scratch.resolve())}
     started = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, errors="replace", check=False)
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, errors="replace", check=False, env=env
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     elapsed = time.monotonic() - started
     log = done.stdout + done.stderr
     (home / "log").write_text(log)
