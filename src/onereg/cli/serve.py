@@ -302,7 +302,10 @@ def verify_evidence(path: Path, policy_file: Path, console: Console) -> bool:
     """Check an evidence file: both notes signed by the log, and in conflict (a split view)
     or the later one smaller (a rollback)."""
     policy = Policy.parse(policy_file.read_text())
-    text = path.read_text()
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise OneregError(f"{path}: not UTF-8 at byte {exc.start}: not an evidence file") from None
     try:  # each note under its own origin's key only
         if evidence_format(text) == ROLLBACK_FORMAT:
             reason = RollbackEvidence.from_json(text).check(policy.log_keys)

@@ -153,7 +153,7 @@ def load_config(path: Path) -> NodeConfig:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: no node config (create one with `onereg node init`)") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return _from_toml(raw, path)
 

@@ -56,6 +56,14 @@ def _outcomes(note: str, outcomes: list[WitnessOutcome]) -> dict[str, object]:
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
+def parse_holder_key_body(raw: bytes) -> tuple[str, bytes]:
+    """An operator's {handle, key (hex)}; ValueError, KeyError or TypeError say what is wrong."""
+    body = parse_json(raw)  # MalformedJson is a ValueError
+    if not isinstance(body, dict):
+        raise TypeError("the body is not a JSON object")
+    return str(body["handle"]), bytes.fromhex(str(body["key"]))
+
+
 def operator_routes(
     service: NodeService, operators: SignedRoutes, uploads: SignedRoutes
 ) -> list[Route]:
@@ -77,10 +85,7 @@ def operator_routes(
 
     async def holder_key(request: Request) -> Response:
         try:
-            body = parse_json(await request.body())
-            if not isinstance(body, dict):
-                raise TypeError("the body is not a JSON object")
-            handle, public = str(body["handle"]), bytes.fromhex(str(body["key"]))
+            handle, public = parse_holder_key_body(await request.body())
             entry = register_holder_key(service.current_node(), handle, public)
         except (ValueError, KeyError, TypeError) as exc:
             return JSONResponse({"reasons": [f"expected {{handle, key}}: {exc}"]}, 400)

@@ -123,6 +123,12 @@ def _listed(r: RoaRecord) -> dict[str, object]:
     }
 
 
+def parse_roa_body(raw: bytes) -> tuple[RoaRequest, bytes]:
+    """A holder's POST /rpki/roas body: ValueError if it is not JSON (`MalformedJson`, nesting
+    too deep for the decoder included), RoaRequestError if it is not a ROA request."""
+    return parse_signed(parse_json(raw))
+
+
 def rpki_routes(
     get_node: Callable[[], RegistryNode], config: RpkiConfig, offload: Offload | None = None
 ) -> list[Route]:
@@ -137,7 +143,7 @@ def rpki_routes(
         node = get_node()
         try:
             work.admit(_client(request))
-            roa_request, signature = parse_signed(parse_json(await request.body()))
+            roa_request, signature = parse_roa_body(await request.body())
             status, body = await work.writer.run(
                 issue_roa, node.path, node.registry, config, roa_request, signature
             )

@@ -66,9 +66,30 @@ def _guarded(handler: Handler) -> Handler:
 
 async def _json_body(request: Request) -> object:
     """The body as JSON (its size is capped by `bodylimit.BodyLimit` before it is read)."""
+    return parse_json_body(await request.body())
+
+
+def parse_json_body(body: bytes) -> object:
+    """A request body as JSON; MalformedRequest (400) for anything else, nesting too deep
+    for the decoder included."""
     try:
-        return parse_json(await request.body())
+        return parse_json(body)
     except MalformedJson as exc:
+        raise MalformedRequest(str(exc)) from None
+
+
+def parse_submission(body: object) -> tuple[SignedAgreement, dict[str, object]]:
+    """A holder's POST /transfers: the signed agreement and the evidence beside it."""
+    if not isinstance(body, dict) or "agreement" not in body:
+        raise MalformedRequest(
+            "expected a JSON object {agreement, source_signature, recipient_signature}"
+        )
+    evidence = body.pop("evidence", None) or {}
+    if not isinstance(evidence, dict):
+        raise MalformedRequest("evidence must be a JSON object")
+    try:
+        return SignedAgreement.from_json(json.dumps(body)), evidence
+    except OneregError as exc:
         raise MalformedRequest(str(exc)) from None
 
 
@@ -79,18 +100,7 @@ def transfer_routes(service: NodeService) -> list[Route]:
         return service.protocol
 
     async def submit(request: Request) -> Response:
-        body = await _json_body(request)
-        if not isinstance(body, dict) or "agreement" not in body:
-            raise MalformedRequest(
-                "expected a JSON object {agreement, source_signature, recipient_signature}"
-            )
-        evidence = body.pop("evidence", None) or {}
-        if not isinstance(evidence, dict):
-            raise MalformedRequest("evidence must be a JSON object")
-        try:
-            signed = SignedAgreement.from_json(json.dumps(body))
-        except OneregError as exc:
-            raise MalformedRequest(str(exc)) from None
+        signed, evidence = parse_submission(await _json_body(request))
         t = await protocol().submit(signed, evidence)
         service.changed()
         return JSONResponse(t.public(), status_code=200 if t.state in FINAL_STATES else 202)

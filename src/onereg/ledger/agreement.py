@@ -97,7 +97,7 @@ class SignedAgreement:
                 base64.b64decode(data["source_signature"], validate=True),
                 base64.b64decode(data["recipient_signature"], validate=True),
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:  # deep JSON nesting
             raise SignatureError(f"malformed signed agreement: {exc}") from None
 
 

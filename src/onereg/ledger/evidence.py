@@ -109,7 +109,7 @@ def evidence_format(text: str) -> str:
     """The "format" of an evidence file (ProofError when it is not a JSON object)."""
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting too deep (fuzzing)
         raise ProofError(f"not an evidence file: not JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ProofError("not an evidence file: not a JSON object")

@@ -956,6 +956,8 @@ def load_policy_file(path: Path | str) -> RegistryPolicy:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise SourceFormatError(name, None, f"not UTF-8: {exc}") from None
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables
+        raise SourceFormatError(name, None, "malformed TOML: nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         found = _LINE_RE.search(str(exc))
         line = int(found.group(1)) if found else None

@@ -119,7 +119,10 @@ def rsync_module(uri: str) -> str:
 
 
 def _same_origin(a: str, b: str) -> bool:
-    x, y = urlsplit(a), urlsplit(b)
+    try:
+        x, y = urlsplit(a), urlsplit(b)
+    except ValueError:  # "Invalid IPv6 URL": an unbalanced [ in the host
+        return False
     return (x.scheme, x.netloc) == (y.scheme, y.netloc)
 
 
@@ -222,6 +225,8 @@ class _RrdpParser:
             self._parser.Parse(data, final)
         except expat.ExpatError as exc:
             raise FetchError(f"malformed XML: {exc}") from None
+        except (LookupError, ValueError) as exc:  # an encoding expat cannot read: unknown, UTF-7
+            raise FetchError(f"unreadable XML: {exc}") from None
         if final and self.root is None:
             raise FetchError(f"empty {self.kind} document")
 

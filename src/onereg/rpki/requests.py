@@ -19,6 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from onereg.core.errors import OneregError
+from onereg.core.resources import Afi
 from onereg.ledger.entry import canonical_json
 
 ROA_REQUEST_FORMAT = "onereg-roa-request/2"
@@ -83,10 +84,12 @@ def parse_signed(body: object) -> tuple[RoaRequest, bytes]:
             str(fields["nonce"]),
         )
         signature = base64.b64decode(str(body["signature"]), validate=True)
-    except (AssertionError, KeyError, TypeError, ValueError) as exc:
+    except (AssertionError, KeyError, TypeError, ValueError, OverflowError) as exc:  # inf asn
         raise RoaRequestError(f"malformed ROA request: {exc!r}") from None
     if not 16 <= len(request.nonce) <= 64 or not request.nonce.isalnum():
         raise RoaRequestError(f"nonce {request.nonce[:70]!r}: 16 to 64 letters or digits")
+    if not 0 <= request.asn <= Afi.ASN.max_value:  # also keeps it inside canonical JSON's range
+        raise RoaRequestError(f"asn {str(request.asn)[:20]} is not an AS number (0..4294967295)")
     if request.action not in ACTIONS:
         raise RoaRequestError(f"action {request.action!r} is not one of {', '.join(ACTIONS)}")
     return request, signature

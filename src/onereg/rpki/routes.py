@@ -27,6 +27,8 @@ import gzip
 import io
 import lzma
 import signal
+import struct
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal, cast
@@ -86,6 +88,19 @@ def open_binary(path: Path) -> IO[bytes]:
     return open(path, "rb")
 
 
+# what reading a truncated or corrupt compressed stream raises (gzip, bzip2, xz)
+_CORRUPT = (EOFError, OSError, zlib.error, lzma.LZMAError)
+
+
+def read_binary(path: Path) -> bytes:
+    """The whole file, decompressed; RovInputError for a truncated or corrupt stream."""
+    with open_binary(path) as raw:
+        try:
+            return raw.read()
+        except _CORRUPT as exc:
+            raise RovInputError(path, "end", "file is truncated or corrupt", str(exc)) from None
+
+
 def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
     with open_binary(path) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline=None)
@@ -93,7 +108,7 @@ def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
             yield from enumerate(text, start=1)
         except UnicodeDecodeError as exc:
             raise RovInputError(path, "?", "not UTF-8 text", str(exc)) from None
-        except (EOFError, OSError) as exc:
+        except _CORRUPT as exc:
             raise RovInputError(path, "end", "file is truncated or corrupt", str(exc)) from None
 
 
@@ -283,6 +298,10 @@ def _import_mrtparse() -> Any:
     return mrtparse
 
 
+# mrtparse looks unknown type codes up in dicts and reads past short buffers
+_MRTPARSE_ERRORS = (KeyError, IndexError, struct.error, zlib.error)
+
+
 def read_mrt(
     path: Path,
     *,
@@ -305,7 +324,7 @@ def read_mrt(
             entry = next(reader)
         except StopIteration:
             break
-        except (EOFError, OSError, ValueError) as exc:
+        except (EOFError, OSError, ValueError, *_MRTPARSE_ERRORS) as exc:
             if allow_truncated:
                 break
             raise RovInputError(
@@ -333,7 +352,7 @@ def sniff_route_format(path: Path) -> Literal["prefix-origin", "bgpdump", "mrt"]
     with open_binary(path) as raw:
         try:
             head = raw.read(4096)
-        except (EOFError, OSError):
+        except _CORRUPT:  # the reader that follows says what is wrong with the stream
             head = b""
     if len(head) >= 12 and int.from_bytes(head[4:6], "big") in _MRT_TYPES:
         try:
@@ -416,8 +435,7 @@ def read_vrps_json(path: Path, builder: _VrpBuilder | None = None) -> VrpSet:
     """rpki-client / Routinator JSON: {"roas": [{"asn": 64496 or "AS64496", "prefix": ...,
     "maxLength": ...}, ...]} (a bare list of such objects is accepted too)."""
     own = builder or _VrpBuilder()
-    with open_binary(path) as raw:
-        data = raw.read()
+    data = read_binary(path)
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:

@@ -70,7 +70,7 @@ def format_prefix(family: int, hi: int, lo: int, length: int) -> str:
 
 def parse_asn(text: str | int) -> int:
     """Accept 64496, "64496", "AS64496" and asdot "1.10"; VRP exports and dumps use all of them."""
-    if isinstance(text, bool):
+    if isinstance(text, bool) or not isinstance(text, int | str):  # JSON gives floats, lists
         raise PrefixError(f"not an AS number: {text!r}")
     if isinstance(text, int):
         value = text

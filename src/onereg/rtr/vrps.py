@@ -14,7 +14,7 @@ import re
 import socket
 from pathlib import Path
 
-from onereg.rpki.routes import open_binary, read_vrps
+from onereg.rpki.routes import read_binary, read_vrps
 from onereg.rtr.state import VrpInput, VrpKeys
 
 _JSON_ROA = re.compile(
@@ -57,8 +57,7 @@ def _keys(data: bytes, pattern: re.Pattern[bytes], path: Path) -> tuple[VrpKeys,
 
 def load_vrps(path: Path) -> VrpInput:
     """The VRPs of an rpki-client (or Routinator / RIPE NCC validator) JSON or CSV file."""
-    with open_binary(path) as fh:
-        data = fh.read()
+    data = read_binary(path)
     head = data[:64].lstrip()
     if head[:1] in (b"{", b"["):
         keys, count = _keys(data, _JSON_ROA, path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import re
 import socket
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -126,7 +127,7 @@ def read_text(path: Path) -> str:
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise SourceFormatError(str(path), None, f"broken gzip stream: {exc}") from None
     try:
         return raw.decode("utf-8")
@@ -146,7 +147,7 @@ def delegated_registry(path: Path) -> RegistryId | None:
                 if line.strip() and not line.startswith("#"):
                     fields = line.split("|")
                     return RegistryId(fields[1]) if len(fields) > 1 else None
-    except (OSError, EOFError, ValueError):
+    except (OSError, EOFError, ValueError, zlib.error):
         return None
     return None
 
@@ -398,7 +399,7 @@ def _fast_record(registry: str, lineno: int, fields: list[str]) -> DelegatedReco
             size = 1 << (128 - value)
             if start % size:
                 return None
-    except OSError:
+    except (OSError, ValueError):  # ValueError: inet_pton on text with a NUL character
         return None
     end = start + size - 1
     if size == 0 or end > _MAX[afi]:

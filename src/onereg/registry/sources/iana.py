@@ -162,6 +162,8 @@ def _read_xml(path: Path) -> _Doc:
     except expat.ExpatError as exc:
         reason = f"not well-formed XML: {expat.ErrorString(exc.code)}"
         raise SourceFormatError(str(path), exc.lineno, reason) from None
+    except (LookupError, ValueError) as exc:  # an encoding expat cannot read: unknown, UTF-7
+        raise SourceFormatError(str(path), 1, f"not readable XML: {exc}") from None
     root = builder.close()
     if root.tag != _q("registry"):
         raise SourceFormatError(str(path), 1, "not an IANA registry", "root", root.tag)
