@@ -59,6 +59,10 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
 
     Opens nothing outside the node's directory except the federation file: the peers are known
     only by their descriptions there, and by what they publish and sign."""
+    # Searches run in worker threads and hold the GIL while they compute; the event loop asks
+    # for it back after this interval, so 1 ms (not CPython's 5 ms) keeps quick requests quick
+    # while a search runs (measured in bench/bench_hardening.py).
+    sys.setswitchinterval(0.001)
     federation = read_federation(config.federation_file)
     nd, rid = config.node_dir, config.registry
     hold_serve_lock(nd.root)  # released by the OS when this process ends, however it ends
