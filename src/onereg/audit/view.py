@@ -146,7 +146,7 @@ def _recorded(node: RegistryNode) -> list[Recorded]:
 
 def _registry_view(data: DataDir, registry: RegistryId, details: bool) -> RegistryView:
     """One node's part of the view, from the cache when the node's log has not moved since."""
-    with data.open(registry, create=False) as node:
+    with data.read(registry) as node:
         size, head = node.head()
         tag = (CACHE_VERSION, size, head.hex(), details)
         cache = data.root / "cache" / f"{registry.value}.audit.pickle"
@@ -206,7 +206,7 @@ def load_view(data: DataDir, details: bool = False) -> FederationView:
         rirs = {rid: _registry_view(data, rid, details) for rid in present}
     authority, specials, updated = AuthorityMap([]), [], {}
     if data.exists(RegistryId.IANA):
-        with data.open(RegistryId.IANA, create=False) as iana:
+        with data.read(RegistryId.IANA) as iana:
             authority = AuthorityMap.from_node(iana)
             specials = _specials(iana)
             meta = iana.source("iana-registries")

@@ -276,7 +276,7 @@ def export() -> None:
 @click.pass_obj
 def export_delegated_cmd(settings: Settings, registry: str, output: Path | None) -> None:
     """A delegated-extended file of one registry."""
-    with DataDir(settings.data_dir).open(RegistryId(registry), create=False) as node:
+    with DataDir(settings.data_dir).read(RegistryId(registry)) as node:
         _write_lines(export_delegated(node), output)
 
 
@@ -286,7 +286,7 @@ def export_delegated_cmd(settings: Settings, registry: str, output: Path | None)
 @click.pass_obj
 def export_transfers_cmd(settings: Settings, registry: str, output: Path | None) -> None:
     """The registry's transfers as an NRO transfers_latest.json (checked against the schema)."""
-    with DataDir(settings.data_dir).open(RegistryId(registry), create=False) as node:
+    with DataDir(settings.data_dir).read(RegistryId(registry)) as node:
         document = export_transfers(node)
     problems = transfer_log_problems(document)
     if problems:  # a defect of ours, not of the input: say so rather than publish it

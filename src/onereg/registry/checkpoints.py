@@ -120,8 +120,9 @@ class Checkpointer:
     def ensure_key_published(self) -> None:
         """The first key goes into the log before the first checkpoint that it signs."""
         vkey = self.signer.verifier().vkey()
-        if self.node.conn.execute("SELECT 1 FROM node_keys LIMIT 1").fetchone() is None:
-            self.node.append([(ev.KEY_PUBLISHED, {"vkey": vkey})])
+        with self.node.writing():
+            if self.node.conn.execute("SELECT 1 FROM node_keys LIMIT 1").fetchone() is None:
+                self.node.append([(ev.KEY_PUBLISHED, {"vkey": vkey})])
 
     def current_key(self) -> str | None:
         row = self.node.conn.execute(
@@ -131,6 +132,10 @@ class Checkpointer:
 
     def sign(self) -> str:
         """Sign a checkpoint of the log as it is now (or return the one already signed)."""
+        with self.node.writing():  # the size signed is the size checked and stored
+            return self._sign()
+
+    def _sign(self) -> str:
         self.ensure_key_published()
         size, _ = self.node.head()
         existing = self.at(size)
@@ -168,11 +173,12 @@ def rotate_key_of(node: RegistryNode, key_file: Path) -> tuple[str, str]:
     """
     origin = identity.origin_of(node.registry)
     old, new = identity.rotate_signer(key_file, origin)
-    checkpointer = Checkpointer(node, old)
-    checkpointer.ensure_key_published()
-    node.append(
-        [(ev.KEY_ROTATED, {"vkey": new.verifier().vkey(), "previous": old.verifier().vkey()})]
-    )
-    checkpointer.sign()
-    identity.commit_rotation(key_file)
+    with node.writing():  # the rotation and the checkpoint that seals it commit together
+        checkpointer = Checkpointer(node, old)
+        checkpointer.ensure_key_published()
+        node.append(
+            [(ev.KEY_ROTATED, {"vkey": new.verifier().vkey(), "previous": old.verifier().vkey()})]
+        )
+        checkpointer.sign()
+    identity.commit_rotation(key_file)  # only once the log says so
     return old.verifier().key, new.verifier().key
