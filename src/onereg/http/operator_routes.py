@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from onereg.core.errors import OneregError
+from onereg.core.fs import private_dir
 from onereg.federation.publish import WitnessOutcome
 from onereg.http.signed import SignedRoutes
 from onereg.ledger.checkpoint import Checkpoint
@@ -93,7 +94,7 @@ def operator_routes(
             return JSONResponse({"reasons": ["this node takes no imports"]}, status_code=409)
         if not _NAME.fullmatch(name):
             return JSONResponse({"reasons": [f"name={name[:130]!r}: a file name"]}, 400)
-        service.incoming.mkdir(mode=0o700, exist_ok=True)
+        private_dir(service.incoming)
         path = service.incoming / name
         path.write_bytes(await request.body())
         try:  # minutes for a whole registry: a worker thread, its own connection

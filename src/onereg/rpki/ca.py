@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from onereg.core.errors import OneregError
+from onereg.core.fs import private_dir
 from onereg.core.registries import RegistryId
 from onereg.core.resources import Resource, range_to_cidrs
 from onereg.registry.interrir import transfers_in
@@ -276,9 +277,8 @@ class RegistryCa:
         authority: Callable[[RegistryNode], ResourceSet] = authority_resources,
     ) -> RegistryCa:
         """Open (or create) the CA and make sure its trust anchor matches the authority."""
-        state_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(state_dir, 0o700)
-        (state_dir / "keys").mkdir(mode=0o700, exist_ok=True)
+        private_dir(state_dir)
+        private_dir(state_dir / "keys")
         ca = cls(node, state_dir, uris, keys, clock, authority)
         stored = ca._meta("registry")
         if stored is None:
