@@ -16,6 +16,7 @@ from onereg.audit.checks import run_audit
 from onereg.audit.findings import AuditReport
 from onereg.audit.nro import export_nro
 from onereg.audit.view import load_view
+from onereg.cli.integrity import check, logs_intact, present, print_report, verify_nodes
 from onereg.cli.node_client import operator_key as load_operator_key
 from onereg.cli.node_client import operator_post, operator_upload
 from onereg.cli.nodes import federation, node_describe, node_init
@@ -244,14 +245,17 @@ def _import_through(settings: Settings, registry: RegistryId, path: Path) -> Imp
 @NODE_VIEW
 @click.pass_obj
 def audit(settings: Settings, as_json: bool, limit: int, node_config: Path | None) -> None:
-    """Check uniqueness and authority across every node; exit 1 on any conflict."""
-    report, seconds = _audit(settings, _federation(settings, node_config))
+    """Check uniqueness and authority across every node; exit 1 on any conflict or when a
+    node's log fails verification (its records cannot be trusted then)."""
+    data = _federation(settings, node_config)
+    report, seconds = _audit(settings, data)
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=1) + "\n")
     else:
         print_audit(console, report, limit)
         console.print(f"audit took {seconds:.2f} s")
-    if not report.ok:
+    intact = logs_intact(data, err_console)
+    if not report.ok or not intact:
         sys.exit(1)
 
 
@@ -320,22 +324,35 @@ def node() -> None:
 @click.option("--registry", type=REGISTRY_CHOICE, default=None, help="Default: every node.")
 @click.pass_obj
 def rebuild(settings: Settings, registry: str | None) -> None:
-    """Drop the projections and replay the log; prints the state digest before and after."""
+    """Drop the projections and replay the log; prints the state digest before and after.
+
+    The log is verified first (chain, tree, the node's own signed checkpoints): a tampered
+    log is not replayed (exit 1, nothing changed). A projection that differed from the replay
+    is repaired and reported (exit 1)."""
     data = DataDir(settings.data_dir)
-    chosen = [RegistryId(registry)] if registry else [r for r in ALL_REGISTRIES if data.exists(r)]
-    for rid in chosen:
+    failed = False
+    for rid in present(data, registry):
         with data.open_for_write(rid) as n:
-            before = n.state_digest()
+            report = check(data, n, replay=False)
+            if not report.ok:
+                print_report(console, rid, report)
+                console.print(f"{rid.value:<8} log fails verification: not replayed")
+                failed = True
+                continue
+            before = n.table_digests()
             started = time.perf_counter()
             entries = n.rebuild()
-            after = n.state_digest()
-        same = "identical" if before == after else "DIFFERENT"
+            after = n.table_digests()
+            digest = n.state_digest()
+        differ = [t for t in before if before[t] != after[t]]
+        same = "identical" if not differ else "DIFFERENT (repaired: " + ", ".join(differ) + ")"
         console.print(
             f"{rid.value:<8} replayed {entries:,} entries in "
-            f"{time.perf_counter() - started:.1f} s; state {same} ({after[:16]})"
+            f"{time.perf_counter() - started:.1f} s; state {same} ({digest[:16]})"
         )
-        if before != after:
-            sys.exit(1)
+        failed = failed or bool(differ)
+    if failed:
+        sys.exit(1)
 
 
 @node.command("rotate-key")
@@ -361,14 +378,15 @@ def rotate_key(settings: Settings, registry: str) -> None:
 
 
 @node.command()
+@click.option("--registry", type=REGISTRY_CHOICE, default=None, help="Default: every node.")
 @click.pass_obj
-def verify(settings: Settings) -> None:
-    """Check every node's hash chain."""
+def verify(settings: Settings, registry: str | None) -> None:
+    """Check every node read-only: each entry's hash and link, the Merkle tree, the log
+    against every checkpoint the node signed (a shorter log is a rollback), the projection
+    against a replay. Lists every problem; exit 1 if there is any."""
     data = DataDir(settings.data_dir)
-    for rid in ALL_REGISTRIES:
-        if data.exists(rid):
-            with data.open(rid, create=False) as n:
-                console.print(f"{rid.value:<8} {n.verify_log():,} entries, chain intact")
+    if not verify_nodes(data, present(data, registry), console):
+        sys.exit(1)
 
 
 @cli.command()

@@ -413,11 +413,27 @@ class RegistryNode:
         digest = hashlib.sha256()
         for table in PROJECTION_TABLES:
             digest.update(table.encode())
-            width = len(self.conn.execute(f"SELECT * FROM {table} LIMIT 0").description)
-            order = ", ".join(str(i) for i in range(1, width + 1))  # every column: a total order
-            for row in self.conn.execute(f"SELECT * FROM {table} ORDER BY {order}"):
-                digest.update(orjson.dumps([r.hex() if isinstance(r, bytes) else r for r in row]))
+            for row in self._rows(table):
+                digest.update(row)
         return digest.hexdigest()
+
+    def table_digests(self) -> dict[str, str]:
+        """The same, one digest per projection table: which tables differ, not only whether."""
+        out = {}
+        for table in PROJECTION_TABLES:
+            digest = hashlib.sha256()
+            for row in self._rows(table):
+                digest.update(row)
+            out[table] = digest.hexdigest()
+        return out
+
+    def _rows(self, table: str) -> Iterator[bytes]:
+        if not self.has_table(table):
+            return
+        width = len(self.conn.execute(f"SELECT * FROM {table} LIMIT 0").description)
+        order = ", ".join(str(i) for i in range(1, width + 1))  # every column: a total order
+        for row in self.conn.execute(f"SELECT * FROM {table} ORDER BY {order}"):
+            yield orjson.dumps([r.hex() if isinstance(r, bytes) else r for r in row])
 
     # --- queries ----------------------------------------------------------------------------
 
