@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -170,7 +171,8 @@ def _registry_view(data: DataDir, registry: RegistryId, details: bool) -> Regist
             _totals(families),
             _recorded(node),
         )
-    _write_cache(cache, tag, view)
+    with suppress(OSError):  # a read-only or full disk: the audit works without its cache
+        _write_cache(cache, tag, view)
     return view
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import sqlite3
 import sys
 import time
 from collections.abc import Iterable
@@ -310,9 +312,13 @@ def _write_lines(lines: Iterable[str], output: Path | None) -> None:
     text = "".join(f"{line}\n" for line in lines)
     if output is None:
         sys.stdout.write(text)
-    else:
+        return
+    try:
         output.write_text(text)
-        err_console.print(f"wrote {output}")
+    except OSError as exc:  # write() errors carry no file name: give it
+        exc.filename = exc.filename or str(output)
+        raise OneregError(describe_os_error(exc)) from None
+    err_console.print(f"wrote {output}")
 
 
 @cli.group()
@@ -555,8 +561,26 @@ def main() -> None:
     try:
         cli(standalone_mode=True)
     except OneregError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(2)
+    except OSError as exc:  # a full or read-only disk, permissions: one line naming the file
+        err_console.print(f"[red]error:[/red] {describe_os_error(exc)}", highlight=False)
+        sys.exit(2)
+    except sqlite3.Error as exc:  # one not met where a node file is known: still no traceback
+        err_console.print(f"[red]error:[/red] database: {exc}", highlight=False)
+        sys.exit(2)
+
+
+def describe_os_error(exc: OSError) -> str:
+    where = exc.filename if exc.filename is not None else "a file"
+    hints = {
+        errno.ENOSPC: "the disk is full; free space and run the command again",
+        errno.EDQUOT: "the disk quota is used up",
+        errno.EFBIG: "the file grew past the allowed size",
+        errno.EROFS: "the file system is read-only; this command needs to write",
+        errno.EACCES: "permission denied",
+    }
+    return f"{where}: {hints.get(exc.errno or 0, exc.strerror or str(exc))}"
 
 
 if __name__ == "__main__":

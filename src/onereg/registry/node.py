@@ -198,7 +198,13 @@ class RegistryNode:
         if not path.is_file():
             raise NodeStorageError(f"{path}: no such node database")
         writable = os.access(path.parent, os.W_OK) and os.access(path, os.W_OK)
-        uri = f"{path.resolve().as_uri()}?mode=ro" + ("" if writable else "&immutable=1")
+        wal = path.with_name(path.name + "-wal")
+        # `immutable` lets SQLite read without the -shm file it could not create here, but it
+        # ignores the WAL: only when there is none (a node closed cleanly) is that the same.
+        pending = wal.exists() and wal.stat().st_size > 0
+        uri = f"{path.resolve().as_uri()}?mode=ro" + (
+            "" if writable or pending else "&immutable=1"
+        )
         try:
             conn = sqlite3.connect(uri, uri=True, isolation_level=None)
             stored = conn.execute("SELECT value FROM node WHERE key = 'registry'").fetchone()
