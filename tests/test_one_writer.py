@@ -9,9 +9,12 @@ replayed import by import, and after every import the state must be exactly that
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import subprocess
 import sys
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
@@ -19,9 +22,13 @@ import pytest
 import onereg
 from onereg.core.registries import RegistryId
 from onereg.federation.layout import DataDir, NodeServedError, hold_serve_lock
+from onereg.ledger.agreement import SignedAgreement
 from onereg.ledger.entry import LogEntry
 from onereg.registry import events as ev
-from onereg.registry.node import RegistryNode
+from onereg.registry.node import NodeBusyError, RegistryNode, StalePlanError
+from onereg.registry.transfer_policy import PolicySet, default_policy_dir
+from onereg.registry.transfers import TransferRefused, transfer_within
+from test_transfers import NOW, World
 
 SRC = str(Path(onereg.__file__).resolve().parents[1])
 Row = tuple[str, str, int, str, str | None]
@@ -144,3 +151,67 @@ def _other_process_opens_for_write(root: Path) -> None:
     )
     assert done.returncode == 3, done.stderr
     raise NodeServedError(done.stdout)
+
+
+def test_a_second_writer_waits_then_fails_clearly_and_a_stale_plan_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "node.sqlite"
+    first = RegistryNode.open(RegistryId.APNIC, path)
+    second = RegistryNode.open(RegistryId.APNIC, path, wait=0.2)
+    holder = (ev.HOLDER_REGISTERED, {"handle": "A1", "name": "", "cc": "AU"})
+    with first.writing():
+        first.append([holder])
+        with pytest.raises(NodeBusyError, match=r"apnic node .* being written by another"):
+            second.append([(ev.HOLDER_REGISTERED, {"handle": "B1", "name": "", "cc": "AU"})])
+    planned = second.head()
+    assert planned[0] == 2 and second.holder("B1") is None  # it waited for the first, wrote nil
+    first.append([(ev.HOLDER_REGISTERED, {"handle": "A2", "name": "", "cc": "AU"})])
+    with pytest.raises(StalePlanError, match="moved from 2 to 3 entries"):
+        second.append(
+            [(ev.HOLDER_REGISTERED, {"handle": "B2", "name": "", "cc": "AU"})], planned=planned
+        )
+    assert second.head()[0] == 3 and second.holder("B2") is None
+    first.close()
+    second.close()
+
+
+def _transfer_in_child(
+    path: Path, signed: SignedAgreement, start: Barrier, results: Queue[str]
+) -> None:
+    node = RegistryNode.open(RegistryId.RIPENCC, path, wait=60)
+    policies = PolicySet.load(default_policy_dir())
+    start.wait()
+    try:
+        entry = transfer_within(node, signed, policies, NOW)
+        results.put(f"done {entry.seq}")
+    except TransferRefused as refused:
+        results.put(f"refused {refused.reasons}")
+    except Exception as exc:  # what the race used to end in: IntegrityError
+        results.put(f"crashed {type(exc).__name__}: {exc}")
+    finally:
+        node.close()
+
+
+def test_competing_transfers_have_one_winner_and_clear_refusals(tmp_path: Path) -> None:
+    world = World(tmp_path, RegistryId.RIPENCC)
+    signed = world.signed(world.agreement("193.0.1.0/24"))
+    world.node.close()
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(6), context.Queue()
+    path = tmp_path / "ripencc.sqlite"
+    children = [
+        context.Process(target=_transfer_in_child, args=(path, signed, start, results))
+        for _ in range(6)
+    ]
+    for child in children:
+        child.start()
+    outcomes = sorted(results.get(timeout=120) for _ in children)
+    for child in children:
+        child.join(timeout=60)
+    assert [o.split()[0] for o in outcomes] == ["done"] + ["refused"] * 5, outcomes
+    assert all("replay" in o for o in outcomes[1:]), outcomes
+    with RegistryNode.open(RegistryId.RIPENCC, path) as node:
+        digest = node.state_digest()
+        node.rebuild()
+        assert node.state_digest() == digest

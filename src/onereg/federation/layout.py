@@ -23,7 +23,7 @@ from pathlib import Path
 from onereg.core.errors import NodeNotFoundError, OneregError
 from onereg.core.fs import private_dir
 from onereg.core.registries import ALL_REGISTRIES, RIRS, RegistryId
-from onereg.registry.node import RegistryNode
+from onereg.registry.node import WRITE_WAIT, RegistryNode
 
 NODE_DB = "node.sqlite"
 NODE_CONFIG = "node.toml"
@@ -61,7 +61,7 @@ class DataDir:
         private_dir(node_dir)
         release = writer_lock(node_dir, registry)
         try:
-            node = RegistryNode.open(registry, path)
+            node = RegistryNode.open(registry, path, wait=WRITE_WAIT)  # waits out an import
         except BaseException:
             release()
             raise

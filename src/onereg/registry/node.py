@@ -134,7 +134,11 @@ class NodeStorageError(OneregError):
 P = ParamSpec("P")
 R = TypeVar("R")
 
-WRITE_WAIT = 600.0  # seconds a writer waits for another one: a whole-registry import's length
+# Seconds a write waits for another process's write before NodeBusyError. A server's own
+# connection keeps SQLite's usual 5 s (its event loop must not stall behind an import: the step
+# fails clearly and is retried); a CLI command waits out a whole-registry import (WRITE_WAIT).
+BUSY_WAIT = 5.0
+WRITE_WAIT = 600.0
 
 
 class RegistryNode:
@@ -149,10 +153,11 @@ class RegistryNode:
         self.readonly = readonly
         self.on_close: list[Callable[[], None]] = []  # run after the connection closes (locks)
         self._depth = 0  # nesting of `writing()`: only the outermost begins and commits
+        self._wait = BUSY_WAIT
 
     @classmethod
     def open(
-        cls, registry: RegistryId, path: Path, mirror: bool = False, wait: float = WRITE_WAIT
+        cls, registry: RegistryId, path: Path, mirror: bool = False, wait: float = BUSY_WAIT
     ) -> RegistryNode:
         """Open or create the node's file; a `mirror` starts empty and takes entries by `ingest`.
 
@@ -167,6 +172,7 @@ class RegistryNode:
         except sqlite3.OperationalError as exc:
             raise storage_error(path, exc) from None
         node = cls(registry, conn, path)
+        node._wait = wait
         node._catch_up_tree()
         stored = node._stored_registry()
         if stored is None:
@@ -275,7 +281,8 @@ class RegistryNode:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise NodeBusyError(
                     f"the {self.registry} node ({self.path}) is being written by another "
-                    "process and stayed busy past the wait; nothing was written, try again"
+                    f"process and stayed busy past the wait ({self._wait:.0f} s); nothing was "
+                    "written, try again"
                 ) from None
             raise storage_error(self.path, exc) from None
 
