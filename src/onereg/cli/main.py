@@ -156,7 +156,8 @@ def _audit(settings: Settings, data: DataDir | None = None) -> tuple[AuditReport
 def up(settings: Settings, dataset: str, download: bool, mirror: str | None, jobs: int) -> None:
     """Create or open all six nodes, import the real data, audit, and print a summary.
 
-    Exits 1 when the audit finds a resource with two holders (as `onereg audit` does)."""
+    Exits 1 when the audit finds a resource with two holders or a node's log fails
+    verification (as `onereg audit` does)."""
     shared = settings.require_shared()
     sources = SourceSet(shared / "delegated" / dataset, shared / "iana", settings.erx_file)
     if download:
@@ -168,8 +169,9 @@ def up(settings: Settings, dataset: str, download: bool, mirror: str | None, job
     report, seconds = _audit(settings)
     print_audit(console, report, limit=20)
     console.print(f"audit took {seconds:.2f} s; try `onereg show 193.0.0.1`")
-    if not report.ok:
-        sys.exit(1)  # the federation is built, but a resource has two holders
+    intact = logs_intact(DataDir(settings.data_dir), err_console)
+    if not report.ok or not intact:
+        sys.exit(1)  # the federation is built, but a resource has two holders (or a bad log)
 
 
 def _download(settings: Settings, mirror: str | None) -> SourceSet:
