@@ -19,6 +19,7 @@ from onereg.cli.main import cli
 from onereg.core.registries import RegistryId
 from onereg.federation.importer import import_delegated_file
 from onereg.federation.layout import DataDir, NodeDir
+from onereg.federation.node_config import NodeConfig, init_node
 from onereg.ledger.entry import GENESIS_HASH, make_entry
 from onereg.registry.checkpoints import CHECKPOINT_SCHEMA, Checkpointer
 from onereg.registry.identity import load_or_create_key, origin_of
@@ -154,3 +155,25 @@ def test_a_tampered_projection_is_reported_and_repaired_by_rebuild(data: DataDir
     assert repaired.exit_code == 1 and "DIFFERENT (repaired: delegations)" in repaired.output
     assert _run(data, "node", "rebuild").exit_code == 0  # the log was intact: now it is too
     assert _run(data, "node", "verify").exit_code == 0
+
+
+def test_a_node_on_its_own_host_is_checked_with_its_config(tmp_path: Path) -> None:
+    config = init_node(
+        NodeConfig(
+            RID,
+            tmp_path / "node",
+            tmp_path / "federation.json",
+            "127.0.0.1:1",
+            "http://127.0.0.1:1",
+        )
+    )
+    view = config.node_dir.view()
+    import_delegated_file(view, _file(tmp_path, 1), None, only=RID)
+    with view.open_for_write(RID) as node:
+        node.conn.executescript(CHECKPOINT_SCHEMA)
+        Checkpointer(node, config.log_signer()).sign()
+    toml = str(config.node_dir.config_path)
+    assert _run(DataDir(tmp_path / "unused"), "node", "verify", "--node", toml).exit_code == 0
+    _flip_payload_byte(view, 3)
+    done = _run(DataDir(tmp_path / "unused"), "node", "verify", "--node", toml)
+    assert done.exit_code == 1 and f"afrinic node ({config.node_dir.db_path})" in done.output

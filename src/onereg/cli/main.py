@@ -387,12 +387,22 @@ def rotate_key(settings: Settings, registry: str) -> None:
 
 @node.command()
 @click.option("--registry", type=REGISTRY_CHOICE, default=None, help="Default: every node.")
+@click.option(
+    "--node",
+    "node_config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Check this node (its node.toml) on its own host instead of the data dir's.",
+)
 @click.pass_obj
-def verify(settings: Settings, registry: str | None) -> None:
+def verify(settings: Settings, registry: str | None, node_config: Path | None) -> None:
     """Check every node read-only: each entry's hash and link, the Merkle tree, the log
     against every checkpoint the node signed (a shorter log is a rollback), the projection
     against a replay. Lists every problem; exit 1 if there is any."""
     data = DataDir(settings.data_dir)
+    if node_config is not None:
+        config = load_config(node_config)
+        data, registry = config.node_dir.view(), config.registry.value
     if not verify_nodes(data, present(data, registry), console):
         sys.exit(1)
 
