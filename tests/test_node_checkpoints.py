@@ -12,7 +12,12 @@ from onereg.core.errors import LogIntegrityError
 from onereg.core.registries import RegistryId
 from onereg.ledger.checkpoint import open_checkpoint
 from onereg.ledger.statetree import StateTree
-from onereg.registry.checkpoints import Checkpointer, parse_state_extension, state_leaves
+from onereg.registry.checkpoints import (
+    Checkpointer,
+    parse_state_extension,
+    rotate_key_of,
+    state_leaves,
+)
 from onereg.registry.identity import KeyFileError, key_path, load_or_create_signer, load_signer
 from onereg.registry.node import RegistryNode
 
@@ -107,3 +112,21 @@ def test_the_state_root_follows_changes_incrementally(
     note = Checkpointer(node, signer).sign()
     _, root = parse_state_extension(open_checkpoint(note, [signer.verifier()]))
     assert root == StateTree(state_leaves(node.conn)).root()
+
+
+def test_a_rotation_and_its_sealing_checkpoint_commit_together(
+    node: RegistryNode, tmp_path: Path
+) -> None:
+    """The rotation entry and the checkpoint that seals it are one write (a schema statement
+    run inside it once committed half of it); the key file switches only after."""
+    key_file = key_path(tmp_path / "keys", RID)
+    old = load_or_create_signer(tmp_path / "keys", RID, "onereg.example/lacnic")
+    Checkpointer(node, old).sign()
+    retired, in_use = rotate_key_of(node, key_file)
+    assert retired == old.verifier().key and load_signer(key_file).verifier().key == in_use
+    size = node.head()[0]
+    last = node.entries_of_kind("key.rotated")[-1]
+    assert last.seq == size
+    note = node.conn.execute("SELECT note FROM checkpoints WHERE size = ?", (size,)).fetchone()
+    assert open_checkpoint(note[0], [old.verifier()]).size == size  # sealed by the old key
+    assert not node.conn.in_transaction

@@ -99,7 +99,8 @@ class Checkpointer:
     def __init__(self, node: RegistryNode, signer: Signer) -> None:
         self.node = node
         self.signer = signer
-        node.conn.executescript(CHECKPOINT_SCHEMA)
+        # one statement, not executescript: that would COMMIT a write the caller has open
+        node.conn.execute(CHECKPOINT_SCHEMA)
 
     @property
     def origin(self) -> str:

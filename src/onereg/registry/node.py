@@ -267,6 +267,8 @@ class RegistryNode:
         try:
             yield self.head()
             self._depth = 0
+            if not self.conn.in_transaction:  # an executescript inside committed half of it
+                raise LogIntegrityError(f"{self.path}: a write's transaction ended inside it")
             self._commit()
         except BaseException:
             self._depth = 0
