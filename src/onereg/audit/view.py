@@ -19,7 +19,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import orjson
 
@@ -259,8 +259,8 @@ def _view_to_json(view: RegistryView) -> dict[str, object]:
     return {
         "families": {
             afi: {
-                "starts": list(map(hex, fam.starts)),
-                "ends": list(map(hex, fam.ends)),
+                "starts": _numbers(fam.starts),
+                "ends": _numbers(fam.ends),
                 **{name: getattr(fam, name) for name in _FAMILY_FIELDS},
             }
             for afi, fam in view.families.items()
@@ -280,7 +280,7 @@ def _view_from_json(registry: RegistryId, doc: dict[str, object]) -> RegistryVie
         raise TypeError("not a cached view")
     families = {}
     for afi, raw in fams.items():
-        fam = Family(list(map(_hex, raw["starts"])), list(map(_hex, raw["ends"])))
+        fam = Family(_ints(raw["starts"]), _ints(raw["ends"]))
         for name in _FAMILY_FIELDS:
             setattr(fam, name, list(raw[name]))
         if len(fam.ends) != len(fam) or len(fam.statuses) != len(fam):
@@ -298,6 +298,22 @@ def _view_from_json(registry: RegistryId, doc: dict[str, object]) -> RegistryVie
 
 
 _hex = partial(int, base=16)
+_JSON_INT = 1 << 63
+
+
+def _numbers(values: list[int]) -> dict[str, list[int] | list[str]]:
+    """JSON numbers when they fit its 64-bit integers (IPv4, AS numbers: decoded in C, fast),
+    else hex text (IPv6)."""
+    if not values or max(values) < _JSON_INT:
+        return {"int": values}
+    return {"hex": list(map(hex, values))}
+
+
+def _ints(column: dict[str, list[object]]) -> list[int]:
+    """A column back as ints (the HMAC has vouched that this is what `_numbers` wrote)."""
+    if "int" in column:
+        return cast(list[int], column["int"])
+    return list(map(_hex, column["hex"]))
 
 
 def _specials(node: RegistryNode) -> list[Special]:
