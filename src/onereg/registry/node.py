@@ -169,7 +169,7 @@ class RegistryNode:
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA cache_size = -262144")  # 256 MiB: a full import touches ~100 MB
             conn.executescript(LOG_SCHEMA + TREE_SCHEMA + PROJECTION_SCHEMA)
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:  # also "file is not a database"
             raise storage_error(path, exc) from None
         node = cls(registry, conn, path)
         node._wait = wait
