@@ -58,9 +58,9 @@ def iana_digest(directory: Path) -> str:
 def import_iana(data: DataDir, directory: Path) -> ImportOutcome:
     sources = load_iana_sources(directory)
     digest = iana_digest(directory)
-    with data.open_for_write(RegistryId.IANA, create=True) as node, node.writing():
+    with data.open_for_write(RegistryId.IANA, create=True) as node, node.writing() as head:
         plan = plan_iana_import(node, sources, digest)
-        entries = node.append(plan.items, batch=True) if plan else []
+        entries = node.append(plan.items, batch=True, planned=head) if plan else []
     stats = plan.stats if plan else {}
     return ImportOutcome(
         RegistryId.IANA,
@@ -120,13 +120,13 @@ def _import_delegated(
     # Planned and appended in one write transaction: a concurrent import of the same node waits
     # and then plans from what this one wrote, so neither applies a plan to a state it was not
     # made from (which mixed two files, or crashed on a duplicate key).
-    with data.open_for_write(registry, create=True) as node, node.writing():
+    with data.open_for_write(registry, create=True) as node, node.writing() as head:
         plan = plan_delegated_import(node, dfile, sha256)
         # Cross-registry holdings are planned even for an unchanged file: IANA's side may have
         # moved since (a block re-designated), and the recorded holdings must follow it.
         ranges = ((r.type, r.start, r.end) for r in dfile.records)
         cross = plan_cross_holdings(node, wanted_cross_holdings(registry, ranges, authority, erx))
-        entries = node.append((plan.items if plan else []) + cross, batch=True)
+        entries = node.append((plan.items if plan else []) + cross, batch=True, planned=head)
     s = plan.stats if plan else Counter[str]()
     return ImportOutcome(
         registry,
