@@ -163,3 +163,21 @@ def test_a_checkpoint_the_retired_key_signed_alone_gets_the_new_key_s_signature(
     assert Checkpointer(node, new).latest() == signed
     stranger = Signer.generate("onereg.example/lacnic")  # not the log's key: adds nothing
     assert Checkpointer(node, stranger).sign() == signed
+
+
+def test_a_rotation_and_its_sealing_checkpoint_commit_together(
+    node: RegistryNode, tmp_path: Path
+) -> None:
+    """The rotation entry and the checkpoint that seals it are one write (a schema statement
+    run inside it once committed half of it); the key file switches only after."""
+    key_file = key_path(tmp_path / "keys", RID)
+    old = load_or_create_signer(tmp_path / "keys", RID, "onereg.example/lacnic")
+    Checkpointer(node, old).sign()
+    retired, in_use = rotate_key_of(node, key_file)
+    assert retired == old.verifier().key and load_signer(key_file).verifier().key == in_use
+    size = node.head()[0]
+    last = node.entries_of_kind("key.rotated")[-1]
+    assert last.seq == size
+    note = node.conn.execute("SELECT note FROM checkpoints WHERE size = ?", (size,)).fetchone()
+    assert open_checkpoint(note[0], [old.verifier()]).size == size  # sealed by the old key
+    assert not node.conn.in_transaction

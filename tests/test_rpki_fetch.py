@@ -56,6 +56,9 @@ Vrp = tuple[int, str, int]
 
 
 def build_node(path: Path) -> RegistryNode:
+    # The workspace is shared with relying parties that run as other users: made here with the
+    # usual mode, not 0700 as a node makes the folders it creates for itself.
+    path.parent.mkdir(parents=True, exist_ok=True)
     node = RegistryNode.open(RegistryId.RIPENCC, path)
     node.append(
         [(ev.HOLDER_REGISTERED, {"handle": h, "name": "", "cc": "NL"}) for h in ("R1", "R2")]

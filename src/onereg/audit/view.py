@@ -2,7 +2,9 @@
 
 A node's part is cached in `<data-dir>/cache/` under the node's log head (size and hash): the
 cache is derived data, used only while the log is exactly the one it was made from, so a repeated
-audit of unchanged nodes skips reading half a million rows from SQLite.
+audit of unchanged nodes skips reading half a million rows from SQLite. The cache is plain JSON
+(data only: reading it can run no code, unlike a pickle) carrying an HMAC over the log head and
+the content under a key only this user can read, so a stale, damaged or planted file is ignored.
 
 Columns (starts, ends, statuses, holders) rather than one object per record, because the audit
 walks half a million records per run and the list-level operations (sort, map, bisect) run in C.
@@ -10,14 +12,18 @@ walks half a million records per run and the list-level operations (sort, map, b
 
 from __future__ import annotations
 
-import pickle
+import hashlib
+import hmac
+import os
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import orjson
 
+from onereg.core.fs import private_dir
 from onereg.core.gc import collector_paused
 from onereg.core.registries import RIRS, RegistryId, holder_label
 from onereg.core.resources import Afi, range_text
@@ -29,7 +35,8 @@ from onereg.registry.node import RegistryNode
 AFIS = tuple(a.value for a in Afi)
 _to_int = partial(int.from_bytes, byteorder="big")
 # Bump when RegistryView's shape changes: old cache files are then ignored, never misread.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+CACHE_KEY = "audit.key"
 
 
 @dataclass(slots=True)
@@ -146,11 +153,11 @@ def _recorded(node: RegistryNode) -> list[Recorded]:
 
 def _registry_view(data: DataDir, registry: RegistryId, details: bool) -> RegistryView:
     """One node's part of the view, from the cache when the node's log has not moved since."""
-    with data.open(registry, create=False) as node:
+    with data.read(registry) as node:
         size, head = node.head()
-        tag = (CACHE_VERSION, size, head.hex(), details)
-        cache = data.root / "cache" / f"{registry.value}.audit.pickle"
-        cached = _read_cache(cache, tag)
+        tag = {"version": CACHE_VERSION, "size": size, "head": head.hex(), "details": details}
+        cache = data.root / "cache" / f"{registry.value}.audit.json"
+        cached = _read_cache(cache, registry, tag)
         if cached is not None:
             return cached
         as_of, source = _as_of(node)
@@ -164,29 +171,149 @@ def _registry_view(data: DataDir, registry: RegistryId, details: bool) -> Regist
             _totals(families),
             _recorded(node),
         )
-    _write_cache(cache, tag, view)
+    with suppress(OSError):  # a read-only or full disk: the audit works without its cache
+        _write_cache(cache, tag, view)
     return view
 
 
-def _read_cache(path: Path, tag: tuple[object, ...]) -> RegistryView | None:
-    """The cached view if it was made from exactly this log head (same size and hash)."""
+def _cache_key(folder: Path, create: bool) -> bytes | None:
+    """The cache's HMAC key, readable by this user only; None if it is missing (and not to be
+    made) or anyone else could have written it, in which case no cache file is trusted."""
+    path = folder / CACHE_KEY
     try:
-        with path.open("rb") as handle:
-            if pickle.load(handle) != tag:
-                return None
-            view = pickle.load(handle)
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError):
+        info = folder.stat()
+        if info.st_uid != os.geteuid() or info.st_mode & 0o022:
+            return None  # others can plant files here (made before folders were private)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        if not create:
+            return None
+        key = os.urandom(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:  # a concurrent audit made it first: use theirs
+            return _cache_key(folder, create=False)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+        return key
+    except OSError:
         return None
-    return view if isinstance(view, RegistryView) else None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if info.st_uid != os.geteuid() or info.st_mode & 0o077:
+            return None
+        key = handle.read(64)
+    return key if len(key) == 32 else None
 
 
-def _write_cache(path: Path, tag: tuple[object, ...], view: RegistryView) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial_path = path.with_suffix(".tmp")
-    with partial_path.open("wb") as handle:
-        pickle.dump(tag, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        pickle.dump(view, handle, protocol=pickle.HIGHEST_PROTOCOL)
+def _mac(key: bytes, header: bytes, body: bytes) -> str:
+    return hmac.new(key, header + b"\n" + body, hashlib.sha256).hexdigest()
+
+
+def _read_cache(path: Path, registry: RegistryId, tag: dict[str, object]) -> RegistryView | None:
+    """The cached view if it was made from exactly this log head (same size and hash) and its
+    HMAC verifies; anything else (stale, damaged, planted, unreadable) is None."""
+    key = _cache_key(path.parent, create=False)
+    try:
+        raw = path.read_bytes() if key is not None else b""
+        header, _, body = raw.partition(b"\n")
+        stored = orjson.loads(header) if header else None
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    if key is None or not isinstance(stored, dict):
+        return None
+    mac = stored.pop("mac", "")
+    if stored != {**tag, "registry": registry.value} or not isinstance(mac, str):
+        return None
+    if not hmac.compare_digest(mac, _mac(key, orjson.dumps(stored, option=_SORTED), body)):
+        return None
+    try:
+        return _view_from_json(registry, orjson.loads(body))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _write_cache(path: Path, tag: dict[str, object], view: RegistryView) -> None:
+    folder = private_dir(path.parent)
+    key = _cache_key(folder, create=True)
+    if key is None:
+        return  # a folder others can write: no cache rather than one they could forge
+    header = orjson.dumps({**tag, "registry": view.registry.value}, option=_SORTED)
+    body = orjson.dumps(_view_to_json(view))
+    signed = orjson.dumps(
+        {**orjson.loads(header), "mac": _mac(key, header, body)}, option=_SORTED
+    )
+    partial_path = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(partial_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(signed + b"\n" + body)
     partial_path.replace(path)
+
+
+_SORTED = orjson.OPT_SORT_KEYS
+_FAMILY_FIELDS = ("statuses", "holders", "ccs", "dates")
+
+
+def _view_to_json(view: RegistryView) -> dict[str, object]:
+    """Numbers as hex text: IPv6 starts and address counts exceed JSON's 64-bit integers."""
+    return {
+        "families": {
+            afi: {
+                "starts": _numbers(fam.starts),
+                "ends": _numbers(fam.ends),
+                **{name: getattr(fam, name) for name in _FAMILY_FIELDS},
+            }
+            for afi, fam in view.families.items()
+        },
+        "as_of": view.as_of,
+        "source": view.source,
+        "holders": view.holders,
+        "totals": {a: {k: hex(n) for k, n in per.items()} for a, per in view.totals.items()},
+        "cross": [[c.afi, hex(c.start), hex(c.end), c.authority, c.origin] for c in view.cross],
+    }
+
+
+def _view_from_json(registry: RegistryId, doc: dict[str, object]) -> RegistryView:
+    fams = doc["families"]
+    totals, cross = doc["totals"], doc["cross"]
+    if not (isinstance(fams, dict) and isinstance(totals, dict) and isinstance(cross, list)):
+        raise TypeError("not a cached view")
+    families = {}
+    for afi, raw in fams.items():
+        fam = Family(_ints(raw["starts"]), _ints(raw["ends"]))
+        for name in _FAMILY_FIELDS:
+            setattr(fam, name, list(raw[name]))
+        if len(fam.ends) != len(fam) or len(fam.statuses) != len(fam):
+            raise ValueError("columns of different lengths")
+        families[afi] = fam
+    return RegistryView(
+        registry,
+        families,
+        str(doc["as_of"]),
+        str(doc["source"]),
+        int(str(doc["holders"])),
+        {a: {k: _hex(n) for k, n in per.items()} for a, per in totals.items()},
+        [Recorded(a, _hex(s), _hex(e), str(au), str(o)) for a, s, e, au, o in cross],
+    )
+
+
+_hex = partial(int, base=16)
+_JSON_INT = 1 << 63
+
+
+def _numbers(values: list[int]) -> dict[str, list[int] | list[str]]:
+    """JSON numbers when they fit its 64-bit integers (IPv4, AS numbers: decoded in C, fast),
+    else hex text (IPv6)."""
+    if not values or max(values) < _JSON_INT:
+        return {"int": values}
+    return {"hex": list(map(hex, values))}
+
+
+def _ints(column: dict[str, list[object]]) -> list[int]:
+    """A column back as ints (the HMAC has vouched that this is what `_numbers` wrote)."""
+    if "int" in column:
+        return cast(list[int], column["int"])
+    return list(map(_hex, column["hex"]))
 
 
 def _specials(node: RegistryNode) -> list[Special]:
@@ -206,7 +333,7 @@ def load_view(data: DataDir, details: bool = False) -> FederationView:
         rirs = {rid: _registry_view(data, rid, details) for rid in present}
     authority, specials, updated = AuthorityMap([]), [], {}
     if data.exists(RegistryId.IANA):
-        with data.open(RegistryId.IANA, create=False) as iana:
+        with data.read(RegistryId.IANA) as iana:
             authority = AuthorityMap.from_node(iana)
             specials = _specials(iana)
             meta = iana.source("iana-registries")

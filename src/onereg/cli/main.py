@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import sqlite3
 import sys
 import time
 from collections.abc import Iterable
@@ -16,6 +18,7 @@ from onereg.audit.checks import run_audit
 from onereg.audit.findings import AuditReport
 from onereg.audit.nro import export_nro
 from onereg.audit.view import load_view
+from onereg.cli.integrity import check, logs_intact, present, print_report, verify_nodes
 from onereg.cli.node_client import operator_key as load_operator_key
 from onereg.cli.node_client import operator_post, operator_upload
 from onereg.cli.nodes import federation, node_describe, node_init
@@ -153,7 +156,8 @@ def _audit(settings: Settings, data: DataDir | None = None) -> tuple[AuditReport
 def up(settings: Settings, dataset: str, download: bool, mirror: str | None, jobs: int) -> None:
     """Create or open all six nodes, import the real data, audit, and print a summary.
 
-    Exits 1 when the audit finds a resource with two holders (as `onereg audit` does)."""
+    Exits 1 when the audit finds a resource with two holders or a node's log fails
+    verification (as `onereg audit` does)."""
     shared = settings.require_shared()
     sources = SourceSet(shared / "delegated" / dataset, shared / "iana", settings.erx_file)
     if download:
@@ -165,8 +169,9 @@ def up(settings: Settings, dataset: str, download: bool, mirror: str | None, job
     report, seconds = _audit(settings)
     print_audit(console, report, limit=20)
     console.print(f"audit took {seconds:.2f} s; try `onereg show 193.0.0.1`")
-    if not report.ok:
-        sys.exit(1)  # the federation is built, but a resource has two holders
+    intact = logs_intact(DataDir(settings.data_dir), err_console)
+    if not report.ok or not intact:
+        sys.exit(1)  # the federation is built, but a resource has two holders (or a bad log)
 
 
 def _download(settings: Settings, mirror: str | None) -> SourceSet:
@@ -244,14 +249,17 @@ def _import_through(settings: Settings, registry: RegistryId, path: Path) -> Imp
 @NODE_VIEW
 @click.pass_obj
 def audit(settings: Settings, as_json: bool, limit: int, node_config: Path | None) -> None:
-    """Check uniqueness and authority across every node; exit 1 on any conflict."""
-    report, seconds = _audit(settings, _federation(settings, node_config))
+    """Check uniqueness and authority across every node; exit 1 on any conflict or when a
+    node's log fails verification (its records cannot be trusted then)."""
+    data = _federation(settings, node_config)
+    report, seconds = _audit(settings, data)
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=1) + "\n")
     else:
         print_audit(console, report, limit)
         console.print(f"audit took {seconds:.2f} s")
-    if not report.ok:
+    intact = logs_intact(data, err_console)
+    if not report.ok or not intact:
         sys.exit(1)
 
 
@@ -276,7 +284,7 @@ def export() -> None:
 @click.pass_obj
 def export_delegated_cmd(settings: Settings, registry: str, output: Path | None) -> None:
     """A delegated-extended file of one registry."""
-    with DataDir(settings.data_dir).open(RegistryId(registry), create=False) as node:
+    with DataDir(settings.data_dir).read(RegistryId(registry)) as node:
         _write_lines(export_delegated(node), output)
 
 
@@ -286,7 +294,7 @@ def export_delegated_cmd(settings: Settings, registry: str, output: Path | None)
 @click.pass_obj
 def export_transfers_cmd(settings: Settings, registry: str, output: Path | None) -> None:
     """The registry's transfers as an NRO transfers_latest.json (checked against the schema)."""
-    with DataDir(settings.data_dir).open(RegistryId(registry), create=False) as node:
+    with DataDir(settings.data_dir).read(RegistryId(registry)) as node:
         document = export_transfers(node)
     problems = transfer_log_problems(document)
     if problems:  # a defect of ours, not of the input: say so rather than publish it
@@ -306,9 +314,13 @@ def _write_lines(lines: Iterable[str], output: Path | None) -> None:
     text = "".join(f"{line}\n" for line in lines)
     if output is None:
         sys.stdout.write(text)
-    else:
+        return
+    try:
         output.write_text(text)
-        err_console.print(f"wrote {output}")
+    except OSError as exc:  # write() errors carry no file name: give it
+        exc.filename = exc.filename or str(output)
+        raise OneregError(describe_os_error(exc)) from None
+    err_console.print(f"wrote {output}")
 
 
 @cli.group()
@@ -320,22 +332,35 @@ def node() -> None:
 @click.option("--registry", type=REGISTRY_CHOICE, default=None, help="Default: every node.")
 @click.pass_obj
 def rebuild(settings: Settings, registry: str | None) -> None:
-    """Drop the projections and replay the log; prints the state digest before and after."""
+    """Drop the projections and replay the log; prints the state digest before and after.
+
+    The log is verified first (chain, tree, the node's own signed checkpoints): a tampered
+    log is not replayed (exit 1, nothing changed). A projection that differed from the replay
+    is repaired and reported (exit 1)."""
     data = DataDir(settings.data_dir)
-    chosen = [RegistryId(registry)] if registry else [r for r in ALL_REGISTRIES if data.exists(r)]
-    for rid in chosen:
+    failed = False
+    for rid in present(data, registry):
         with data.open_for_write(rid) as n:
-            before = n.state_digest()
+            report = check(data, n, replay=False)
+            if not report.ok:
+                print_report(console, rid, report)
+                console.print(f"{rid.value:<8} log fails verification: not replayed")
+                failed = True
+                continue
+            before = n.table_digests()
             started = time.perf_counter()
             entries = n.rebuild()
-            after = n.state_digest()
-        same = "identical" if before == after else "DIFFERENT"
+            after = n.table_digests()
+            digest = n.state_digest()
+        differ = [t for t in before if before[t] != after[t]]
+        same = "identical" if not differ else "DIFFERENT (repaired: " + ", ".join(differ) + ")"
         console.print(
             f"{rid.value:<8} replayed {entries:,} entries in "
-            f"{time.perf_counter() - started:.1f} s; state {same} ({after[:16]})"
+            f"{time.perf_counter() - started:.1f} s; state {same} ({digest[:16]})"
         )
-        if before != after:
-            sys.exit(1)
+        failed = failed or bool(differ)
+    if failed:
+        sys.exit(1)
 
 
 @node.command("rotate-key")
@@ -361,14 +386,25 @@ def rotate_key(settings: Settings, registry: str) -> None:
 
 
 @node.command()
+@click.option("--registry", type=REGISTRY_CHOICE, default=None, help="Default: every node.")
+@click.option(
+    "--node",
+    "node_config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Check this node (its node.toml) on its own host instead of the data dir's.",
+)
 @click.pass_obj
-def verify(settings: Settings) -> None:
-    """Check every node's hash chain."""
+def verify(settings: Settings, registry: str | None, node_config: Path | None) -> None:
+    """Check every node read-only: each entry's hash and link, the Merkle tree, the log
+    against every checkpoint the node signed (a shorter log is a rollback), the projection
+    against a replay. Lists every problem; exit 1 if there is any."""
     data = DataDir(settings.data_dir)
-    for rid in ALL_REGISTRIES:
-        if data.exists(rid):
-            with data.open(rid, create=False) as n:
-                console.print(f"{rid.value:<8} {n.verify_log():,} entries, chain intact")
+    if node_config is not None:
+        config = load_config(node_config)
+        data, registry = config.node_dir.view(), config.registry.value
+    if not verify_nodes(data, present(data, registry), console):
+        sys.exit(1)
 
 
 @cli.command()
@@ -537,8 +573,26 @@ def main() -> None:
     try:
         cli(standalone_mode=True)
     except OneregError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(2)
+    except OSError as exc:  # a full or read-only disk, permissions: one line naming the file
+        err_console.print(f"[red]error:[/red] {describe_os_error(exc)}", highlight=False)
+        sys.exit(2)
+    except sqlite3.Error as exc:  # one not met where a node file is known: still no traceback
+        err_console.print(f"[red]error:[/red] database: {exc}", highlight=False)
+        sys.exit(2)
+
+
+def describe_os_error(exc: OSError) -> str:
+    where = exc.filename if exc.filename is not None else "a file"
+    hints = {
+        errno.ENOSPC: "the disk is full; free space and run the command again",
+        errno.EDQUOT: "the disk quota is used up",
+        errno.EFBIG: "the file grew past the allowed size",
+        errno.EROFS: "the file system is read-only; this command needs to write",
+        errno.EACCES: "permission denied",
+    }
+    return f"{where}: {hints.get(exc.errno or 0, exc.strerror or str(exc))}"
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def _has_delegations(data: DataDir, rid: RegistryId) -> bool:
     """A registry with nothing delegated yet has no CA to publish (a node just initialised)."""
     if not data.exists(rid):
         return False
-    with data.open(rid, create=False) as node:
+    with data.read(rid) as node:
         return node.conn.execute("SELECT 1 FROM delegations LIMIT 1").fetchone() is not None
 
 

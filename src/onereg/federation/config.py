@@ -14,6 +14,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from onereg.core.errors import OneregError
+from onereg.core.fs import private_dir
 from onereg.core.registries import RegistryId
 from onereg.ledger.checkpoint import CosignatureVerifier, Cosigner
 from onereg.ledger.note import Signer, Verifier
@@ -100,7 +101,7 @@ def write_config(data_root: Path, nodes: list[NodeInfo], quorum: int = DEFAULT_Q
     """`federation.json` and its `policy.txt` (for verifiers) in `data_root`; returns the first."""
     federation = Federation(tuple(nodes), quorum)
     path = data_root / "federation.json"
-    data_root.mkdir(parents=True, exist_ok=True)
+    private_dir(data_root)
     path.write_text(federation_json(federation))
     (data_root / "policy.txt").write_text(federation.policy_text())
     return path

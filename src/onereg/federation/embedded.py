@@ -9,6 +9,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from onereg.core.fs import private_dir
 from onereg.core.registries import ALL_REGISTRIES, RegistryId
 from onereg.federation.config import (
     DEFAULT_BASE_PORT,
@@ -57,7 +58,7 @@ def ensure_local_nodes(
 
     Keys and databases are kept; the addresses follow `base_port`, and timers an operator set
     in a node's config are kept unless `timers` are given."""
-    data_root.mkdir(parents=True, exist_ok=True)
+    private_dir(data_root)
     operator = load_or_create_key(operator_key_path(data_root), "onereg-operator")
     operator_hex = operator.verifier().public_key.hex()
     configs = []

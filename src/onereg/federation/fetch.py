@@ -245,9 +245,10 @@ def _make_dirs(path: Path, created: list[Path]) -> None:
         path = path.parent
     for folder in reversed(missing):
         try:
-            folder.mkdir()
+            folder.mkdir(mode=0o700)
         except FileExistsError:  # made meanwhile by someone else: theirs, not ours to remove
             continue
+        os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
         created.append(folder)
 
 

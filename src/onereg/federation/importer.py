@@ -1,7 +1,8 @@
 """Importing published sources into a federation's nodes.
 
-A registry's file and the cross-registry holdings it implies are written to that registry's node
-in one transaction: either the node takes the whole file, or nothing changes.
+A registry's file and the cross-registry holdings it implies are planned and written to that
+registry's node in one write transaction: either the node takes the whole file, or nothing
+changes, and a concurrent import waits rather than interleaving.
 """
 
 from __future__ import annotations
@@ -56,9 +57,10 @@ def iana_digest(directory: Path) -> str:
 
 def import_iana(data: DataDir, directory: Path) -> ImportOutcome:
     sources = load_iana_sources(directory)
-    with data.open_for_write(RegistryId.IANA, create=True) as node:
-        plan = plan_iana_import(node, sources, iana_digest(directory))
-        entries = node.append(plan.items, batch=True) if plan else []
+    digest = iana_digest(directory)
+    with data.open_for_write(RegistryId.IANA, create=True) as node, node.writing() as head:
+        plan = plan_iana_import(node, sources, digest)
+        entries = node.append(plan.items, batch=True, planned=head) if plan else []
     stats = plan.stats if plan else {}
     return ImportOutcome(
         RegistryId.IANA,
@@ -77,7 +79,7 @@ def import_iana(data: DataDir, directory: Path) -> ImportOutcome:
 def load_authority(data: DataDir) -> AuthorityMap:
     if not data.exists(RegistryId.IANA):
         return AuthorityMap([])
-    with data.open(RegistryId.IANA) as iana:
+    with data.read(RegistryId.IANA) as iana:
         return AuthorityMap.from_node(iana)
 
 
@@ -114,13 +116,17 @@ def _import_delegated(
         raise WrongRegistryError(f"{path} is {registry.value}'s file; this node is {only.value}'s")
     authority = load_authority(data)
     erx = ErxIndex(parse_erx_transfers(erx_path) if erx_path else [])
-    with data.open_for_write(registry, create=True) as node:
-        plan = plan_delegated_import(node, dfile, file_sha256(path))
+    sha256 = file_sha256(path)
+    # Planned and appended in one write transaction: a concurrent import of the same node waits
+    # and then plans from what this one wrote, so neither applies a plan to a state it was not
+    # made from (which mixed two files, or crashed on a duplicate key).
+    with data.open_for_write(registry, create=True) as node, node.writing() as head:
+        plan = plan_delegated_import(node, dfile, sha256)
         # Cross-registry holdings are planned even for an unchanged file: IANA's side may have
         # moved since (a block re-designated), and the recorded holdings must follow it.
         ranges = ((r.type, r.start, r.end) for r in dfile.records)
         cross = plan_cross_holdings(node, wanted_cross_holdings(registry, ranges, authority, erx))
-        entries = node.append((plan.items if plan else []) + cross, batch=True)
+        entries = node.append((plan.items if plan else []) + cross, batch=True, planned=head)
     s = plan.stats if plan else Counter[str]()
     return ImportOutcome(
         registry,

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from onereg.core.errors import NodeNotFoundError, OneregError
+from onereg.core.fs import private_dir
 from onereg.core.registries import ALL_REGISTRIES, RIRS, RegistryId
-from onereg.registry.node import RegistryNode
+from onereg.registry.node import WRITE_WAIT, RegistryNode
 
 NODE_DB = "node.sqlite"
 NODE_CONFIG = "node.toml"
@@ -50,15 +52,35 @@ class DataDir:
 
     def open_for_write(self, registry: RegistryId, create: bool = False) -> RegistryNode:
         """Open a node to change it from this process: refused while its server runs (the
-        server owns the database then; changes go through its API)."""
-        refuse_if_served(self.node_dir(registry), registry)
-        return self.open(registry, create)
+        server owns the database then; changes go through its API). Until the node is closed,
+        a server cannot start on it either (`writer_lock`)."""
+        node_dir = self.node_dir(registry)
+        path = self.node_path(registry)
+        if not create and not path.exists():
+            raise NodeNotFoundError(f"no {registry} node in {self.root} (run `onereg up` first)")
+        private_dir(node_dir)
+        release = writer_lock(node_dir, registry)
+        try:
+            node = RegistryNode.open(registry, path, wait=WRITE_WAIT)  # waits out an import
+        except BaseException:
+            release()
+            raise
+        node.on_close.append(release)
+        return node
 
     def open(self, registry: RegistryId, create: bool = True) -> RegistryNode:
         path = self.node_path(registry)
         if not create and not path.exists():
             raise NodeNotFoundError(f"no {registry} node in {self.root} (run `onereg up` first)")
         return RegistryNode.open(registry, path)
+
+    def read(self, registry: RegistryId) -> RegistryNode:
+        """Open an existing node read-only: for the commands that only read (audit, show,
+        verify, export, prove), which then work on a read-only disk and can change nothing."""
+        path = self.node_path(registry)
+        if not path.exists():
+            raise NodeNotFoundError(f"no {registry} node in {self.root} (run `onereg up` first)")
+        return RegistryNode.open_readonly(registry, path)
 
     @contextmanager
     def nodes(
@@ -68,7 +90,7 @@ class DataDir:
         try:
             for rid in registries:
                 if create or self.exists(rid):
-                    opened[rid] = self.open(rid, create)
+                    opened[rid] = self.open(rid) if create else self.read(rid)
             yield opened
         finally:
             for node in opened.values():
@@ -151,22 +173,57 @@ def served_by(node_dir: Path) -> int | None:
 def refuse_if_served(node_dir: Path, registry: RegistryId) -> None:
     pid = served_by(node_dir)
     if pid is not None and pid != os.getpid():  # the serving process itself may write
-        raise NodeServedError(
-            f"the {registry} node is being served (pid {pid}) from {node_dir}: it owns its "
-            "database now; make the change through its API (the `onereg` commands do where "
-            "they can), or stop it first"
-        )
+        raise _served_error(node_dir, registry, pid)
 
 
-def hold_serve_lock(node_dir: Path) -> int:
-    """Taken by `onereg serve` for the life of the process (the OS drops it on exit, even on
-    SIGKILL); returns the open descriptor, which must stay open."""
+def _served_error(node_dir: Path, registry: RegistryId, pid: int) -> NodeServedError:
+    return NodeServedError(
+        f"the {registry} node is being served (pid {pid}) from {node_dir}: it owns its "
+        "database now; make the change through its API (the `onereg` commands do where "
+        "they can), or stop it first"
+    )
+
+
+def writer_lock(node_dir: Path, registry: RegistryId) -> Callable[[], None]:
+    """A shared lock on `serve.lock` for a CLI command writing the node: several such
+    commands may hold it (SQLite serialises their transactions), a server's exclusive lock
+    excludes them all. Checked and taken in one step, so a server cannot start between the
+    check and the write. Returns the release function. The serving process itself writes
+    under its own exclusive lock."""
     fd = os.open(node_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
+        text = os.read(fd, 32).decode(errors="replace").strip()
         os.close(fd)
-        raise NodeServedError(f"{node_dir} is already being served by another process") from None
+        pid = int(text) if text.isdigit() else -1
+        if pid == os.getpid():
+            return lambda: None
+        raise _served_error(node_dir, registry, pid) from None
+    return lambda: os.close(fd)
+
+
+SERVE_WAIT = 600.0  # how long `onereg serve` waits for CLI writes on its node to finish
+
+
+def hold_serve_lock(node_dir: Path, wait: float = SERVE_WAIT) -> int:
+    """Taken by `onereg serve` for the life of the process (the OS drops it on exit, even on
+    SIGKILL); returns the open descriptor, which must stay open. A CLI command writing the
+    node (a shared lock) is waited for; another server is an error at once."""
+    fd = os.open(node_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if served_by(node_dir) is not None or time.monotonic() > deadline:
+                os.close(fd)
+                raise NodeServedError(
+                    f"{node_dir} is already being served by another process, or a command "
+                    f"writing it did not finish within {wait:.0f} s"
+                ) from None
+            time.sleep(0.2)  # a CLI command is writing the node: it finishes, then we serve
     os.ftruncate(fd, 0)
     os.write(fd, str(os.getpid()).encode())
     return fd

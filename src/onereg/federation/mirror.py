@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 
 from onereg.core.errors import LogIntegrityError, OneregError, ProofError
+from onereg.core.fs import private_dir
 from onereg.core.registries import RegistryId
 from onereg.federation.config import NodeInfo
 from onereg.federation.layout import DataDir
@@ -202,7 +203,7 @@ class Mirror:
     ) -> None:
         seen = self.seen_path(info.registry)
         if not seen.exists():
-            seen.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(seen.parent)
             return
         old_note = seen.read_text()
         old = Checkpoint.parse(parse_note(old_note)[0])
@@ -222,7 +223,7 @@ class Mirror:
         evidence = SplitViewEvidence(old_note, note, tuple(path))
         reason = check_conflict(old, new, path)
         out = self.root / "evidence" / f"{info.registry}-{old.size}-{new.size}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(out.parent)
         out.write_text(evidence.to_json())
         check.evidence = str(out)
         raise SplitView(f"{reason}; evidence written to {out}")
@@ -305,7 +306,9 @@ def _write_atomically(path: Path, text: str) -> None:
     """Whole or not at all: a process killed mid-write must not leave a torn checkpoint that
     every later verification would trip over."""
     temp = path.with_name(path.name + ".tmp")
-    temp.write_text(text)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # not the umask's say
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
     os.replace(temp, path)
 
 
@@ -388,7 +391,7 @@ class PeerMirrors:
         return checks
 
     def _save(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
         text = json.dumps({k: asdict(v) for k, v in self.status.items()}, indent=1)
         _write_atomically(status_path(self.root), text)
 

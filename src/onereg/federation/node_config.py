@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from onereg.core.errors import OneregError
+from onereg.core.fs import private_dir
 from onereg.core.registries import RegistryId
 from onereg.federation.config import NodeInfo, cosigner_of
 from onereg.federation.layout import NodeDir
@@ -294,8 +295,7 @@ def init_node(config: NodeConfig, *, overwrite: bool = False) -> NodeConfig:
     nd = config.node_dir
     if nd.config_path.exists() and not overwrite:
         raise ConfigError(f"{nd.config_path} exists: this directory is already a node")
-    nd.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(nd.root, 0o700)
+    private_dir(nd.root)
     load_or_create_key(nd.log_key, config.origin)
     load_or_create_key(nd.node_key, config.origin)
     with RegistryNode.open(config.registry, nd.db_path):

@@ -28,7 +28,7 @@ def offer_facts_problems(mirrors: DataDir, offer: Offer) -> list[str] | None:
         return reasons
     if not mirrors.exists(rid):
         return None
-    with mirrors.open(rid, create=False) as mirror:
+    with mirrors.read(rid) as mirror:
         logged = transfer_state(mirror, a.nonce)
         if logged is None:
             return None
@@ -62,7 +62,7 @@ def registration_problems(mirrors: DataDir, t: TransferState) -> list[str] | Non
     rid = RegistryId(t.counterpart)
     if not mirrors.exists(rid):
         return None
-    with mirrors.open(rid, create=False) as mirror:
+    with mirrors.read(rid) as mirror:
         logged = transfer_state(mirror, t.id)
     if logged is None or logged.state != SOURCE_FINALIZED:
         return None

@@ -124,7 +124,7 @@ from onereg.ledger.statetree import (
     verify_holding,
 )
 from onereg.registry import events as ev
-from onereg.registry.checkpoints import CHECKPOINT_SCHEMA, STATE_EXTENSION, state_leaves
+from onereg.registry.checkpoints import STATE_EXTENSION, state_leaves
 from onereg.registry.node import RegistryNode
 
 CLAIM_FORMAT = "onereg-state-proof/1"
@@ -714,8 +714,12 @@ def _check(
 
 
 def latest_note(node: RegistryNode) -> str:
-    node.conn.executescript(CHECKPOINT_SCHEMA)
-    row = node.conn.execute("SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1").fetchone()
+    if not node.has_table("checkpoints"):  # read-only: a node that never signed has none
+        row = None
+    else:
+        row = node.conn.execute(
+            "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchone()
     if row is None:
         raise ProofBuildError(f"{node.registry} has signed no checkpoint yet: run onereg publish")
     return str(row[0])
@@ -727,7 +731,7 @@ def build_proof(
     """A holding proof from the node that holds `resource`, else an absence proof from
     `registry` or, by default, from the registry IANA gave the space to."""
     chosen = registry or _holding_registry(data, resource) or _authority(data, resource)
-    with data.open(chosen, create=False) as node:
+    with data.read(chosen) as node:
         note = latest_note(node)
         if node.overlapping(resource):
             return build_holding_proof(node, note, resource), chosen
@@ -737,14 +741,14 @@ def build_proof(
 def _holding_registry(data: DataDir, resource: Resource) -> RegistryId | None:
     for rid in RIRS:
         if data.exists(rid):
-            with data.open(rid, create=False) as node:
+            with data.read(rid) as node:
                 if node.overlapping(resource):
                     return rid
     return None
 
 
 def _authority(data: DataDir, resource: Resource) -> RegistryId:
-    with data.open(RegistryId.IANA, create=False) as iana:
+    with data.read(RegistryId.IANA) as iana:
         blocks = iana.overlapping(resource)
     holders = {b.holder for b in blocks if b.holder in {r.value for r in RIRS}}
     if len(holders) != 1:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from onereg.core.errors import OneregError
+from onereg.core.fs import private_dir
 from onereg.federation.publish import WitnessOutcome
 from onereg.http.bodylimit import parse_json
 from onereg.http.signed import SignedRoutes
@@ -100,8 +102,10 @@ def operator_routes(
             return JSONResponse({"reasons": ["this node takes no imports"]}, status_code=409)
         if not _NAME.fullmatch(name):
             return JSONResponse({"reasons": [f"name={name[:130]!r}: a file name"]}, 400)
-        service.incoming.mkdir(mode=0o700, exist_ok=True)
-        path = service.incoming / name
+        # a folder of its own per upload: two uploads of one name never write one file (the
+        # name is kept: the log records it)
+        folder = private_dir(service.incoming / secrets.token_hex(8))
+        path = folder / name
         path.write_bytes(await request.body())
         try:  # minutes for a whole registry: a worker thread, its own connection
             outcome = await asyncio.to_thread(service.importer, path)
@@ -109,6 +113,7 @@ def operator_routes(
             return JSONResponse({"reasons": [str(exc)]}, status_code=422)
         finally:
             path.unlink(missing_ok=True)
+            folder.rmdir()
         service.changed()
         return JSONResponse({**asdict(outcome), "registry": outcome.registry.value})
 
@@ -117,7 +122,7 @@ def operator_routes(
             return JSONResponse({"reasons": ["this node takes no imports"]}, status_code=409)
         body = await request.body()
         target = service.incoming.parent / ERX_FILE
-        temp = target.with_suffix(".tmp")
+        temp = target.with_name(f".{ERX_FILE}.{secrets.token_hex(8)}.tmp")  # one per upload
         temp.write_bytes(body)
         try:  # checked whole before it replaces the list imports use
             parse_erx_transfers(temp)

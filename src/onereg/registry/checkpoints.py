@@ -99,7 +99,8 @@ class Checkpointer:
     def __init__(self, node: RegistryNode, signer: Signer) -> None:
         self.node = node
         self.signer = signer
-        node.conn.executescript(CHECKPOINT_SCHEMA)
+        # one statement, not executescript: that would COMMIT a write the caller has open
+        node.conn.execute(CHECKPOINT_SCHEMA)
 
     @property
     def origin(self) -> str:
@@ -120,8 +121,9 @@ class Checkpointer:
     def ensure_key_published(self) -> None:
         """The first key goes into the log before the first checkpoint that it signs."""
         vkey = self.signer.verifier().vkey()
-        if self.node.conn.execute("SELECT 1 FROM node_keys LIMIT 1").fetchone() is None:
-            self.node.append([(ev.KEY_PUBLISHED, {"vkey": vkey})])
+        with self.node.writing():
+            if self.node.conn.execute("SELECT 1 FROM node_keys LIMIT 1").fetchone() is None:
+                self.node.append([(ev.KEY_PUBLISHED, {"vkey": vkey})])
 
     def current_key(self) -> str | None:
         row = self.node.conn.execute(
@@ -134,6 +136,10 @@ class Checkpointer:
         this signer's signature added when it is the log's current key and lacks it).
 
         `also`: further signers of a new checkpoint (a rotation's new key)."""
+        with self.node.writing():  # the size signed is the size checked and stored
+            return self._sign(also)
+
+    def _sign(self, also: Iterable[Signer]) -> str:
         self.ensure_key_published()
         size, _ = self.node.head()
         existing = self.at(size)
@@ -190,14 +196,15 @@ def rotate_key_of(node: RegistryNode, key_file: Path) -> tuple[str, str]:
     """
     origin = identity.origin_of(node.registry)
     old, new = identity.rotate_signer(key_file, origin)
-    checkpointer = Checkpointer(node, old)
-    checkpointer.ensure_key_published()
-    node.append(
-        [(ev.KEY_ROTATED, {"vkey": new.verifier().vkey(), "previous": old.verifier().vkey()})]
-    )
-    # The checkpoint that commits the rotation is signed by both keys: the old one vouches
-    # for the rotation, and the new one is in use at once, so witnesses and verifiers that
-    # know either key accept the very next checkpoint (no entry needs to follow).
-    checkpointer.sign(also=[new])
-    identity.commit_rotation(key_file)
+    with node.writing():  # the rotation and the checkpoint that seals it commit together
+        checkpointer = Checkpointer(node, old)
+        checkpointer.ensure_key_published()
+        node.append(
+            [(ev.KEY_ROTATED, {"vkey": new.verifier().vkey(), "previous": old.verifier().vkey()})]
+        )
+        # The checkpoint that commits the rotation is signed by both keys: the old one vouches
+        # for the rotation, and the new one is in use at once, so witnesses and verifiers that
+        # know either key accept the very next checkpoint (no entry needs to follow).
+        checkpointer.sign(also=[new])
+    identity.commit_rotation(key_file)  # only once the log says so
     return old.verifier().key, new.verifier().key

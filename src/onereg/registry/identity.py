@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 
 from onereg.core.errors import OneregError
+from onereg.core.fs import private_dir
 from onereg.core.registries import RegistryId
 from onereg.ledger.note import Signer
 
@@ -33,7 +34,7 @@ def key_path(keys_dir: Path, registry: RegistryId) -> Path:
 
 def _write_private(path: Path, text: str) -> None:
     """Create the file with mode 0600 from the start: never world-readable, even briefly."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(text + "\n")

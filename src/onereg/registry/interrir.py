@@ -27,7 +27,7 @@ from onereg.core.errors import OneregError
 from onereg.core.resources import Afi, Resource, format_number, parse_number
 from onereg.ledger.agreement import SignedAgreement
 from onereg.registry import events as ev
-from onereg.registry.node import RegistryNode
+from onereg.registry.node import RegistryNode, one_write
 from onereg.registry.schema import key, unkey
 from onereg.registry.transfer_policy import EventKind, PolicySet, Receipt
 from onereg.registry.transfers import (
@@ -152,6 +152,7 @@ def authority_of(node: RegistryNode, block: Resource) -> str:
 # --- source side -------------------------------------------------------------------------------
 
 
+@one_write
 def initialize(
     node: RegistryNode,
     signed: SignedAgreement,
@@ -208,6 +209,7 @@ def initialize(
     )
 
 
+@one_write
 def finalize(node: RegistryNode, transfer_id: str, answer: Mapping[str, Any]) -> TransferState:
     """sourceFinalized: the recipient accepted; the block leaves this registry for good."""
     t = _expect(node, transfer_id, "source", SOURCE_INITIALIZED, SOURCE_FINALIZED)
@@ -235,6 +237,7 @@ def finalize(node: RegistryNode, transfer_id: str, answer: Mapping[str, Any]) ->
     )
 
 
+@one_write
 def cancel(node: RegistryNode, transfer_id: str, reasons: list[str]) -> TransferState:
     """sourceCancelled: the recipient refused, or never answered before the agreement expired."""
     t = _expect(node, transfer_id, "source", SOURCE_INITIALIZED, SOURCE_CANCELLED)
@@ -301,6 +304,7 @@ class Offer:
     recipient_key_seq: int | None = None
 
 
+@one_write
 def accept(
     node: RegistryNode,
     offer: Offer,
@@ -406,6 +410,7 @@ def received_from(offer: Offer) -> Receipt:
     return Receipt(EventKind.ALLOCATION, when)
 
 
+@one_write
 def register(node: RegistryNode, transfer_id: str, now: datetime) -> TransferState:
     """The source finalized: the reserved block is delegated to the new holder."""
     t = _expect(node, transfer_id, "recipient", RECIPIENT_ACCEPTED, SOURCE_FINALIZED)
@@ -454,6 +459,7 @@ def register(node: RegistryNode, transfer_id: str, now: datetime) -> TransferSta
     )
 
 
+@one_write
 def abort(node: RegistryNode, transfer_id: str, reason: str) -> TransferState:
     """The source cancelled (or never started) the transfer: the reservation is released."""
     t = _expect(node, transfer_id, "recipient", RECIPIENT_ACCEPTED, SOURCE_CANCELLED)

@@ -2,22 +2,32 @@
 
 Every write goes through `append`, which hashes the new entries onto the chain and applies them to
 the projection in the same transaction; nothing else writes the projection tables.
+
+One writer at a time: a command that plans from the node's state (an import, a transfer step, a
+key) does so inside `writing()`, one `BEGIN IMMEDIATE` transaction, so no other process can move
+the log between the plan and its commit. A second writer waits for the first (up to `wait`
+seconds) and then plans from what the first wrote; it never interleaves with it. Commands that
+only read open the file read-only (`open_readonly`), which works on a read-only disk too.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
 
-from onereg.core.errors import LogIntegrityError, OverlapError
+from onereg.core.errors import LogIntegrityError, OneregError, OverlapError
+from onereg.core.fs import private_dir
 from onereg.core.gc import collector_paused
 from onereg.core.registries import RegistryId, holder_label
 from onereg.core.resources import Afi, Resource, format_number
@@ -109,36 +119,112 @@ _DELEGATION_COLUMNS = (
 )
 
 
+class NodeBusyError(OneregError):
+    """Another process kept the node's write lock for longer than this one would wait."""
+
+
+class StalePlanError(OneregError):
+    """A plan was made against a log head that has moved since: nothing was written."""
+
+
+class NodeStorageError(OneregError):
+    """The node's file cannot be opened or written (disk full, read-only, permissions)."""
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Seconds a write waits for another process's write before NodeBusyError. A server's own
+# connection keeps SQLite's usual 5 s (its event loop must not stall behind an import: the step
+# fails clearly and is retried); a CLI command waits out a whole-registry import (WRITE_WAIT).
+BUSY_WAIT = 5.0
+WRITE_WAIT = 600.0
+
+
 class RegistryNode:
     """One registry's database; open it with `RegistryNode.open(registry, path)`."""
 
-    def __init__(self, registry: RegistryId, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(
+        self, registry: RegistryId, conn: sqlite3.Connection, path: Path, readonly: bool = False
+    ) -> None:
         self.registry = registry
         self.conn = conn
         self.path = path
+        self.readonly = readonly
+        self.on_close: list[Callable[[], None]] = []  # run after the connection closes (locks)
+        self._depth = 0  # nesting of `writing()`: only the outermost begins and commits
+        self._wait = BUSY_WAIT
 
     @classmethod
-    def open(cls, registry: RegistryId, path: Path, mirror: bool = False) -> RegistryNode:
-        """Open or create the node's file; a `mirror` starts empty and takes entries by `ingest`."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA cache_size = -262144")  # 256 MiB: a full import touches ~100 MB
-        conn.executescript(LOG_SCHEMA + TREE_SCHEMA + PROJECTION_SCHEMA)
+    def open(
+        cls, registry: RegistryId, path: Path, mirror: bool = False, wait: float = BUSY_WAIT
+    ) -> RegistryNode:
+        """Open or create the node's file; a `mirror` starts empty and takes entries by `ingest`.
+
+        `wait`: how long a write waits for another process's write before giving up."""
+        private_dir(path.parent)
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=wait)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA cache_size = -262144")  # 256 MiB: a full import touches ~100 MB
+            conn.executescript(LOG_SCHEMA + TREE_SCHEMA + PROJECTION_SCHEMA)
+        except sqlite3.DatabaseError as exc:  # also "file is not a database"
+            raise storage_error(path, exc) from None
         node = cls(registry, conn, path)
+        node._wait = wait
         node._catch_up_tree()
         stored = node._stored_registry()
         if stored is None:
-            conn.execute("INSERT INTO node (key, value) VALUES ('registry', ?)", (registry.value,))
-            if not mirror:
-                node.append([(ev.NODE_CREATED, {"registry": registry.value})])
-        elif stored != registry.value:
+            stored = node._create(mirror)
+        if stored != registry.value:
+            conn.close()
             raise LogIntegrityError(f"{path} is the node of {stored}, not of {registry}")
         return node
 
+    def _create(self, mirror: bool) -> str:
+        """Write the node's identity (and, for a node, its genesis entry) unless a process that
+        opened the same new file at the same moment already did; returns the stored registry."""
+        with self.writing():
+            stored = self._stored_registry()
+            if stored is None:
+                self.conn.execute(
+                    "INSERT INTO node (key, value) VALUES ('registry', ?)", (self.registry.value,)
+                )
+                if not mirror:
+                    self.append([(ev.NODE_CREATED, {"registry": self.registry.value})])
+                stored = self.registry.value
+        return stored
+
+    @classmethod
+    def open_readonly(cls, registry: RegistryId, path: Path) -> RegistryNode:
+        """Open an existing node only to read it: never creates, upgrades or writes anything,
+        so it works on a read-only disk or directory (then as `immutable`: nobody can be
+        writing it) and cannot change the node by accident."""
+        if not path.is_file():
+            raise NodeStorageError(f"{path}: no such node database")
+        writable = os.access(path.parent, os.W_OK) and os.access(path, os.W_OK)
+        wal = path.with_name(path.name + "-wal")
+        # `immutable` lets SQLite read without the -shm file it could not create here, but it
+        # ignores the WAL: only when there is none (a node closed cleanly) is that the same.
+        pending = wal.exists() and wal.stat().st_size > 0
+        uri = f"{path.resolve().as_uri()}?mode=ro" + (
+            "" if writable or pending else "&immutable=1"
+        )
+        try:
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+            stored = conn.execute("SELECT value FROM node WHERE key = 'registry'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise storage_error(path, exc) from None
+        if stored is None or stored[0] != registry.value:
+            conn.close()
+            raise LogIntegrityError(f"{path} is not the node of {registry}")
+        return cls(registry, conn, path, readonly=True)
+
     def close(self) -> None:
         self.conn.close()
+        while self.on_close:
+            self.on_close.pop()()
 
     def __enter__(self) -> RegistryNode:
         return self
@@ -151,19 +237,62 @@ class RegistryNode:
         store = SqliteHashStore(self.conn)
         if store.size() >= self.head()[0]:
             return
-        with collector_paused():
+        with collector_paused(), self.writing():
             # Read both sizes again under the write lock: another connection (a mirror being
             # ingested) may have committed entries and their leaves in between, and appending
             # those leaves twice would corrupt the tree.
-            self.conn.execute("BEGIN IMMEDIATE")
+            done, (size, _) = store.size(), self.head()
+            if done < size:
+                store.append_entries(done, (e.encoded() for e in self.entries(after=done)))
+
+    @contextmanager
+    def writing(self) -> Iterator[tuple[int, bytes]]:
+        """The node's one writer: everything read, planned and appended inside is one
+        transaction (all or nothing), taken before the first read so that the plan is made
+        from the state it will be committed onto. Yields the log head at the start.
+
+        Re-entrant: an inner `writing()` (an `append` inside a planned write) joins the outer
+        transaction. Another process waits up to the node's `wait`, then gets NodeBusyError."""
+        if self.readonly:
+            raise NodeStorageError(f"{self.path}: opened read-only, cannot write the node")
+        if self._depth:
+            self._depth += 1
             try:
-                done, (size, _) = store.size(), self.head()
-                if done < size:
-                    store.append_entries(done, (e.encoded() for e in self.entries(after=done)))
-            except BaseException:
+                yield self.head()
+            finally:
+                self._depth -= 1
+            return
+        self._begin()
+        self._depth = 1
+        try:
+            yield self.head()
+            self._depth = 0
+            if not self.conn.in_transaction:  # an executescript inside committed half of it
+                raise LogIntegrityError(f"{self.path}: a write's transaction ended inside it")
+            self._commit()
+        except BaseException:
+            self._depth = 0
+            if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
-                raise
+            raise
+
+    def _begin(self) -> None:
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise NodeBusyError(
+                    f"the {self.registry} node ({self.path}) is being written by another "
+                    f"process and stayed busy past the wait ({self._wait:.0f} s); nothing was "
+                    "written, try again"
+                ) from None
+            raise storage_error(self.path, exc) from None
+
+    def _commit(self) -> None:
+        try:
             self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            raise storage_error(self.path, exc) from None
 
     def tree(self) -> MerkleTree:
         """The Merkle tree over the log's encoded entries (RFC 9162 hashing)."""
@@ -180,10 +309,18 @@ class RegistryNode:
         row = self.conn.execute("SELECT seq, hash FROM log ORDER BY seq DESC LIMIT 1").fetchone()
         return (0, GENESIS_HASH) if row is None else (int(row[0]), bytes(row[1]))
 
-    def append(self, items: list[ev.Item], batch: bool = False) -> list[LogEntry]:
+    def append(
+        self,
+        items: list[ev.Item],
+        batch: bool = False,
+        planned: tuple[int, bytes] | None = None,
+    ) -> list[LogEntry]:
         """Append entries and project them, all in one transaction (all or nothing).
 
         With `batch`, runs of same-kind items are packed into `batch` entries (bulk imports).
+        `planned`: the log head the items were planned against; if the log has moved since,
+        nothing is written (StalePlanError) rather than a plan applied to a state it was not
+        made for. Inside `writing()` the append joins that transaction.
         """
         if not items:
             return []
@@ -192,11 +329,18 @@ class RegistryNode:
         for kind, _, data in encoded:
             if len(data) > ev.MAX_PAYLOAD_BYTES:
                 raise LogIntegrityError(f"a {kind} entry of {len(data)} bytes is too large")
-        with collector_paused():
+        with collector_paused(), self.writing() as head:
+            if planned is not None and head != planned:
+                raise StalePlanError(
+                    f"the {self.registry} log moved from {planned[0]} to {head[0]} entries "
+                    "since this change was planned; nothing was written"
+                )
             return self._append(changes, encoded)
 
     def _append(self, changes: int, encoded: list[Encoded]) -> list[LogEntry]:
-        self.conn.execute("BEGIN IMMEDIATE")
+        """Inside a transaction; a savepoint so that a failed append inside a larger write
+        leaves nothing of itself behind even if the caller goes on."""
+        self.conn.execute("SAVEPOINT append")
         try:
             size, last = self.head()
             pairs = chain_encoded(size + 1, last, utc_now(), [(k, data) for k, _, data in encoded])
@@ -211,10 +355,13 @@ class RegistryNode:
                     self.conn,
                     ((e.seq, e.kind, p) for e, (_, p, _) in zip(entries, encoded, strict=True)),
                 )
+        except sqlite3.OperationalError as exc:
+            self.conn.execute("ROLLBACK TO append")
+            raise storage_error(self.path, exc) from None
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self.conn.execute("ROLLBACK TO append")
             raise
-        self.conn.execute("COMMIT")
+        self.conn.execute("RELEASE append")
         return entries
 
     def ingest(self, entries: list[LogEntry], expected_root: bytes | None = None) -> None:
@@ -225,27 +372,19 @@ class RegistryNode:
         """
         if not entries:
             return
-        size, last = self.head()
-        with collector_paused():
+        with collector_paused(), self.writing() as (size, last):
             verify_chain(entries, last, size + 1)
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                self.conn.executemany(
-                    "INSERT INTO log (seq, time, kind, payload, prev_hash, hash) "
-                    "VALUES (?,?,?,?,?,?)",
-                    [tuple(e) for e in entries],
+            self.conn.executemany(
+                "INSERT INTO log (seq, time, kind, payload, prev_hash, hash) VALUES (?,?,?,?,?,?)",
+                [tuple(e) for e in entries],
+            )
+            SqliteHashStore(self.conn).append_entries(size, (e.encoded() for e in entries))
+            with projection.indexes_deferred(self.conn, projection.BULK_THRESHOLD):
+                projection.apply(self.conn, ((e.seq, e.kind, e.data()) for e in entries))
+            if expected_root is not None and self.tree().root() != expected_root:
+                raise LogIntegrityError(
+                    f"{self.registry}: the entries do not hash to the checkpoint's root"
                 )
-                SqliteHashStore(self.conn).append_entries(size, (e.encoded() for e in entries))
-                with projection.indexes_deferred(self.conn, projection.BULK_THRESHOLD):
-                    projection.apply(self.conn, ((e.seq, e.kind, e.data()) for e in entries))
-                if expected_root is not None and self.tree().root() != expected_root:
-                    raise LogIntegrityError(
-                        f"{self.registry}: the entries do not hash to the checkpoint's root"
-                    )
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
 
     def entries(self, after: int = 0) -> Iterator[LogEntry]:
         rows = self.conn.execute(
@@ -274,19 +413,14 @@ class RegistryNode:
             return self._rebuild()
 
     def _rebuild(self) -> int:
-        entries = list(self.entries())
-        verify_chain(entries)
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self.writing():  # the log read is the log replayed: no append in between
+            entries = list(self.entries())
+            verify_chain(entries)
             for statement in (DROP_PROJECTION + PROJECTION_SCHEMA).split(";"):
                 if statement.strip():
                     self.conn.execute(statement)
             with projection.indexes_deferred(self.conn, projection.BULK_THRESHOLD):
                 projection.apply(self.conn, ((e.seq, e.kind, e.data()) for e in entries))
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
         return len(entries)
 
     def state_digest(self) -> str:
@@ -294,11 +428,27 @@ class RegistryNode:
         digest = hashlib.sha256()
         for table in PROJECTION_TABLES:
             digest.update(table.encode())
-            width = len(self.conn.execute(f"SELECT * FROM {table} LIMIT 0").description)
-            order = ", ".join(str(i) for i in range(1, width + 1))  # every column: a total order
-            for row in self.conn.execute(f"SELECT * FROM {table} ORDER BY {order}"):
-                digest.update(orjson.dumps([r.hex() if isinstance(r, bytes) else r for r in row]))
+            for row in self._rows(table):
+                digest.update(row)
         return digest.hexdigest()
+
+    def table_digests(self) -> dict[str, str]:
+        """The same, one digest per projection table: which tables differ, not only whether."""
+        out = {}
+        for table in PROJECTION_TABLES:
+            digest = hashlib.sha256()
+            for row in self._rows(table):
+                digest.update(row)
+            out[table] = digest.hexdigest()
+        return out
+
+    def _rows(self, table: str) -> Iterator[bytes]:
+        if not self.has_table(table):
+            return
+        width = len(self.conn.execute(f"SELECT * FROM {table} LIMIT 0").description)
+        order = ", ".join(str(i) for i in range(1, width + 1))  # every column: a total order
+        for row in self.conn.execute(f"SELECT * FROM {table} ORDER BY {order}"):
+            yield orjson.dumps([r.hex() if isinstance(r, bytes) else r for r in row])
 
     # --- queries ----------------------------------------------------------------------------
 
@@ -401,6 +551,13 @@ class RegistryNode:
             is not None
         )
 
+    def has_table(self, name: str) -> bool:
+        """Whether the file has this table (a read-only open creates none)."""
+        row = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone()
+        return row is not None
+
     def source(self, slot: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT meta FROM sources WHERE name = ?", (slot,)).fetchone()
         return None if row is None else dict(orjson.loads(row[0]))
@@ -422,9 +579,38 @@ class RegistryNode:
         """Add one delegation (payload in the `delegation.added` form) after the overlap check."""
         afi = Afi(payload["afi"])
         resource = Resource.from_delegated(afi, payload["start"], payload["value"])
-        self.check_free(
-            resource,
-            f"new {self.registry} record {resource} "
-            f"({format_number(afi, resource.start)}|{payload['value']})",
-        )
-        return self.append([(ev.DELEGATION_ADDED, payload)])[0]
+        with self.writing():  # checked against the state it is added to
+            self.check_free(
+                resource,
+                f"new {self.registry} record {resource} "
+                f"({format_number(afi, resource.start)}|{payload['value']})",
+            )
+            return self.append([(ev.DELEGATION_ADDED, payload)])[0]
+
+
+def storage_error(path: Path, exc: sqlite3.Error) -> NodeStorageError:
+    """SQLite's terse message made into one line naming the file and what to do."""
+    text = str(exc)
+    if "full" in text:
+        hint = "the disk is full; free space and run the command again (nothing was written)"
+    elif "readonly" in text or "read-only" in text:
+        hint = "the file or its directory is read-only; this command needs to write it"
+    elif "unable to open" in text:
+        hint = "cannot open it (missing directory, permissions or a read-only disk)"
+    else:
+        hint = text
+    return NodeStorageError(f"{path}: {hint} ({text})")
+
+
+def one_write(
+    func: Callable[Concatenate[RegistryNode, P], R],
+) -> Callable[Concatenate[RegistryNode, P], R]:
+    """Run a write step (checks, plan and append) as one `writing()` transaction on the node
+    it is given first, so what it checked is still true when it commits."""
+
+    @functools.wraps(func)
+    def step(node: RegistryNode, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with node.writing():
+            return func(node, *args, **kwargs)
+
+    return step

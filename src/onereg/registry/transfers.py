@@ -25,7 +25,7 @@ from onereg.core.resources import Afi, Resource, format_number, range_to_cidrs
 from onereg.ledger.agreement import SignedAgreement, check_signature
 from onereg.ledger.entry import LogEntry
 from onereg.registry import events as ev
-from onereg.registry.node import Delegation, RegistryNode
+from onereg.registry.node import Delegation, RegistryNode, one_write
 from onereg.registry.schema import key
 from onereg.registry.transfer_policy import (
     EventKind,
@@ -56,6 +56,7 @@ class TransferRefused(OneregError):
         self.reasons = list(reasons)
 
 
+@one_write
 def register_holder_key(node: RegistryNode, handle: str, public_key: bytes) -> LogEntry:
     """Record a holder's Ed25519 public key in the registry's log (the only place it is read)."""
     if node.holder(handle) is None:
@@ -363,6 +364,7 @@ def _within_checks(
     return reasons, resource, held, versions
 
 
+@one_write
 def transfer_within(
     node: RegistryNode,
     signed: SignedAgreement,

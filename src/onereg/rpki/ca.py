@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from onereg.core.errors import OneregError
+from onereg.core.fs import private_dir
 from onereg.core.registries import RegistryId
 from onereg.core.resources import Resource, range_to_cidrs
 from onereg.registry.interrir import transfers_in
@@ -296,9 +297,8 @@ class RegistryCa:
         authority: Callable[[RegistryNode], ResourceSet] = authority_resources,
     ) -> RegistryCa:
         """Open (or create) the CA and make sure its trust anchor matches the authority."""
-        state_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(state_dir, 0o700)
-        (state_dir / "keys").mkdir(mode=0o700, exist_ok=True)
+        private_dir(state_dir)
+        private_dir(state_dir / "keys")
         ca = cls(node, state_dir, uris, keys, clock, authority)
         stored = ca._meta("registry")
         if stored is None:
@@ -578,15 +578,17 @@ class RegistryCa:
         if not 0 <= asn <= 0xFFFFFFFF:
             raise RpkiError(f"AS{asn} is not an AS number")
         name = ca_name(handle)
-        row = self._row(name)
-        if row is None:
-            raise RpkiError(f"{handle} has no CA at {self.registry}; enroll first")
-        held = ResourceSet.parse(*orjson.loads(row["resources"]))
-        outside = [str(p) for p in chosen if not held.contains(p.resource)]
-        if outside:
-            raise RpkiError(f"{handle} does not hold {', '.join(outside)} at {self.registry}")
+        # Checked inside the write transaction: a concurrent re-certification (after a
+        # transfer) cannot shrink the holder's resources between the check and the issue.
         self.db.execute("BEGIN IMMEDIATE")
         try:
+            row = self._row(name)
+            if row is None:
+                raise RpkiError(f"{handle} has no CA at {self.registry}; enroll first")
+            held = ResourceSet.parse(*orjson.loads(row["resources"]))
+            outside = [str(p) for p in chosen if not held.contains(p.resource)]
+            if outside:
+                raise RpkiError(f"{handle} does not hold {', '.join(outside)} at {self.registry}")
             file = self._issue_roa(name, row, asn, chosen)
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -633,13 +635,16 @@ class RegistryCa:
 
     def remove_roa(self, handle: str, file: str) -> bool:
         """Withdraw a ROA: revoke its EE certificate and drop it from the publication point."""
-        for roa in self.roas(handle):
-            if roa.file == file:
-                self.db.execute("BEGIN IMMEDIATE")
-                self._drop_roa(ca_name(handle), roa)
-                self.db.execute("COMMIT")
-                return True
-        return False
+        self.db.execute("BEGIN IMMEDIATE")  # looked up and dropped in one write: revoked once
+        try:
+            found = [roa for roa in self.roas(handle) if roa.file == file]
+            if found:
+                self._drop_roa(ca_name(handle), found[0])
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        return bool(found)
 
     def _drop_roa(self, name: str, roa: RoaRecord) -> None:
         row = self._row(name)

@@ -57,6 +57,7 @@ from xml.parsers import expat
 import httpx
 import orjson
 
+from onereg.core.fs import private_dir
 from onereg.rpki.der import ResourceCert, Tal
 from onereg.rpki.validate import Rejection, ValidationResult, validate
 
@@ -127,7 +128,7 @@ def _same_origin(a: str, b: str) -> bool:
 
 
 def _write_file(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
@@ -330,7 +331,7 @@ class Fetcher:
         self.rsync_root = self.cache / "rsync"
         self.rrdp_root = self.cache / "rrdp"
         for directory in (self.ta_root, self.rsync_root, self.rrdp_root):
-            directory.mkdir(parents=True, exist_ok=True)
+            private_dir(directory)
         self.events: list[FetchEvent] = []
         self.problems: list[Rejection] = []
         self.counts: Counter[str] = Counter()
@@ -490,7 +491,7 @@ class Fetcher:
             return False
         if module in self._modules:
             return self._modules[module]
-        target.mkdir(parents=True, exist_ok=True)
+        private_dir(target)
         filters = ["--include=*/", *(f"--include=*.{s}" for s in RSYNC_SUFFIXES), "--exclude=*"]
         try:
             self._run_rsync(["--delete", *filters, module, str(target) + "/"])
@@ -536,7 +537,7 @@ class Fetcher:
 
     def _rrdp_update(self, notify: str) -> Path:
         directory = self._rrdp_dir(notify)
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         body, _ = self._get(notify, MAX_NOTIFICATION)
         note = parse_notification(body, notify)
         known = self._load_state(directory, notify)
@@ -677,7 +678,7 @@ def fetch_and_validate(
     one per CPU), see `validate`; the default is one, because on the shared two-core machine the
     pool's pickling cost more than the second core gave.
     """
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(cache_dir)
     with Fetcher(cache_dir, prefer, ca_bundle) as fetcher:
         result = validate(tals, fetcher.rsync_root, as_of, hook=fetcher, workers=workers)
     counts = dict(result.counts)

@@ -21,10 +21,13 @@ from xml.sax.saxutils import quoteattr
 
 import orjson
 
+from onereg.core.fs import private_dir
 from onereg.rpki.ca import RegistryCa
 
 RRDP_NS = "http://www.ripe.net/rpki/rrdp"
 MAX_DELTAS = 50  # RFC 8182 §3.3.2: deltas beyond the snapshot's size are pointless
+
+PUBLIC = 0o755  # the publication tree: rsyncd and the RRDP server read it as other users
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ def _sha(data: bytes) -> str:
 
 def _write(path: Path, data: bytes) -> None:
     """Atomic replace, world-readable: rsyncd and the RRDP server run as other users."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    private_dir(path.parent, PUBLIC)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     os.chmod(tmp, 0o644)
@@ -87,7 +90,7 @@ class Publisher:
         with `scope` (path prefixes, e.g. one registry's), exactly `files` under those prefixes
         and everything else as it was. Several node processes publish here; a lock on the
         directory serialises them."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root, PUBLIC)
         with open(self.root / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             return self._publish(self._widen(files, scope) if scope is not None else files)
@@ -133,7 +136,7 @@ class Publisher:
         return not path.startswith("ta/")
 
     def _write_rsync(self, files: Mapping[str, bytes], withdrawn: tuple[str, ...]) -> None:
-        self.rsync_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
+        private_dir(self.rsync_dir, PUBLIC)
         for path, data in files.items():
             target = self.rsync_dir / path
             if not target.exists() or target.read_bytes() != data:

@@ -1,0 +1,177 @@
+"""Checking a node's own database from top to bottom, reporting every problem found.
+
+`RegistryNode.verify_log` stops at the first broken link, which is right for code that must
+refuse a log; an operator asking "is this node intact?" needs the whole answer instead: every
+entry whose stored hash does not match its content, every broken link, the Merkle tree against
+the entries, the log against every checkpoint the node signed (a shorter log is a rollback, a
+different root a rewrite, even when the chain was rewritten consistently and the tree dropped),
+and the projection tables against a fresh replay of the log. Every message names the node.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from onereg.core.errors import OneregError
+from onereg.ledger.checkpoint import Checkpoint, open_checkpoint
+from onereg.ledger.entry import GENESIS_HASH, LogEntry, make_entry
+from onereg.ledger.merkle import MemoryHashStore, MerkleTree, leaf_hash
+from onereg.ledger.note import Verifier
+from onereg.registry import events as ev
+from onereg.registry import projection
+from onereg.registry.identity import origin_of
+from onereg.registry.node import RegistryNode
+from onereg.registry.schema import PROJECTION_SCHEMA
+from onereg.registry.treestore import SqliteHashStore
+
+SHOWN = 20  # problems of one kind listed before "and N more"
+
+
+@dataclass(slots=True)
+class NodeReport:
+    """What `verify_node` found; `problems` is empty when the node is intact."""
+
+    name: str  # "<registry> node (<path>)"
+    entries: int = 0
+    checkpoint: int | None = None  # size of the newest signed checkpoint compared
+    problems: list[str] = field(default_factory=list)
+    replayed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, problems: list[str], what: str) -> None:
+        """Every problem with the node's name; beyond SHOWN of one kind, a count."""
+        shown = problems[:SHOWN]
+        self.problems += [f"{self.name}: {p}" for p in shown]
+        if len(problems) > SHOWN:
+            self.problems.append(f"{self.name}: and {len(problems) - SHOWN} more {what}")
+
+
+def verify_node(
+    node: RegistryNode, log_key: Verifier | None = None, replay: bool = True
+) -> NodeReport:
+    """Check everything and report all problems; `log_key`: the node's own log key (from its
+    key file), trusted beside the keys its log names. `replay=False` skips the projection
+    check (the audit, which reads only the log's integrity, not a rebuild's worth of work)."""
+    report = NodeReport(f"{node.registry} node ({node.path})")
+    entries = list(node.entries())
+    report.entries = len(entries)
+    report.add(chain_problems(entries), "broken entries")
+    leaves = MemoryHashStore(leaf_hash(e.encoded()) for e in entries)
+    report.add(tree_problems(node, leaves), "tree problems")
+    report.add(checkpoint_problems(node, entries, leaves, log_key, report), "checkpoint problems")
+    if replay:
+        report.add(projection_problems(node, entries), "projection problems")
+        report.replayed = True
+    return report
+
+
+def chain_problems(entries: list[LogEntry]) -> list[str]:
+    """Every entry whose hash, link or number is wrong (a changed entry is reported once: the
+    next one is checked against the hash stored before it, not against the recomputed one)."""
+    problems = []
+    prev = GENESIS_HASH
+    for expected, e in enumerate(entries, start=1):
+        if e.seq != expected:
+            problems.append(f"log entry {e.seq}: expected entry {expected} here (a gap)")
+        if e.prev_hash != prev:
+            problems.append(f"log entry {e.seq}: does not link to the entry before it")
+        if make_entry(e.seq, e.time, e.kind, e.payload, e.prev_hash).hash != e.hash:
+            problems.append(f"log entry {e.seq}: stored hash does not match content")
+        prev = e.hash
+    return problems
+
+
+def tree_problems(node: RegistryNode, leaves: MemoryHashStore) -> list[str]:
+    """The stored Merkle tree must be the tree of the stored entries."""
+    if not node.has_table("tree"):
+        return ["the Merkle tree table is missing"]
+    stored = MerkleTree(SqliteHashStore(node.conn))
+    size = leaves.size()
+    if stored.size() != size:
+        return [f"the Merkle tree has {stored.size():,} leaves, the log {size:,} entries"]
+    if size and stored.root() != MerkleTree(leaves).root():
+        return ["the stored Merkle tree does not match the entries"]
+    return []
+
+
+def log_keys(entries: Iterable[LogEntry], own: Verifier | None) -> list[Verifier]:
+    """The node's log keys: its own key file's and every key its log published or rotated to
+    (older checkpoints are signed by keys rotated away since)."""
+    keys = [own] if own is not None else []
+    for e in entries:
+        if e.kind in (ev.KEY_PUBLISHED, ev.KEY_ROTATED):
+            data = e.data()
+            for vkey in (data.get("vkey"), data.get("previous")):
+                try:
+                    keys.append(Verifier.from_vkey(str(vkey)))
+                except (OneregError, ValueError):
+                    continue  # a damaged key entry: its hash check already reports it
+    return keys
+
+
+def checkpoint_problems(
+    node: RegistryNode,
+    entries: list[LogEntry],
+    leaves: MemoryHashStore,
+    own: Verifier | None,
+    report: NodeReport,
+) -> list[str]:
+    """The log against every checkpoint the node signed: each must be signed by a log key
+    and the log must still have its size and root there."""
+    if not node.has_table("checkpoints"):
+        return []
+    rows = node.conn.execute("SELECT size, note FROM checkpoints ORDER BY size").fetchall()
+    keys, tree, size = log_keys(entries, own), MerkleTree(leaves), len(entries)
+    problems = []
+    for stored_size, note in rows:
+        try:
+            cp = open_checkpoint(note, keys, origin=origin_of(node.registry))
+        except OneregError as exc:
+            problems.append(f"signed checkpoint at size {stored_size}: {exc}")
+            continue
+        report.checkpoint = cp.size
+        problems += _against_log(cp, int(stored_size), size, tree)
+    return problems
+
+
+def _against_log(cp: Checkpoint, stored_size: int, size: int, tree: MerkleTree) -> list[str]:
+    if cp.size != stored_size:
+        return [f"the checkpoint stored at size {stored_size} is for size {cp.size}"]
+    if cp.size > size:
+        return [
+            f"rollback: the node signed a checkpoint at size {cp.size:,} but its log has only "
+            f"{size:,} entries"
+        ]
+    if cp.size and tree.root(cp.size) != cp.root:
+        return [
+            f"the log's first {cp.size:,} entries do not hash to the root the node signed at "
+            "that size: the log was rewritten"
+        ]
+    return []
+
+
+def projection_problems(node: RegistryNode, entries: list[LogEntry]) -> list[str]:
+    """Replay the log into a scratch database and compare every projection table."""
+    scratch = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        scratch.executescript(PROJECTION_SCHEMA)
+        try:
+            with projection.indexes_deferred(scratch, len(entries)):
+                projection.apply(scratch, ((e.seq, e.kind, e.data()) for e in entries))
+        except Exception as exc:  # a tampered payload may not even replay: say so, go on
+            return [f"the log does not replay: {type(exc).__name__}: {exc}"]
+        replayed = RegistryNode(node.registry, scratch, node.path, readonly=True)
+        live, fresh = node.table_digests(), replayed.table_digests()
+    finally:
+        scratch.close()
+    return [
+        f"table {table} differs from the replay of the log"
+        for table in live
+        if live[table] != fresh.get(table)
+    ]
+
