@@ -40,12 +40,12 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ["tests/test_intervals.py", "tests/test_resources.py", "tests/test_core_edges.py"],
     ),
     "audit": (
-        [
-            "src/onereg/audit/checks.py",
-            "src/onereg/audit/findings.py",
-            "src/onereg/audit/nro.py",
-            "src/onereg/audit/view.py",
-        ],
+        ["src/onereg/audit/checks.py", "src/onereg/audit/findings.py"],
+        ["tests/test_audit_edges.py", "tests/test_audit.py"],
+    ),
+    # Reading nodes and writing the NRO file: every covering test builds nodes (seconds each).
+    "audit_io": (
+        ["src/onereg/audit/view.py", "src/onereg/audit/nro.py"],
         ["tests/test_audit.py", "tests/test_audit_edges.py"],
     ),
     "transfer_policy": (
@@ -126,6 +126,7 @@ def prepare(group: str) -> Path:
         if (REPO / rel).exists():
             shutil.copy2(REPO / rel, work / rel)
     shutil.copy2(REPO / "pyproject.toml", work / "pyproject.toml")
+    shutil.copytree(REPO / "policies", work / "policies")  # test_transfer_policy reads them
     with (work / "tests" / "conftest.py").open("a") as conftest:
         # Fewer property-test examples per mutant: a mutant that survives 25 examples of every
         # covering test is reported (and looked at) anyway; the full suite keeps its own profile.
@@ -144,6 +145,7 @@ def prepare(group: str) -> Path:
         "only_mutate=" + "\n    ".join(["", *sources]),
         "pytest_add_cli_args_test_selection=" + "\n    ".join(["", *tests]),
         "pytest_add_cli_args=" + "\n    ".join(["", *PYTEST_ARGS]),
+        "also_copy=policies/",
         "timeout_multiplier=5.0",
         "timeout_constant=10.0",
     ]
