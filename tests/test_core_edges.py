@@ -6,6 +6,8 @@ from __future__ import annotations
 import gc
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from onereg.core.errors import (
     OneregError,
@@ -16,7 +18,9 @@ from onereg.core.errors import (
     UnknownKeyError,
 )
 from onereg.core.gc import collector_paused
+from onereg.core.intervals import IntervalSet
 from onereg.core.registries import ALL_REGISTRIES, RIRS, RegistryId, Status, holder_label
+from onereg.core.resources import Afi, Resource, range_text
 
 
 def test_resource_parse_error_names_the_text_and_the_reason() -> None:
@@ -125,3 +129,65 @@ def test_only_allocated_and_assigned_are_held() -> None:
 )
 def test_holder_label(holder: str | None, status: str, expected: str) -> None:
     assert holder_label(holder, status) == expected
+
+
+# --- Resource boundaries and range text --------------------------------------------------------
+
+
+def test_resources_sharing_one_number_overlap_and_touching_ones_do_not() -> None:
+    a = Resource(Afi.IPV4, 100, 200)
+    assert a.overlaps(Resource(Afi.IPV4, 200, 300)) and Resource(Afi.IPV4, 200, 300).overlaps(a)
+    assert a.overlaps(Resource(Afi.IPV4, 0, 100)) and Resource(Afi.IPV4, 0, 100).overlaps(a)
+    assert not a.overlaps(Resource(Afi.IPV4, 201, 300))
+    assert not a.overlaps(Resource(Afi.IPV4, 0, 99))
+    assert a.overlaps(Resource(Afi.IPV4, 150, 150))
+    assert not a.overlaps(Resource(Afi.ASN, 100, 200))  # another family
+
+
+def test_a_resource_contains_itself_and_ranges_sharing_an_end() -> None:
+    a = Resource(Afi.ASN, 100, 200)
+    assert a.contains(a)
+    assert a.contains(Resource(Afi.ASN, 100, 150)) and a.contains(Resource(Afi.ASN, 150, 200))
+    assert not a.contains(Resource(Afi.ASN, 99, 150))
+    assert not a.contains(Resource(Afi.ASN, 150, 201))
+    assert not a.contains(Resource(Afi.IPV4, 100, 200))
+
+
+def test_interval_set_repr_shows_three_intervals_then_an_ellipsis() -> None:
+    three = IntervalSet.from_ranges([(0, 0), (2, 2), (4, 4)])
+    assert repr(three) == "IntervalSet([(0, 0), (2, 2), (4, 4)], intervals=3, size=3)"
+    four = IntervalSet.from_ranges([(0, 0), (2, 2), (4, 4), (6, 7)])
+    assert repr(four) == "IntervalSet([(0, 0), (2, 2), (4, 4), ...], intervals=4, size=5)"
+
+
+@pytest.mark.parametrize(
+    ("afi", "start", "end", "text"),
+    [
+        ("asn", 64496, 64496, "AS64496"),
+        ("asn", 64496, 64511, "AS64496-AS64511"),
+        ("ipv4", 0, 2**32 - 1, "0.0.0.0/0"),
+        ("ipv4", 3221225984, 3221226239, "192.0.2.0/24"),
+        ("ipv4", 3221225984, 3221225984, "192.0.2.0/32"),
+        ("ipv4", 3221225984, 3221226240, "192.0.2.0-192.0.3.0"),  # 257 addresses
+        ("ipv4", 3221225985, 3221225986, "192.0.2.1-192.0.2.2"),  # two, not aligned
+        ("ipv4", 3221225984, 3221225984 + 1535, "192.0.2.0-192.0.7.255"),  # 1,536
+        ("ipv6", 0x20010DB8 << 96, (0x20010DB8 << 96) + 2**96 - 1, "2001:db8::/32"),
+        ("ipv6", 0, 2**128 - 1, "::/0"),
+        ("ipv6", 1, 2, "::1-::2"),
+        ("ipv6", 0xFFFF_C000_0201, 0xFFFF_C000_0201, "::ffff:c000:201/128"),  # IPv4-mapped
+        ("ipv6", 0xFFFF_C000_0200, 0xFFFF_C000_02FF, "::ffff:c000:200/120"),
+    ],
+)
+def test_range_text(afi: str, start: int, end: int, text: str) -> None:
+    assert range_text(afi, start, end) == text
+
+
+@given(st.sampled_from([Afi.ASN, Afi.IPV4, Afi.IPV6]), st.data())
+def test_range_text_is_the_resources_own_text(afi: Afi, data: st.DataObject) -> None:
+    start = data.draw(st.integers(0, afi.max_value))
+    end = data.draw(
+        st.integers(
+            start, min(afi.max_value, start + data.draw(st.sampled_from([0, 1, 255, 2**20])))
+        )
+    )
+    assert range_text(afi.value, start, end) == str(Resource(afi, start, end))
