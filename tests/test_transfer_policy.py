@@ -27,6 +27,7 @@ from onereg.registry.transfer_policy import (
     TransferRequest,
     UnknownPolicyError,
     add_months,
+    default_policy_dir,
     evaluate,
     load_policy_file,
 )
@@ -604,3 +605,90 @@ def test_a_policy_directory_loads_only_valid_files(tmp_path: Path) -> None:
     with pytest.raises(SourceFormatError) as caught:
         PolicySet.load(tmp_path)
     assert caught.value.path.endswith("ripencc.toml") and caught.value.field == "registry"
+
+
+ORIGINS = "must be one of ['issued', 'legacy', 'transferred-in', 'reserved']"
+
+
+@pytest.mark.parametrize(
+    ("registry", "old", "new", "field", "value", "reason"),
+    [
+        (
+            "arin",
+            'refuse = ["reserved"]',
+            "refuse = []",
+            "version[2012.3].origin[0].allow",
+            "",
+            "an origin rule needs allow or refuse",
+        ),
+        (
+            "arin",
+            'refuse = ["reserved"]',
+            'refuse = ["stolen"]',
+            "version[2012.3].origin[0].refuse[0]",
+            "stolen",
+            ORIGINS,
+        ),
+        (
+            "afrinic",
+            'allow = ["legacy", "transferred-in"]',
+            'allow = ["legacy", "found"]',
+            "version[2020-GEN-006-D3].origin[0].allow[1]",
+            "found",
+            ORIGINS,
+        ),
+        (
+            "arin",
+            'refuse = ["reserved"]',
+            'refuse = ["reserved"]\nkind = ["transfer"]',
+            "version[2012.3].origin[0].kind",
+            "['transfer']",
+            "unknown key (expected one of ['allow', 'kinds', 'legs', 'refuse', 'source', 'types'])",
+        ),
+        (
+            "arin",
+            'require = ["reciprocal"]',
+            "require = []",
+            "version[2012.3].counterpart[0].require",
+            "[]",
+            "must name at least one requirement",
+        ),
+        (
+            "arin",
+            'require = ["reciprocal"]',
+            'require = ["reciprocal"]\nrequires = 1',
+            "version[2012.3].counterpart[0].requires",
+            "1",
+            "unknown key (expected one of ['legs', 'require', 'source', 'types'])",
+        ),
+    ],
+)
+def test_bad_origin_and_counterpart_rules_are_named(
+    tmp_path: Path, registry: str, old: str, new: str, field: str, value: str, reason: str
+) -> None:
+    path = mutate(tmp_path, registry, old, new)
+    with pytest.raises(SourceFormatError) as caught:
+        load_policy_file(path)
+    assert (caught.value.field, caught.value.value, caught.value.reason) == (field, value, reason)
+
+
+def test_needs_based_counterpart_rules_bind_the_outbound_leg_only(tmp_path: Path) -> None:
+    path = mutate(
+        tmp_path,
+        "arin",
+        'require = ["needs_based"]\nlegs = ["outbound"]',
+        'require = ["needs_based"]\nlegs = ["outbound", "inbound"]',
+    )
+    with pytest.raises(SourceFormatError) as caught:
+        load_policy_file(path)
+    assert caught.value.field == "version[2012.3].counterpart[1].legs"
+    assert caught.value.reason == "needs_based is checked on the outbound leg only"
+    assert "inbound" in str(caught.value.value) and "outbound" in str(caught.value.value)
+
+
+def test_the_default_policy_directory_is_the_checkouts_policies(policies: PolicySet) -> None:
+    assert default_policy_dir() == POLICY_DIR
+    version = policies.in_force(ARIN, MID_2026)
+    assert version is not None and version.registry is ARIN
+    assert policies.in_force(ARIN, date(1990, 1, 1)) is None
+    assert PolicySet({}).in_force(ARIN, MID_2026) is None
