@@ -99,6 +99,13 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     ),
 }
 
+# mutmut maps each function to the tests that ran it while it collected its statistics; code run
+# inside a module-scoped fixture is charged to the first test only, so its mutants would run
+# against that one test. The scratch copies of the tests therefore get function-scoped fixtures,
+# except in these groups, whose fixtures build nodes (seconds each) and whose code the in-memory
+# tests (test_audit_edges.py) reach directly.
+KEEP_FIXTURE_SCOPE = {"audit", "audit_io"}
+
 PYTEST_ARGS = ["-p", "no:cacheprovider", "-m", "not realdata", "-x", "-q"]
 
 
@@ -124,7 +131,7 @@ def prepare(group: str) -> Path:
     }
     for rel in sorted(files):
         if (REPO / rel).exists():
-            shutil.copy2(REPO / rel, work / rel)
+            copy_test(group, REPO / rel, work / rel)
     shutil.copy2(REPO / "pyproject.toml", work / "pyproject.toml")
     shutil.copytree(REPO / "policies", work / "policies")  # test_transfer_policy reads them
     with (work / "tests" / "conftest.py").open("a") as conftest:
@@ -151,6 +158,13 @@ def prepare(group: str) -> Path:
     ]
     (work / "setup.cfg").write_text("\n".join(lines) + "\n")
     return work
+
+
+def copy_test(group: str, source: Path, target: Path) -> None:
+    text = source.read_text()
+    if group not in KEEP_FIXTURE_SCOPE:
+        text = text.replace('@pytest.fixture(scope="module")', "@pytest.fixture")
+    target.write_text(text)
 
 
 def mutmut() -> str:
@@ -195,8 +209,10 @@ def refresh_tests(group: str) -> Path:
     for target in (work / "tests", work / "mutants" / "tests"):
         if target.exists():
             for path in (REPO / "tests").glob("*.py"):
+                if path.name == "conftest.py":
+                    continue  # keeps the mutation profile appended by prepare()
                 if (target / path.name).exists() or path.name.startswith("test_"):
-                    shutil.copy2(path, target / path.name)
+                    copy_test(group, path, target / path.name)
     return work
 
 
