@@ -493,3 +493,24 @@ def test_the_note_without_an_iana_node_is_exact() -> None:
     assert report.notes == [
         "no IANA node: authority checks (cross-registry, overclaimed, unclaimed) were not run"
     ]
+
+
+def test_date_notes_are_exact() -> None:
+    view = _view({RIPE: [("ipv4", 0, 1)], AFRINIC: [("ipv4", 2, 3)]})
+    view.rirs[AFRINIC].as_of = "20181016"
+    view.iana_updated = {"ipv4": "20181020"}
+    assert run_audit(view).notes == [
+        "no IANA node: authority checks (cross-registry, overclaimed, unclaimed) were not run",
+        "IANA registries are newer (updated up to 20181020) than the registry files (as of "
+        "20181013, 20181016): space IANA granted after a file's date shows as unclaimed and is "
+        "marked newer_than_file",
+        "registry files are of different dates (20181013, 20181016): resources transferred "
+        "between registries in between appear under both",
+    ]
+
+
+def test_the_date_spread_is_from_the_oldest_to_the_newest_file() -> None:
+    view = _view({RIPE: [("ipv4", 0, 1)], AFRINIC: [("ipv4", 2, 3)], ARIN: [("ipv4", 4, 5)]})
+    view.rirs[AFRINIC].as_of = "20181014"  # one day after RIPE's
+    view.rirs[ARIN].as_of = "20181020"
+    assert any("different dates (20181013, 20181014, 20181020)" in n for n in run_audit(view).notes)
