@@ -1,9 +1,11 @@
 """The core's small pieces an operator sees: error messages that name what and where, registry
-names and statuses, and the collector pause that must leave the collector as it found it."""
+names and statuses, the collector pause that must leave the collector as it found it, and
+resources at their edges (a shared end, range text, exact parse errors)."""
 
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
@@ -20,7 +22,7 @@ from onereg.core.errors import (
 from onereg.core.gc import collector_paused
 from onereg.core.intervals import IntervalSet
 from onereg.core.registries import ALL_REGISTRIES, RIRS, RegistryId, Status, holder_label
-from onereg.core.resources import Afi, Resource, range_text
+from onereg.core.resources import Afi, Resource, cidrs_to_ranges, format_number, range_text
 
 
 def test_resource_parse_error_names_the_text_and_the_reason() -> None:
@@ -191,3 +193,49 @@ def test_range_text_is_the_resources_own_text(afi: Afi, data: st.DataObject) -> 
         )
     )
     assert range_text(afi.value, start, end) == str(Resource(afi, start, end))
+
+
+def _reason(call: Callable[[], object]) -> tuple[str, str]:
+    with pytest.raises(ResourceParseError) as caught:
+        call()
+    return caught.value.text, caught.value.reason
+
+
+def test_resource_parse_errors_name_the_text_and_the_exact_reason() -> None:
+    assert _reason(lambda: Resource.parse("  ")) == ("  ", "empty")
+    assert _reason(lambda: Resource.parse("ASx")) == (
+        "ASx",
+        "not an AS number (expected AS<digits>)",
+    )
+    assert _reason(lambda: Resource.parse("AS4294967296")) == (
+        "AS4294967296",
+        "AS number above 4294967295",
+    )
+    assert _reason(lambda: Resource.parse("AS99999999999")) == (
+        "AS99999999999",
+        "AS number above 4294967295",
+    )
+    assert _reason(lambda: Resource.parse("AS5-")) == ("AS5-", "a range needs a start and an end")
+    assert _reason(lambda: Resource.parse("AS5-AS4")) == ("AS5-AS4", "range end is below its start")
+    assert _reason(lambda: Resource.from_delegated(Afi.IPV6, "2001:db8::1", 64)) == (
+        "2001:db8::1/64",
+        "host bits set in IPv6 prefix",
+    )
+    assert _reason(lambda: cidrs_to_ranges(Afi.IPV4, [(1, 24)])) == ("0.0.0.1/24", "host bits set")
+    assert _reason(lambda: cidrs_to_ranges(Afi.IPV4, [(0, 33)])) == (
+        "0/33",
+        "prefix length out of 0..32",
+    )
+
+
+def test_as_numbers_with_leading_zeros_are_read() -> None:
+    assert Resource.parse("AS000000000000064496") == Resource(Afi.ASN, 64496, 64496)
+    assert Resource.parse("AS0000") == Resource(Afi.ASN, 0, 0)
+    assert Resource.parse("AS0004294967295").end == 4294967295
+
+
+def test_format_number_writes_ipv4_mapped_ipv6_in_hex() -> None:
+    assert format_number(Afi.IPV6, 0xFFFF_C000_0201) == "::ffff:c000:201"
+    assert format_number(Afi.IPV6, 0x20010DB8 << 96) == "2001:db8::"
+    assert format_number(Afi.IPV4, 0xC0000201) == "192.0.2.1"
+    assert format_number(Afi.ASN, 64496) == "64496"
