@@ -153,8 +153,8 @@ def prepare(group: str) -> Path:
         "pytest_add_cli_args_test_selection=" + "\n    ".join(["", *tests]),
         "pytest_add_cli_args=" + "\n    ".join(["", *PYTEST_ARGS]),
         "also_copy=policies/",
-        "timeout_multiplier=5.0",
-        "timeout_constant=10.0",
+        "timeout_multiplier=3.0",
+        "timeout_constant=5.0",
     ]
     (work / "setup.cfg").write_text("\n".join(lines) + "\n")
     return work
