@@ -83,7 +83,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "ledger_merkle": (
         ["src/onereg/ledger/merkle.py", "src/onereg/ledger/tiles.py"],
-        ["tests/test_merkle.py", "tests/test_tiles.py"],
+        ["tests/test_merkle.py", "tests/test_tiles.py", "tests/test_tiles_edges.py"],
     ),
     "ledger_note": (
         [
