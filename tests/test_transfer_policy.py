@@ -692,3 +692,45 @@ def test_the_default_policy_directory_is_the_checkouts_policies(policies: Policy
     assert version is not None and version.registry is ARIN
     assert policies.in_force(ARIN, date(1990, 1, 1)) is None
     assert PolicySet({}).in_force(ARIN, MID_2026) is None
+
+
+def test_reasons_read_in_full(policies: PolicySet) -> None:
+    """What a holder is told, word for word: registry, policy version, section, rule, values."""
+    recent = Receipt(EventKind.TRANSFER, date(2026, 1, 1))
+    merged = Receipt(EventKind.MERGER, date(2024, 1, 1))
+    waitlist = Receipt(EventKind.WAITLIST, date(2023, 1, 1))
+    assert ask(policies, ARIN, ARIN, SAMPLE[Afi.IPV6]).reasons == (
+        "ARIN NRPM@2012.3 (NRPM 8.3 (IPv4 and ASNs only; IPv6 by 8.2 M&A)): "
+        "ipv6 may not change holder by transfer",
+    )
+    assert ask(policies, AFRINIC, AFRINIC, SAMPLE[Afi.IPV6], kind=TransferKind.MERGER).reasons == (
+        "AFRINIC AFRINIC-CPM@5.7 (CPM 5.7 (M&A rules not in REFERENCE)): "
+        "ipv6 may not change holder by merger or acquisition",
+    )
+    assert ask(policies, RIPE, RIPE, received=recent).reasons == (
+        "RIPE NCC ripe-transfer-policies@ripe-807 (ripe-807 §2.2): received by transfer on "
+        "2026-01-01: 24-month hold, no transfer before 2028-01-01 (requested for 2026-06-15)",
+    )
+    assert ask(policies, ARIN, ARIN, received=merged, issued=waitlist).reasons == (
+        "ARIN NRPM@2012.3 (NRPM 4.1.8 (ARIN-2020-1)): received from the waitlist on 2023-01-01: "
+        "60-month hold, no transfer before 2028-01-01 (requested for 2026-06-15)",
+    )
+    assert ask(policies, ARIN, AFRINIC).reasons == (
+        "ARIN NRPM@2012.3 (NRPM 8.4): AFRINIC policy AFRINIC-CPM@5.7 is not reciprocal for "
+        "ipv4: it allows no ipv4 transfers to ARIN; it accepts no ipv4 transfers from ARIN",
+        "ARIN NRPM@2012.3 (NRPM 8.4): AFRINIC policy AFRINIC-CPM@5.7 is not needs-based for "
+        "ipv4: it applies no needs test to ipv4 recipients of transfers from ARIN",
+        "AFRINIC AFRINIC-CPM@5.7 (CPM 5.7 (no inter-RIR policy [S31])): "
+        "ipv4 may not be received from ARIN",
+    )
+    assert ask(policies, AFRINIC, ARIN).reasons == (
+        "AFRINIC AFRINIC-CPM@5.7 (CPM 5.7 (no inter-RIR policy [S31])): "
+        "ipv4 may not be transferred to ARIN",
+        "ARIN NRPM@2012.3 (NRPM 8.4): AFRINIC policy AFRINIC-CPM@5.7 is not reciprocal for "
+        "ipv4: it allows no ipv4 transfers to ARIN; it accepts no ipv4 transfers from ARIN",
+    )
+
+
+def test_activating_a_registry_without_a_file_names_it(policies: PolicySet) -> None:
+    with pytest.raises(UnknownPolicyError, match=r"^no policy file for iana$"):
+        policies.activate(RegistryId.IANA, "x", MID_2026)
