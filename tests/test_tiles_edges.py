@@ -150,3 +150,37 @@ def test_extend_returns_the_rows_of_each_append_in_order() -> None:
     ]
     assert together.extend([]) == []
     assert rows[2][2] == hashlib.sha256(b"\x01" + LEAVES[0] + LEAVES[1]).digest()
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("tile/0/abc", "not of the form tile/<L>/<N>[.p/<W>]"),
+        ("tile/64/000", "level 64 is above 63"),
+        ("tile/0/x000/001", "index has a leading zero group"),
+        ("tile/0/x018/x446/x744/x073/x709/x551/616", "index is larger than 2^64-1"),
+        ("tile/0/001.p/256", "partial width 256 is not below 256"),
+    ],
+)
+def test_a_bad_tile_path_names_the_path_and_the_reason(path: str, reason: str) -> None:
+    with pytest.raises(TilePathError) as caught:
+        parse_tile_path(path)
+    assert (caught.value.path, caught.value.reason) == (path, reason)
+
+
+def test_tile_paths_at_the_limits() -> None:
+    assert tile_path(63, 0) == "tile/63/000"
+    assert parse_tile_path("tile/63/x018/x446/x744/x073/x709/x551/615") == (63, 2**64 - 1, None)
+    assert tile_path(0, 2**64 - 1, 255) == "tile/0/x018/x446/x744/x073/x709/x551/615.p/255"
+    assert tile_path(0, 1, 256) == tile_path(0, 1) == "tile/0/001"
+    for call, message in (
+        (lambda: tile_path(64, 0), "tile level 64 is outside 0..63"),
+        (lambda: tile_path(-1, 0), "tile level -1 is outside 0..63"),
+        (lambda: tile_path(0, 2**64), "tile index 18446744073709551616 is outside 0..2^64-1"),
+        (lambda: tile_path(0, -1), "tile index -1 is outside 0..2^64-1"),
+        (lambda: tile_path(0, 0, 0), "tile width 0 is outside 1..256"),
+        (lambda: tile_path(0, 0, 257), "tile width 257 is outside 1..256"),
+    ):
+        with pytest.raises(ValueError) as caught:
+            call()
+        assert str(caught.value) == message
