@@ -221,20 +221,24 @@ def report(group: str) -> int:
     left: list[tuple[str, str]] = []
     for module, name, status in results(group):
         per_file.setdefault(module, Counter())[status] += 1
-        if status not in KILLED:
+        if status not in KILLED and status != "not checked":
             left.append((name, status))
     print(f"\n### {group}\n")
-    print("| module | mutants | killed | survived | no tests | timeout | kill rate |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| module | mutants | checked | killed | survived | no tests | timeout "
+        "| kill rate (of checked) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     worst = 100.0
     for module, counts in sorted(per_file.items()):
         total = sum(counts.values())
+        checked = total - counts["not checked"]
         killed = sum(counts[k] for k in KILLED)
-        rate = 100.0 * killed / total if total else 100.0
-        worst = min(worst, rate)
+        rate = 100.0 * killed / checked if checked else 0.0
+        worst = min(worst, rate if checked == total else 0.0)
         print(
-            f"| `{module}` | {total} | {killed} | {counts['survived']} | {counts['no tests']} "
-            f"| {counts['timeout']} | {rate:.1f} % |"
+            f"| `{module}` | {total} | {checked} | {killed} | {counts['survived']} "
+            f"| {counts['no tests']} | {counts['timeout']} | {rate:.1f} % |"
         )
     print(f"\nnot killed ({len(left)}):")
     for name, status in left:
