@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -734,3 +734,42 @@ def test_reasons_read_in_full(policies: PolicySet) -> None:
 def test_activating_a_registry_without_a_file_names_it(policies: PolicySet) -> None:
     with pytest.raises(UnknownPolicyError, match=r"^no policy file for iana$"):
         policies.activate(RegistryId.IANA, "x", MID_2026)
+
+
+@pytest.mark.parametrize(
+    ("approved", "problem"),
+    [
+        (MID_2026, None),  # approved the same day: valid
+        (date(2026, 6, 16), "pre_approval_date 2026-06-16 is not within 12 months"),  # future
+        (datetime(2026, 1, 1), "pre_approval_date must be a date"),
+        ("2026-01-01", "pre_approval_date must be a date"),
+        ("", "missing pre_approval_date"),  # an empty value is no evidence
+    ],
+)
+def test_apnic_pre_approval_must_be_a_past_date(
+    policies: PolicySet, approved: object, problem: str | None
+) -> None:
+    decision = ask(policies, APNIC, APNIC, evidence={"pre_approval_date": approved})
+    if problem is None:
+        assert decision.allowed, decision.reasons
+    else:
+        assert not decision.allowed
+        assert f"pre_approval_date (APNIC pre-approval [S22]: {problem})" in decision.reasons[0]
+
+
+@pytest.mark.parametrize("cap", ["65536", True])
+def test_arin_8_5_7_cap_must_be_a_number(policies: PolicySet, cap: object) -> None:
+    evidence = {"rsa_signed": True, "prior_blocks_efficient_use": True}
+    evidence |= {"utilisation_80_percent": True, "current_holdings_addresses": cap}
+    decision = ask(policies, ARIN, ARIN, "10.0.0.0/24", evidence=evidence, recipient_is_holder=True)
+    assert not decision.allowed
+    assert "current_holdings_addresses must be a number of addresses" in decision.reasons[0]
+
+
+def test_arin_8_5_4_serves_new_recipients_only(policies: PolicySet) -> None:
+    evidence = {"rsa_signed": True, "initial_block_qualification": True}
+    new = ask(policies, ARIN, ARIN, "10.0.0.0/24", evidence=evidence, recipient_is_holder=False)
+    assert new.allowed, new.reasons
+    existing = ask(policies, ARIN, ARIN, "10.0.0.0/24", evidence=evidence, recipient_is_holder=True)
+    assert not existing.allowed
+    assert "initial_block_qualification" not in existing.reasons[0].split("supply one of: ")[1]
