@@ -254,6 +254,7 @@ def main() -> int:
     parser.add_argument("--report", action="store_true", help="only print the last run's figures")
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--names", nargs="*", default=[], help="with --rerun: only these mutants")
+    parser.add_argument("--resume", action="store_true", help="go on with unchecked mutants")
     parser.add_argument(
         "--rerun", action="store_true", help="keep the scratch dir, rerun survivors"
     )
@@ -264,7 +265,11 @@ def main() -> int:
             names: list[str] = []
             if args.rerun:
                 work = refresh_tests(group)
-                names = args.names or [name for name, _ in not_killed(group)]
+                names = args.names or [
+                    name for name, status in not_killed(group) if status != "not checked"
+                ]
+            elif args.resume:
+                work = refresh_tests(group)  # mutmut itself goes on with unchecked mutants
             else:
                 work = prepare(group)
             print(f"mutating {', '.join(GROUPS[group][0])} in {work}", flush=True)
