@@ -731,6 +731,12 @@ def test_reasons_read_in_full(policies: PolicySet) -> None:
     )
 
 
+def test_an_intra_registry_refusal_is_the_rule_of_its_kind(policies: PolicySet) -> None:
+    assert rules(ask(policies, ARIN, ARIN, SAMPLE[Afi.IPV6])) == ["transfer"]
+    merger = ask(policies, AFRINIC, AFRINIC, SAMPLE[Afi.IPV6], kind=TransferKind.MERGER)
+    assert rules(merger) == ["merger"]
+
+
 def test_activating_a_registry_without_a_file_names_it(policies: PolicySet) -> None:
     with pytest.raises(UnknownPolicyError, match=r"^no policy file for iana$"):
         policies.activate(RegistryId.IANA, "x", MID_2026)
