@@ -239,3 +239,21 @@ def test_format_number_writes_ipv4_mapped_ipv6_in_hex() -> None:
     assert format_number(Afi.IPV6, 0x20010DB8 << 96) == "2001:db8::"
     assert format_number(Afi.IPV4, 0xC0000201) == "192.0.2.1"
     assert format_number(Afi.ASN, 64496) == "64496"
+
+
+def test_interval_set_constructors_name_the_first_bad_interval() -> None:
+    with pytest.raises(ValueError, match=r"^bad range \(3, 2\): need 0 <= start <= end$"):
+        IntervalSet.from_ranges([(0, 0), (5, 5), (3, 2)])
+    with pytest.raises(ValueError, match=r"^bad interval 2 \[9, 8\]$"):
+        IntervalSet.from_sorted_disjoint([0, 5, 9], [0, 5, 8])
+    with pytest.raises(ValueError) as caught:
+        IntervalSet.from_sorted_disjoint([0, 10, 15], [5, 20, 30])
+    assert str(caught.value) == (
+        "interval 2 [15, 30] is not after [10, 20]: input not sorted and disjoint"
+    )
+
+
+def test_interval_sets_differing_only_in_an_end_are_not_equal() -> None:
+    assert IntervalSet.from_ranges([(0, 5)]) != IntervalSet.from_ranges([(0, 6)])
+    assert IntervalSet.from_ranges([(1, 5)]) != IntervalSet.from_ranges([(0, 5)])
+    assert IntervalSet.from_ranges([(0, 5)]) == IntervalSet.from_ranges([(0, 2), (3, 5)])
