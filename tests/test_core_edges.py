@@ -22,7 +22,14 @@ from onereg.core.errors import (
 from onereg.core.gc import collector_paused
 from onereg.core.intervals import IntervalSet
 from onereg.core.registries import ALL_REGISTRIES, RIRS, RegistryId, Status, holder_label
-from onereg.core.resources import Afi, Resource, cidrs_to_ranges, format_number, range_text
+from onereg.core.resources import (
+    Afi,
+    Resource,
+    cidrs_to_ranges,
+    format_number,
+    parse_number,
+    range_text,
+)
 
 
 def test_resource_parse_error_names_the_text_and_the_reason() -> None:
@@ -257,3 +264,25 @@ def test_interval_sets_differing_only_in_an_end_are_not_equal() -> None:
     assert IntervalSet.from_ranges([(0, 5)]) != IntervalSet.from_ranges([(0, 6)])
     assert IntervalSet.from_ranges([(1, 5)]) != IntervalSet.from_ranges([(0, 5)])
     assert IntervalSet.from_ranges([(0, 5)]) == IntervalSet.from_ranges([(0, 2), (3, 5)])
+
+
+@pytest.mark.parametrize(
+    ("afi", "text", "reason"),
+    [
+        (Afi.IPV4, "10.1", "'10.1' does not appear to be an IPv4 or IPv6 address"),
+        (Afi.IPV6, "fe80::1%eth0", "not a plain ipv6 address"),
+        (Afi.IPV4, "2001:db8::1", "an IPv6 address where ipv4 is expected"),
+        (Afi.IPV6, "10.0.0.1", "an IPv4 address where ipv6 is expected"),
+    ],
+)
+def test_parse_number_says_why_an_address_is_refused(afi: Afi, text: str, reason: str) -> None:
+    assert _reason(lambda: parse_number(afi, text)) == (text, reason)
+
+
+def test_a_resource_out_of_order_or_an_asn_prefix_is_refused_by_name() -> None:
+    assert _reason(lambda: Resource(Afi.IPV4, 5, 4)) == (
+        "ipv4:5-4",
+        "range out of order or out of bounds",
+    )
+    with pytest.raises(ValueError, match=r"^AS numbers have no CIDR form$"):
+        Resource(Afi.ASN, 1, 2).cidrs()
