@@ -424,3 +424,93 @@ def test_files_three_days_apart_across_a_month_end_get_a_note() -> None:
     view = _view({RIPE: [("ipv4", 0, 1)], AFRINIC: [("ipv4", 2, 3)]})
     view.rirs[RIPE].as_of, view.rirs[AFRINIC].as_of = "20180930", "20181003"
     assert any("different dates" in n for n in run_audit(view).notes)
+
+
+def test_unclaimed_space_granted_on_the_files_own_date_is_not_newer() -> None:
+    view = _authority_view()
+    view.authority = AuthorityMap([*BLOCKS[:3], _block(768, 1023, "ripencc", date="20181013")])
+    report = _authority_report(view)
+    assert not any(u.newer_than_file for u in report.unclaimed)
+
+
+def test_conflicts_in_every_family_are_all_reported() -> None:
+    report = _audit(
+        {
+            RIPE: [("asn", 1, 5), ("ipv4", 0, 10), ("ipv6", 0, 10)],
+            AFRINIC: [("asn", 5, 9), ("ipv4", 10, 20), ("ipv6", 10, 20)],
+        }
+    )
+    assert [c.afi for c in report.conflicts] == ["asn", "ipv4", "ipv6"]
+    assert {s.registry: s.conflicts for s in report.summaries} == {"ripencc": 3, "afrinic": 3}
+
+
+def test_summaries_carry_each_registrys_figures() -> None:
+    view = _view({RIPE: [("asn", 1, 1), ("ipv4", 0, 255), ("ipv4", 512, 767)]})
+    view.rirs[RIPE].source = "delegated-ripencc-extended-latest"
+    view.rirs[RIPE].holders = 2
+    view.rirs[RIPE].totals = {"ipv4": {"allocated": 512}}
+    [summary] = run_audit(view).summaries
+    assert (summary.registry, summary.source, summary.as_of) == (
+        "ripencc",
+        "delegated-ripencc-extended-latest",
+        "20181013",
+    )
+    assert (summary.records, summary.holders) == (3, 2)
+    assert summary.by_type == {"asn": 1, "ipv4": 2}
+    assert summary.totals == {"ipv4": {"allocated": 512}}
+
+
+def test_summaries_count_every_finding_of_their_registry() -> None:
+    view = _view(
+        {
+            RIPE: [
+                ("ipv4", 100, 110),
+                ("ipv4", 256, 260),
+                ("ipv4", 270, 280),
+                ("ipv4", 600, 601),
+                ("ipv4", 700, 701),
+            ]
+        }
+    )
+    view.authority = AuthorityMap(BLOCKS)
+    report = run_audit(view)
+    summary = next(s for s in report.summaries if s.registry == "ripencc")
+    assert summary.cross_by_origin == {"inter-rir": 2}
+    assert summary.overclaimed == 2
+    assert summary.unclaimed == 2  # its own block 0-255 around 100-110
+    assert summary.unrecorded_cross == 2
+
+
+def test_run_audit_passes_the_allowed_special_purpose_ranges_on() -> None:
+    view = _authority_view()
+    allowed = run_audit(view, ERX, {("ipv4", 40, 49)}).special_purpose
+    assert [s.allowed for s in allowed] == [True]
+    assert [s.allowed for s in run_audit(view, ERX).special_purpose] == [False]
+
+
+def test_the_note_without_an_iana_node_is_exact() -> None:
+    report = _audit({RIPE: [("ipv4", 0, 9)]})
+    assert report.notes == [
+        "no IANA node: authority checks (cross-registry, overclaimed, unclaimed) were not run"
+    ]
+
+
+def test_date_notes_are_exact() -> None:
+    view = _view({RIPE: [("ipv4", 0, 1)], AFRINIC: [("ipv4", 2, 3)]})
+    view.rirs[AFRINIC].as_of = "20181016"
+    view.iana_updated = {"ipv4": "20181020"}
+    assert run_audit(view).notes == [
+        "no IANA node: authority checks (cross-registry, overclaimed, unclaimed) were not run",
+        "IANA registries are newer (updated up to 20181020) than the registry files (as of "
+        "20181013, 20181016): space IANA granted after a file's date shows as unclaimed and is "
+        "marked newer_than_file",
+        "registry files are of different dates (20181013, 20181016): resources transferred "
+        "between registries in between appear under both",
+    ]
+
+
+def test_the_date_spread_is_from_the_oldest_to_the_newest_file() -> None:
+    view = _view({RIPE: [("ipv4", 0, 1)], AFRINIC: [("ipv4", 2, 3)], ARIN: [("ipv4", 4, 5)]})
+    view.rirs[AFRINIC].as_of = "20181014"  # one day after RIPE's
+    view.rirs[ARIN].as_of = "20181020"
+    assert any("different dates (20181013, 20181014, 20181020)" in n for n in run_audit(view).notes)

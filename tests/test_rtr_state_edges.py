@@ -206,6 +206,7 @@ def test_buffers_asked_twice_are_the_same_and_reset_stays_reset() -> None:
     cache.apply(announce=[B])
     first = cache.full_buffer(1)
     assert cache.full_buffer(1) == first and first[1]
+    assert cache.full_buffer(1)[1] is first[1]  # built once per serial and version
     assert cache.full_buffer(0)[1] != first[1]  # the version byte differs
     delta = cache.delta_buffer(0, 1)
     assert cache.delta_buffer(0, 1) == delta and delta[1]
@@ -223,6 +224,10 @@ def test_warm_builds_the_full_and_newest_delta_buffers() -> None:
     cache.warm()
     assert set(cache._full) == {P.MAX_VERSION} and set(cache._deltas) == {(0, P.MAX_VERSION)}
     assert _pdus(cache._deltas[(0, P.MAX_VERSION)]) == [("announce", 64497)]
+    cache.apply(announce=[C6])
+    cache.warm()
+    assert set(cache._deltas) == {(1, P.MAX_VERSION)}
+    assert _pdus(cache._deltas[(1, P.MAX_VERSION)]) == [("announce", 64498)]
 
 
 def test_to_keys_splits_families() -> None:

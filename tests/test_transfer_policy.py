@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -27,6 +27,7 @@ from onereg.registry.transfer_policy import (
     TransferRequest,
     UnknownPolicyError,
     add_months,
+    default_policy_dir,
     evaluate,
     load_policy_file,
 )
@@ -604,3 +605,177 @@ def test_a_policy_directory_loads_only_valid_files(tmp_path: Path) -> None:
     with pytest.raises(SourceFormatError) as caught:
         PolicySet.load(tmp_path)
     assert caught.value.path.endswith("ripencc.toml") and caught.value.field == "registry"
+
+
+ORIGINS = "must be one of ['issued', 'legacy', 'transferred-in', 'reserved']"
+
+
+@pytest.mark.parametrize(
+    ("registry", "old", "new", "field", "value", "reason"),
+    [
+        (
+            "arin",
+            'refuse = ["reserved"]',
+            "refuse = []",
+            "version[2012.3].origin[0].allow",
+            "",
+            "an origin rule needs allow or refuse",
+        ),
+        (
+            "arin",
+            'refuse = ["reserved"]',
+            'refuse = ["stolen"]',
+            "version[2012.3].origin[0].refuse[0]",
+            "stolen",
+            ORIGINS,
+        ),
+        (
+            "afrinic",
+            'allow = ["legacy", "transferred-in"]',
+            'allow = ["legacy", "found"]',
+            "version[2020-GEN-006-D3].origin[0].allow[1]",
+            "found",
+            ORIGINS,
+        ),
+        (
+            "arin",
+            'refuse = ["reserved"]',
+            'refuse = ["reserved"]\nkind = ["transfer"]',
+            "version[2012.3].origin[0].kind",
+            "['transfer']",
+            "unknown key (expected one of ['allow', 'kinds', 'legs', 'refuse', 'source', 'types'])",
+        ),
+        (
+            "arin",
+            'require = ["reciprocal"]',
+            "require = []",
+            "version[2012.3].counterpart[0].require",
+            "[]",
+            "must name at least one requirement",
+        ),
+        (
+            "arin",
+            'require = ["reciprocal"]',
+            'require = ["reciprocal"]\nrequires = 1',
+            "version[2012.3].counterpart[0].requires",
+            "1",
+            "unknown key (expected one of ['legs', 'require', 'source', 'types'])",
+        ),
+    ],
+)
+def test_bad_origin_and_counterpart_rules_are_named(
+    tmp_path: Path, registry: str, old: str, new: str, field: str, value: str, reason: str
+) -> None:
+    path = mutate(tmp_path, registry, old, new)
+    with pytest.raises(SourceFormatError) as caught:
+        load_policy_file(path)
+    assert (caught.value.field, caught.value.value, caught.value.reason) == (field, value, reason)
+
+
+def test_needs_based_counterpart_rules_bind_the_outbound_leg_only(tmp_path: Path) -> None:
+    path = mutate(
+        tmp_path,
+        "arin",
+        'require = ["needs_based"]\nlegs = ["outbound"]',
+        'require = ["needs_based"]\nlegs = ["outbound", "inbound"]',
+    )
+    with pytest.raises(SourceFormatError) as caught:
+        load_policy_file(path)
+    assert caught.value.field == "version[2012.3].counterpart[1].legs"
+    assert caught.value.reason == "needs_based is checked on the outbound leg only"
+    assert "inbound" in str(caught.value.value) and "outbound" in str(caught.value.value)
+
+
+def test_the_default_policy_directory_is_the_checkouts_policies(policies: PolicySet) -> None:
+    assert default_policy_dir() == POLICY_DIR
+    version = policies.in_force(ARIN, MID_2026)
+    assert version is not None and version.registry is ARIN
+    assert policies.in_force(ARIN, date(1990, 1, 1)) is None
+    assert PolicySet({}).in_force(ARIN, MID_2026) is None
+
+
+def test_reasons_read_in_full(policies: PolicySet) -> None:
+    """What a holder is told, word for word: registry, policy version, section, rule, values."""
+    recent = Receipt(EventKind.TRANSFER, date(2026, 1, 1))
+    merged = Receipt(EventKind.MERGER, date(2024, 1, 1))
+    waitlist = Receipt(EventKind.WAITLIST, date(2023, 1, 1))
+    assert ask(policies, ARIN, ARIN, SAMPLE[Afi.IPV6]).reasons == (
+        "ARIN NRPM@2012.3 (NRPM 8.3 (IPv4 and ASNs only; IPv6 by 8.2 M&A)): "
+        "ipv6 may not change holder by transfer",
+    )
+    assert ask(policies, AFRINIC, AFRINIC, SAMPLE[Afi.IPV6], kind=TransferKind.MERGER).reasons == (
+        "AFRINIC AFRINIC-CPM@5.7 (CPM 5.7 (M&A rules not in REFERENCE)): "
+        "ipv6 may not change holder by merger or acquisition",
+    )
+    assert ask(policies, RIPE, RIPE, received=recent).reasons == (
+        "RIPE NCC ripe-transfer-policies@ripe-807 (ripe-807 §2.2): received by transfer on "
+        "2026-01-01: 24-month hold, no transfer before 2028-01-01 (requested for 2026-06-15)",
+    )
+    assert ask(policies, ARIN, ARIN, received=merged, issued=waitlist).reasons == (
+        "ARIN NRPM@2012.3 (NRPM 4.1.8 (ARIN-2020-1)): received from the waitlist on 2023-01-01: "
+        "60-month hold, no transfer before 2028-01-01 (requested for 2026-06-15)",
+    )
+    assert ask(policies, ARIN, AFRINIC).reasons == (
+        "ARIN NRPM@2012.3 (NRPM 8.4): AFRINIC policy AFRINIC-CPM@5.7 is not reciprocal for "
+        "ipv4: it allows no ipv4 transfers to ARIN; it accepts no ipv4 transfers from ARIN",
+        "ARIN NRPM@2012.3 (NRPM 8.4): AFRINIC policy AFRINIC-CPM@5.7 is not needs-based for "
+        "ipv4: it applies no needs test to ipv4 recipients of transfers from ARIN",
+        "AFRINIC AFRINIC-CPM@5.7 (CPM 5.7 (no inter-RIR policy [S31])): "
+        "ipv4 may not be received from ARIN",
+    )
+    assert ask(policies, AFRINIC, ARIN).reasons == (
+        "AFRINIC AFRINIC-CPM@5.7 (CPM 5.7 (no inter-RIR policy [S31])): "
+        "ipv4 may not be transferred to ARIN",
+        "ARIN NRPM@2012.3 (NRPM 8.4): AFRINIC policy AFRINIC-CPM@5.7 is not reciprocal for "
+        "ipv4: it allows no ipv4 transfers to ARIN; it accepts no ipv4 transfers from ARIN",
+    )
+
+
+def test_an_intra_registry_refusal_is_the_rule_of_its_kind(policies: PolicySet) -> None:
+    assert rules(ask(policies, ARIN, ARIN, SAMPLE[Afi.IPV6])) == ["transfer"]
+    merger = ask(policies, AFRINIC, AFRINIC, SAMPLE[Afi.IPV6], kind=TransferKind.MERGER)
+    assert rules(merger) == ["merger"]
+
+
+def test_activating_a_registry_without_a_file_names_it(policies: PolicySet) -> None:
+    with pytest.raises(UnknownPolicyError, match=r"^no policy file for iana$"):
+        policies.activate(RegistryId.IANA, "x", MID_2026)
+
+
+@pytest.mark.parametrize(
+    ("approved", "problem"),
+    [
+        (MID_2026, None),  # approved the same day: valid
+        (date(2026, 6, 16), "pre_approval_date 2026-06-16 is not within 12 months"),  # future
+        (datetime(2026, 1, 1), "pre_approval_date must be a date"),
+        ("2026-01-01", "pre_approval_date must be a date"),
+        ("", "missing pre_approval_date"),  # an empty value is no evidence
+    ],
+)
+def test_apnic_pre_approval_must_be_a_past_date(
+    policies: PolicySet, approved: object, problem: str | None
+) -> None:
+    decision = ask(policies, APNIC, APNIC, evidence={"pre_approval_date": approved})
+    if problem is None:
+        assert decision.allowed, decision.reasons
+    else:
+        assert not decision.allowed
+        assert f"pre_approval_date (APNIC pre-approval [S22]: {problem})" in decision.reasons[0]
+
+
+@pytest.mark.parametrize("cap", ["65536", True])
+def test_arin_8_5_7_cap_must_be_a_number(policies: PolicySet, cap: object) -> None:
+    evidence = {"rsa_signed": True, "prior_blocks_efficient_use": True}
+    evidence |= {"utilisation_80_percent": True, "current_holdings_addresses": cap}
+    decision = ask(policies, ARIN, ARIN, "10.0.0.0/24", evidence=evidence, recipient_is_holder=True)
+    assert not decision.allowed
+    assert "current_holdings_addresses must be a number of addresses" in decision.reasons[0]
+
+
+def test_arin_8_5_4_serves_new_recipients_only(policies: PolicySet) -> None:
+    evidence = {"rsa_signed": True, "initial_block_qualification": True}
+    new = ask(policies, ARIN, ARIN, "10.0.0.0/24", evidence=evidence, recipient_is_holder=False)
+    assert new.allowed, new.reasons
+    existing = ask(policies, ARIN, ARIN, "10.0.0.0/24", evidence=evidence, recipient_is_holder=True)
+    assert not existing.allowed
+    assert "initial_block_qualification" not in existing.reasons[0].split("supply one of: ")[1]
