@@ -290,5 +290,5 @@ def test_evidence_of_another_format_or_bad_base64_is_refused() -> None:
     with pytest.raises(ProofError):
         SplitViewEvidence.from_json('{"first": "", "second": "", "path": []}')
     bad = json.dumps({"format": EVIDENCE_FORMAT, "first": "", "second": "", "path": ["!!"]})
-    with pytest.raises(ValueError):
+    with pytest.raises(ProofError, match=r"path\[0\] is not the base64 of a 32-byte hash"):
         SplitViewEvidence.from_json(bad)
