@@ -273,6 +273,7 @@ class LiveAuthority:
         self._checked = float("-inf")
         self._idle = threading.Event()  # set while no background refresh runs
         self._idle.set()
+        self._reload_seconds = 0.0  # how long the last load took
 
     @property
     def current(self) -> RdapAuthority:
@@ -287,11 +288,18 @@ class LiveAuthority:
                 assert self._current is not None
                 return self._current
         now = self._clock()
-        if now - self._checked >= self._interval and self._idle.is_set():
+        if now - self._checked >= self._gap() and self._idle.is_set():
             self._checked = now
             self._idle.clear()
             threading.Thread(target=self._refresh_then_idle, daemon=True).start()
         return current
+
+    def _gap(self) -> float:
+        """Seconds between checks: `min_interval`, or four times the last reload's length when
+        that is longer, so that reloads take at most a fifth of a core however often the logs
+        move (a transfer every 2 s moved them often enough to keep one reload always running,
+        and its threads starved the node's queries)."""
+        return max(self._interval, 4 * self._reload_seconds)
 
     def settled(self, timeout: float = 30.0) -> bool:
         """Wait until no background refresh runs (for callers that just wrote to a log)."""
@@ -309,8 +317,10 @@ class LiveAuthority:
     def _refresh(self) -> None:
         heads = self._heads()
         if self._current is None or heads != self._seen:
+            started = self._clock()
             self._current = self._load()
             self._seen = heads
+            self._reload_seconds = self._clock() - started
 
 
 def load_authority(data: DataDir, base_urls: Mapping[RegistryId, str]) -> RdapAuthority:
