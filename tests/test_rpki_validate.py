@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from onereg.rpki.der import OID_AS_IDS, OID_IP_ADDR_BLOCKS
-from onereg.rpki.validate import ValidationResult, validate
+from onereg.rpki.validate import ValidationResult, validate, validate_subtree
 from onereg.rpki.vrp import CSV_HEADER, to_csv, to_json
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
@@ -504,6 +504,51 @@ def test_lab_repository_validates(tmp_path: Path) -> None:
         "198.51.100.0/24",
         "2001:db8::/32",
     ]
+
+
+WIDE_CA1 = ["192.0.2.0/24", "198.51.100.0/24", "2001:db8::/32"]
+
+
+def test_validate_subtree_starts_at_a_ca_taken_on_trust(tmp_path: Path) -> None:
+    build(tmp_path, Lab(ca1_prefixes=WIDE_CA1))
+    ca1 = tmp_path / "mirror" / "127.0.0.1" / "repo" / "ta" / "ca1.cer"
+    result = validate_subtree(ca1, tmp_path / "mirror", NOW, ta="ca1")
+    assert result.rejections == ()
+    assert vrp_set(result) == GOOD | {OTHER_OK}
+    assert {v.ta for v in result.vrps} == {"ca1"}
+    assert result.counts["certificates"] == 1
+    assert result.counts["roas"] == 2 and result.counts["manifests"] == 1
+    assert validate_subtree(ca1, tmp_path / "mirror", NOW).vrps[0].ta == "subtree"
+
+
+def test_validate_subtree_refuses_an_expired_or_missing_start(tmp_path: Path) -> None:
+    build(tmp_path, Lab(ca1_prefixes=WIDE_CA1))
+    ca1 = tmp_path / "mirror" / "127.0.0.1" / "repo" / "ta" / "ca1.cer"
+    late = NOW + timedelta(days=400)
+    result = validate_subtree(ca1, tmp_path / "mirror", late)
+    assert result.vrps == ()
+    assert [str(r) for r in result.rejections] == [
+        f"{ca1}: starting certificate refused: certificate expired at "
+        f"{(NOW + timedelta(days=365)).isoformat()}"
+    ]
+    assert result.counts["invalid_certificates"] == 1
+    assert "certificates" not in result.counts
+    missing = tmp_path / "nowhere.cer"
+    result = validate_subtree(missing, tmp_path / "mirror", NOW)
+    assert [r.uri for r in result.rejections] == [str(missing)]
+    assert result.rejections[0].reason.startswith("starting certificate refused: ")
+    with pytest.raises(ValueError, match="timezone-aware"):
+        validate_subtree(ca1, tmp_path / "mirror", NOW.replace(tzinfo=None))
+
+
+@pytest.mark.parametrize("lab", [Lab(ca1_prefixes=WIDE_CA1), Lab(revoke_other=True)])
+def test_worker_processes_give_the_same_answer(tmp_path: Path, lab: Lab) -> None:
+    tal = build(tmp_path, lab)
+    alone = validate([tal], tmp_path / "mirror", NOW, workers=1)
+    pooled = validate([tal], tmp_path / "mirror", NOW, workers=2)
+    assert pooled.vrps == alone.vrps
+    assert pooled.rejections == alone.rejections
+    assert pooled.counts == alone.counts
 
 
 def test_roa_outside_ca_resources_costs_only_that_roa(tmp_path: Path) -> None:
