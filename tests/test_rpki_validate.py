@@ -173,11 +173,12 @@ def make_cert(spec: CertSpec) -> bytes:
             x509.CertificatePolicies([x509.PolicyInformation(oid("1.3.6.1.5.5.7.14.2"), None)]),
             critical=True,
         )
-        .add_extension(
+    )
+    if spec.prefixes != []:  # [] : no IP resources at all (an ASPA's EE certificate)
+        b = b.add_extension(
             x509.UnrecognizedExtension(oid(OID_IP_ADDR_BLOCKS), ip_blocks(spec.prefixes)),
             critical=True,
         )
-    )
     if spec.ca:
         b = b.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
     if spec.asns is not None:
@@ -289,6 +290,7 @@ def make_signed(
 # --- the lab repository ----------------------------------------------------------------------
 
 ROA_OID = "1.2.840.113549.1.9.16.1.24"
+ASPA_OID = "1.2.840.113549.1.9.16.1.49"
 MFT_OID = "1.2.840.113549.1.9.16.1.26"
 SIA_REPO, SIA_MFT, SIA_OBJ = "1.3.6.1.5.5.7.48.5", "1.3.6.1.5.5.7.48.10", "1.3.6.1.5.5.7.48.11"
 
@@ -315,6 +317,10 @@ class Lab:
     ta_asns: list[tuple[int, int]] = field(default_factory=lambda: [(0, 2**32 - 1)])
     ca1_asns: list[tuple[int, int]] = field(default_factory=lambda: [(64496, 64511)])
     ca1_signed_by_wrong_key: bool = False
+    # ASPAs published by ca1: (file name, customer, providers, EE AS ranges, EE IP prefixes)
+    aspas: list[tuple[str, int, list[int], list[tuple[int, int]], list[str]]] = field(
+        default_factory=list
+    )
 
 
 def build(tmp: Path, lab: Lab) -> Path:
@@ -423,11 +429,28 @@ def build(tmp: Path, lab: Lab) -> Path:
         bad_sig=lab.other_bad_sig,
         inherits=lab.other_ee_inherits,
     )
+    leaves = {"good.roa": good, "other.roa": other}
+    for i, (name, customer, providers, ee_asns, ee_ips) in enumerate(lab.aspas):
+        aspa_ee = make_cert(
+            CertSpec(
+                key(7 + i),
+                ca_k,
+                20 + i,
+                False,
+                ee_ips,
+                ee_asns,
+                sia=[(SIA_OBJ, ca_pp + name)],
+                aia=f"{ta_pp}ca1.cer",
+                crldp=ca_pp + "ca1.crl",
+            )
+        )
+        body = seq(tlv(0xA0, der_int(1)), der_int(customer), seq(*map(der_int, providers)))
+        leaves[name] = make_signed(ASPA_OID, body, aspa_ee, key(7 + i))
     ca_files = publish(
         ca_pp,
         "ca1",
         ca_k,
-        {"good.roa": good, "other.roa": other},
+        leaves,
         ee_keys[2],
         lab.ca1_mft_next,
         [11] if lab.revoke_other else [],
@@ -549,6 +572,37 @@ def test_worker_processes_give_the_same_answer(tmp_path: Path, lab: Lab) -> None
     assert pooled.vrps == alone.vrps
     assert pooled.rejections == alone.rejections
     assert pooled.counts == alone.counts
+
+
+def test_aspas_are_validated_against_their_ee_certificates(tmp_path: Path) -> None:
+    ca_pp = f"{HOST}/repo/ca1/"
+    lab = Lab(
+        ca1_prefixes=WIDE_CA1,
+        aspas=[
+            ("good.asa", 64500, [64501, 64502], [(64500, 64500)], []),
+            ("ip.asa", 64501, [64502], [(64501, 64501)], ["192.0.2.0/24"]),
+            ("other.asa", 64502, [64503], [(64500, 64501)], []),
+            ("self.asa", 64503, [64503], [(64503, 64503)], []),
+            ("beyond.asa", 64500, [64501], [(64500, 64600)], []),
+        ],
+    )
+    result = run(tmp_path, lab)
+    assert [(a.customer, a.providers, a.ta) for a in result.aspas] == [
+        (64500, (64501, 64502), "lab")
+    ]
+    assert result.aspas[0].expires == NOW + timedelta(days=1)
+    assert vrp_set(result) == GOOD | {OTHER_OK}
+    got = reasons(result)
+    assert got[ca_pp + "ip.asa"] == "ASPA EE certificate carries IP resources"
+    assert got[ca_pp + "other.asa"] == "customer AS64502 is not in the EE certificate"
+    assert got[ca_pp + "self.asa"] == "customer AS listed as its own provider"
+    assert "beyond" in got[ca_pp + "beyond.asa"]
+    assert len(result.rejections) == 4
+    assert result.counts["aspas"] == 1 and result.counts["invalid_other"] == 4
+    pooled = validate([tmp_path / "lab.tal"], tmp_path / "mirror", NOW, workers=2)
+    assert pooled.aspas == result.aspas
+    assert pooled.rejections == result.rejections
+    assert pooled.counts == result.counts
 
 
 def test_roa_outside_ca_resources_costs_only_that_roa(tmp_path: Path) -> None:
