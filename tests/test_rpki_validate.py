@@ -605,6 +605,39 @@ def test_aspas_are_validated_against_their_ee_certificates(tmp_path: Path) -> No
     assert pooled.counts == result.counts
 
 
+class _Hook:
+    """A repository hook whose mirror is elsewhere; it records what it was asked for."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.calls: list[str] = []
+
+    def trust_anchor(self, tal: object) -> Path | None:
+        self.calls.append("ta")
+        return self.root
+
+    def publication_point(self, cert: object) -> Path | None:
+        self.calls.append("pp")
+        return self.root
+
+
+def test_a_hook_chooses_the_mirror_of_each_point(tmp_path: Path) -> None:
+    tal = build(tmp_path, Lab(ca1_prefixes=WIDE_CA1, extra_file=True))
+    moved = tmp_path / "fetched"
+    (tmp_path / "mirror").rename(moved)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    hook = _Hook(moved)
+    result = validate([tal], empty, NOW, hook=hook)
+    assert vrp_set(result) == GOOD | {OTHER_OK}
+    assert hook.calls == ["ta", "pp", "pp"]
+    assert reasons(result) == {f"{HOST}/repo/ca1/stray.roa": "not listed on the manifest; ignored"}
+    assert result.counts["unlisted_files"] == 1
+    assert result.counts["crls"] == 2 and result.counts["certificates"] == 2
+    # Without the hook the walk reads the (empty) repo_dir and finds nothing.
+    assert validate([tal], empty, NOW).vrps == ()
+
+
 def test_roa_outside_ca_resources_costs_only_that_roa(tmp_path: Path) -> None:
     # other.roa's EE holds 192.0.2.0/25, which lacks 198.51.100.0/24.
     result = run(tmp_path, Lab(other_ee_prefixes=["192.0.2.0/25"]))
