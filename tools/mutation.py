@@ -62,6 +62,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
             "tests/test_rpki_validate.py",
             "tests/test_rpki_resources.py",
             "tests/test_rpki_dercheck.py",
+            "tests/test_rpki_validate_reasons.py",
         ],
     ),
     "rtr_state": (
