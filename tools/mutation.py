@@ -96,7 +96,12 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
             "src/onereg/ledger/checkpoint.py",
             "src/onereg/ledger/policy.py",
         ],
-        ["tests/test_note.py", "tests/test_checkpoint.py", "tests/test_note_edges.py"],
+        [
+            "tests/test_note.py",
+            "tests/test_checkpoint.py",
+            "tests/test_note_edges.py",
+            "tests/test_policy_edges.py",
+        ],
     ),
     "ledger_statetree": (
         ["src/onereg/ledger/statetree.py", "src/onereg/ledger/proofile.py"],
