@@ -580,6 +580,7 @@ def test_aspas_are_validated_against_their_ee_certificates(tmp_path: Path) -> No
         ca1_prefixes=WIDE_CA1,
         aspas=[
             ("good.asa", 64500, [64501, 64502], [(64500, 64500)], []),
+            ("good2.asa", 64510, [64511], [(64510, 64510)], []),
             ("ip.asa", 64501, [64502], [(64501, 64501)], ["192.0.2.0/24"]),
             ("other.asa", 64502, [64503], [(64500, 64501)], []),
             ("self.asa", 64503, [64503], [(64503, 64503)], []),
@@ -588,9 +589,10 @@ def test_aspas_are_validated_against_their_ee_certificates(tmp_path: Path) -> No
     )
     result = run(tmp_path, lab)
     assert [(a.customer, a.providers, a.ta) for a in result.aspas] == [
-        (64500, (64501, 64502), "lab")
+        (64500, (64501, 64502), "lab"),
+        (64510, (64511,), "lab"),
     ]
-    assert result.aspas[0].expires == NOW + timedelta(days=1)
+    assert {a.expires for a in result.aspas} == {NOW + timedelta(days=1)}
     assert vrp_set(result) == GOOD | {OTHER_OK}
     got = reasons(result)
     assert got[ca_pp + "ip.asa"] == "ASPA EE certificate carries IP resources"
@@ -598,7 +600,7 @@ def test_aspas_are_validated_against_their_ee_certificates(tmp_path: Path) -> No
     assert got[ca_pp + "self.asa"] == "customer AS listed as its own provider"
     assert "beyond" in got[ca_pp + "beyond.asa"]
     assert len(result.rejections) == 4
-    assert result.counts["aspas"] == 1 and result.counts["invalid_other"] == 4
+    assert result.counts["aspas"] == 2 and result.counts["invalid_other"] == 4
     pooled = validate([tmp_path / "lab.tal"], tmp_path / "mirror", NOW, workers=2)
     assert pooled.aspas == result.aspas
     assert pooled.rejections == result.rejections
@@ -669,6 +671,28 @@ def test_child_ca_beyond_ta_resources(tmp_path: Path) -> None:
         "resources beyond the issuer's: 2001:db8:1::-2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"
     )
     assert result.counts["certificates"] == 1
+
+
+SIX = ["10.0.0.0/24", "10.0.2.0/24", "10.0.4.0/24", "10.0.6.0/24", "10.0.8.0/24", "10.0.10.0/24"]
+
+
+@pytest.mark.parametrize("count", [5, 6])
+def test_resources_beyond_the_issuer_show_five_then_an_ellipsis(tmp_path: Path, count: int) -> None:
+    result = run(tmp_path, Lab(ta_prefixes=["192.0.2.0/24"], ca1_prefixes=SIX[:count]))
+    shown = ", ".join(SIX[:5]) + (" ..." if count > 5 else "")
+    assert reasons(result)[f"{HOST}/repo/ta/ca1.cer"] == f"resources beyond the issuer's: {shown}"
+
+
+def test_roa_prefixes_outside_its_ee_show_at_most_five(tmp_path: Path) -> None:
+    lab = Lab(
+        ca1_prefixes=["10.0.0.0/8", "192.0.2.0/24"],
+        other_prefixes=[(p, None) for p in SIX],
+        other_ee_prefixes=["192.0.2.0/24"],
+    )
+    result = run(tmp_path, lab)
+    assert reasons(result)[f"{HOST}/repo/ca1/other.roa"] == (
+        "prefixes outside the EE certificate's resources: " + ", ".join(SIX[:5])
+    )
 
 
 def test_roa_prefix_only_partly_inside_its_ee_certificate_is_rejected(tmp_path: Path) -> None:
