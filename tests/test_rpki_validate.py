@@ -564,6 +564,25 @@ def test_validate_subtree_refuses_an_expired_or_missing_start(tmp_path: Path) ->
         validate_subtree(ca1, tmp_path / "mirror", NOW.replace(tzinfo=None))
 
 
+def test_validate_subtree_refuses_a_start_that_inherits(tmp_path: Path) -> None:
+    build(tmp_path, Lab(ca1_prefixes=None))  # type: ignore[arg-type]
+    ca1 = tmp_path / "mirror" / "127.0.0.1" / "repo" / "ta" / "ca1.cer"
+    result = validate_subtree(ca1, tmp_path / "mirror", NOW)
+    assert [str(r) for r in result.rejections] == [
+        f"{ca1}: starting certificate refused: a starting CA cannot inherit resources"
+    ]
+
+
+@pytest.mark.parametrize(
+    "as_of", [NOW - timedelta(minutes=5), NOW + timedelta(days=1)], ids=["this", "next"]
+)
+def test_crls_and_manifests_hold_at_this_and_next_update(tmp_path: Path, as_of: datetime) -> None:
+    """thisUpdate and nextUpdate are both inside the window (RFC 9286 section 4.2.1)."""
+    result = run(tmp_path, Lab(ca1_prefixes=WIDE_CA1), as_of)
+    assert result.rejections == ()
+    assert vrp_set(result) == GOOD | {OTHER_OK}
+
+
 @pytest.mark.parametrize("lab", [Lab(ca1_prefixes=WIDE_CA1), Lab(revoke_other=True)])
 def test_worker_processes_give_the_same_answer(tmp_path: Path, lab: Lab) -> None:
     tal = build(tmp_path, lab)
