@@ -317,6 +317,8 @@ class Lab:
     ta_asns: list[tuple[int, int]] = field(default_factory=lambda: [(0, 2**32 - 1)])
     ca1_asns: list[tuple[int, int]] = field(default_factory=lambda: [(64496, 64511)])
     ca1_signed_by_wrong_key: bool = False
+    # A second child CA of the TA with these (caRepository, manifest) URIs, if any.
+    ca2_sia: tuple[str, str] | None = None
     # ASPAs published by ca1: (file name, customer, providers, EE AS ranges, EE IP prefixes)
     aspas: list[tuple[str, int, list[int], list[tuple[int, int]], list[str]]] = field(
         default_factory=list
@@ -455,7 +457,22 @@ def build(tmp: Path, lab: Lab) -> Path:
         lab.ca1_mft_next,
         [11] if lab.revoke_other else [],
     )
-    ta_files = publish(ta_pp, "ta", ta_k, {"ca1.cer": ca1}, ee_keys[3], NOW + timedelta(days=1), [])
+    ta_objects = {"ca1.cer": ca1}
+    if lab.ca2_sia is not None:
+        ta_objects["ca2.cer"] = make_cert(
+            CertSpec(
+                key(12),
+                ta_k,
+                3,
+                True,
+                lab.ca1_prefixes,
+                lab.ca1_asns,
+                sia=[(SIA_REPO, lab.ca2_sia[0]), (SIA_MFT, lab.ca2_sia[1])],
+                aia=ta_uri,
+                crldp=ta_pp + "ta.crl",
+            )
+        )
+    ta_files = publish(ta_pp, "ta", ta_k, ta_objects, ee_keys[3], NOW + timedelta(days=1), [])
     if lab.tamper_other_after_manifest:
         ca_files["other.roa"] = roa(
             "other.roa", 64999, [("192.0.2.0/24", None)], None, ee_keys[1], 11
@@ -562,6 +579,27 @@ def test_validate_subtree_refuses_an_expired_or_missing_start(tmp_path: Path) ->
     assert result.rejections[0].reason.startswith("starting certificate refused: ")
     with pytest.raises(ValueError, match="timezone-aware"):
         validate_subtree(ca1, tmp_path / "mirror", NOW.replace(tzinfo=None))
+
+
+def test_two_cas_sharing_a_publication_point(tmp_path: Path) -> None:
+    ca_pp = f"{HOST}/repo/ca1/"
+    result = run(tmp_path, Lab(ca1_prefixes=WIDE_CA1, ca2_sia=(ca_pp, ca_pp + "ca1.mft")))
+    assert vrp_set(result) == GOOD | {OTHER_OK}
+    assert reasons(result) == {
+        ca_pp + "ca1.mft": "publication point already visited (two CAs share it)"
+    }
+    assert result.counts["failed_pp"] == 1
+
+
+def test_a_manifest_outside_the_ca_repository(tmp_path: Path) -> None:
+    other = f"{HOST}/repo/ca2/"
+    lab = Lab(ca1_prefixes=WIDE_CA1, ca2_sia=(other, f"{HOST}/repo/ca1x/ca2.mft"))
+    result = run(tmp_path, lab)
+    assert vrp_set(result) == GOOD | {OTHER_OK}
+    assert reasons(result) == {
+        f"{HOST}/repo/ca1x/ca2.mft": f"manifest is not inside caRepository {other}"
+    }
+    assert result.counts["failed_pp"] == 1
 
 
 def test_validate_subtree_refuses_a_start_that_inherits(tmp_path: Path) -> None:
