@@ -317,6 +317,8 @@ class Lab:
     ta_asns: list[tuple[int, int]] = field(default_factory=lambda: [(0, 2**32 - 1)])
     ca1_asns: list[tuple[int, int]] = field(default_factory=lambda: [(64496, 64511)])
     ca1_signed_by_wrong_key: bool = False
+    # More files listed on ca1's manifest, as they are.
+    ca1_listed: dict[str, bytes] = field(default_factory=dict)
     # A second child CA of the TA with these (caRepository, manifest) URIs, if any.
     ca2_sia: tuple[str, str] | None = None
     # ASPAs published by ca1: (file name, customer, providers, EE AS ranges, EE IP prefixes)
@@ -431,7 +433,7 @@ def build(tmp: Path, lab: Lab) -> Path:
         bad_sig=lab.other_bad_sig,
         inherits=lab.other_ee_inherits,
     )
-    leaves = {"good.roa": good, "other.roa": other}
+    leaves = {"good.roa": good, "other.roa": other, **lab.ca1_listed}
     for i, (name, customer, providers, ee_asns, ee_ips) in enumerate(lab.aspas):
         aspa_ee = make_cert(
             CertSpec(
@@ -600,6 +602,15 @@ def test_a_manifest_outside_the_ca_repository(tmp_path: Path) -> None:
         f"{HOST}/repo/ca1x/ca2.mft": f"manifest is not inside caRepository {other}"
     }
     assert result.counts["failed_pp"] == 1
+
+
+def test_a_listed_manifest_is_refused_and_other_objects_counted(tmp_path: Path) -> None:
+    listed = {"old.mft": b"x", "a.gbr": b"y", "b.gbr": b"z"}
+    result = run(tmp_path, Lab(ca1_prefixes=WIDE_CA1, ca1_listed=listed))
+    assert vrp_set(result) == GOOD | {OTHER_OK}
+    assert reasons(result) == {f"{HOST}/repo/ca1/old.mft": "a manifest listed on a manifest"}
+    assert result.counts["other_objects"] == 2
+    assert result.counts["invalid_other"] == 1
 
 
 def test_validate_subtree_refuses_a_start_that_inherits(tmp_path: Path) -> None:
