@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from onereg.rpki.der import OID_AS_IDS, OID_IP_ADDR_BLOCKS
-from onereg.rpki.validate import ValidationResult, validate
+from onereg.rpki.validate import ValidationResult, validate, validate_subtree
 from onereg.rpki.vrp import CSV_HEADER, to_csv, to_json
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
@@ -173,11 +173,12 @@ def make_cert(spec: CertSpec) -> bytes:
             x509.CertificatePolicies([x509.PolicyInformation(oid("1.3.6.1.5.5.7.14.2"), None)]),
             critical=True,
         )
-        .add_extension(
+    )
+    if spec.prefixes != []:  # [] : no IP resources at all (an ASPA's EE certificate)
+        b = b.add_extension(
             x509.UnrecognizedExtension(oid(OID_IP_ADDR_BLOCKS), ip_blocks(spec.prefixes)),
             critical=True,
         )
-    )
     if spec.ca:
         b = b.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
     if spec.asns is not None:
@@ -289,6 +290,7 @@ def make_signed(
 # --- the lab repository ----------------------------------------------------------------------
 
 ROA_OID = "1.2.840.113549.1.9.16.1.24"
+ASPA_OID = "1.2.840.113549.1.9.16.1.49"
 MFT_OID = "1.2.840.113549.1.9.16.1.26"
 SIA_REPO, SIA_MFT, SIA_OBJ = "1.3.6.1.5.5.7.48.5", "1.3.6.1.5.5.7.48.10", "1.3.6.1.5.5.7.48.11"
 
@@ -315,6 +317,14 @@ class Lab:
     ta_asns: list[tuple[int, int]] = field(default_factory=lambda: [(0, 2**32 - 1)])
     ca1_asns: list[tuple[int, int]] = field(default_factory=lambda: [(64496, 64511)])
     ca1_signed_by_wrong_key: bool = False
+    # More files listed on ca1's manifest, as they are.
+    ca1_listed: dict[str, bytes] = field(default_factory=dict)
+    # A second child CA of the TA with these (caRepository, manifest) URIs, if any.
+    ca2_sia: tuple[str, str] | None = None
+    # ASPAs published by ca1: (file name, customer, providers, EE AS ranges, EE IP prefixes)
+    aspas: list[tuple[str, int, list[int], list[tuple[int, int]], list[str]]] = field(
+        default_factory=list
+    )
 
 
 def build(tmp: Path, lab: Lab) -> Path:
@@ -423,16 +433,48 @@ def build(tmp: Path, lab: Lab) -> Path:
         bad_sig=lab.other_bad_sig,
         inherits=lab.other_ee_inherits,
     )
+    leaves = {"good.roa": good, "other.roa": other, **lab.ca1_listed}
+    for i, (name, customer, providers, ee_asns, ee_ips) in enumerate(lab.aspas):
+        aspa_ee = make_cert(
+            CertSpec(
+                key(7 + i),
+                ca_k,
+                20 + i,
+                False,
+                ee_ips,
+                ee_asns,
+                sia=[(SIA_OBJ, ca_pp + name)],
+                aia=f"{ta_pp}ca1.cer",
+                crldp=ca_pp + "ca1.crl",
+            )
+        )
+        body = seq(tlv(0xA0, der_int(1)), der_int(customer), seq(*map(der_int, providers)))
+        leaves[name] = make_signed(ASPA_OID, body, aspa_ee, key(7 + i))
     ca_files = publish(
         ca_pp,
         "ca1",
         ca_k,
-        {"good.roa": good, "other.roa": other},
+        leaves,
         ee_keys[2],
         lab.ca1_mft_next,
         [11] if lab.revoke_other else [],
     )
-    ta_files = publish(ta_pp, "ta", ta_k, {"ca1.cer": ca1}, ee_keys[3], NOW + timedelta(days=1), [])
+    ta_objects = {"ca1.cer": ca1}
+    if lab.ca2_sia is not None:
+        ta_objects["ca2.cer"] = make_cert(
+            CertSpec(
+                key(12),
+                ta_k,
+                3,
+                True,
+                lab.ca1_prefixes,
+                lab.ca1_asns,
+                sia=[(SIA_REPO, lab.ca2_sia[0]), (SIA_MFT, lab.ca2_sia[1])],
+                aia=ta_uri,
+                crldp=ta_pp + "ta.crl",
+            )
+        )
+    ta_files = publish(ta_pp, "ta", ta_k, ta_objects, ee_keys[3], NOW + timedelta(days=1), [])
     if lab.tamper_other_after_manifest:
         ca_files["other.roa"] = roa(
             "other.roa", 64999, [("192.0.2.0/24", None)], None, ee_keys[1], 11
@@ -506,6 +548,166 @@ def test_lab_repository_validates(tmp_path: Path) -> None:
     ]
 
 
+WIDE_CA1 = ["192.0.2.0/24", "198.51.100.0/24", "2001:db8::/32"]
+
+
+def test_validate_subtree_starts_at_a_ca_taken_on_trust(tmp_path: Path) -> None:
+    build(tmp_path, Lab(ca1_prefixes=WIDE_CA1))
+    ca1 = tmp_path / "mirror" / "127.0.0.1" / "repo" / "ta" / "ca1.cer"
+    result = validate_subtree(ca1, tmp_path / "mirror", NOW, ta="ca1")
+    assert result.rejections == ()
+    assert vrp_set(result) == GOOD | {OTHER_OK}
+    assert {v.ta for v in result.vrps} == {"ca1"}
+    assert result.counts["certificates"] == 1
+    assert result.counts["roas"] == 2 and result.counts["manifests"] == 1
+    assert validate_subtree(ca1, tmp_path / "mirror", NOW).vrps[0].ta == "subtree"
+
+
+def test_validate_subtree_refuses_an_expired_or_missing_start(tmp_path: Path) -> None:
+    build(tmp_path, Lab(ca1_prefixes=WIDE_CA1))
+    ca1 = tmp_path / "mirror" / "127.0.0.1" / "repo" / "ta" / "ca1.cer"
+    late = NOW + timedelta(days=400)
+    result = validate_subtree(ca1, tmp_path / "mirror", late)
+    assert result.vrps == ()
+    assert [str(r) for r in result.rejections] == [
+        f"{ca1}: starting certificate refused: certificate expired at "
+        f"{(NOW + timedelta(days=365)).isoformat()}"
+    ]
+    assert result.counts["invalid_certificates"] == 1
+    assert "certificates" not in result.counts
+    missing = tmp_path / "nowhere.cer"
+    result = validate_subtree(missing, tmp_path / "mirror", NOW)
+    assert [r.uri for r in result.rejections] == [str(missing)]
+    assert result.rejections[0].reason.startswith("starting certificate refused: ")
+    with pytest.raises(ValueError, match="timezone-aware"):
+        validate_subtree(ca1, tmp_path / "mirror", NOW.replace(tzinfo=None))
+
+
+def test_two_cas_sharing_a_publication_point(tmp_path: Path) -> None:
+    ca_pp = f"{HOST}/repo/ca1/"
+    result = run(tmp_path, Lab(ca1_prefixes=WIDE_CA1, ca2_sia=(ca_pp, ca_pp + "ca1.mft")))
+    assert vrp_set(result) == GOOD | {OTHER_OK}
+    assert reasons(result) == {
+        ca_pp + "ca1.mft": "publication point already visited (two CAs share it)"
+    }
+    assert result.counts["failed_pp"] == 1
+
+
+def test_a_manifest_outside_the_ca_repository(tmp_path: Path) -> None:
+    other = f"{HOST}/repo/ca2/"
+    lab = Lab(ca1_prefixes=WIDE_CA1, ca2_sia=(other, f"{HOST}/repo/ca1x/ca2.mft"))
+    result = run(tmp_path, lab)
+    assert vrp_set(result) == GOOD | {OTHER_OK}
+    assert reasons(result) == {
+        f"{HOST}/repo/ca1x/ca2.mft": f"manifest is not inside caRepository {other}"
+    }
+    assert result.counts["failed_pp"] == 1
+
+
+def test_a_listed_manifest_is_refused_and_other_objects_counted(tmp_path: Path) -> None:
+    listed = {"old.mft": b"x", "a.gbr": b"y", "b.gbr": b"z"}
+    result = run(tmp_path, Lab(ca1_prefixes=WIDE_CA1, ca1_listed=listed))
+    assert vrp_set(result) == GOOD | {OTHER_OK}
+    assert reasons(result) == {f"{HOST}/repo/ca1/old.mft": "a manifest listed on a manifest"}
+    assert result.counts["other_objects"] == 2
+    assert result.counts["invalid_other"] == 1
+
+
+def test_validate_subtree_refuses_a_start_that_inherits(tmp_path: Path) -> None:
+    build(tmp_path, Lab(ca1_prefixes=None))  # type: ignore[arg-type]
+    ca1 = tmp_path / "mirror" / "127.0.0.1" / "repo" / "ta" / "ca1.cer"
+    result = validate_subtree(ca1, tmp_path / "mirror", NOW)
+    assert [str(r) for r in result.rejections] == [
+        f"{ca1}: starting certificate refused: a starting CA cannot inherit resources"
+    ]
+
+
+@pytest.mark.parametrize(
+    "as_of", [NOW - timedelta(minutes=5), NOW + timedelta(days=1)], ids=["this", "next"]
+)
+def test_crls_and_manifests_hold_at_this_and_next_update(tmp_path: Path, as_of: datetime) -> None:
+    """thisUpdate and nextUpdate are both inside the window (RFC 9286 section 4.2.1)."""
+    result = run(tmp_path, Lab(ca1_prefixes=WIDE_CA1), as_of)
+    assert result.rejections == ()
+    assert vrp_set(result) == GOOD | {OTHER_OK}
+
+
+@pytest.mark.parametrize("lab", [Lab(ca1_prefixes=WIDE_CA1), Lab(revoke_other=True)])
+def test_worker_processes_give_the_same_answer(tmp_path: Path, lab: Lab) -> None:
+    tal = build(tmp_path, lab)
+    alone = validate([tal], tmp_path / "mirror", NOW, workers=1)
+    pooled = validate([tal], tmp_path / "mirror", NOW, workers=2)
+    assert pooled.vrps == alone.vrps
+    assert pooled.rejections == alone.rejections
+    assert pooled.counts == alone.counts
+
+
+def test_aspas_are_validated_against_their_ee_certificates(tmp_path: Path) -> None:
+    ca_pp = f"{HOST}/repo/ca1/"
+    lab = Lab(
+        ca1_prefixes=WIDE_CA1,
+        aspas=[
+            ("good.asa", 64500, [64501, 64502], [(64500, 64500)], []),
+            ("good2.asa", 64510, [64511], [(64510, 64510)], []),
+            ("ip.asa", 64501, [64502], [(64501, 64501)], ["192.0.2.0/24"]),
+            ("other.asa", 64502, [64503], [(64500, 64501)], []),
+            ("self.asa", 64503, [64503], [(64503, 64503)], []),
+            ("beyond.asa", 64500, [64501], [(64500, 64600)], []),
+        ],
+    )
+    result = run(tmp_path, lab)
+    assert [(a.customer, a.providers, a.ta) for a in result.aspas] == [
+        (64500, (64501, 64502), "lab"),
+        (64510, (64511,), "lab"),
+    ]
+    assert {a.expires for a in result.aspas} == {NOW + timedelta(days=1)}
+    assert vrp_set(result) == GOOD | {OTHER_OK}
+    got = reasons(result)
+    assert got[ca_pp + "ip.asa"] == "ASPA EE certificate carries IP resources"
+    assert got[ca_pp + "other.asa"] == "customer AS64502 is not in the EE certificate"
+    assert got[ca_pp + "self.asa"] == "customer AS listed as its own provider"
+    assert "beyond" in got[ca_pp + "beyond.asa"]
+    assert len(result.rejections) == 4
+    assert result.counts["aspas"] == 2 and result.counts["invalid_other"] == 4
+    pooled = validate([tmp_path / "lab.tal"], tmp_path / "mirror", NOW, workers=2)
+    assert pooled.aspas == result.aspas
+    assert pooled.rejections == result.rejections
+    assert pooled.counts == result.counts
+
+
+class _Hook:
+    """A repository hook whose mirror is elsewhere; it records what it was asked for."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.calls: list[str] = []
+
+    def trust_anchor(self, tal: object) -> Path | None:
+        self.calls.append("ta")
+        return self.root
+
+    def publication_point(self, cert: object) -> Path | None:
+        self.calls.append("pp")
+        return self.root
+
+
+def test_a_hook_chooses_the_mirror_of_each_point(tmp_path: Path) -> None:
+    tal = build(tmp_path, Lab(ca1_prefixes=WIDE_CA1, extra_file=True))
+    moved = tmp_path / "fetched"
+    (tmp_path / "mirror").rename(moved)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    hook = _Hook(moved)
+    result = validate([tal], empty, NOW, hook=hook)
+    assert vrp_set(result) == GOOD | {OTHER_OK}
+    assert hook.calls == ["ta", "pp", "pp"]
+    assert reasons(result) == {f"{HOST}/repo/ca1/stray.roa": "not listed on the manifest; ignored"}
+    assert result.counts["unlisted_files"] == 1
+    assert result.counts["crls"] == 2 and result.counts["certificates"] == 2
+    # Without the hook the walk reads the (empty) repo_dir and finds nothing.
+    assert validate([tal], empty, NOW).vrps == ()
+
+
 def test_roa_outside_ca_resources_costs_only_that_roa(tmp_path: Path) -> None:
     # other.roa's EE holds 192.0.2.0/25, which lacks 198.51.100.0/24.
     result = run(tmp_path, Lab(other_ee_prefixes=["192.0.2.0/25"]))
@@ -537,6 +739,28 @@ def test_child_ca_beyond_ta_resources(tmp_path: Path) -> None:
         "resources beyond the issuer's: 2001:db8:1::-2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"
     )
     assert result.counts["certificates"] == 1
+
+
+SIX = ["10.0.0.0/24", "10.0.2.0/24", "10.0.4.0/24", "10.0.6.0/24", "10.0.8.0/24", "10.0.10.0/24"]
+
+
+@pytest.mark.parametrize("count", [5, 6])
+def test_resources_beyond_the_issuer_show_five_then_an_ellipsis(tmp_path: Path, count: int) -> None:
+    result = run(tmp_path, Lab(ta_prefixes=["192.0.2.0/24"], ca1_prefixes=SIX[:count]))
+    shown = ", ".join(SIX[:5]) + (" ..." if count > 5 else "")
+    assert reasons(result)[f"{HOST}/repo/ta/ca1.cer"] == f"resources beyond the issuer's: {shown}"
+
+
+def test_roa_prefixes_outside_its_ee_show_at_most_five(tmp_path: Path) -> None:
+    lab = Lab(
+        ca1_prefixes=["10.0.0.0/8", "192.0.2.0/24"],
+        other_prefixes=[(p, None) for p in SIX],
+        other_ee_prefixes=["192.0.2.0/24"],
+    )
+    result = run(tmp_path, lab)
+    assert reasons(result)[f"{HOST}/repo/ca1/other.roa"] == (
+        "prefixes outside the EE certificate's resources: " + ", ".join(SIX[:5])
+    )
 
 
 def test_roa_prefix_only_partly_inside_its_ee_certificate_is_rejected(tmp_path: Path) -> None:

@@ -58,7 +58,12 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "rpki_validate": (
         ["src/onereg/rpki/validate.py"],
-        ["tests/test_rpki_validate.py", "tests/test_rpki_resources.py"],
+        [
+            "tests/test_rpki_validate.py",
+            "tests/test_rpki_resources.py",
+            "tests/test_rpki_dercheck.py",
+            "tests/test_rpki_validate_reasons.py",
+        ],
     ),
     "rtr_state": (
         ["src/onereg/rtr/state.py"],
@@ -91,7 +96,12 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
             "src/onereg/ledger/checkpoint.py",
             "src/onereg/ledger/policy.py",
         ],
-        ["tests/test_note.py", "tests/test_checkpoint.py"],
+        [
+            "tests/test_note.py",
+            "tests/test_checkpoint.py",
+            "tests/test_note_edges.py",
+            "tests/test_policy_edges.py",
+        ],
     ),
     "ledger_statetree": (
         ["src/onereg/ledger/statetree.py", "src/onereg/ledger/proofile.py"],
