@@ -95,6 +95,11 @@ LEGIT_TIMEOUT = 10.0  # a legitimate request not answered by then counts as an e
 TRANSFER_TIMEOUT = 15.0  # until the recipient has registered the block
 WITNESS_TIMEOUT = 5.0  # the nodes' peer timeout (Timers.peer_timeout)
 HEAD_START = 1.0  # the attacks start this long before the load
+# On the Internet the attackers, the legitimate clients and the node are different hosts. Here
+# the attackers and the load generators share a core, so the attackers run at a lower priority:
+# otherwise the latency measured would be the load generator's own wait for that core (its
+# lag row said so), not the node's. What each attack reached is reported beside the figures.
+ATTACKER_NICE = 10
 TRANSFER_EVERY = 2.0  # seconds between two transfers started by holders
 
 # what each attack does (the findings of issue 12), with the client addresses it comes from
@@ -137,6 +142,7 @@ class Setup:
     factor: float = FACTOR  # times the expected public query rate
     attacks: tuple[str, ...] = tuple(ATTACKS)  # which attacks the attacked run has
     transfer_every: float = TRANSFER_EVERY  # seconds between transfers; 0: none
+    host_cpus: frozenset[int] = frozenset()  # the node under test's own cores (empty: shared)
 
     def info(self, registry: str) -> NodeInfo:
         return next(n for n in self.fed.nodes if n.registry == registry)
@@ -264,6 +270,7 @@ def _start(setup: Setup, progress: Callable[[str], None]) -> None:
         [ONEREG, "rtr", "serve", "--config", str(config), "--vrps", str(VRPS)],
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=_on_cpus(setup.host_cpus),
     )
     served = ("iana", setup.target, "arin")
     progress(f"starting the nodes {', '.join(served)} ...")
@@ -271,7 +278,10 @@ def _start(setup: Setup, progress: Callable[[str], None]) -> None:
         config = config_path(fed.root, RegistryId(registry))
         out = open(fed.root / f"{registry}.log", "ab")  # noqa: SIM115 - the child owns it
         fed.procs[registry] = subprocess.Popen(
-            [ONEREG, "serve", "--config", str(config)], stdout=out, stderr=subprocess.STDOUT
+            [ONEREG, "serve", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_on_cpus(setup.host_cpus if registry == setup.target else frozenset()),
         )
     for registry in served:
         fed.wait_ready(registry)
@@ -284,6 +294,27 @@ def _start(setup: Setup, progress: Callable[[str], None]) -> None:
         time.sleep(0.2)
     setup.pids = {r: p.pid for r, p in fed.procs.items()} | {"rtr": setup.rtr.pid}
     warm_up(setup)
+
+
+def _on_cpus(cpus: frozenset[int]) -> Callable[[], None] | None:
+    """Run a child on `cpus` (with all its threads and children), if any are given."""
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def split_cores(shared: bool) -> frozenset[int]:
+    """Give the node under test a core of its own, as on its own host, and move this process
+    (so every load generator, attacker and peer node it starts) to the other cores, for good:
+    call it only from the command line. The RTR server shares the node's core. Returns the
+    node's cores (empty when `shared` or on one core: everything then competes for every
+    core)."""
+    cpus = os.sched_getaffinity(0)
+    if shared or len(cpus) < 2:
+        return frozenset()
+    host = frozenset({max(cpus)})
+    os.sched_setaffinity(0, cpus - host)
+    return host
 
 
 def warm_up(setup: Setup) -> None:
@@ -795,6 +826,15 @@ async def _attack(name: str, p: dict[str, Any], seconds: float) -> dict[str, Any
     return {"counts": dict(t.counts), "peak": t.peak}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process (all its threads) so far, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class RssSampler(threading.Thread):
     def __init__(self, pids: dict[str, int]) -> None:
         super().__init__(daemon=True)
@@ -821,6 +861,7 @@ class Phase:
     rss_mb: dict[str, int]
     attacks: dict[str, dict[str, Any]]
     failures: list[str]
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU time / wall time, per process
 
     def of(self, kind: str) -> list[Sample]:
         return [s for s in self.samples if s[0] == kind or s[0].startswith(kind + ":")]
@@ -882,10 +923,12 @@ def run_phase(
     load_average = os.getloadavg()[0]
     if attacks:  # the attacks first, so that the load meets them in full
         for attack in setup.attacks:
-            spawn(attack, _attack, (attack, p, seconds + HEAD_START))
+            spawn(attack, _attack, (attack, p, seconds + HEAD_START), nice=ATTACKER_NICE)
         time.sleep(HEAD_START)
     sampler = RssSampler(setup.pids)
     sampler.start()
+    cpu_before = {name: cpu_seconds(pid) for name, pid in setup.pids.items()}
+    began = time.monotonic()
     for face, rate in rates(setup.factor).items():
         spawn(face, legit_load, (p, seconds, face, rate))
     spawn("peers", peer_work, (p, seconds))
@@ -901,6 +944,8 @@ def run_phase(
             failures.append(f"{label}: {results[label]!r}")
     sampler.done.set()
     sampler.join()
+    elapsed = time.monotonic() - began
+    cpu = {n: (cpu_seconds(pid) - cpu_before[n]) / elapsed for n, pid in setup.pids.items()}
     for proc in procs:
         proc.join(5)
         if proc.is_alive():
@@ -910,7 +955,9 @@ def run_phase(
         if isinstance(results.get(label), list):
             samples += [(f"lag:{label}" if k == "lag" else k, x, ok) for k, x, ok in results[label]]
     found = {k: v for k, v in results.items() if k in ATTACKS and isinstance(v, dict)}
-    return Phase(name, seconds, load_average, samples, dict(sampler.peak), found, failures)
+    phase = Phase(name, seconds, load_average, samples, dict(sampler.peak), found, failures)
+    phase.cpu = cpu
+    return phase
 
 
 def run(
@@ -924,6 +971,7 @@ def run(
     factor: float = FACTOR,
     attacks: tuple[str, ...] = tuple(ATTACKS),
     transfer_every: float = TRANSFER_EVERY,
+    host_cpus: frozenset[int] = frozenset(),
 ) -> tuple[Setup, list[Phase]]:
     """`transfer_every`: seconds between transfers (0: none, to see the load without them)."""
     """Build, start, run "load" then "load + attacks" (or only the latter), stop."""
@@ -942,6 +990,7 @@ def run(
     setup.legit_timeout, setup.transfer_timeout = legit_timeout, transfer_timeout
     setup.factor, setup.attacks = factor, attacks
     setup.transfer_every = transfer_every
+    setup.host_cpus = host_cpus  # the node under test's cores (empty: every core is shared)
     phases_out = []
     try:
         start(setup, progress)
@@ -1028,8 +1077,15 @@ def section(registry: str, seconds: float, setup: Setup, phases: list[Phase]) ->
         f"- **Nodes**: `onereg serve --config` processes for IANA, {registry} (its complete "
         f"{DATE} file) and ARIN (the transfers' recipient); `onereg rtr serve --config` for "
         f"{registry} with `{VRPS.name}`. Test timers (publish and mirror every 0.2 s, quorum "
-        "1), default `[limits]`. Load generators, attackers and nodes share the machine's cores "
-        "on loopback.",
+        "1), default `[limits]`, on loopback. "
+        + (
+            f"Cores: {registry}'s node and its RTR server run on core "
+            f"{','.join(map(str, sorted(setup.host_cpus)))} alone, as on a host of their own; "
+            "the load generators, the attackers and the peer nodes IANA and ARIN share the "
+            "other core (`--shared-cores` lets everything share every core)."
+            if setup.host_cpus
+            else "Load generators, attackers and nodes share the machine's cores."
+        ),
         f"- **Legitimate load**, open loop at {setup.factor:g}x the expected public rate of one "
         f"RIR node: {r['rdap']:g} RDAP lookups/s (60 % ip, 15 % autnum, 15 % entity, 10 % "
         f"domain), {r['whois']:g} whois queries/s (one connection each), {r['rtr']:g} RTR "
@@ -1073,6 +1129,12 @@ def section(registry: str, seconds: float, setup: Setup, phases: list[Phase]) ->
         + " | ".join(f"{p.load_average:.1f}" for p in phases)
         + " |"
     )
+    for proc in (setup.target, "rtr"):
+        lines.append(
+            f"| CPU used by {proc}, share of one core | "
+            + " | ".join(f"{p.cpu.get(proc, 0) * 100:.0f} %" for p in phases)
+            + " |"
+        )
     procs = sorted({k for p in phases for k in p.rss_mb})
     for proc in procs:
         lines.append(
@@ -1141,11 +1203,25 @@ def main() -> None:
         default=TRANSFER_EVERY,
         help="Seconds between transfers; 0 runs none (the load without their log writes).",
     )
+    parser.add_argument(
+        "--shared-cores",
+        action="store_true",
+        help="Let the node under test share every core with the load, the attackers and its "
+        "peers (by default it has a core of its own, as on its own host).",
+    )
     parser.add_argument("--no-write", action="store_true", help="Print, do not touch the docs.")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="Build the nodes in this new folder and keep it (node logs, databases) afterwards.",
+    )
     args = parser.parse_args()
     import tempfile
 
-    with tempfile.TemporaryDirectory() as tmp:
+    if args.keep is not None:
+        args.keep.mkdir(parents=True)
+    with contextlib.ExitStack() as stack:
+        tmp = str(args.keep or stack.enter_context(tempfile.TemporaryDirectory()))
         chosen = tuple(a for a in args.attacks.split(",") if a)
         unknown = set(chosen) - set(ATTACKS)
         if unknown:
@@ -1157,6 +1233,7 @@ def main() -> None:
             factor=args.factor,
             attacks=chosen,
             transfer_every=args.transfer_every,
+            host_cpus=split_cores(args.shared_cores),
         )
     body = section(args.registry, args.seconds, setup, phases)
     if args.no_write:

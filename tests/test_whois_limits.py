@@ -350,3 +350,59 @@ def test_sigterm_stops_a_node_in_the_middle_of_a_search(tmp_path: Path) -> None:
         log.close()
     assert code in (0, -signal.SIGTERM)  # uvicorn ends by raising the signal it caught again
     assert took < 5.0, f"the node took {took:.1f} s to stop"
+    assert refused(int(port)), "the node's whois process outlived it"
+
+
+def refused(port: int, within: float = 5.0) -> bool:
+    """Whether connections to the port are refused (no process serves it) within `within` s."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except ConnectionRefusedError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def children(pid: int) -> dict[int, str]:
+    """The processes whose parent is `pid`, with their command lines (from /proc)."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid:
+            out[int(entry.name)] = argv
+    return out
+
+
+def test_whois_runs_in_its_own_process_that_ends_with_the_node(tmp_path: Path) -> None:
+    """whois answers from a process of its own, so its searches never hold the GIL of the
+    process serving RDAP and the peers; the port is open as soon as the node is up, and a
+    node killed outright (SIGKILL: no clean-up) takes its whois process with it."""
+    fed = LocalFederation(tmp_path, {"ripencc": [("ipv4", "193.0.0.0", 256, "H1")]})
+    fed.start("ripencc")
+    try:
+        node = fed.procs["ripencc"]
+        port = int(fed.whois["ripencc"].rpartition(":")[2])
+        assert "inetnum:        193.0.0.0 - 193.0.0.255" in ask(port, "193.0.0.1")[0]
+        whois = [p for p, argv in children(node.pid).items() if "onereg.cli.whoisd" in argv]
+        assert len(whois) == 1, children(node.pid)
+        node.kill()
+        node.wait(10)
+        assert refused(port), "whois still answers after its node was killed"
+        assert not Path(f"/proc/{whois[0]}").exists() or _zombie(whois[0])
+    finally:
+        fed.stop()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

@@ -3,7 +3,6 @@ registry runs its own), and the commands that talk to them: publish, verify, ver
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
 import sys
@@ -19,13 +18,14 @@ from rich.table import Table
 
 from onereg.audit.checks import run_audit
 from onereg.audit.view import load_view
+from onereg.cli import whoisd
 from onereg.cli.node_client import operator_post
 from onereg.cli.render import print_audit
 from onereg.core.errors import OneregError, ProofError, SignatureError
 from onereg.core.registries import RegistryId
 from onereg.federation.config import NodeInfo, cosigner_of, read_config, read_federation
 from onereg.federation.faults import FaultPlan
-from onereg.federation.guard import BoundedWork
+from onereg.federation.guard import process_pool
 from onereg.federation.httpsig import NodeSigningKey, RequestVerifier
 from onereg.federation.importer import ImportOutcome, import_delegated_file
 from onereg.federation.layout import DataDir, hold_serve_lock
@@ -51,7 +51,6 @@ from onereg.registry.checkpoints import rotate_key_of
 from onereg.registry.transfer_policy import PolicySet, default_policy_dir
 from onereg.rpki.ca import RepositoryUris
 from onereg.rpki.publish import Publisher
-from onereg.whois import start_whois
 
 
 def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
@@ -78,28 +77,11 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
         mirrors=DataDir(nd.mirrors),
     )
     urls = {RegistryId(n.registry): n.url for n in federation.nodes}
-    authority = live_authority(nd.view(), urls)
-    hosts = {RegistryId(n.registry): n.whois for n in federation.nodes if n.whois}
+    loader = process_pool(1)  # the RDAP authority map is rebuilt there (see `live_authority`)
+    authority = live_authority(nd.view(), urls, pool=loader)
     limits = config.limits
-    # searches run here, off the event loop, each within the query deadline; closed when the
-    # node stops, which ends the searches still running
-    work = BoundedWork(limits.query_workers, limits.query_deadline)
-
-    async def whois(service: NodeService) -> asyncio.AbstractServer:
-        """whois in the web server's event loop: both use the node's one connection there."""
-        host, port = host_port(config.whois, "whois")
-        metrics = service.metrics
-        return await start_whois(
-            service.current_node,
-            authority,
-            hosts,
-            host,
-            port,
-            limits,
-            stale=service.stale_notes,
-            observe=metrics.observe if metrics else None,
-            work=work,
-        )
+    # whois (port 43) runs in a process of its own (see cli/whoisd.py) on a socket bound here
+    whois_socket = whoisd.listen(config) if config.whois else None
 
     node_signer = config.node_signer()
     node_key = NodeSigningKey(rid.value, node_signer.private_key)
@@ -151,8 +133,6 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
         return import_delegated_file(nd.view(), path, erx_path, only=rid)
 
     service.importer = importer
-    if config.whois:
-        service.companions.append(whois)
     service.rrdp = Publisher(config.rpki_pub, config.rsync_base, config.rrdp_base)
     uris = RepositoryUris(config.rsync_base, config.rrdp_base + "notification.xml")
     service.rpki = RpkiConfig(nd.rpki_ca, uris, service.rrdp)
@@ -160,10 +140,15 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
     # Sizes, timeouts and connection caps from [limits] (docs/deploy.md, "Limits"): checked
     # by the protocol and around the app, before any handler runs.
     app = BodyLimit(build_app(service), limits, route_limits(limits))
+    whois = None if whois_socket is None else whoisd.start(config, whois_socket)
+    if whois_socket is not None:
+        whois_socket.close()  # the whois process has its own copy
     try:
         uvicorn.Server(server_config(app, host, port, limits)).run()
     finally:
-        work.close()  # ends whois searches still running, so the process can exit
+        loader.shutdown(wait=False, cancel_futures=True)
+        if whois is not None:
+            stop_processes([whois], grace=2.0)
 
 
 def _stop_on_sigterm() -> None:

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -170,3 +172,37 @@ class BoundedWork:
         """Stop: queued jobs are dropped and running ones see their deadline expire now."""
         self._stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def process_pool(workers: int, nice: int = 10) -> ProcessPoolExecutor:
+    """Worker processes for background pure-Python work too long to share the server's GIL
+    with requests, run at a lower CPU priority (`nice` added) so that on a busy host the
+    server's requests come first and the background work takes the idle time.
+
+    Spawned, not forked: forking a process that already runs threads is unsafe. Each worker
+    ends itself when the server process is gone: a worker that outlived a SIGKILLed server
+    stayed forever, blocked writing its result into a pipe whose reading end it holds itself
+    (multiprocessing gives a spawned worker both ends of its queues)."""
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_background_worker, initargs=(os.getpid(), nice)
+    )
+
+
+def _background_worker(parent: int, nice: int) -> None:
+    os.nice(nice)
+    exit_with_parent(parent)
+
+
+def exit_with_parent(parent: int | None = None, every: float = 0.5) -> None:
+    """End this process (at once, without cleanup) once `parent` (by default the process that
+    started this one) is gone, however it went: a helper process of a node must not outlive
+    it, holding ports or blocked on pipes nobody reads."""
+    parent = os.getppid() if parent is None else parent
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

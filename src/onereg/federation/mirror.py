@@ -375,12 +375,19 @@ class PeerMirrors:
         self.status = load_status(root)
         for info in peers:
             self.status.setdefault(info.registry, PeerStatus(info.registry))
+        self._client: httpx.Client | None = None
 
     def refresh(self) -> list[LogCheck]:
-        """Fetch and verify every peer once (blocking: run it in a worker thread)."""
-        with httpx.Client(timeout=self.timeout) as client:
-            mirror = Mirror(self.root, self.peers, self.policy, client, incremental=True)
-            checks = mirror.verify_all()
+        """Fetch and verify every peer once (blocking: run it in a worker thread, one refresh
+        at a time).
+
+        One HTTP client serves every refresh, keeping its connections to the peers: a new
+        client per refresh built a TLS context each time (loading the CA bundle), which was
+        the largest single cost of a node under load in bench/bench_hardening.py."""
+        if self._client is None:
+            self._client = httpx.Client(timeout=self.timeout)
+        mirror = Mirror(self.root, self.peers, self.policy, self._client, incremental=True)
+        checks = mirror.verify_all()
         now = time.time()
         for check in checks:
             status = self.status[check.registry]
@@ -389,6 +396,11 @@ class PeerMirrors:
                 status.verified_at, status.size = now, check.size
         self._save()
         return checks
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     def _save(self) -> None:
         private_dir(self.root)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import socket
 import sqlite3
 import threading
 import time
@@ -353,14 +354,16 @@ async def start_whois(
     get_node: Callable[[], RegistryNode],
     authority: Callable[[], Authority],
     whois_hosts: Mapping[RegistryId, str],
-    host: str,
-    port: int,
+    host: str = "",
+    port: int = 0,
     limits: Limits | None = None,
     stale: Callable[[], list[str]] | None = None,
     observe: Callable[[str, float, int], None] | None = None,
     work: BoundedWork | None = None,
+    sock: socket.socket | None = None,
 ) -> asyncio.Server:
-    """Listen for whois queries on (host, port) in the running event loop.
+    """Listen for whois queries on (host, port), or on `sock` (a listening socket made
+    elsewhere), in the running event loop.
 
     `get_node` gives the node to answer from (called per query, in the loop's thread);
     `authority` the current authority map (an `RdapAuthority`; a `LiveAuthority` is such a
@@ -372,6 +375,9 @@ async def start_whois(
     service = WhoisService(
         get_node, authority, whois_hosts, limits or Limits(), stale, observe, work
     )
-    server = await asyncio.start_server(service.handle, host, port, reuse_address=True)
+    if sock is not None:
+        server = await asyncio.start_server(service.handle, sock=sock)
+    else:
+        server = await asyncio.start_server(service.handle, host, port, reuse_address=True)
     service.warm_up()
     return server
