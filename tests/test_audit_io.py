@@ -183,6 +183,46 @@ def test_the_nro_file_line_by_line() -> None:
     assert list(export_nro(_nro_view(), today=TODAY)) == NRO_LINES
 
 
+def test_a_record_partly_in_space_iana_kept_keeps_the_rest() -> None:
+    """IANA wins where it kept the space (REFERENCE.md 2.2); the rest of the record stays the
+    RIR's, on both sides of IANA's block (before the fix the whole record was dropped)."""
+    kept = [
+        _block("ipv4", v4("10.0.0.0"), v4("10.255.255.255"), "ietf", "reserved", "19950601"),
+        _block("ipv6", v6("2001:db8::"), v6("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"), "ietf",
+               "reserved", "20040701"),
+    ]  # fmt: skip
+    families = {
+        "asn": Family(),
+        "ipv4": _family(
+            [(v4("9.255.255.0"), v4("11.0.0.255"), "allocated", "A9", "ZA", "20100101")]
+        ),
+        "ipv6": _family(
+            [
+                (
+                    v6("2001:db8::"),
+                    v6("2001:db9:ffff:ffff:ffff:ffff:ffff:ffff"),
+                    "reserved",
+                    None,
+                    "",
+                    "",
+                )
+            ]
+        ),
+    }
+    rirs = {AFRINIC: RegistryView(AFRINIC, families, "20261127", "f", 1, {})}
+    lines = list(export_nro(FederationView(rirs, AuthorityMap(kept), [], {}), today=TODAY))
+    assert lines[1:] == [
+        "nro|*|asn|*|0|summary",
+        "nro|*|ipv4|*|3|summary",
+        "nro|*|ipv6|*|2|summary",
+        "afrinic|ZA|ipv4|9.255.255.0|256|20100101|assigned|A9|e-stats",
+        "iana|ZZ|ipv4|10.0.0.0|16777216|19950601|reserved|ietf|iana",
+        "afrinic|ZA|ipv4|11.0.0.0|256|20100101|assigned|A9|e-stats",
+        "iana|ZZ|ipv6|2001:db8::|32|20040701|reserved|ietf|iana",
+        "afrinic|ZZ|ipv6|2001:db9::|32|20261128|reserved|afrinic|e-stats",
+    ]
+
+
 def test_the_nro_file_matches_the_published_field_layout(shared_data: Path) -> None:
     """Nine fields per record and the extension words of the published combined files; the
     record count in the header is the number of records."""
