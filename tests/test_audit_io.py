@@ -11,6 +11,7 @@ import ipaddress
 import os
 import shutil
 import stat
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -250,6 +251,24 @@ def test_the_nro_file_is_dated_today_in_utc_by_default() -> None:
     assert f"afrinic|ZZ|asn|36866|134|{day}|available|afrinic|e-stats" in lines
 
 
+def test_the_default_day_is_utcs_not_the_local_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a zone whose date differs from UTC's right now, the file still carries UTC's date."""
+    now = datetime.now(UTC)
+    # UTC+14 is a day ahead from 10:00 UTC on, UTC-12 a day behind until 12:00 UTC.
+    zone = "Etc/GMT-14" if now.hour >= 10 else "Etc/GMT+12"
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        local = datetime.now().strftime("%Y%m%d")
+        lines = list(export_nro(FederationView({}, AuthorityMap([]), [], {})))
+        after = datetime.now(UTC).strftime("%Y%m%d")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert local not in (now.strftime("%Y%m%d"), after)  # the zone does differ
+    assert lines[0].split("|")[2] in (now.strftime("%Y%m%d"), after)
+
+
 def test_an_empty_federation_gives_a_header_and_three_empty_summaries() -> None:
     empty = FederationView({}, AuthorityMap([]), [], {})
     assert list(export_nro(empty, today=TODAY)) == [
@@ -264,6 +283,7 @@ def test_an_empty_federation_gives_a_header_and_three_empty_summaries() -> None:
 
 RECORDS = [
     "afrinic|ZA|asn|36864|2|20100101|assigned|H1",
+    "afrinic|MU|asn|36870|3|20100105|assigned|H2",
     "afrinic|ZA|ipv4|41.0.0.0|1024|20100102|allocated|H1",
     "afrinic|KE|ipv4|41.0.4.0|256|20100103|assigned|H2",
     "afrinic|ZZ|ipv4|41.0.5.0|256||available|",
@@ -291,13 +311,13 @@ def test_the_view_has_every_column_of_every_record(data: DataDir) -> None:
     view = load_view(data, details=True)
     assert list(view.rirs) == [AFRINIC]
     rv = view.rirs[AFRINIC]
-    assert rv.registry is AFRINIC and rv.records == 5 and rv.holders == 2
+    assert rv.registry is AFRINIC and rv.records == 6 and rv.holders == 2
     assert rv.as_of == "20200101"  # the end date of the file, not its serial
     assert rv.source == "delegated-afrinic-extended-latest"
     assert rv.cross == []
     fams = rv.families
     assert list(fams) == list(AFIS)
-    assert (fams["asn"].starts, fams["asn"].ends) == ([36864], [36865])
+    assert (fams["asn"].starts, fams["asn"].ends) == ([36864, 36870], [36865, 36872])
     ipv4 = fams["ipv4"]
     assert ipv4.starts == [v4("41.0.0.0"), v4("41.0.4.0"), v4("41.0.5.0")]
     assert ipv4.ends == [v4("41.0.3.255"), v4("41.0.4.255"), v4("41.0.5.255")]
@@ -309,13 +329,20 @@ def test_the_view_has_every_column_of_every_record(data: DataDir) -> None:
     assert fams["ipv6"].ends == [v6("2c0f:f000:ffff:ffff:ffff:ffff:ffff:ffff")]
     assert (fams["ipv6"].ccs, fams["ipv6"].dates) == (["ZA"], ["20100104"])
     assert rv.totals == {
-        "asn": {"assigned": 2},
+        "asn": {"assigned": 5},  # two records: 2 + 3 AS numbers
         "ipv4": {"allocated": 1024, "assigned": 256, "available": 256},
         "ipv6": {"allocated": 1 << 96},
     }
     assert rv.label("ipv4", 1) == "afrinic 41.0.4.0/24 assigned (H2)"
     # no IANA node: no authority, no special-purpose blocks, no dates of IANA's registries
     assert not view.authority and view.specials == [] and view.iana_updated == {}
+
+
+def test_a_node_with_no_file_imported_has_no_date_or_source(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "data")
+    data.open_for_write(AFRINIC, create=True).close()
+    rv = load_view(data).rirs[AFRINIC]
+    assert (rv.as_of, rv.source, rv.records, rv.holders, rv.totals) == ("", "", 0, 0, {})
 
 
 def test_without_details_there_are_no_countries_or_dates(data: DataDir) -> None:
@@ -357,13 +384,13 @@ def test_the_cache_keeps_small_numbers_as_json_numbers_and_ipv6_as_hex(data: Dat
     assert body["families"]["ipv4"]["starts"] == {
         "int": [v4("41.0.0.0"), v4("41.0.4.0"), v4("41.0.5.0")]
     }
-    assert body["families"]["asn"]["ends"] == {"int": [36865]}
+    assert body["families"]["asn"]["ends"] == {"int": [36865, 36872]}
     assert body["families"]["ipv6"]["starts"] == {"hex": [hex(v6("2c0f:f000::"))]}
 
 
 def test_a_node_that_moved_is_read_again(data: DataDir, tmp_path: Path) -> None:
-    assert load_view(data).rirs[AFRINIC].records == 5
-    import_delegated_file(data, _file(tmp_path, RECORDS[:2], name="b"), None)
+    assert load_view(data).rirs[AFRINIC].records == 6
+    import_delegated_file(data, _file(tmp_path, [RECORDS[0], RECORDS[2]], name="b"), None)
     moved = load_view(data).rirs[AFRINIC]
     assert moved.records == 2 and moved.totals == {
         "asn": {"assigned": 2},
@@ -478,7 +505,7 @@ def test_a_signed_cache_of_the_wrong_shape_is_ignored(data: DataDir, body: bytes
     load_view(data)
     header, _ = _cached(data)
     _sign(data, header, body)
-    assert load_view(data).rirs[AFRINIC].records == 5
+    assert load_view(data).rirs[AFRINIC].records == 6
 
 
 def test_a_well_formed_signed_cache_is_read_column_by_column(data: DataDir) -> None:
@@ -658,7 +685,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> P
     root = tmp_path_factory.mktemp("fed")
     data = DataDir(root / "data")
     import_iana(data, shared_data / "iana")
-    import_delegated_file(data, _file(root, RECORDS[:2]), None)
+    import_delegated_file(data, _file(root, [RECORDS[0], RECORDS[2]]), None)
     ripe = [
         "ripencc|DE|ipv4|41.1.0.0|256|20100101|allocated|R1",  # in AFRINIC's 41/8
         "ripencc|NL|ipv4|193.0.0.0|256|20100101|allocated|R2",
