@@ -334,6 +334,7 @@ def test_the_view_has_every_column_of_every_record(data: DataDir) -> None:
         "ipv6": {"allocated": 1 << 96},
     }
     assert rv.label("ipv4", 1) == "afrinic 41.0.4.0/24 assigned (H2)"
+    assert rv.label("ipv4", 2) == "afrinic 41.0.5.0/24 available (registry pool)"
     # no IANA node: no authority, no special-purpose blocks, no dates of IANA's registries
     assert not view.authority and view.specials == [] and view.iana_updated == {}
 
@@ -557,6 +558,63 @@ def test_a_well_formed_signed_cache_is_read_column_by_column(data: DataDir) -> N
     )
 
 
+def test_a_header_without_its_mac_is_ignored(data: DataDir) -> None:
+    load_view(data)
+    header, body = _cached(data)
+    path = data.root / "cache" / "afrinic.audit.json"
+    path.write_bytes(orjson.dumps(header) + b"\n" + body.replace(b'"H2"', b'"H9"'))
+    assert _holders(data) == ["H1", "H2", None]
+
+
+def test_the_mac_covers_the_header_whatever_the_order_of_its_keys(
+    data: DataDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The MAC is over the canonical (sorted) header, so the same header written in another
+    key order is the same header."""
+    first = load_view(data).rirs[AFRINIC]
+    path = data.root / "cache" / "afrinic.audit.json"
+    line, _, body = path.read_bytes().partition(b"\n")
+    doc = orjson.loads(line)
+    reordered = orjson.dumps(dict(reversed(list(doc.items()))))
+    assert reordered != line
+    path.write_bytes(reordered + b"\n" + body)
+    _no_sqlite_reads(monkeypatch)
+    assert load_view(data).rirs[AFRINIC] == first
+
+
+def test_a_cache_folder_others_may_enter_but_not_write_is_trusted(
+    data: DataDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = load_view(data).rirs[AFRINIC]
+    os.chmod(data.root / "cache", 0o755)
+    _no_sqlite_reads(monkeypatch)
+    assert load_view(data).rirs[AFRINIC] == first
+
+
+def test_a_leftover_partial_file_is_overwritten_not_appended_to(
+    data: DataDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = data.root / "cache"
+    cache.mkdir(mode=0o700)
+    (cache / f"afrinic.audit.json.{os.getpid()}.tmp").write_bytes(b"x" * 100_000)
+    first = load_view(data).rirs[AFRINIC]
+    _no_sqlite_reads(monkeypatch)
+    assert load_view(data).rirs[AFRINIC] == first
+
+
+def test_a_symlink_planted_at_the_partial_files_name_is_not_followed(
+    data: DataDir, tmp_path: Path
+) -> None:
+    cache = data.root / "cache"
+    cache.mkdir(mode=0o700)
+    target = tmp_path / "victim"
+    target.write_bytes(b"precious")
+    (cache / f"afrinic.audit.json.{os.getpid()}.tmp").symlink_to(target)
+    assert _holders(data) == ["H1", "H2", None]  # the audit goes on without its cache
+    assert target.read_bytes() == b"precious"
+    assert not (cache / "afrinic.audit.json").exists()
+
+
 def test_the_key_is_made_once_private_and_32_bytes(data: DataDir) -> None:
     load_view(data)
     path = data.root / "cache" / "audit.key"
@@ -674,6 +732,14 @@ def test_the_audit_runs_with_the_collector_paused(
     assert gc.isenabled()
     load_view(data)
     assert seen == [False] and gc.isenabled()
+
+
+def test_an_iana_node_with_nothing_imported_gives_an_empty_authority(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "data")
+    data.open_for_write(RegistryId.IANA, create=True).close()
+    view = load_view(data)
+    assert view.rirs == {} and not view.authority
+    assert (view.specials, view.iana_updated) == ([], {})
 
 
 # --- with IANA's real registries ------------------------------------------------------------------
