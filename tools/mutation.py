@@ -43,10 +43,16 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ["src/onereg/audit/checks.py", "src/onereg/audit/findings.py"],
         ["tests/test_audit_edges.py", "tests/test_audit.py"],
     ),
-    # Reading nodes and writing the NRO file: every covering test builds nodes (seconds each).
+    # Reading nodes and writing the NRO file: test_audit_io.py builds nodes of a few records
+    # (tens of milliseconds each); test_audit.py imports IANA's real registries (under a second).
     "audit_io": (
         ["src/onereg/audit/view.py", "src/onereg/audit/nro.py"],
-        ["tests/test_audit.py", "tests/test_audit_edges.py"],
+        [
+            "tests/test_audit_io.py",
+            "tests/test_no_code_from_data.py",
+            "tests/test_audit.py",
+            "tests/test_audit_edges.py",
+        ],
     ),
     "transfer_policy": (
         ["src/onereg/registry/transfer_policy.py"],

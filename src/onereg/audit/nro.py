@@ -34,7 +34,10 @@ def _value_rows(afi: str, start: int, end: int) -> Iterator[tuple[int, str, int]
         yield start, str(start), end - start + 1
 
 
-def _rir_rows(rview: RegistryView, afi: str, index: int, today: str) -> Iterator[tuple[int, str]]:
+def _rir_rows(
+    rview: RegistryView, afi: str, index: int, span: tuple[int, int], today: str
+) -> Iterator[tuple[int, str]]:
+    """Rows of the part `span` of record `index` (all of it unless IANA kept some)."""
     fam = rview.families[afi]
     status = "assigned" if fam.statuses[index] == "allocated" else fam.statuses[index]
     pool = status in ("available", "reserved")
@@ -42,7 +45,7 @@ def _rir_rows(rview: RegistryView, afi: str, index: int, today: str) -> Iterator
     cc = "ZZ" if pool else fam.ccs[index]
     date = today if pool else fam.dates[index]
     opaque = reg if pool else (fam.holders[index] or "")
-    for start, start_text, value in _value_rows(afi, fam.starts[index], fam.ends[index]):
+    for start, start_text, value in _value_rows(afi, *span):
         yield start, f"{reg}|{cc}|{afi}|{start_text}|{value}|{date}|{status}|{opaque}|e-stats"
 
 
@@ -79,9 +82,13 @@ def _family_rows(view: FederationView, afi: str, today: str) -> list[tuple[int, 
     rows: list[tuple[int, str]] = []
     for rview in view.rirs.values():
         fam = rview.families[afi]
-        for i in range(len(fam)):
-            if not kept.overlaps_range(fam.starts[i], fam.ends[i]):
-                rows.extend(_rir_rows(rview, afi, i, today))
+        for i, span in enumerate(zip(fam.starts, fam.ends, strict=True)):
+            if not kept.overlaps_range(*span):
+                rows.extend(_rir_rows(rview, afi, i, span, today))
+                continue
+            # IANA wins where it kept the space; the rest of the record is still the RIR's.
+            for rest in IntervalSet.from_ranges([span]) - kept:
+                rows.extend(_rir_rows(rview, afi, i, rest, today))
     for block in iana_kept:
         rows.extend(_iana_rows(block, block.start, block.end))
     rows.extend(_unclaimed_rows(view, afi, today))
