@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from localfed import ONEREG, LocalFederation
@@ -391,6 +392,7 @@ def test_whois_runs_in_its_own_process_that_ends_with_the_node(tmp_path: Path) -
         node = fed.procs["ripencc"]
         port = int(fed.whois["ripencc"].rpartition(":")[2])
         assert "inetnum:        193.0.0.0 - 193.0.0.255" in ask(port, "193.0.0.1")[0]
+        assert whois_answers_counted(fed.urls["ripencc"]) >= 1  # reported to the node's metrics
         whois = [p for p, argv in children(node.pid).items() if "onereg.cli.whoisd" in argv]
         assert len(whois) == 1, children(node.pid)
         node.kill()
@@ -399,6 +401,17 @@ def test_whois_runs_in_its_own_process_that_ends_with_the_node(tmp_path: Path) -
         assert not Path(f"/proc/{whois[0]}").exists() or _zombie(whois[0])
     finally:
         fed.stop()
+
+
+def whois_answers_counted(url: str, within: float = 5.0) -> float:
+    """The node's count of whois answers with status 2xx in /metrics, once it is non-zero."""
+    deadline, count = time.monotonic() + within, 0.0
+    while time.monotonic() < deadline and not count:
+        for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines():
+            if line.startswith('onereg_requests_total{face="whois",status="2xx"}'):
+                count = float(line.rsplit(" ", 1)[1])
+        time.sleep(0.1)
+    return count
 
 
 def _zombie(pid: int) -> bool:

@@ -140,7 +140,9 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
     # Sizes, timeouts and connection caps from [limits] (docs/deploy.md, "Limits"): checked
     # by the protocol and around the app, before any handler runs.
     app = BodyLimit(build_app(service), limits, route_limits(limits))
-    whois = None if whois_socket is None else whoisd.start(config, whois_socket)
+    metrics = service.metrics
+    observe = metrics.observe if metrics is not None else (lambda face, seconds, status: None)
+    whois = None if whois_socket is None else whoisd.start(config, whois_socket, observe)
     if whois_socket is not None:
         whois_socket.close()  # the whois process has its own copy
     try:

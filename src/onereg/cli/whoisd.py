@@ -26,6 +26,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +40,7 @@ from onereg.http.rdap import live_authority
 from onereg.registry.node import RegistryNode
 from onereg.whois import start_whois
 
+Observe = Callable[[str, float, int], None]  # (face, seconds, status), as NodeMetrics.observe
 STALE_NOTES_SECONDS = 1.0  # how long the mirrors' status, read from its file, is reused
 BIND_WAIT_SECONDS = 5.0  # how long a port still held by the last run's whois is waited for
 
@@ -65,14 +67,44 @@ def listen(config: NodeConfig, wait: float = BIND_WAIT_SECONDS) -> socket.socket
             time.sleep(0.1)
 
 
-def start(config: NodeConfig, sock: socket.socket) -> subprocess.Popen[bytes]:
+def start(config: NodeConfig, sock: socket.socket, observe: Observe) -> subprocess.Popen[bytes]:
     """This module's process for the node of `config`, serving on `sock` (the caller keeps
-    its copy only to close it)."""
+    its copy only to close it). Each query's status and time come back over a pipe and are
+    handed to `observe` (the node's metrics) in a thread of the caller's."""
     fd = sock.fileno()
+    reports, report_fd = os.pipe()
     argv = [sys.executable, "-m", "onereg.cli.whoisd"]
     argv += ["--config", str(config.node_dir.config_path), "--fd", str(fd)]
-    argv += ["--parent", str(os.getpid())]
-    return subprocess.Popen(argv, pass_fds=(fd,))
+    argv += ["--parent", str(os.getpid()), "--report-fd", str(report_fd)]
+    try:
+        proc = subprocess.Popen(argv, pass_fds=(fd, report_fd))
+    finally:
+        os.close(report_fd)
+    relay = threading.Thread(target=_relay, args=(reports, observe), name="whois-metrics")
+    relay.daemon = True
+    relay.start()
+    return proc
+
+
+def _relay(reports: int, observe: Observe) -> None:
+    """Hand each report line ("status seconds") to `observe`, until the process ends."""
+    with open(reports, "rb", buffering=65536) as pipe:
+        for line in pipe:
+            status, _, seconds = line.partition(b" ")
+            with contextlib.suppress(ValueError):
+                observe("whois", float(seconds), int(status))
+
+
+def _reporter(fd: int) -> Observe:
+    """`observe` for the whois service: one line per query to the node. Never blocks: if the
+    node does not keep up, the reports that do not fit in the pipe are dropped."""
+    os.set_blocking(fd, False)
+
+    def observe(face: str, seconds: float, status: int) -> None:
+        with contextlib.suppress(BlockingIOError, BrokenPipeError):
+            os.write(fd, f"{status} {seconds:.6f}\n".encode())
+
+    return observe
 
 
 def _stale_notes(config: NodeConfig) -> Callable[[], list[str]]:
@@ -90,7 +122,7 @@ def _stale_notes(config: NodeConfig) -> Callable[[], list[str]]:
     return notes
 
 
-async def serve(config: NodeConfig, sock: socket.socket) -> None:
+async def serve(config: NodeConfig, sock: socket.socket, observe: Observe | None) -> None:
     federation = read_federation(config.federation_file)
     nd = config.node_dir
     urls = {RegistryId(n.registry): n.url for n in federation.nodes}
@@ -105,6 +137,7 @@ async def serve(config: NodeConfig, sock: socket.socket) -> None:
             hosts,
             limits=limits,
             stale=_stale_notes(config),
+            observe=observe,
             work=work,
             sock=sock,
         )
@@ -120,13 +153,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", type=Path, required=True, help="the node's node.toml")
     parser.add_argument("--fd", type=int, required=True, help="the listening socket, inherited")
     parser.add_argument("--parent", type=int, required=True, help="the node's process ID")
+    parser.add_argument("--report-fd", type=int, help="a pipe for each query's status and time")
     args = parser.parse_args(argv)
     sys.setswitchinterval(0.001)  # as in the node: quick answers stay quick beside a search
     # given, not read here: the node may already be gone (killed while this process started)
     exit_with_parent(args.parent, every=0.1)  # and the port is soon free for its next run
     sock = socket.socket(fileno=args.fd)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(load_config(args.config), sock))
+        observe = None if args.report_fd is None else _reporter(args.report_fd)
+        asyncio.run(serve(load_config(args.config), sock, observe))
 
 
 if __name__ == "__main__":
