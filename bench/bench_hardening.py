@@ -1103,7 +1103,11 @@ def section(registry: str, seconds: float, setup: Setup, phases: list[Phase]) ->
         "(none if 0), ok once ARIN has registered "
         f"it (within {setup.transfer_timeout:g} s).",
         "- **Attacks** (second run only, from 127.66.0.0/16, starting "
-        f"{HEAD_START:g} s ahead): listed below with what each got.",
+        f"{HEAD_START:g} s ahead): listed below with what each got (how many connections "
+        "each held open at once says it ran in full force). They run "
+        f"{ATTACKER_NICE} nice levels below the load generators, which share their core: on "
+        "the Internet they are other hosts, and here the latency measured would otherwise be "
+        "the load generator's own wait for the core.",
         f"- **Memory**: RSS of each node process and the RTR server every 0.2 s; bound "
         f"{RSS_BOUND_MB:,} MB per process (a node host with 2 GB keeps room for the OS, the RTR "
         "server and SQLite's page cache).",
