@@ -105,7 +105,14 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "ledger_statetree": (
         ["src/onereg/ledger/statetree.py", "src/onereg/ledger/proofile.py"],
-        ["tests/test_statetree.py", "tests/test_proofs.py"],
+        # test_proofs.py builds nodes from real data (deselected here); proof files are tested
+        # in test_checkpoint.py.
+        [
+            "tests/test_statetree.py",
+            "tests/test_statetree_edges.py",
+            "tests/test_checkpoint.py",
+            "tests/test_proofile_edges.py",
+        ],
     ),
 }
 
@@ -263,7 +270,9 @@ def main() -> int:
     parser.add_argument("groups", nargs="+", choices=sorted(GROUPS))
     parser.add_argument("--report", action="store_true", help="only print the last run's figures")
     parser.add_argument("--max-children", type=int, default=2)
-    parser.add_argument("--names", nargs="*", default=[], help="with --rerun: only these mutants")
+    parser.add_argument(
+        "--names", nargs="*", default=[], help="only these mutants (fnmatch globs allowed)"
+    )
     parser.add_argument("--resume", action="store_true", help="go on with unchecked mutants")
     parser.add_argument(
         "--rerun", action="store_true", help="keep the scratch dir, rerun survivors"
@@ -272,7 +281,7 @@ def main() -> int:
     status = 0
     for group in args.groups:
         if not args.report:
-            names: list[str] = []
+            names: list[str] = list(args.names)
             if args.rerun:
                 work = refresh_tests(group)
                 names = args.names or [
