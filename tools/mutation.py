@@ -88,7 +88,12 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "ledger_merkle": (
         ["src/onereg/ledger/merkle.py", "src/onereg/ledger/tiles.py"],
-        ["tests/test_merkle.py", "tests/test_tiles.py", "tests/test_tiles_edges.py"],
+        [
+            "tests/test_merkle.py",
+            "tests/test_merkle_edges.py",
+            "tests/test_tiles.py",
+            "tests/test_tiles_edges.py",
+        ],
     ),
     "ledger_note": (
         [
