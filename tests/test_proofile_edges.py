@@ -130,6 +130,11 @@ def test_refusals_are_exact() -> None:
         3,
     )
     refused(
+        "\n" + good.split("\n", 1)[1],
+        f"expected the header {PROOF_HEADER!r}, found ''",
+        1,
+    )
+    refused(
         "x\n" + good.split("\n", 1)[1],
         f"expected the header {PROOF_HEADER!r}, found 'x'",
         1,

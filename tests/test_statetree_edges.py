@@ -489,6 +489,26 @@ def test_verify_refusals_are_exact() -> None:
         lambda: verify_absence(root, "ipv4", 29, 20, gap),
     )
     verify_absence(root, "ipv4", 29, 29, gap)  # first == last is a range
+    other_gap = StateTree([a]).prove_absence("ipv4", 20, 29)
+    refused(
+        ProofError,
+        f"{what}: the path leads to root {StateTree([a]).root().hex()[:16]}…, not the given "
+        f"root {root.hex()[:16]}… (a leaf, a hash or the root differs)",
+        lambda: verify_absence(root, "ipv4", 20, 29, other_gap),
+    )
+    refused(
+        ProofError,
+        f"{what}: path step 1 sibling must be 32 bytes",
+        lambda: verify_absence(
+            root, "ipv4", 20, 29, AbsenceProof((gap.path[0], PathStep(gap.path[1].leaf, b"")))
+        ),
+    )
+    refused(
+        ProofError,
+        "absence proof of ipv4 20-30: path step 0 (leaf ipv4 30-39 pool space (available)) "
+        "has the searched key",
+        lambda: verify_absence(root, "ipv4", 20, 30, AbsenceProof((PathStep(b, EMPTY_HASH),))),
+    )
     verify_absence(root, "ipv4", 20, 20, tree.prove_absence("ipv4", 20, 20))
     refused(
         ProofError,
@@ -556,6 +576,7 @@ def test_proof_json_refusals_are_exact() -> None:
         ),
         ({**holding, "left": None}, f"{h}: left must be a base64 string, not NoneType"),
         ({**holding, "right": b64(bytes(33))}, f"{h}: right is 33 bytes, expected 32"),
+        ({**holding, "left": b64(bytes(31))}, f"{h}: left is 31 bytes, expected 32"),
     ]
     for data, text in cases:
         refused(ProofError, text, lambda data=data: HoldingProof.from_json(data))  # type: ignore[misc]
