@@ -172,6 +172,11 @@ def test_leaf_from_bytes_refusals_are_exact() -> None:
         lambda: leaf_from_bytes(encoded(0, 0, 0)[:33] + b"\x00\x02\x00\x00"),
     )
     assert leaf_from_bytes(encoded(0, 0, 0)[:33] + b"\x00\x01A\x00\x00").holder == "A"
+    # both bytes of each length count (a holder of 256 bytes or more)
+    for size in (255, 256, 65535):
+        long = StateLeaf("ipv6", 1, 2, "h" * size, "s" * (size // 2))
+        assert leaf_from_bytes(leaf_bytes(long)) == long
+        assert leaf_bytes(long)[33:35] == size.to_bytes(2, "big")
     refused(
         ProofError,
         "state leaf encoding is 38 bytes, the lengths say 37",
@@ -607,7 +612,7 @@ def test_proof_json_refusals_are_exact() -> None:
         lambda: AbsenceProof.from_json({**absence, "path": "p"}),
     )
     # base64 is strict: characters outside the alphabet are refused, not skipped
-    for bad in ("A", "!" + holding["left"][1:]):
+    for bad in ("A", "!" + holding["left"][1:], "!" + holding["left"], holding["left"] + "\n"):
         with pytest.raises(ProofError, match=f"^{h}: left is not valid base64: [A-Z]"):
             HoldingProof.from_json({**holding, "left": bad})
 
