@@ -328,8 +328,19 @@ def test_overlap_boundaries_on_insert_and_replace() -> None:
         with pytest.raises(OverlapError):
             tree.insert(StateLeaf("ipv4", start, end, "N", "x"))
         assert tree.root() == StateTree([a, b]).root()
-    with pytest.raises(OverlapError):
-        StateTree([a, b]).insert(a)
+    # the refusal names the new leaf and the one it meets: the same start, before or after
+    for new, met in (
+        (StateLeaf("ipv4", 10, 12, "N", "x"), a),
+        (StateLeaf("ipv4", 5, 10, "N", "x"), a),
+        (StateLeaf("ipv4", 19, 25, "N", "x"), a),
+        (StateLeaf("ipv4", 25, 30, "N", "x"), b),
+        (StateLeaf("ipv4", 30, 30, "N", "x"), b),
+    ):
+        refused(
+            OverlapError,
+            f"overlap refused: {describe_leaf(new)} overlaps {describe_leaf(met)}",
+            lambda new=new: StateTree([a, b]).insert(new),  # type: ignore[misc]
+        )
     for start, end in ((0, 9), (20, 29), (40, 40), (20, 20), (29, 29)):
         tree = StateTree([a, b])
         new = StateLeaf("ipv4", start, end, "N", "x")
