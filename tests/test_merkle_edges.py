@@ -87,8 +87,9 @@ def test_small_sizes() -> None:
     ]
     assert store.get(1, 0) == mth(HASHES[:2])
     for level, index in ((1, 1), (2, 0), (0, 2), (-1, 0), (0, -1)):
-        with pytest.raises(KeyError):
+        with pytest.raises(KeyError) as caught:
             store.get(level, index)
+        assert caught.value.args == ((level, index),)
 
 
 def test_range_refusals_are_exact() -> None:
@@ -104,6 +105,14 @@ def test_range_refusals_are_exact() -> None:
         lambda: tree.subtree_hash(2, 5),
     )
     assert tree.subtree_hash(2, 4) == mth(HASHES[2:4])  # exactly the alignment of 2
+    for start, end in ((6, 10), (6, 9), (4, 9), (1, 3)):  # wider than start's alignment
+        refused(
+            TreeRangeError,
+            f"[{start}, {end}) is not a node of any Merkle tree",
+            lambda start=start, end=end: tree.subtree_hash(start, end),  # type: ignore[misc]
+        )
+    assert tree.subtree_hash(6, 8) == mth(HASHES[6:8])
+    assert tree.subtree_hash(4, 7) == mth(HASHES[4:7])
     assert tree.subtree_hash(0, 1) == HASHES[0]
     refused(
         TreeRangeError, "leaf index 8 is outside a tree of size 8", lambda: tree.inclusion_proof(8)
