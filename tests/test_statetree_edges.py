@@ -401,6 +401,14 @@ def test_build_refuses_unsorted_overlaps() -> None:
     ):
         with pytest.raises(OverlapError):
             StateTree(bad)
+    # the refusal names the two leaves in key order, whatever order they came in
+    late = StateLeaf("ipv4", 19, 25, "L", "x")
+    for order in ([a, late, b], [late, b, a]):
+        refused(
+            OverlapError,
+            f"overlap refused: {describe_leaf(a)} overlaps {describe_leaf(late)}",
+            lambda order=order: StateTree(order),  # type: ignore[misc]
+        )
     # adjacent leaves and one-value leaves are fine, sorted or not
     fine = [a, StateLeaf("ipv4", 20, 20, "", "x"), StateLeaf("ipv4", 21, 29, "", "x"), b]
     assert list(StateTree(fine)) == fine
