@@ -30,7 +30,7 @@ from onereg.core.registries import RegistryId
 from onereg.federation.config import NodeInfo
 from onereg.federation.layout import DataDir
 from onereg.federation.logfetch import fetcher
-from onereg.ledger.checkpoint import Checkpoint
+from onereg.ledger.checkpoint import MAX_TREE_SIZE, Checkpoint
 from onereg.ledger.entry import LogEntry, decode_entry
 from onereg.ledger.evidence import RollbackEvidence, SplitViewEvidence, check_conflict
 from onereg.ledger.merkle import leaf_hash
@@ -411,12 +411,34 @@ class PeerMirrors:
         return stale_notes(self.status, time.time(), stale_after)
 
 
+def _mirrored_rotations(mirrors: DataDir, info: NodeInfo) -> list[tuple[int, str, str]]:
+    """The key rotations in this node's verified mirror of the peer's log (none yet if the
+    mirror does not exist)."""
+    rid = RegistryId(info.registry)
+    if not mirrors.exists(rid):
+        return []
+    with RegistryNode.open(rid, mirrors.node_path(rid), mirror=True) as node:
+        return _rotations(node, [])
+
+
 def log_keys(mirrors: DataDir, info: NodeInfo) -> list[Verifier]:
     """Every key the peer's log may sign with: the federation file's, and the keys its own
-    (verified, mirrored) log rotated to from it, so a rotation needs no restart anywhere."""
-    rid = RegistryId(info.registry)
-    trusted = [info.log_vkey]
-    if mirrors.exists(rid):
-        with RegistryNode.open(rid, mirrors.node_path(rid), mirror=True) as node:
-            trusted = key_chain(_rotations(node, []), trusted)
-    return [Verifier.from_vkey(k) for k in trusted]
+    (verified, mirrored) log rotated to from it, so a rotation needs no restart anywhere.
+
+    For checking what the log signed in the past; a witness asked to cosign a new checkpoint
+    takes `current_log_keys`, which leaves the retired keys out."""
+    keys = key_chain(_mirrored_rotations(mirrors, info), [info.log_vkey])
+    return [Verifier.from_vkey(k) for k in keys]
+
+
+def current_log_keys(mirrors: DataDir, info: NodeInfo) -> list[Verifier]:
+    """The key a peer's log may sign a new checkpoint with, for this node as its witness.
+
+    A retired key must not get a fork of the log cosigned, whoever kept it, so only the last
+    key its verified mirror rotated to from the federation file's key counts (that key itself
+    if the mirror holds no such rotation: a mirror not yet past the rotation, or a federation
+    file already describing the new key). The rotation's own checkpoint is signed by both
+    keys, so it passes before this node's mirror has the rotation and after it."""
+    trusted = info.log_vkey
+    rotated = signing_key(_mirrored_rotations(mirrors, info), {trusted}, MAX_TREE_SIZE + 1)
+    return [Verifier.from_vkey(rotated or trusted)]
