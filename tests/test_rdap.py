@@ -667,3 +667,31 @@ def test_openapi_document_is_served_with_the_node_examples(data: DataDir) -> Non
     assert (params["prefix"]["example"], params["length"]["example"]) == ("41.1.0.0", 24)
     with client(data, RegistryId.RIPENCC) as c:
         assert ok(c, "/rdap/ip/41.1.0.0/24")["handle"] == "41.1.0.0 - 41.1.0.255"
+
+
+def test_the_authority_map_is_built_in_a_worker_process(data: DataDir) -> None:
+    """`onereg serve` builds the map in a background process (a second of pure Python that
+    held the server's GIL against every request): the build goes to the pool, runs in another
+    process, and the map that comes back is the one built in-process."""
+    import os
+
+    from onereg.federation.guard import process_pool
+    from onereg.http.rdap import live_authority
+
+    here = load_authority(data, URLS)
+    pool = process_pool(1)
+    sent: list[str] = []
+    submit = pool.submit
+
+    def counted(fn: Any, *args: Any) -> Any:
+        sent.append(fn.__name__)
+        return submit(fn, *args)
+
+    pool.submit = counted  # type: ignore[method-assign]
+    try:
+        there = live_authority(data, URLS, pool=pool).current
+        worker = submit(os.getpid).result()
+    finally:
+        pool.shutdown()
+    assert sent == ["load_authority"] and worker != os.getpid()
+    assert there.spans == here.spans and there.base_urls == here.base_urls
