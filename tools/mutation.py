@@ -50,7 +50,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "transfer_policy": (
         ["src/onereg/registry/transfer_policy.py"],
-        ["tests/test_transfer_policy.py"],
+        ["tests/test_transfer_policy.py", "tests/test_transfer_policy_edges.py"],
     ),
     "rpki_resources": (
         ["src/onereg/rpki/resources.py"],

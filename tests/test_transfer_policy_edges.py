@@ -1,0 +1,676 @@
+"""onereg.registry.transfer_policy at its edges: small policy files written for each test.
+
+Each file here says only what one rule needs, so the test can state exactly which version is in
+force on a date, which rule refuses and with which words, and which defect a loader refuses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from onereg.core.errors import SourceFormatError
+from onereg.core.registries import RegistryId
+from onereg.core.resources import Afi, Resource
+from onereg.registry.transfer_policy import (
+    Alternative,
+    CounterpartRule,
+    Decision,
+    EventKind,
+    Failure,
+    Leg,
+    Needs,
+    Origin,
+    PolicySet,
+    Receipt,
+    Recipients,
+    RegistryPolicy,
+    Requirement,
+    TransferKind,
+    TransferRequest,
+    evaluate,
+    load_policy_file,
+)
+
+ARIN = RegistryId.ARIN
+RIPE = RegistryId.RIPENCC
+
+ALL = '["afrinic", "apnic", "arin", "lacnic", "ripencc"]'
+
+
+def version_text(
+    label: str,
+    *,
+    effective: str | None = "2020-01-01",
+    status: str = "in-force",
+    registry: str = "arin",
+    rules: str = "",
+) -> str:
+    """One complete [[version]]: everything allowed, every partner listed, plus `rules`."""
+    partners = ALL.replace(f'"{registry}", ', "").replace(f', "{registry}"', "")
+    lines = [
+        "[[version]]",
+        f'version = "{label}"',
+        f'status = "{status}"',
+        *([f"effective = {effective}"] if effective is not None else []),
+        f'document = "doc {label}"',
+    ]
+    for table in ("intra", "merger"):
+        lines.append(f"[version.{table}]")
+        for afi in ("ipv4", "ipv6", "asn"):
+            lines.append(f'{afi} = {{ allowed = true, source = "{table} {afi} {label}" }}')
+    for table, key in (("outbound", "to"), ("inbound", "from")):
+        lines.append(f"[version.{table}]")
+        for afi in ("ipv4", "ipv6", "asn"):
+            lines.append(f'{afi} = {{ {key} = {partners}, source = "{table} {afi} {label}" }}')
+    return "\n".join(lines) + "\n" + rules
+
+
+def policy_file(tmp_path: Path, registry: str, *versions: str, policy: str = "P") -> Path:
+    path = tmp_path / f"{registry}.toml"
+    path.write_text(
+        f'schema = 1\nregistry = "{registry}"\npolicy = "{policy}"\n\n' + "".join(versions)
+    )
+    return path
+
+
+def load(tmp_path: Path, registry: str, *versions: str) -> RegistryPolicy:
+    return load_policy_file(policy_file(tmp_path, registry, *versions))
+
+
+# --- which version is in force -----------------------------------------------------------------
+
+
+def test_in_force_takes_the_newest_version_effective_on_or_before_the_date(
+    tmp_path: Path,
+) -> None:
+    policy = load(
+        tmp_path,
+        "arin",
+        version_text("b", effective="2020-06-01"),
+        version_text("a", effective="2020-01-01"),
+        version_text("c", effective="2021-01-01"),
+    )
+
+    def label(on: date) -> str | None:
+        found = policy.in_force(on)
+        return None if found is None else found.version
+
+    assert label(date(2019, 12, 31)) is None
+    assert label(date(2020, 1, 1)) == "a"
+    assert label(date(2020, 5, 31)) == "a"
+    assert label(date(2020, 6, 1)) == "b"
+    assert label(date(2020, 12, 31)) == "b"
+    assert label(date(2021, 1, 1)) == "c"
+    assert label(date(2030, 1, 1)) == "c"
+    policies = PolicySet({ARIN: policy})
+    assert policies.in_force(ARIN, date(2020, 6, 1)) is policy.versions[0]
+    assert policies.in_force(RIPE, date(2020, 6, 1)) is None
+
+
+def test_in_force_skips_pending_versions_and_versions_without_a_date(tmp_path: Path) -> None:
+    policy = load(
+        tmp_path,
+        "arin",
+        version_text("old", effective="2020-01-01"),
+        version_text("ratified", effective="2020-02-01", status="pending"),
+        version_text("someday", effective=None, status="pending"),
+    )
+    found = policy.in_force(date(2021, 1, 1))
+    assert found is not None and found.version == "old"
+    # A version in force without a date (only made by hand) is never chosen either.
+    undated = replace(policy.versions[0], version="undated", effective=None)
+    by_hand = replace(policy, versions=(undated, policy.versions[0]))
+    found = by_hand.in_force(date(2021, 1, 1))
+    assert found is not None and found.version == "old"
+    assert replace(policy, versions=(undated,)).in_force(date(2021, 1, 1)) is None
+
+
+def test_in_force_keeps_the_first_of_two_versions_from_one_date(tmp_path: Path) -> None:
+    """The loader refuses two in-force versions from one date; made by hand, the first wins."""
+    policy = load(tmp_path, "arin", version_text("a", effective="2020-01-01"))
+    twin = replace(policy.versions[0], version="twin")
+    found = replace(policy, versions=(policy.versions[0], twin)).in_force(date(2020, 1, 1))
+    assert found is not None and found.version == "a"
+
+
+# --- evaluate: which versions decide, and the no-policy refusals ------------------------------
+
+ON = date(2024, 6, 15)
+LONG_AGO = Receipt(EventKind.TRANSFER, date(2000, 1, 1))
+
+
+def policy_set(tmp_path: Path, files: dict[str, list[str]]) -> PolicySet:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    for registry, versions in files.items():
+        policy_file(tmp_path, registry, *versions)
+    return PolicySet.load(tmp_path)
+
+
+def request(
+    source: RegistryId = ARIN,
+    recipient: RegistryId = RIPE,
+    resource: str = "192.0.2.0/24",
+    *,
+    on: date = ON,
+    received: Receipt = LONG_AGO,
+    evidence: dict[str, object] | None = None,
+    **extra: Any,
+) -> TransferRequest:
+    return TransferRequest(
+        resource=Resource.parse(resource),
+        source=source,
+        recipient=recipient,
+        on=on,
+        received=received,
+        evidence=evidence or {},
+        **extra,
+    )
+
+
+def texts(decision: Decision) -> list[str]:
+    return list(decision.reasons)
+
+
+def rules_of(decision: Decision) -> list[str]:
+    return [f.rule for f in decision.failures]
+
+
+def test_a_decision_records_the_version_each_side_used_on_the_date(tmp_path: Path) -> None:
+    policies = policy_set(
+        tmp_path,
+        {
+            "arin": [
+                version_text("a1", effective="2020-01-01"),
+                version_text("a2", effective="2024-06-15"),
+            ],
+            "ripencc": [
+                version_text("r1", effective="2010-01-01", registry="ripencc"),
+                version_text("r2", effective="2024-06-16", registry="ripencc"),
+            ],
+        },
+    )
+    decision = evaluate(request(on=date(2024, 6, 15)), policies)
+    assert decision.allowed, decision.reasons
+    assert dict(decision.versions) == {ARIN: "P@a2", RIPE: "P@r1"}
+    decision = evaluate(request(on=date(2024, 6, 14)), policies)
+    assert dict(decision.versions) == {ARIN: "P@a1", RIPE: "P@r1"}
+    decision = evaluate(request(on=date(2024, 6, 16)), policies)
+    assert dict(decision.versions) == {ARIN: "P@a2", RIPE: "P@r2"}
+    inside = evaluate(request(ARIN, ARIN, on=date(2024, 6, 16)), policies)
+    assert inside.allowed and dict(inside.versions) == {ARIN: "P@a2"}
+
+
+def test_a_side_without_a_policy_file_is_refused_and_the_other_side_still_judged(
+    tmp_path: Path,
+) -> None:
+    hold = """
+[[version.hold]]
+types = ["ipv4"]
+after = ["transfer"]
+months = 12
+legs = ["outbound"]
+source = "hold 1"
+"""
+    policies = policy_set(tmp_path, {"arin": [version_text("a", rules=hold)]})
+    recent = Receipt(EventKind.TRANSFER, date(2024, 1, 1))
+    decision = evaluate(request(received=recent), policies)
+    assert dict(decision.versions) == {ARIN: "P@a"}
+    assert decision.failures[0] == Failure(
+        RIPE, "-", "no policy file", "no-policy", "no transfer policy is loaded"
+    )
+    assert texts(decision) == [
+        "RIPE NCC - (no policy file): no transfer policy is loaded",
+        "ARIN P@a (hold 1): received by transfer on 2024-01-01: 12-month hold, no transfer "
+        "before 2025-01-01 (requested for 2024-06-15)",
+    ]
+    # The recipient's side is judged when the source has no file.
+    inbound = evaluate(request(RIPE, ARIN, received=recent), policies)
+    assert dict(inbound.versions) == {ARIN: "P@a"}
+    assert [f.registry for f in inbound.failures] == [RIPE]
+
+
+def test_a_date_before_every_version_names_the_earliest(tmp_path: Path) -> None:
+    policies = policy_set(
+        tmp_path,
+        {
+            "arin": [
+                version_text("late", effective="2021-03-01"),
+                version_text("pending", effective="2001-01-01", status="pending"),
+                version_text("early", effective="2020-02-01"),
+            ],
+            "ripencc": [version_text("p", effective=None, status="pending", registry="ripencc")],
+        },
+    )
+    on = date(2020, 1, 31)
+    decision = evaluate(request(ARIN, ARIN, on=on), policies)
+    path = str(tmp_path / "arin.toml")
+    assert decision.failures == (
+        Failure(
+            ARIN,
+            "P",
+            path,
+            "no-policy",
+            "no version in force on 2020-01-31; the earliest starts 2020-02-01 (early)",
+        ),
+    )
+    assert dict(decision.versions) == {}
+    only_pending = evaluate(request(RIPE, RIPE, on=on), policies)
+    assert [f.reason for f in only_pending.failures] == ["no version in force on 2020-01-31"]
+    assert only_pending.failures[0].policy == "P"
+    assert only_pending.failures[0].section == str(tmp_path / "ripencc.toml")
+    both = evaluate(request(ARIN, RIPE, on=on), policies)
+    assert [(f.registry, f.rule) for f in both.failures] == [
+        (ARIN, "no-policy"),
+        (RIPE, "no-policy"),
+    ]
+
+
+# --- the loader: needs rules and their alternatives --------------------------------------------
+
+
+def needs_file(tmp_path: Path, rule: str) -> Path:
+    return policy_file(tmp_path, "arin", version_text("a", rules=rule))
+
+
+def refusal(path: Path) -> tuple[str | None, str | None, str]:
+    with pytest.raises(SourceFormatError) as caught:
+        load_policy_file(path)
+    assert caught.value.path == str(path)
+    return caught.value.field, caught.value.value, caught.value.reason
+
+
+def any_of(types: str, alternative: str) -> str:
+    return (
+        f'[[version.needs]]\ntypes = {types}\nsource = "needs 1"\n'
+        f'[[version.needs.any_of]]\nfields = ["plan", "cap"]\nsource = "alt 1"\n{alternative}\n'
+    )
+
+
+ALT = "version[a].needs[0].any_of[0]"
+
+
+@pytest.mark.parametrize(
+    ("types", "alternative", "key", "value", "reason"),
+    [
+        (
+            '["asn"]',
+            "max_prefix = 24",
+            "max_prefix",
+            "['asn']",
+            "a prefix length needs exactly one of ipv4, ipv6 as types",
+        ),
+        (
+            '["ipv4", "ipv6"]',
+            "max_prefix = 24",
+            "max_prefix",
+            "['ipv4', 'ipv6']",
+            "a prefix length needs exactly one of ipv4, ipv6 as types",
+        ),
+        (
+            '["ipv4", "asn"]',
+            "max_prefix = 24",
+            "max_prefix",
+            "['asn', 'ipv4']",
+            "a prefix length needs exactly one of ipv4, ipv6 as types",
+        ),
+        ('["ipv4"]', "max_prefix = 33", "max_prefix", "33", "must be between 0 and 32"),
+        ('["ipv4"]', "max_prefix = -1", "max_prefix", "-1", "must be between 0 and 32"),
+        ('["ipv6"]', "max_prefix = 129", "max_prefix", "129", "must be between 0 and 128"),
+        ('["ipv4"]', 'max_prefix = "24"', "max_prefix", "24", "must be an integer"),
+        ('["ipv4"]', "max_prefix = true", "max_prefix", "True", "must be an integer"),
+        (
+            '["ipv4"]',
+            'cap_field = "size"',
+            "cap_field",
+            "size",
+            "must be one of the alternative's fields",
+        ),
+        ('["ipv4"]', 'cap_field = " "', "cap_field", " ", "must not be empty"),
+        ('["ipv4"]', "cap_field = 5", "cap_field", "5", "must be a string"),
+        ('["ipv4"]', "valid_months = 0", "valid_months", "0", "must be between 1 and 1200"),
+        ('["ipv4"]', "valid_months = 1201", "valid_months", "1201", "must be between 1 and 1200"),
+        (
+            '["ipv4"]',
+            'recipients = "some"',
+            "recipients",
+            "some",
+            "must be one of ['any', 'new', 'existing']",
+        ),
+        (
+            '["ipv4"]',
+            "valid_month = 12",
+            "valid_month",
+            "12",
+            "unknown key (expected one of ['cap_field', 'fields', 'max_prefix', 'recipients', "
+            "'source', 'valid_months'])",
+        ),
+    ],
+)
+def test_a_bad_alternative_is_named(
+    tmp_path: Path, types: str, alternative: str, key: str, value: str, reason: str
+) -> None:
+    path = needs_file(tmp_path, any_of(types, alternative))
+    assert refusal(path) == (f"{ALT}.{key}", value, reason)
+
+
+def test_an_alternative_without_fields_or_source_is_named(tmp_path: Path) -> None:
+    bare = '[[version.needs]]\ntypes = ["ipv4"]\nsource = "needs 1"\n[[version.needs.any_of]]\n'
+    path = needs_file(tmp_path, bare + 'fields = []\nsource = "s"\n')
+    assert refusal(path) == (f"{ALT}.fields", "[]", "must name at least one evidence field")
+    path = needs_file(tmp_path, bare + 'source = "s"\n')
+    assert refusal(path) == (f"{ALT}.fields", "", "missing key")
+    path = needs_file(tmp_path, bare + 'fields = ["plan"]\n')
+    assert refusal(path) == (f"{ALT}.source", "", "missing key")
+
+
+@pytest.mark.parametrize(
+    ("types", "prefix", "months"), [("ipv4", 0, 1), ("ipv4", 32, 1200), ("ipv6", 128, 1)]
+)
+def test_an_alternative_at_its_limits_loads(
+    tmp_path: Path, types: str, prefix: int, months: int
+) -> None:
+    extra = f'max_prefix = {prefix}\ncap_field = "cap"\nvalid_months = {months}\nrecipients = "new"'
+    policy = load_policy_file(needs_file(tmp_path, any_of(f'["{types}"]', extra)))
+    (rule,) = policy.versions[0].needs
+    assert rule.alternatives == (
+        Alternative(("plan", "cap"), "alt 1", Recipients.NEW, prefix, "cap", months),
+    )
+    assert rule.source == "needs 1" and rule.recipients is Recipients.ANY
+    assert rule.legs == {Leg.INTRA, Leg.INBOUND} and rule.kinds == {TransferKind.TRANSFER}
+    assert rule.when_counterpart_requires is None
+
+
+def test_an_alternative_takes_defaults(tmp_path: Path) -> None:
+    policy = load_policy_file(needs_file(tmp_path, any_of('["asn"]', "")))
+    (rule,) = policy.versions[0].needs
+    assert rule.alternatives == (Alternative(("plan", "cap"), "alt 1"),)
+    assert rule.alternatives[0].recipients is Recipients.ANY
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "value", "reason"),
+    [
+        (
+            'fields = ["a"]\n[[version.needs.any_of]]\nfields = ["b"]\nsource = "s"\n',
+            "fields",
+            "",
+            "a needs rule has exactly one of fields and any_of",
+        ),
+        ("", "fields", "", "a needs rule has exactly one of fields and any_of"),
+        ("any_of = []\n", "any_of", "[]", "must list at least one alternative"),
+        ("fields = []\n", "fields", "[]", "must name at least one evidence field"),
+        (
+            'fields = ["a"]\nwhen_counterpart_requires = "kind"\n',
+            "when_counterpart_requires",
+            "kind",
+            "must be one of ['reciprocal', 'compatible', 'needs_based']",
+        ),
+        (
+            'fields = ["a"]\nrecipients = "old"\n',
+            "recipients",
+            "old",
+            "must be one of ['any', 'new', 'existing']",
+        ),
+        (
+            'fields = ["a"]\nlegs = ["outbound"]\n',
+            "legs",
+            "['outbound']",
+            "must be among ['inbound', 'intra']",
+        ),
+        (
+            'fields = ["a"]\nlegs = ["sideways"]\n',
+            "legs[0]",
+            "sideways",
+            "must be one of ['inbound', 'intra']",
+        ),
+        ('fields = ["a"]\nlegs = []\n', "legs", "[]", "must be among ['inbound', 'intra']"),
+        ('fields = ["a"]\nkinds = []\n', "kinds", "[]", "must name at least one kind"),
+        ('fields = ["a"]\nkinds = ["gift"]\n', "kinds[0]", "gift", "must be transfer or merger"),
+    ],
+)
+def test_a_bad_needs_rule_is_named(
+    tmp_path: Path, body: str, key: str, value: str, reason: str
+) -> None:
+    rule = f'[[version.needs]]\ntypes = ["ipv4"]\nsource = "needs 1"\n{body}'
+    path = needs_file(tmp_path, rule)
+    assert refusal(path) == (f"version[a].needs[0].{key}", value, reason)
+
+
+def test_a_needs_rule_loads_what_it_says(tmp_path: Path) -> None:
+    rule = (
+        '[[version.needs]]\ntypes = ["ipv4", "asn"]\nsource = "needs 1"\nfields = ["a", "b"]\n'
+        'legs = ["inbound"]\nkinds = ["merger", "transfer"]\nrecipients = "existing"\n'
+        'when_counterpart_requires = "needs_based"\n'
+    )
+    (needs,) = load_policy_file(needs_file(tmp_path, rule)).versions[0].needs
+    assert needs == Needs(
+        types=frozenset({Afi.IPV4, Afi.ASN}),
+        alternatives=(Alternative(("a", "b"), "needs 1"),),
+        legs=frozenset({Leg.INBOUND}),
+        kinds=frozenset({TransferKind.MERGER, TransferKind.TRANSFER}),
+        recipients=Recipients.EXISTING,
+        when_counterpart_requires=Requirement.NEEDS_BASED,
+        source="needs 1",
+    )
+
+
+def test_a_needs_based_counterpart_rule_on_the_inbound_leg_is_named(tmp_path: Path) -> None:
+    rule = (
+        '[[version.counterpart]]\ntypes = ["ipv4"]\nrequire = ["needs_based", "compatible"]\n'
+        'source = "c"\n'
+    )
+    path = needs_file(tmp_path, rule)
+    assert refusal(path) == (
+        "version[a].counterpart[0].legs",
+        "['inbound', 'outbound']",
+        "needs_based is checked on the outbound leg only",
+    )
+    path = needs_file(tmp_path, rule + 'legs = ["inbound"]\n')
+    assert refusal(path) == (
+        "version[a].counterpart[0].legs",
+        "['inbound']",
+        "needs_based is checked on the outbound leg only",
+    )
+    (loaded,) = (
+        load_policy_file(needs_file(tmp_path, rule + 'legs = ["outbound"]\n'))
+        .versions[0]
+        .counterpart
+    )
+    assert loaded == CounterpartRule(
+        types=frozenset({Afi.IPV4}),
+        require=(Requirement.COMPATIBLE, Requirement.NEEDS_BASED),
+        legs=frozenset({Leg.OUTBOUND}),
+        source="c",
+    )
+
+
+# --- the source side: holds and origin rules -----------------------------------------------------
+
+
+def one_registry(tmp_path: Path, rules: str) -> PolicySet:
+    """ARIN with `rules`, and RIPE NCC allowing everything."""
+    return policy_set(
+        tmp_path,
+        {
+            "arin": [version_text("a", rules=rules)],
+            "ripencc": [version_text("r", registry="ripencc")],
+        },
+    )
+
+
+def two_holds_rule(months: int = 24, subject: str = "block", exempt: str = "[]") -> str:
+    return (
+        f'[[version.hold]]\ntypes = ["ipv4"]\nafter = ["allocation", "transfer", "merger"]\n'
+        f'months = {months}\nsubject = "{subject}"\nexempt = {exempt}\nsource = "hold 8"\n'
+        f'kinds = ["transfer", "merger"]\n'
+    )
+
+
+def test_a_hold_names_the_receipt_whose_hold_ends_last(tmp_path: Path) -> None:
+    policies = one_registry(tmp_path, two_holds_rule())
+    merged = Receipt(EventKind.MERGER, date(2023, 3, 1))
+    issued = Receipt(EventKind.ALLOCATION, date(2023, 9, 30))
+    decision = evaluate(request(ARIN, ARIN, received=merged, issued=issued), policies)
+    assert texts(decision) == [
+        "ARIN P@a (hold 8): received by allocation on 2023-09-30: 24-month hold, no transfer "
+        "before 2025-09-30 (requested for 2024-06-15)"
+    ]
+    assert decision.failures[0].rule == "hold" and decision.failures[0].section == "hold 8"
+    later = Receipt(EventKind.MERGER, date(2023, 10, 1))
+    decision = evaluate(request(ARIN, ARIN, received=later, issued=issued), policies)
+    assert texts(decision) == [
+        "ARIN P@a (hold 8): received by merger on 2023-10-01: 24-month hold, no transfer "
+        "before 2025-10-01 (requested for 2024-06-15)"
+    ]
+    # Only a running hold counts: an old issuance does not hide the recent receipt.
+    old = Receipt(EventKind.ALLOCATION, date(2001, 1, 1))
+    decision = evaluate(request(ARIN, ARIN, received=later, issued=old), policies)
+    assert [f.reason.split(":")[0] for f in decision.failures] == [
+        "received by merger on 2023-10-01"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("on", "held"),
+    [(date(2025, 9, 29), True), (date(2025, 9, 30), False), (date(2025, 10, 1), False)],
+)
+def test_a_hold_ends_on_its_anniversary(tmp_path: Path, on: date, held: bool) -> None:
+    policies = one_registry(tmp_path, two_holds_rule())
+    issued = Receipt(EventKind.ALLOCATION, date(2023, 9, 30))
+    decision = evaluate(request(ARIN, ARIN, on=on, received=issued), policies)
+    assert rules_of(decision) == (["hold"] if held else [])
+
+
+def test_a_holder_hold_reads_every_receipt_of_the_source(tmp_path: Path) -> None:
+    policies = one_registry(tmp_path, two_holds_rule(months=12, subject="holder"))
+    receipts = (
+        Receipt(EventKind.TRANSFER, date(2024, 1, 10)),
+        Receipt(EventKind.LEGACY, date(2024, 5, 1)),  # not a kind the hold runs from
+        Receipt(EventKind.TRANSFER, date(2023, 12, 1)),
+    )
+    decision = evaluate(request(ARIN, ARIN, holder_receipts=receipts), policies)
+    assert texts(decision) == [
+        "ARIN P@a (hold 8): the source holder received space by transfer on 2024-01-10: "
+        "12-month hold, no transfer before 2025-01-10 (requested for 2024-06-15)"
+    ]
+    # A holder hold does not read the block's issuance.
+    issued = Receipt(EventKind.ALLOCATION, date(2024, 6, 1))
+    assert evaluate(request(ARIN, ARIN, issued=issued), policies).allowed
+    # A block hold does not read the holder's other receipts.
+    block = one_registry(tmp_path / "b", two_holds_rule(months=12))
+    assert evaluate(request(ARIN, ARIN, holder_receipts=receipts), block).allowed
+
+
+def test_common_control_exempts_only_holds_that_say_so(tmp_path: Path) -> None:
+    recent = Receipt(EventKind.TRANSFER, date(2024, 1, 1))
+    exempting = one_registry(tmp_path, two_holds_rule(exempt='["common_control"]'))
+    assert evaluate(request(ARIN, ARIN, received=recent, common_control=True), exempting).allowed
+    assert not evaluate(request(ARIN, ARIN, received=recent), exempting).allowed
+    strict = one_registry(tmp_path / "s", two_holds_rule())
+    decision = evaluate(request(ARIN, ARIN, received=recent, common_control=True), strict)
+    assert rules_of(decision) == ["hold"]
+
+
+def test_a_hold_within_some_space_binds_only_that_space_of_its_family(tmp_path: Path) -> None:
+    rule = (
+        '[[version.hold]]\ntypes = ["ipv4", "asn"]\nafter = ["transfer"]\nmonths = 12\n'
+        'within = ["192.0.2.0/25", "AS100-AS200"]\nsource = "h"\n'
+    )
+    policies = one_registry(tmp_path, rule)
+    recent = Receipt(EventKind.TRANSFER, date(2024, 1, 1))
+    for resource, held in [
+        ("192.0.2.0/24", True),  # overlaps the /25
+        ("192.0.2.128/25", False),
+        ("198.51.100.0/24", False),
+        ("AS200", True),
+        ("AS201", False),
+    ]:
+        decision = evaluate(request(ARIN, RIPE, resource, received=recent), policies)
+        assert (rules_of(decision) == ["hold"]) is held, resource
+    only_v6 = (
+        '[[version.hold]]\ntypes = ["ipv4"]\nafter = ["transfer"]\nmonths = 12\n'
+        'within = ["2001:db8::/32"]\nsource = "h"\n'
+    )
+    policies = one_registry(tmp_path / "v6", only_v6)
+    # No range of the block's family listed: the hold binds all of it.
+    decision = evaluate(request(ARIN, RIPE, received=recent), policies)
+    assert rules_of(decision) == ["hold"]
+
+
+def test_holds_bind_their_legs_and_kinds(tmp_path: Path) -> None:
+    rule = (
+        '[[version.hold]]\ntypes = ["ipv4"]\nafter = ["transfer"]\nmonths = 12\n'
+        'legs = ["outbound"]\nsource = "h"\n'
+    )
+    policies = one_registry(tmp_path, rule)
+    recent = Receipt(EventKind.TRANSFER, date(2024, 1, 1))
+    assert rules_of(evaluate(request(ARIN, RIPE, received=recent), policies)) == ["hold"]
+    assert evaluate(request(ARIN, ARIN, received=recent), policies).allowed
+    merger = request(ARIN, ARIN, received=recent, kind=TransferKind.MERGER)
+    assert evaluate(merger, policies).allowed
+    ipv6 = request(ARIN, RIPE, "2001:db8::/32", received=recent)
+    assert evaluate(ipv6, policies).allowed
+
+
+def origin_rule(body: str, legs: str = "") -> str:
+    return f'[[version.origin]]\ntypes = ["ipv4"]\n{body}\n{legs}source = "o"\n'
+
+
+@pytest.mark.parametrize(
+    ("origin", "reasons"),
+    [
+        (Origin.LEGACY, []),
+        (Origin.TRANSFERRED_IN, []),
+        (
+            Origin.ISSUED,
+            ["only legacy, transferred-in space may move this way; this block is issued"],
+        ),
+        (
+            Origin.RESERVED,
+            [
+                "only legacy, transferred-in space may move this way; this block is reserved",
+                "reserved space is not eligible for transfer",
+            ],
+        ),
+    ],
+)
+def test_origin_rules_name_what_may_move(
+    tmp_path: Path, origin: Origin, reasons: list[str]
+) -> None:
+    rule = origin_rule('allow = ["transferred-in", "legacy"]\nrefuse = ["reserved"]')
+    policies = one_registry(tmp_path, rule)
+    decision = evaluate(request(ARIN, RIPE, origin=origin), policies)
+    assert [f.reason for f in decision.failures] == reasons
+    assert {(f.rule, f.section) for f in decision.failures} <= {("origin", "o")}
+
+
+def test_origin_rules_bind_their_legs(tmp_path: Path) -> None:
+    rule = origin_rule('refuse = ["reserved"]', 'legs = ["outbound"]\n')
+    policies = one_registry(tmp_path, rule)
+    out = evaluate(request(ARIN, RIPE, origin=Origin.RESERVED), policies)
+    assert [f.reason for f in out.failures] == ["reserved space is not eligible for transfer"]
+    assert evaluate(request(ARIN, ARIN, origin=Origin.RESERVED), policies).allowed
+    assert evaluate(request(ARIN, RIPE, "AS5", origin=Origin.RESERVED), policies).allowed
+
+
+def test_a_minimum_size_binds_its_legs_and_kinds(tmp_path: Path) -> None:
+    rule = '[[version.min_size]]\ntypes = ["ipv4"]\nprefix = 24\nlegs = ["inbound"]\nsource = "m"\n'
+    policies = policy_set(
+        tmp_path,
+        {
+            "arin": [version_text("a", rules=rule)],
+            "ripencc": [version_text("r", registry="ripencc", rules=rule)],
+        },
+    )
+    assert evaluate(request(ARIN, ARIN, "192.0.2.0/25"), policies).allowed
+    assert evaluate(request(ARIN, RIPE, "192.0.2.0/24"), policies).allowed
+    decision = evaluate(request(ARIN, RIPE, "192.0.2.0/25"), policies)
+    assert [(f.registry, f.rule, f.section) for f in decision.failures] == [(RIPE, "min-size", "m")]
+    assert decision.reasons == (
+        "RIPE NCC P@r (m): the minimum transfer is a /24; 192.0.2.0/25 includes a /25",
+    )
