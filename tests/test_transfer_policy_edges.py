@@ -7,7 +7,7 @@ force on a date, which rule refuses and with which words, and which defect a loa
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +49,13 @@ def version_text(
     status: str = "in-force",
     registry: str = "arin",
     rules: str = "",
+    to: str | None = None,
+    from_: str | None = None,
 ) -> str:
-    """One complete [[version]]: everything allowed, every partner listed, plus `rules`."""
+    """One complete [[version]]: everything allowed, every partner listed (or `to` and `from_`
+    for every type), plus `rules`."""
     partners = ALL.replace(f'"{registry}", ', "").replace(f', "{registry}"', "")
+    routes = {"to": to or partners, "from": from_ or partners}
     lines = [
         "[[version]]",
         f'version = "{label}"',
@@ -66,7 +70,7 @@ def version_text(
     for table, key in (("outbound", "to"), ("inbound", "from")):
         lines.append(f"[version.{table}]")
         for afi in ("ipv4", "ipv6", "asn"):
-            lines.append(f'{afi} = {{ {key} = {partners}, source = "{table} {afi} {label}" }}')
+            lines.append(f'{afi} = {{ {key} = {routes[key]}, source = "{table} {afi} {label}" }}')
     return "\n".join(lines) + "\n" + rules
 
 
@@ -673,4 +677,433 @@ def test_a_minimum_size_binds_its_legs_and_kinds(tmp_path: Path) -> None:
     assert [(f.registry, f.rule, f.section) for f in decision.failures] == [(RIPE, "min-size", "m")]
     assert decision.reasons == (
         "RIPE NCC P@r (m): the minimum transfer is a /24; 192.0.2.0/25 includes a /25",
+    )
+
+
+# --- needs: which alternatives apply, and what the refusal says ---------------------------------
+
+
+def needs_registry(tmp_path: Path, rule: str) -> PolicySet:
+    """RIPE NCC as the recipient with the needs `rule`; ARIN allowing everything."""
+    return policy_set(
+        tmp_path,
+        {
+            "arin": [version_text("a")],
+            "ripencc": [version_text("r", registry="ripencc", rules=rule)],
+        },
+    )
+
+
+ALTERNATIVES = """
+[[version.needs]]
+types = ["ipv4"]
+source = "N 1"
+[[version.needs.any_of]]
+fields = ["plan", "size"]
+cap_field = "size"
+source = "N 1.1"
+[[version.needs.any_of]]
+fields = ["plan", "projection"]
+max_prefix = 24
+recipients = "existing"
+source = "N 1.2"
+[[version.needs.any_of]]
+fields = ["approved"]
+valid_months = 12
+recipients = "new"
+source = "N 1.3"
+"""
+
+
+def needs_failure(decision: Decision) -> Failure:
+    (failure,) = decision.failures
+    assert (failure.registry, failure.rule, failure.section) == (RIPE, "needs", "N 1")
+    return failure
+
+
+def test_every_alternative_that_serves_the_recipient_is_listed(tmp_path: Path) -> None:
+    policies = needs_registry(tmp_path, ALTERNATIVES)
+    new = needs_failure(evaluate(request(), policies))
+    assert new.reason == (
+        "needs evidence not met; supply one of: plan + size (N 1.1: missing plan, size) | "
+        "approved (N 1.3: missing approved)"
+    )
+    assert new.missing == ("plan", "size", "approved")
+    existing = needs_failure(evaluate(request(recipient_is_holder=True), policies))
+    assert existing.reason == (
+        "needs evidence not met; supply one of: plan + size (N 1.1: missing plan, size) | "
+        "plan + projection (N 1.2: missing plan, projection)"
+    )
+    assert existing.missing == ("plan", "size", "projection")
+    assert str(existing) == f"RIPE NCC P@r (N 1): {existing.reason}"
+
+
+@pytest.mark.parametrize(
+    ("evidence", "resource", "allowed"),
+    [
+        ({"plan": True, "size": 256}, "192.0.2.0/24", True),
+        ({"plan": True, "size": 255}, "192.0.2.0/24", False),
+        ({"plan": "yes", "size": 1}, "192.0.2.0/32", True),
+        ({"plan": True, "projection": True}, "192.0.2.0/24", True),
+        ({"plan": True, "projection": True}, "192.0.2.0/23", False),
+        ({"plan": 0, "projection": 0}, "192.0.2.0/24", True),  # 0 is an answer; None is not
+    ],
+)
+def test_an_alternative_is_met_within_its_limits(
+    tmp_path: Path, evidence: dict[str, object], resource: str, allowed: bool
+) -> None:
+    policies = needs_registry(tmp_path, ALTERNATIVES)
+    decision = evaluate(
+        request(resource=resource, evidence=evidence, recipient_is_holder=True), policies
+    )
+    assert decision.allowed is allowed, decision.reasons
+
+
+def test_unmet_limits_are_said_with_the_missing_fields(tmp_path: Path) -> None:
+    policies = needs_registry(tmp_path, ALTERNATIVES)
+    decision = evaluate(
+        request(
+            resource="192.0.2.0/23",
+            evidence={"plan": True, "size": 500, "projection": None},
+            recipient_is_holder=True,
+        ),
+        policies,
+    )
+    failure = needs_failure(decision)
+    assert failure.reason == (
+        "needs evidence not met; supply one of: plan + size (N 1.1: allows at most size (500) "
+        "addresses) | plan + projection (N 1.2: missing projection; allows at most a /24)"
+    )
+    assert failure.missing == ("projection",)
+
+
+@pytest.mark.parametrize(
+    ("size", "problem"),
+    [
+        ("512", "size must be a number of addresses"),
+        (True, "size must be a number of addresses"),
+        (512.0, "size must be a number of addresses"),
+        (511, "allows at most size (511) addresses"),
+    ],
+)
+def test_a_cap_must_be_a_number_of_addresses(tmp_path: Path, size: object, problem: str) -> None:
+    rule = (
+        '[[version.needs]]\ntypes = ["ipv4"]\nsource = "N 1"\n[[version.needs.any_of]]\n'
+        'fields = ["size"]\ncap_field = "size"\nsource = "N 1.1"\n'
+    )
+    policies = needs_registry(tmp_path, rule)
+    decision = evaluate(request(resource="192.0.2.0/23", evidence={"size": size}), policies)
+    assert needs_failure(decision).reason == f"needs evidence not met: size (N 1.1: {problem})"
+    assert needs_failure(decision).missing == ()
+    ok = evaluate(request(resource="192.0.2.0/23", evidence={"size": 512}), policies)
+    assert ok.allowed
+
+
+@pytest.mark.parametrize(
+    ("approved", "problem"),
+    [
+        (date(2023, 6, 16), ""),
+        (date(2024, 6, 15), ""),
+        (date(2023, 6, 15), "approved 2023-06-15 is not within 12 months"),
+        (date(2024, 6, 16), "approved 2024-06-16 is not within 12 months"),
+        (datetime(2024, 1, 1, 0, 0), "approved must be a date"),
+        ("2024-01-01", "approved must be a date"),
+    ],
+)
+def test_a_dated_alternative_is_valid_for_its_months(
+    tmp_path: Path, approved: object, problem: str
+) -> None:
+    policies = needs_registry(tmp_path, ALTERNATIVES)
+    decision = evaluate(request(evidence={"approved": approved}), policies)
+    if not problem:
+        assert decision.allowed, decision.reasons
+        return
+    assert needs_failure(decision).reason == (
+        "needs evidence not met; supply one of: plan + size (N 1.1: missing plan, size) | "
+        f"approved (N 1.3: {problem})"
+    )
+
+
+def test_a_dated_alternative_checks_only_the_fields_supplied(tmp_path: Path) -> None:
+    rule = (
+        '[[version.needs]]\ntypes = ["ipv4"]\nsource = "N 1"\n[[version.needs.any_of]]\n'
+        'fields = ["first", "second"]\nvalid_months = 6\nsource = "N 1.1"\n'
+    )
+    policies = needs_registry(tmp_path, rule)
+    decision = evaluate(request(evidence={"second": date(2024, 6, 1)}), policies)
+    assert (
+        needs_failure(decision).reason
+        == "needs evidence not met: first + second (N 1.1: missing first)"
+    )
+    decision = evaluate(request(evidence={"second": date(2020, 6, 1)}), policies)
+    assert needs_failure(decision).reason == (
+        "needs evidence not met: first + second (N 1.1: missing first; second 2020-06-01 is "
+        "not within 6 months)"
+    )
+
+
+def test_no_alternative_for_this_recipient_is_said(tmp_path: Path) -> None:
+    rule = (
+        '[[version.needs]]\ntypes = ["ipv4"]\nsource = "N 1"\n[[version.needs.any_of]]\n'
+        'fields = ["a"]\nrecipients = "existing"\nsource = "N 1.1"\n'
+    )
+    policies = needs_registry(tmp_path, rule)
+    failure = needs_failure(evaluate(request(evidence={"a": True}), policies))
+    assert failure.reason == "no way to demonstrate need applies to this recipient"
+    assert failure.missing == ()
+    assert evaluate(request(evidence={"a": True}, recipient_is_holder=True), policies).allowed
+
+
+@pytest.mark.parametrize(
+    ("recipients", "holder", "binds"),
+    [
+        ("any", False, True),
+        ("any", True, True),
+        ("new", False, True),
+        ("new", True, False),
+        ("existing", False, False),
+        ("existing", True, True),
+    ],
+)
+def test_a_needs_rule_binds_its_recipients(
+    tmp_path: Path, recipients: str, holder: bool, binds: bool
+) -> None:
+    rule = (
+        f'[[version.needs]]\ntypes = ["ipv4"]\nsource = "N 1"\nfields = ["a", "b", "a2"]\n'
+        f'recipients = "{recipients}"\n'
+    )
+    policies = needs_registry(tmp_path, rule)
+    decision = evaluate(
+        request(evidence={"b": True, "a2": ""}, recipient_is_holder=holder), policies
+    )
+    if not binds:
+        assert decision.allowed
+        return
+    failure = needs_failure(decision)
+    assert failure.reason == "needs evidence not met: a + b + a2 (N 1: missing a, a2)"
+    assert failure.missing == ("a", "a2")
+
+
+def test_needs_bind_the_recipient_legs(tmp_path: Path) -> None:
+    rule = '[[version.needs]]\ntypes = ["ipv4"]\nsource = "N 1"\nfields = ["a"]\n'
+    policies = needs_registry(tmp_path, rule)
+    assert rules_of(evaluate(request(RIPE, RIPE), policies)) == ["needs"]  # intra
+    assert rules_of(evaluate(request(ARIN, RIPE), policies)) == ["needs"]  # inbound
+    assert evaluate(request(RIPE, ARIN), policies).allowed  # RIPE NCC is the source
+    assert evaluate(request(ARIN, RIPE, "2001:db8::/32"), policies).allowed
+    merger = request(RIPE, RIPE, kind=TransferKind.MERGER)
+    assert evaluate(merger, policies).allowed
+
+
+# --- counterpart requirements, read from the partner's file --------------------------------------
+
+
+def counterpart(require: str, legs: str = '["outbound", "inbound"]') -> str:
+    return (
+        f'[[version.counterpart]]\ntypes = ["ipv4"]\nrequire = ["{require}"]\nlegs = {legs}\n'
+        f'source = "C {require}"\n'
+    )
+
+
+def partners(
+    tmp_path: Path,
+    arin_rules: str,
+    *,
+    to: str | None = None,
+    from_: str | None = None,
+    rules: str = "",
+) -> PolicySet:
+    """ARIN with `arin_rules`; RIPE NCC sending `to` and taking `from_` with its `rules`."""
+    return policy_set(
+        tmp_path,
+        {
+            "arin": [version_text("a", rules=arin_rules)],
+            "ripencc": [version_text("r", registry="ripencc", rules=rules, to=to, from_=from_)],
+        },
+    )
+
+
+def counterpart_reasons(decision: Decision) -> list[str]:
+    return [f.reason for f in decision.failures if f.rule == "counterpart"]
+
+
+NOT_RECIPROCAL = "RIPE NCC policy P@r is not reciprocal for ipv4: "
+ONE_WAY = """
+[[version.origin]]
+types = ["ipv6"]
+allow = ["legacy"]
+legs = ["outbound"]
+source = "O v6"
+[[version.origin]]
+types = ["ipv4"]
+allow = ["issued", "legacy"]
+legs = ["intra"]
+source = "O intra"
+[[version.origin]]
+types = ["ipv4"]
+refuse = ["reserved"]
+source = "O refuse"
+[[version.origin]]
+types = ["ipv4", "asn"]
+allow = ["transferred-in", "legacy"]
+legs = ["outbound"]
+source = "O out"
+[[version.origin]]
+types = ["ipv4"]
+allow = ["issued"]
+legs = ["outbound"]
+source = "O later"
+"""
+
+
+@pytest.mark.parametrize(
+    ("to", "from_", "rules", "problems"),
+    [
+        (None, None, "", []),
+        ('["apnic"]', None, "", ["it allows no ipv4 transfers to ARIN"]),
+        (None, '["apnic"]', "", ["it accepts no ipv4 transfers from ARIN"]),
+        (
+            '["apnic"]',
+            '["lacnic"]',
+            "",
+            ["it allows no ipv4 transfers to ARIN; it accepts no ipv4 transfers from ARIN"],
+        ),
+        (
+            None,
+            None,
+            ONE_WAY,
+            ["its ipv4 transfers out are limited to legacy, transferred-in space"],
+        ),
+        (
+            '["apnic"]',
+            None,
+            ONE_WAY,
+            ["it allows no ipv4 transfers to ARIN"],
+        ),
+    ],
+)
+def test_a_reciprocal_partner_sends_any_space_and_takes_space(
+    tmp_path: Path, to: str | None, from_: str | None, rules: str, problems: list[str]
+) -> None:
+    policies = partners(tmp_path, counterpart("reciprocal"), to=to, from_=from_, rules=rules)
+    for source, recipient in ((ARIN, RIPE), (RIPE, ARIN)):
+        decision = evaluate(request(source, recipient), policies)
+        assert counterpart_reasons(decision) == [NOT_RECIPROCAL + p for p in problems]
+        for failure in decision.failures:
+            if failure.rule == "counterpart":
+                assert (failure.registry, failure.policy, failure.section) == (
+                    ARIN,
+                    "P@a",
+                    "C reciprocal",
+                )
+
+
+def test_a_compatible_partner_allows_the_opposite_leg(tmp_path: Path) -> None:
+    not_compatible = "RIPE NCC policy P@r is not compatible for ipv4: "
+    takes_nothing = partners(tmp_path / "t", counterpart("compatible"), from_='["apnic"]')
+    assert counterpart_reasons(evaluate(request(ARIN, RIPE), takes_nothing)) == [
+        not_compatible + "it accepts no ipv4 transfers from ARIN"
+    ]
+    assert counterpart_reasons(evaluate(request(RIPE, ARIN), takes_nothing)) == []
+    sends_nothing = partners(tmp_path / "s", counterpart("compatible"), to='["apnic"]')
+    assert counterpart_reasons(evaluate(request(ARIN, RIPE), sends_nothing)) == []
+    assert counterpart_reasons(evaluate(request(RIPE, ARIN), sends_nothing)) == [
+        not_compatible + "it allows no ipv4 transfers to ARIN"
+    ]
+
+
+def test_counterpart_rules_bind_their_legs_and_types(tmp_path: Path) -> None:
+    policies = partners(tmp_path, counterpart("reciprocal", '["inbound"]'), to='["apnic"]')
+    assert counterpart_reasons(evaluate(request(ARIN, RIPE), policies)) == []
+    assert counterpart_reasons(evaluate(request(RIPE, ARIN), policies)) == [
+        NOT_RECIPROCAL + "it allows no ipv4 transfers to ARIN"
+    ]
+    assert counterpart_reasons(evaluate(request(RIPE, ARIN, "2001:db8::/32"), policies)) == []
+
+
+NEEDS_TEST = (
+    "RIPE NCC policy P@r is not needs-based for ipv4: it applies no needs test to ipv4 "
+    "recipients of transfers from ARIN"
+)
+
+
+@pytest.mark.parametrize(
+    ("rules", "applies"),
+    [
+        ("", False),
+        ('[[version.needs]]\ntypes = ["ipv4"]\nfields = ["a"]\nsource = "N"\n', True),
+        ('[[version.needs]]\ntypes = ["asn"]\nfields = ["a"]\nsource = "N"\n', False),
+        (
+            '[[version.needs]]\ntypes = ["ipv4"]\nfields = ["a"]\nlegs = ["intra"]\nsource = "N"\n',
+            False,
+        ),
+        (
+            '[[version.needs]]\ntypes = ["ipv4"]\nfields = ["a"]\nkinds = ["merger"]\n'
+            'source = "N"\n',
+            False,
+        ),
+        (
+            '[[version.needs]]\ntypes = ["ipv4"]\nfields = ["a"]\nsource = "N"\n'
+            'when_counterpart_requires = "needs_based"\n',
+            True,
+        ),
+        (
+            '[[version.needs]]\ntypes = ["ipv4"]\nfields = ["a"]\nsource = "N"\n'
+            'when_counterpart_requires = "reciprocal"\n',
+            False,
+        ),
+    ],
+)
+def test_a_needs_based_partner_tests_its_recipients(
+    tmp_path: Path, rules: str, applies: bool
+) -> None:
+    policies = partners(tmp_path, counterpart("needs_based", '["outbound"]'), rules=rules)
+    decision = evaluate(request(ARIN, RIPE), policies)
+    assert counterpart_reasons(decision) == ([] if applies else [NEEDS_TEST])
+    # The partner's needs rule binds exactly when the partner applies it to this transfer.
+    assert ("needs" in rules_of(decision)) is applies
+
+
+def test_a_rule_for_sources_that_demand_a_needs_test_needs_such_a_source(tmp_path: Path) -> None:
+    rule = (
+        '[[version.needs]]\ntypes = ["ipv4"]\nfields = ["a"]\nsource = "N"\n'
+        'when_counterpart_requires = "needs_based"\n'
+    )
+    policies = partners(tmp_path, "", rules=rule)
+    assert evaluate(request(ARIN, RIPE), policies).allowed
+    no_file = evaluate(request(RegistryId.LACNIC, RIPE), policies)
+    assert rules_of(no_file) == ["no-policy"]
+    demanding = partners(tmp_path / "d", counterpart("needs_based", '["outbound"]'), rules=rule)
+    assert rules_of(evaluate(request(ARIN, RIPE), demanding)) == ["needs"]
+    inbound_only = partners(
+        tmp_path / "i",
+        counterpart("reciprocal", '["inbound"]'),
+        rules=rule.replace("needs_based", "reciprocal"),
+    )
+    assert evaluate(request(ARIN, RIPE), inbound_only).allowed
+    outbound = partners(
+        tmp_path / "o",
+        counterpart("reciprocal", '["outbound"]'),
+        rules=rule.replace("needs_based", "reciprocal"),
+    )
+    assert rules_of(evaluate(request(ARIN, RIPE), outbound)) == ["needs"]
+
+
+def test_a_merger_between_registries_is_refused_by_the_source(tmp_path: Path) -> None:
+    policies = partners(tmp_path, "")
+    decision = evaluate(request(ARIN, RIPE, "AS5", kind=TransferKind.MERGER), policies)
+    assert decision.reasons == (
+        "ARIN P@a (merger asn a): M&A rules cover changes of holder inside the registry; "
+        "between registries the move is an inter-RIR transfer (kind 'transfer')",
+    )
+    assert rules_of(decision) == ["merger"]
+
+
+def test_routes_name_the_partner(tmp_path: Path) -> None:
+    policies = partners(tmp_path, "", to='["apnic"]', from_='["lacnic"]')
+    assert evaluate(request(RIPE, ARIN, "AS5"), policies).reasons == (
+        "RIPE NCC P@r (outbound asn r): asn may not be transferred to ARIN",
+    )
+    assert evaluate(request(ARIN, RIPE, "AS5"), policies).reasons == (
+        "RIPE NCC P@r (inbound asn r): asn may not be received from ARIN",
     )
