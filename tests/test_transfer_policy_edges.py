@@ -120,15 +120,16 @@ def test_in_force_skips_pending_versions_and_versions_without_a_date(tmp_path: P
     policy = load(
         tmp_path,
         "arin",
-        version_text("old", effective="2020-01-01"),
         version_text("ratified", effective="2020-02-01", status="pending"),
         version_text("someday", effective=None, status="pending"),
+        version_text("old", effective="2020-01-01"),
     )
     found = policy.in_force(date(2021, 1, 1))
     assert found is not None and found.version == "old"
+    assert [v.version for v in policy.versions] == ["ratified", "someday", "old"]
     # A version in force without a date (only made by hand) is never chosen either.
-    undated = replace(policy.versions[0], version="undated", effective=None)
-    by_hand = replace(policy, versions=(undated, policy.versions[0]))
+    undated = replace(policy.versions[2], version="undated", effective=None)
+    by_hand = replace(policy, versions=(undated, policy.versions[2]))
     found = by_hand.in_force(date(2021, 1, 1))
     assert found is not None and found.version == "old"
     assert replace(policy, versions=(undated,)).in_force(date(2021, 1, 1)) is None
@@ -530,6 +531,12 @@ def test_a_hold_names_the_receipt_whose_hold_ends_last(tmp_path: Path) -> None:
     assert texts(decision) == [
         "ARIN P@a (hold 8): received by merger on 2023-10-01: 24-month hold, no transfer "
         "before 2025-10-01 (requested for 2024-06-15)"
+    ]
+    # Two receipts whose holds end on one day: the block's own receipt is named.
+    same_day = Receipt(EventKind.ALLOCATION, later.on)
+    decision = evaluate(request(ARIN, ARIN, received=later, issued=same_day), policies)
+    assert [f.reason.split(":")[0] for f in decision.failures] == [
+        "received by merger on 2023-10-01"
     ]
     # Only a running hold counts: an old issuance does not hide the recent receipt.
     old = Receipt(EventKind.ALLOCATION, date(2001, 1, 1))
@@ -1054,6 +1061,23 @@ NEEDS_TEST = (
         ),
     ],
 )
+def test_a_needs_based_partner_may_list_other_needs_rules_first(tmp_path: Path) -> None:
+    matching = '[[version.needs]]\ntypes = ["ipv4"]\nfields = ["a"]\nsource = "N"\n'
+    for first in (
+        '[[version.needs]]\ntypes = ["asn"]\nfields = ["a"]\nsource = "N0"\n',
+        '[[version.needs]]\ntypes = ["ipv4"]\nfields = ["a"]\nlegs = ["intra"]\nsource = "N0"\n',
+        '[[version.needs]]\ntypes = ["ipv4"]\nfields = ["a"]\nkinds = ["merger"]\nsource = "N0"\n',
+        '[[version.needs]]\ntypes = ["ipv4"]\nfields = ["a"]\nsource = "N0"\n'
+        'when_counterpart_requires = "compatible"\n',
+    ):
+        policies = partners(
+            tmp_path / str(len(first)),
+            counterpart("needs_based", '["outbound"]'),
+            rules=first + matching,
+        )
+        assert counterpart_reasons(evaluate(request(ARIN, RIPE), policies)) == [], first
+
+
 def test_a_needs_based_partner_tests_its_recipients(
     tmp_path: Path, rules: str, applies: bool
 ) -> None:
