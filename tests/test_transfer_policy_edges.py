@@ -25,11 +25,13 @@ from onereg.registry.transfer_policy import (
     Leg,
     Needs,
     Origin,
+    Permission,
     PolicySet,
     Receipt,
     Recipients,
     RegistryPolicy,
     Requirement,
+    Status,
     TransferKind,
     TransferRequest,
     evaluate,
@@ -1034,6 +1036,23 @@ NEEDS_TEST = (
 )
 
 
+def test_a_needs_based_partner_may_list_other_needs_rules_first(tmp_path: Path) -> None:
+    matching = '[[version.needs]]\ntypes = ["ipv4"]\nfields = ["a"]\nsource = "N"\n'
+    for first in (
+        '[[version.needs]]\ntypes = ["asn"]\nfields = ["a"]\nsource = "N0"\n',
+        '[[version.needs]]\ntypes = ["ipv4"]\nfields = ["a"]\nlegs = ["intra"]\nsource = "N0"\n',
+        '[[version.needs]]\ntypes = ["ipv4"]\nfields = ["a"]\nkinds = ["merger"]\nsource = "N0"\n',
+        '[[version.needs]]\ntypes = ["ipv4"]\nfields = ["a"]\nsource = "N0"\n'
+        'when_counterpart_requires = "compatible"\n',
+    ):
+        policies = partners(
+            tmp_path / str(len(first)),
+            counterpart("needs_based", '["outbound"]'),
+            rules=first + matching,
+        )
+        assert counterpart_reasons(evaluate(request(ARIN, RIPE), policies)) == [], first
+
+
 @pytest.mark.parametrize(
     ("rules", "applies"),
     [
@@ -1061,23 +1080,6 @@ NEEDS_TEST = (
         ),
     ],
 )
-def test_a_needs_based_partner_may_list_other_needs_rules_first(tmp_path: Path) -> None:
-    matching = '[[version.needs]]\ntypes = ["ipv4"]\nfields = ["a"]\nsource = "N"\n'
-    for first in (
-        '[[version.needs]]\ntypes = ["asn"]\nfields = ["a"]\nsource = "N0"\n',
-        '[[version.needs]]\ntypes = ["ipv4"]\nfields = ["a"]\nlegs = ["intra"]\nsource = "N0"\n',
-        '[[version.needs]]\ntypes = ["ipv4"]\nfields = ["a"]\nkinds = ["merger"]\nsource = "N0"\n',
-        '[[version.needs]]\ntypes = ["ipv4"]\nfields = ["a"]\nsource = "N0"\n'
-        'when_counterpart_requires = "compatible"\n',
-    ):
-        policies = partners(
-            tmp_path / str(len(first)),
-            counterpart("needs_based", '["outbound"]'),
-            rules=first + matching,
-        )
-        assert counterpart_reasons(evaluate(request(ARIN, RIPE), policies)) == [], first
-
-
 def test_a_needs_based_partner_tests_its_recipients(
     tmp_path: Path, rules: str, applies: bool
 ) -> None:
@@ -1131,3 +1133,220 @@ def test_routes_name_the_partner(tmp_path: Path) -> None:
     assert evaluate(request(ARIN, RIPE, "AS5"), policies).reasons == (
         "RIPE NCC P@r (inbound asn r): asn may not be received from ARIN",
     )
+
+
+# --- the loader: everything else a file can get wrong --------------------------------------------
+
+HEAD = 'schema = 1\nregistry = "arin"\npolicy = "P"\n'
+
+
+def raw_file(tmp_path: Path, text: str, name: str = "arin.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "value", "reason"),
+    [
+        (
+            HEAD + "extra = 1\n",
+            "extra",
+            "1",
+            "unknown key (expected one of ['policy', 'registry', 'schema', 'version'])",
+        ),
+        ('registry = "arin"\npolicy = "P"\n', "schema", "", "missing key"),
+        ("schema = 0\n", "schema", "0", "unsupported schema (this code reads 1)"),
+        ("schema = 1001\n", "schema", "1001", "must be between 0 and 1000"),
+        ("schema = -1\n", "schema", "-1", "must be between 0 and 1000"),
+        ("schema = true\n", "schema", "True", "must be an integer"),
+        ("schema = 1.0\n", "schema", "1.0", "must be an integer"),
+        (
+            'schema = 1\nregistry = "arn"\n',
+            "registry",
+            "arn",
+            "must be one of ['iana', 'afrinic', 'apnic', 'arin', 'lacnic', 'ripencc']",
+        ),
+        ('schema = 1\nregistry = ""\n', "registry", "", "must not be empty"),
+        ('schema = 1\nregistry = "arin"\npolicy = " "\n', "policy", " ", "must not be empty"),
+        ('schema = 1\nregistry = "arin"\npolicy = 5\n', "policy", "5", "must be a string"),
+        (HEAD, "version", "", "at least one [[version]] is required"),
+        (HEAD + "version = []\n", "version", "", "at least one [[version]] is required"),
+        (HEAD + 'version = "a"\n', "version", "a", "must be an array of tables"),
+        (HEAD + "version = [1]\n", "version[0]", "1", "must be a table"),
+        (
+            HEAD + version_text("a") + version_text("a", effective="2021-01-01"),
+            "version[1].version",
+            "a",
+            "duplicate version label",
+        ),
+        (
+            HEAD + version_text("a") + version_text("b"),
+            "version[1].effective",
+            "datetime.date(2020, 1, 1)",
+            "two versions in force from one date",
+        ),
+        (HEAD + version_text(""), "version[0].version", "", "must not be empty"),
+        (
+            HEAD + version_text("a", status="draft"),
+            "version[a].status",
+            "draft",
+            "must be one of ['in-force', 'pending']",
+        ),
+        (HEAD + version_text("a", effective=None), "version[a].effective", "", "missing key"),
+        (
+            HEAD
+            + version_text("a").replace('document = "doc a"\n', 'document = "doc a"\nnote = 1\n'),
+            "version[a].note",
+            "1",
+            "unknown key (expected one of ['counterpart', 'document', 'effective', 'hold', "
+            "'inbound', 'intra', 'merger', 'min_size', 'needs', 'origin', 'outbound', 'status', "
+            "'version'])",
+        ),
+        (
+            HEAD + version_text("a").replace("[version.merger]", "[version.mergers]"),
+            "version[a].mergers",
+            "{'ipv4': {'allowed': True, 'source': 'merger ipv4 a'}, 'ipv6': {'allowed': True, "
+            "'source': 'merger ipv6 a'}, 'asn': {'allowed': True, 'source': 'merger asn a'}}",
+            "unknown key (expected one of ['counterpart', 'document', 'effective', 'hold', "
+            "'inbound', 'intra', 'merger', 'min_size', 'needs', 'origin', 'outbound', 'status', "
+            "'version'])",
+        ),
+        (
+            HEAD
+            + version_text("a").replace(
+                'ipv4 = { allowed = true, source = "intra ipv4 a" }', "ipv4 = 1"
+            ),
+            "version[a].intra.ipv4",
+            "1",
+            "must be a table",
+        ),
+        (
+            HEAD
+            + version_text("a").replace(
+                'ipv4 = { allowed = true, source = "intra ipv4 a" }',
+                'ipx = { allowed = true, source = "s" }',
+            ),
+            "version[a].intra.ipx",
+            "{'allowed': True, 'source': 's'}",
+            "unknown key (expected one of ['asn', 'ipv4', 'ipv6'])",
+        ),
+        (
+            HEAD
+            + version_text("a").replace(
+                'ipv4 = { allowed = true, source = "intra ipv4 a" }',
+                'ipv4 = { allowed = "yes", source = "s" }',
+            ),
+            "version[a].intra.ipv4.allowed",
+            "yes",
+            "must be true or false",
+        ),
+        (
+            HEAD
+            + version_text("a").replace(
+                'ipv4 = { allowed = true, source = "intra ipv4 a" }',
+                'ipv4 = { allowed = true, source = "s", note = 1 }',
+            ),
+            "version[a].intra.ipv4.note",
+            "1",
+            "unknown key (expected one of ['allowed', 'source'])",
+        ),
+        (
+            HEAD
+            + version_text("a").replace(
+                'ipv4 = { allowed = true, source = "intra ipv4 a" }',
+                'ipv4 = { allowed = true, source = "" }',
+            ),
+            "version[a].intra.ipv4.source",
+            "",
+            "must not be empty",
+        ),
+        (
+            HEAD + version_text("a", to='"apnic"'),
+            "version[a].outbound.ipv4.to",
+            "apnic",
+            "must be an array of strings",
+        ),
+        (
+            HEAD + version_text("a", to="[1]"),
+            "version[a].outbound.ipv4.to[0]",
+            "1",
+            "must be a string",
+        ),
+        (
+            HEAD + version_text("a", from_='["apnic", "arin"]'),
+            "version[a].inbound.ipv4.from",
+            "arin",
+            "lists the registry itself (that is an intra transfer)",
+        ),
+        (
+            HEAD + version_text("a", from_='["apnic"], to = ["lacnic"]'),
+            "version[a].inbound.ipv4.to",
+            "['lacnic']",
+            "unknown key (expected one of ['from', 'source'])",
+        ),
+    ],
+)
+def test_a_bad_file_is_named(
+    tmp_path: Path, text: str, field: str, value: str, reason: str
+) -> None:
+    assert refusal(raw_file(tmp_path, text)) == (field, value, reason)
+
+
+def test_a_file_that_cannot_be_read_or_decoded_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "arin.toml"
+    with pytest.raises(SourceFormatError) as caught:
+        load_policy_file(missing)
+    assert caught.value.reason.startswith("cannot read: ") and caught.value.field is None
+    assert caught.value.path == str(missing)
+    missing.write_bytes(HEAD.encode() + b"# \xff\n")
+    with pytest.raises(SourceFormatError) as caught:
+        load_policy_file(missing)
+    assert caught.value.reason.startswith("not UTF-8: ") and caught.value.line is None
+    missing.write_text(HEAD + "deep = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(SourceFormatError) as caught:
+        load_policy_file(missing)
+    assert caught.value.reason == "malformed TOML: nested too deeply"
+
+
+def test_a_toml_error_names_its_line(tmp_path: Path) -> None:
+    path = raw_file(tmp_path, HEAD + 'bad = "\n')
+    with pytest.raises(SourceFormatError) as caught:
+        load_policy_file(path)
+    assert (caught.value.line, caught.value.field, caught.value.value) == (4, "line", 'bad = "')
+    assert caught.value.reason.startswith("malformed TOML: ")
+    # An error at the end of the document names no line.
+    path = raw_file(tmp_path, HEAD + "bad =")
+    with pytest.raises(SourceFormatError) as caught:
+        load_policy_file(path)
+    assert (caught.value.line, caught.value.field, caught.value.value) == (None, None, None)
+    assert caught.value.reason.startswith("malformed TOML: ")
+
+
+def test_pending_versions_load_with_or_without_a_date(tmp_path: Path) -> None:
+    policy = load(
+        tmp_path,
+        "arin",
+        version_text("a"),
+        version_text("b", effective="2020-01-01", status="pending"),
+        version_text("c", effective=None, status="pending"),
+    )
+    assert [(v.version, v.status, v.effective) for v in policy.versions] == [
+        ("a", Status.IN_FORCE, date(2020, 1, 1)),
+        ("b", Status.PENDING, date(2020, 1, 1)),
+        ("c", Status.PENDING, None),
+    ]
+    assert (policy.registry, policy.policy, policy.path) == (ARIN, "P", str(tmp_path / "arin.toml"))
+    first = policy.versions[0]
+    assert (first.document, first.ref) == ("doc a", "P@a")
+    assert first.intra[Afi.IPV4] == Permission(True, "intra ipv4 a")
+    assert first.outbound[Afi.ASN].registries == {
+        RegistryId.AFRINIC,
+        RegistryId.APNIC,
+        RegistryId.LACNIC,
+        RIPE,
+    }
+    assert first.inbound[Afi.IPV6].source == "inbound ipv6 a"
+    # A version without a status is in force.
+    plain = version_text("d").replace('status = "in-force"\n', "")
+    assert load(tmp_path, "arin", plain).versions[0].status is Status.IN_FORCE
