@@ -22,9 +22,12 @@ from onereg.registry.transfer_policy import (
     Decision,
     EventKind,
     Failure,
+    Hold,
     Leg,
+    MinSize,
     Needs,
     Origin,
+    OriginRule,
     Permission,
     PolicySet,
     Receipt,
@@ -32,6 +35,7 @@ from onereg.registry.transfer_policy import (
     RegistryPolicy,
     Requirement,
     Status,
+    Subject,
     TransferKind,
     TransferRequest,
     evaluate,
@@ -1028,6 +1032,17 @@ def test_counterpart_rules_bind_their_legs_and_types(tmp_path: Path) -> None:
         NOT_RECIPROCAL + "it allows no ipv4 transfers to ARIN"
     ]
     assert counterpart_reasons(evaluate(request(RIPE, ARIN, "2001:db8::/32"), policies)) == []
+    # Rules that do not bind come first: the one that binds is still read.
+    first = counterpart("compatible", '["outbound"]').replace('["ipv4"]', '["asn"]')
+    second = counterpart("compatible", '["outbound"]')
+    policies = partners(tmp_path / "2", first + second, from_='["apnic"]')
+    assert counterpart_reasons(evaluate(request(ARIN, RIPE), policies)) == [
+        "RIPE NCC policy P@r is not compatible for ipv4: it accepts no ipv4 transfers from ARIN"
+    ]
+    policies = partners(
+        tmp_path / "3", counterpart("compatible", '["inbound"]') + second, from_='["apnic"]'
+    )
+    assert len(counterpart_reasons(evaluate(request(ARIN, RIPE), policies))) == 1
 
 
 NEEDS_TEST = (
@@ -1350,3 +1365,220 @@ def test_pending_versions_load_with_or_without_a_date(tmp_path: Path) -> None:
     # A version without a status is in force.
     plain = version_text("d").replace('status = "in-force"\n', "")
     assert load(tmp_path, "arin", plain).versions[0].status is Status.IN_FORCE
+
+
+def rule_file(tmp_path: Path, rules: str) -> Path:
+    return raw_file(tmp_path, HEAD + version_text("a", rules=rules))
+
+
+@pytest.mark.parametrize(
+    ("rules", "field", "value", "reason"),
+    [
+        (
+            '[[version.min_size]]\ntypes = ["asn"]\nprefix = 24\nsource = "m"\n',
+            "min_size[0].types",
+            "['asn']",
+            "a prefix length needs exactly one of ipv4, ipv6 as types",
+        ),
+        (
+            '[[version.min_size]]\ntypes = []\nprefix = 24\nsource = "m"\n',
+            "min_size[0].types",
+            "[]",
+            "must name at least one type",
+        ),
+        (
+            '[[version.min_size]]\ntypes = ["ipx"]\nprefix = 24\nsource = "m"\n',
+            "min_size[0].types[0]",
+            "ipx",
+            "must be one of ipv4, ipv6, asn",
+        ),
+        (
+            '[[version.min_size]]\ntypes = ["ipv6"]\nprefix = 129\nsource = "m"\n',
+            "min_size[0].prefix",
+            "129",
+            "must be between 0 and 128",
+        ),
+        (
+            '[[version.min_size]]\ntypes = ["ipv4"]\nprefix = 24\nsize = 1\nsource = "m"\n',
+            "min_size[0].size",
+            "1",
+            "unknown key (expected one of ['kinds', 'legs', 'prefix', 'source', 'types'])",
+        ),
+        (
+            '[[version.hold]]\ntypes = ["ipv4"]\nafter = []\nmonths = 12\nsource = "h"\n',
+            "hold[0].after",
+            "[]",
+            "must name at least one event kind",
+        ),
+        (
+            '[[version.hold]]\ntypes = ["ipv4"]\nmonths = 12\nsource = "h"\n',
+            "hold[0].after",
+            "",
+            "missing key",
+        ),
+        (
+            '[[version.hold]]\ntypes = ["ipv4"]\nafter = ["gift"]\nmonths = 12\nsource = "h"\n',
+            "hold[0].after[0]",
+            "gift",
+            "must be one of ['allocation', 'waitlist', 'transfer', 'merger', 'legacy']",
+        ),
+        (
+            '[[version.hold]]\ntypes = ["ipv4"]\nafter = ["transfer"]\nmonths = 1201\n'
+            'source = "h"\n',
+            "hold[0].months",
+            "1201",
+            "must be between 1 and 1200",
+        ),
+        (
+            '[[version.hold]]\ntypes = ["ipv4"]\nafter = ["transfer"]\nmonths = 12\n'
+            'subject = "group"\nsource = "h"\n',
+            "hold[0].subject",
+            "group",
+            "must be one of ['block', 'holder']",
+        ),
+        (
+            '[[version.hold]]\ntypes = ["ipv4"]\nafter = ["transfer"]\nmonths = 12\n'
+            'legs = ["inbound"]\nsource = "h"\n',
+            "hold[0].legs",
+            "['inbound']",
+            "must be among ['intra', 'outbound']",
+        ),
+        (
+            '[[version.hold]]\ntypes = ["ipv4"]\nafter = ["transfer"]\nmonths = 12\n'
+            'exempt = ["friends"]\nsource = "h"\n',
+            "hold[0].exempt[0]",
+            "friends",
+            "must be one of ['common_control']",
+        ),
+        (
+            '[[version.hold]]\ntypes = ["ipv4"]\nafter = ["transfer"]\nmonths = 12\n'
+            'within = ["10.0.0.0/33"]\nsource = "h"\n',
+            "hold[0].within[0]",
+            "10.0.0.0/33",
+            "'10.0.0.0/33' does not appear to be an IPv4 or IPv6 network",
+        ),
+        (
+            '[[version.hold]]\ntypes = ["ipv4"]\nafter = ["transfer"]\nmonths = 12\n'
+            'within = [1]\nsource = "h"\n',
+            "hold[0].within[0]",
+            "1",
+            "must be a string",
+        ),
+        (
+            '[[version.origin]]\ntypes = ["ipv4"]\nlegs = ["inbound"]\nrefuse = ["legacy"]\n'
+            'source = "o"\n',
+            "origin[0].legs",
+            "['inbound']",
+            "must be among ['intra', 'outbound']",
+        ),
+        (
+            '[[version.origin]]\ntypes = ["ipv4"]\nsource = "o"\n',
+            "origin[0].allow",
+            "",
+            "an origin rule needs allow or refuse",
+        ),
+        (
+            '[[version.counterpart]]\ntypes = ["ipv4"]\nrequire = ["reciprocal"]\n'
+            'legs = ["intra"]\nsource = "c"\n',
+            "counterpart[0].legs",
+            "['intra']",
+            "must be among ['inbound', 'outbound']",
+        ),
+    ],
+)
+def test_a_bad_rule_is_named(
+    tmp_path: Path, rules: str, field: str, value: str, reason: str
+) -> None:
+    assert refusal(rule_file(tmp_path, rules)) == (f"version[a].{field}", value, reason)
+
+
+def test_rules_load_what_they_say_and_their_defaults(tmp_path: Path) -> None:
+    rules = """
+[[version.min_size]]
+types = ["ipv6"]
+prefix = 128
+source = "m"
+[[version.min_size]]
+types = ["ipv4"]
+prefix = 0
+legs = ["intra"]
+kinds = ["merger"]
+source = "m2"
+[[version.hold]]
+types = ["ipv4", "asn"]
+after = ["transfer", "merger"]
+months = 1200
+subject = "holder"
+within = ["10.0.0.0/8", "AS1-AS2"]
+legs = ["outbound"]
+kinds = ["merger", "transfer"]
+exempt = ["common_control"]
+source = "h"
+[[version.hold]]
+types = ["ipv6"]
+after = ["allocation"]
+months = 1
+source = "h2"
+[[version.origin]]
+types = ["ipv4"]
+allow = ["legacy"]
+source = "o"
+[[version.origin]]
+types = ["asn"]
+refuse = ["reserved", "legacy"]
+legs = ["intra"]
+kinds = ["merger"]
+source = "o2"
+"""
+    version = load_policy_file(rule_file(tmp_path, rules)).versions[0]
+    every = frozenset(Leg)
+    source_legs = frozenset({Leg.INTRA, Leg.OUTBOUND})
+    transfer = frozenset({TransferKind.TRANSFER})
+    merger = frozenset({TransferKind.MERGER})
+    assert version.min_size == (
+        MinSize(frozenset({Afi.IPV6}), 128, every, transfer, "m"),
+        MinSize(frozenset({Afi.IPV4}), 0, frozenset({Leg.INTRA}), merger, "m2"),
+    )
+    assert version.holds == (
+        Hold(
+            types=frozenset({Afi.IPV4, Afi.ASN}),
+            within=(Resource.parse("10.0.0.0/8"), Resource.parse("AS1-AS2")),
+            subject=Subject.HOLDER,
+            after=frozenset({EventKind.TRANSFER, EventKind.MERGER}),
+            months=1200,
+            legs=frozenset({Leg.OUTBOUND}),
+            kinds=transfer | merger,
+            exempt=frozenset({"common_control"}),
+            source="h",
+        ),
+        Hold(
+            types=frozenset({Afi.IPV6}),
+            within=(),
+            subject=Subject.BLOCK,
+            after=frozenset({EventKind.ALLOCATION}),
+            months=1,
+            legs=source_legs,
+            kinds=transfer,
+            exempt=frozenset(),
+            source="h2",
+        ),
+    )
+    assert version.origin == (
+        OriginRule(
+            frozenset({Afi.IPV4}),
+            frozenset({Origin.LEGACY}),
+            frozenset(),
+            source_legs,
+            transfer,
+            "o",
+        ),
+        OriginRule(
+            frozenset({Afi.ASN}),
+            None,
+            frozenset({Origin.RESERVED, Origin.LEGACY}),
+            frozenset({Leg.INTRA}),
+            merger,
+            "o2",
+        ),
+    )
+    assert version.needs == () and version.counterpart == ()
