@@ -1582,3 +1582,15 @@ source = "o2"
         ),
     )
     assert version.needs == () and version.counterpart == ()
+
+
+def test_a_minimum_size_after_one_for_another_family_binds(tmp_path: Path) -> None:
+    rules = (
+        '[[version.min_size]]\ntypes = ["ipv6"]\nprefix = 48\nsource = "m6"\n'
+        '[[version.min_size]]\ntypes = ["ipv4"]\nprefix = 24\nsource = "m4"\n'
+    )
+    policies = one_registry(tmp_path, rules)
+    decision = evaluate(request(ARIN, ARIN, "192.0.2.0/25"), policies)
+    assert [(f.rule, f.section) for f in decision.failures] == [("min-size", "m4")]
+    assert evaluate(request(ARIN, ARIN, "2001:db8::/48"), policies).allowed
+    assert rules_of(evaluate(request(ARIN, ARIN, "2001:db8::/49"), policies)) == ["min-size"]
