@@ -1594,3 +1594,16 @@ def test_a_minimum_size_after_one_for_another_family_binds(tmp_path: Path) -> No
     assert [(f.rule, f.section) for f in decision.failures] == [("min-size", "m4")]
     assert evaluate(request(ARIN, ARIN, "2001:db8::/48"), policies).allowed
     assert rules_of(evaluate(request(ARIN, ARIN, "2001:db8::/49"), policies)) == ["min-size"]
+
+
+def test_every_needs_rule_that_binds_is_checked(tmp_path: Path) -> None:
+    rules = (
+        '[[version.needs]]\ntypes = ["asn"]\nsource = "N asn"\nfields = ["a"]\n'
+        '[[version.needs]]\ntypes = ["ipv4"]\nsource = "N 1"\nfields = ["a"]\n'
+        '[[version.needs]]\ntypes = ["ipv4"]\nsource = "N 2"\nfields = ["b"]\n'
+    )
+    policies = needs_registry(tmp_path, rules)
+    decision = evaluate(request(), policies)
+    assert [(f.section, f.missing) for f in decision.failures] == [("N 1", ("a",)), ("N 2", ("b",))]
+    decision = evaluate(request(evidence={"a": True}), policies)
+    assert [(f.section, f.missing) for f in decision.failures] == [("N 2", ("b",))]
