@@ -1289,6 +1289,30 @@ def raw_file(tmp_path: Path, text: str, name: str = "arin.toml") -> Path:
             "must be a string",
         ),
         (
+            HEAD + version_text("a", to='["apnic", "ripe"]'),
+            "version[a].outbound.ipv4.to[1]",
+            "ripe",
+            "must be a registry id",
+        ),
+        (
+            HEAD + version_text("a", to='["arin"]'),
+            "version[a].outbound.ipv4.to",
+            "arin",
+            "lists the registry itself (that is an intra transfer)",
+        ),
+        (
+            HEAD + version_text("a", effective='"2020-01-01"'),
+            "version[a].effective",
+            "2020-01-01",
+            "must be a TOML date (YYYY-MM-DD)",
+        ),
+        (
+            HEAD + version_text("a", effective="2020-01-01T10:00:00"),
+            "version[a].effective",
+            "datetime.datetime(2020, 1, 1, 10, 0)",
+            "must be a date without a time",
+        ),
+        (
             HEAD + version_text("a", from_='["apnic", "arin"]'),
             "version[a].inbound.ipv4.from",
             "arin",
