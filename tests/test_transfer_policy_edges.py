@@ -1183,6 +1183,12 @@ def raw_file(tmp_path: Path, text: str, name: str = "arin.toml") -> Path:
             "must be one of ['iana', 'afrinic', 'apnic', 'arin', 'lacnic', 'ripencc']",
         ),
         ('schema = 1\nregistry = ""\n', "registry", "", "must not be empty"),
+        (
+            'schema = 1\nregistry = "apnic"\n',
+            "registry",
+            "apnic",
+            "does not match the file name arin.toml",
+        ),
         ('schema = 1\nregistry = "arin"\npolicy = " "\n', "policy", " ", "must not be empty"),
         ('schema = 1\nregistry = "arin"\npolicy = 5\n', "policy", "5", "must be a string"),
         (HEAD, "version", "", "at least one [[version]] is required"),
@@ -1342,10 +1348,12 @@ def test_a_file_that_cannot_be_read_or_decoded_is_named(tmp_path: Path) -> None:
     with pytest.raises(SourceFormatError) as caught:
         load_policy_file(missing)
     assert caught.value.reason.startswith("not UTF-8: ") and caught.value.line is None
+    assert caught.value.path == str(missing)
     missing.write_text(HEAD + "deep = " + "[" * 5000 + "]" * 5000 + "\n")
     with pytest.raises(SourceFormatError) as caught:
         load_policy_file(missing)
     assert caught.value.reason == "malformed TOML: nested too deeply"
+    assert caught.value.path == str(missing)
 
 
 def test_a_toml_error_names_its_line(tmp_path: Path) -> None:
@@ -1354,6 +1362,11 @@ def test_a_toml_error_names_its_line(tmp_path: Path) -> None:
         load_policy_file(path)
     assert (caught.value.line, caught.value.field, caught.value.value) == (4, "line", 'bad = "')
     assert caught.value.reason.startswith("malformed TOML: ")
+    # On the first line too.
+    path = raw_file(tmp_path, 'schema = "\n' + HEAD)
+    with pytest.raises(SourceFormatError) as caught:
+        load_policy_file(path)
+    assert (caught.value.line, caught.value.field, caught.value.value) == (1, "line", 'schema = "')
     # An error at the end of the document names no line.
     path = raw_file(tmp_path, HEAD + "bad =")
     with pytest.raises(SourceFormatError) as caught:
