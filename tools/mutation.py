@@ -17,6 +17,7 @@ Markdown table (the figures in docs/mutation.md), and surviving mutants are list
 from __future__ import annotations
 
 import argparse
+import filecmp
 import os
 import re
 import shutil
@@ -56,7 +57,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "transfer_policy": (
         ["src/onereg/registry/transfer_policy.py"],
-        ["tests/test_transfer_policy.py"],
+        ["tests/test_transfer_policy.py", "tests/test_transfer_policy_edges.py"],
     ),
     "rpki_resources": (
         ["src/onereg/rpki/resources.py"],
@@ -248,8 +249,15 @@ def not_killed(group: str) -> list[tuple[str, str]]:
 
 
 def refresh_tests(group: str) -> Path:
-    """Copy the repository's current tests into an existing scratch run (to rerun survivors)."""
+    """Copy the repository's current tests into an existing scratch run (to rerun survivors),
+    and any source file that changed since: mutmut then resets the results of the functions
+    whose code changed (their mutants are checked again) and keeps the others."""
     work = scratch_for(group)
+    for path in (REPO / "src").rglob("*.py"):
+        target = work / path.relative_to(REPO)
+        if not target.exists() or not filecmp.cmp(path, target, shallow=False):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)  # a new mtime: mutmut makes the mutants again
     for target in (work / "tests", work / "mutants" / "tests"):
         if target.exists():
             for path in (REPO / "tests").glob("*.py"):

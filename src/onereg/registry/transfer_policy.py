@@ -925,9 +925,10 @@ class _Node:
     def legs(self, allowed: frozenset[Leg], default: frozenset[Leg]) -> frozenset[Leg]:
         if "legs" not in self.data:
             return default
-        found = self.choices("legs", Leg, f"one of {sorted(allowed)}")
+        names = sorted(leg.value for leg in allowed)
+        found = self.choices("legs", Leg, f"one of {names}")
         if not found or not found <= allowed:
-            raise self.error("legs", f"must be among {sorted(allowed)}", self.data["legs"])
+            raise self.error("legs", f"must be among {names}", self.data["legs"])
         return found
 
     def kinds(self) -> frozenset[TransferKind]:
@@ -1187,7 +1188,8 @@ def _counterpart_rule(node: _Node) -> CounterpartRule:
         raise node.error("require", "must name at least one requirement", [])
     legs = node.legs(_INTER_LEGS, _INTER_LEGS)
     if Requirement.NEEDS_BASED in require and legs != {Leg.OUTBOUND}:
-        raise node.error("legs", "needs_based is checked on the outbound leg only", sorted(legs))
+        shown = sorted(leg.value for leg in legs)
+        raise node.error("legs", "needs_based is checked on the outbound leg only", shown)
     return CounterpartRule(
         types=node.types(),
         require=tuple(sorted(require)),
