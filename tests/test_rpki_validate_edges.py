@@ -467,6 +467,18 @@ def test_a_subtree_starts_at_depth_zero_with_its_own_key_on_the_chain(
     assert result.counts["certificates"] == 4
 
 
+def test_a_subtree_start_without_a_publication_point_is_named_by_its_path(
+    tmp_path: Path,
+) -> None:
+    start = tmp_path / "start.cer"
+    start.write_bytes(ca_cert(key(13), key(0), TA_PP, None))
+    result = validate_subtree(start, mirror(tmp_path), NOW)
+    assert [str(r) for r in result.rejections] == [
+        f"{start}: CA certificate without rpkiManifest or caRepository"
+    ]
+    assert result.counts["failed_pp"] == 1 and result.counts["certificates"] == 1
+
+
 def test_certificates_a_ca_point_may_not_hold(tmp_path: Path) -> None:
     k0, k1 = key(0), key(13)
     p1 = pp_of("c1")
