@@ -479,6 +479,22 @@ def test_a_subtree_start_without_a_publication_point_is_named_by_its_path(
     assert result.counts["failed_pp"] == 1 and result.counts["certificates"] == 1
 
 
+def test_a_ca_repository_is_compared_up_to_its_trailing_slash_only(tmp_path: Path) -> None:
+    k0, k1 = key(0), key(13)
+    objects = {}
+    for serial, name in enumerate(("boX", "slash"), start=2):
+        pp = pp_of(name)
+        Point(pp, k1, {"r.roa": roa(k1, pp, "r.roa", 10 + serial, 64500 + serial)}).write(tmp_path)
+        # caRepository without its trailing slash for "slash": the manifest is still inside.
+        repo = pp if name == "boX" else pp.rstrip("/")
+        objects[f"{name}.cer"] = ca_cert(
+            k1, k0, TA_PP, None, serial, sia=[(SIA_REPO, repo), (SIA_MFT, pp + "ca.mft")]
+        )
+    result = run_tal(tmp_path, trust_anchor(tmp_path, objects))
+    assert result.rejections == ()
+    assert asns(result) == [64502, 64503]
+
+
 def test_certificates_a_ca_point_may_not_hold(tmp_path: Path) -> None:
     k0, k1 = key(0), key(13)
     p1 = pp_of("c1")
