@@ -558,13 +558,14 @@ def test_signed_objects_with_problems_name_them_all(tmp_path: Path) -> None:
 
 
 def failing_points(tmp: Path) -> Path:
-    """Six CAs below the TA (all key 13), each of whose points fails for one reason."""
+    """Seven CAs below the TA (all key 13), each of whose points fails for one reason."""
     k0, k1 = key(0), key(13)
     ta_objects: dict[str, bytes] = {}
     names = "abcdef"
     points = {
         "crl2": Point(pp_of("crl2"), k1, crl=make_crl(k1, number=False, aki=False)),
         "crlaki": Point(pp_of("crlaki"), k1, crl=make_crl(k1, aki=key(14))),
+        "crlhash": Point(pp_of("crlhash"), k1, on_disk={"ca.crl": b"changed"}),
         "crldp": Point(pp_of("crldp"), k1, mft_ee_crldp=pp_of("crldp") + "other.crl"),
         "mft2": Point(pp_of("mft2"), k1, mft_number=-1, mft_ee_prefixes=["192.0.2.0/24"]),
         # a..f listed; every other one missing, the rest changed after the manifest was made
@@ -598,6 +599,7 @@ def test_publication_points_that_fail_say_why(tmp_path: Path) -> None:
     assert why[pp_of("crlaki") + "ca.mft"] == unusable + (
         f"CRL {pp_of('crlaki')}ca.crl: authority key identifier does not match the CA's key"
     )
+    assert why[pp_of("crlhash") + "ca.mft"] == unusable + "ca.crl does not match its manifest hash"
     assert why[pp_of("crldp") + "ca.mft"] == unusable + (
         f"manifest EE CRL distribution point is not {pp_of('crldp')}ca.crl"
     )
@@ -619,8 +621,8 @@ def test_publication_points_that_fail_say_why(tmp_path: Path) -> None:
         "5 listed files unusable: a.gbr missing, b.gbr missing, c.gbr missing, "
         "d.gbr missing, e.gbr missing"
     )
-    assert len(result.rejections) == 6 + 6 + 5
-    assert result.counts["failed_manifests"] == 6
+    assert len(result.rejections) == 7 + 6 + 5
+    assert result.counts["failed_manifests"] == 7
     assert result.vrps == ()
 
 
