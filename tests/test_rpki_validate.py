@@ -141,6 +141,7 @@ class CertSpec:
     not_before: datetime = NOW - timedelta(days=1)
     not_after: datetime = NOW + timedelta(days=365)
     signer: rsa.RSAPrivateKey | None = None  # a wrong key, to forge a bad signature
+    unknown_critical: tuple[str, ...] = ()  # OIDs of unknown extensions marked critical
 
 
 def make_cert(spec: CertSpec) -> bytes:
@@ -221,6 +222,8 @@ def make_cert(spec: CertSpec) -> bytes:
             ),
             critical=False,
         )
+    for dotted in spec.unknown_critical:
+        b = b.add_extension(x509.UnrecognizedExtension(oid(dotted), b"\x05\x00"), critical=True)
     signer = spec.signer or spec.issuer_key
     return b.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
@@ -250,6 +253,7 @@ def make_signed(
     ee_key: rsa.RSAPrivateKey,
     *,
     break_sig: bool = False,
+    sid: bytes | None = None,
 ) -> bytes:
     attrs = cms.CMSAttributes(
         [
@@ -260,7 +264,7 @@ def make_signed(
     signer = cms.SignerInfo(
         {
             "version": "v3",
-            "sid": cms.SignerIdentifier({"subject_key_identifier": ski_of(ee_key)}),
+            "sid": cms.SignerIdentifier({"subject_key_identifier": sid or ski_of(ee_key)}),
             "digest_algorithm": {"algorithm": "sha256"},
             "signed_attrs": attrs,
             "signature_algorithm": {"algorithm": "rsassa_pkcs1v15"},

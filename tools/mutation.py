@@ -70,6 +70,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
             "tests/test_rpki_resources.py",
             "tests/test_rpki_dercheck.py",
             "tests/test_rpki_validate_reasons.py",
+            "tests/test_rpki_validate_edges.py",
         ],
     ),
     "rtr_state": (
@@ -159,7 +160,7 @@ def scratch_for(group: str) -> Path:
 
 
 def prepare(group: str) -> Path:
-    sources, wanted = GROUPS[group]
+    _, wanted = GROUPS[group]
     tests = [t for t in wanted if (REPO / t.split("::")[0]).exists()]
     work = scratch_for(group)
     if work.exists():
@@ -189,6 +190,16 @@ def prepare(group: str) -> Path:
     if shared.exists():
         # conftest finds the data at <tests>/../../shared; mutmut runs from work/mutants.
         (work / "shared").symlink_to(shared)
+    write_config(group, work)
+    return work
+
+
+def write_config(group: str, work: Path) -> None:
+    """mutmut's setup.cfg for the group (rewritten by --rerun and --resume, so that test files
+    added to the group since the first run are run too; mutmut then collects its statistics
+    again)."""
+    sources, wanted = GROUPS[group]
+    tests = [t for t in wanted if (REPO / t.split("::")[0]).exists()]
     lines = [
         "[mutmut]",
         "source_paths=src/onereg",
@@ -199,8 +210,9 @@ def prepare(group: str) -> Path:
         "timeout_multiplier=3.0",
         "timeout_constant=5.0",
     ]
-    (work / "setup.cfg").write_text("\n".join(lines) + "\n")
-    return work
+    for target in (work / "setup.cfg", work / "mutants" / "setup.cfg"):
+        if target.parent.exists():
+            target.write_text("\n".join(lines) + "\n")
 
 
 def copy_test(group: str, source: Path, target: Path) -> None:
@@ -265,6 +277,7 @@ def refresh_tests(group: str) -> Path:
                     continue  # keeps the mutation profile appended by prepare()
                 if (target / path.name).exists() or path.name.startswith("test_"):
                     copy_test(group, path, target / path.name)
+    write_config(group, work)
     return work
 
 
