@@ -40,6 +40,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ],
         ["tests/test_intervals.py", "tests/test_resources.py", "tests/test_core_edges.py"],
     ),
+    "core_fs": (["src/onereg/core/fs.py"], ["tests/test_core_fs.py"]),
     "audit": (
         ["src/onereg/audit/checks.py", "src/onereg/audit/findings.py"],
         ["tests/test_audit_edges.py", "tests/test_audit.py"],
