@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import click
@@ -71,6 +72,15 @@ def rtr() -> None:
     show_default=True,
     help="Least seconds between Serial Notify PDUs (RFC 8210 asks for a rate limit).",
 )
+@click.option(
+    "--nice",
+    "niceness",
+    default=5,
+    show_default=True,
+    help="CPU priority below the node's web and whois faces on a shared host (0: the same). "
+    "Routers keep one session and poll hourly: an answer some milliseconds later changes "
+    "nothing for them, where RDAP and the peers' requests wait for it.",
+)
 def serve(
     vrps: Path | None,
     tals: tuple[Path, ...],
@@ -84,6 +94,7 @@ def serve(
     poll: float,
     max_connections: int | None,
     notify_interval: float,
+    niceness: int,
 ) -> None:
     """Serve VRPs on 127.0.0.1:PORT (or a node's configured RTR address), from a file or from
     our validator; routers get Serial
@@ -105,6 +116,8 @@ def serve(
         limits = config.limits
     if max_connections is not None:
         limits = dataclasses.replace(limits, rtr_connections=max_connections)
+    if niceness:
+        os.nice(niceness)
     console.print(f"RTR cache on {host}:{port} serving {source} (checked every {poll:g} s)")
     run_rtr(
         source,
