@@ -826,6 +826,29 @@ async def _attack(name: str, p: dict[str, Any], seconds: float) -> dict[str, Any
     return {"counts": dict(t.counts), "peak": t.peak}
 
 
+def rdap_histogram(url: str) -> dict[float, float]:
+    """The node's own RDAP latency histogram from its /metrics (cumulative count per upper
+    bound, in seconds): the time from the request's arrival to its answer, without the
+    network and the load generator's own delays."""
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    out: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith('onereg_request_seconds_bucket{face="rdap"'):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[float(le)] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def node_p99(histogram: dict[float, float]) -> str:
+    """The bucket the node's own p99 falls in, and the share answered within 50 ms."""
+    total = histogram.get(float("inf"), 0)
+    if not total:
+        return "-"
+    bound = next(le for le in sorted(histogram) if histogram[le] >= 0.99 * total)
+    within = histogram.get(RDAP_P99_MS / 1000, 0) / total * 100
+    return f"p99 <= {bound * 1000:g} ms; {within:.1f} % within {RDAP_P99_MS:g} ms"
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a process (all its threads) so far, from /proc."""
     try:
@@ -862,6 +885,7 @@ class Phase:
     attacks: dict[str, dict[str, Any]]
     failures: list[str]
     cpu: dict[str, float] = field(default_factory=dict)  # CPU time / wall time, per process
+    node_rdap: dict[float, float] = field(default_factory=dict)  # the node's own histogram
 
     def of(self, kind: str) -> list[Sample]:
         return [s for s in self.samples if s[0] == kind or s[0].startswith(kind + ":")]
@@ -928,6 +952,7 @@ def run_phase(
     sampler = RssSampler(setup.pids)
     sampler.start()
     cpu_before = {name: cpu_seconds(pid) for name, pid in setup.pids.items()}
+    rdap_before = rdap_histogram(p["url"])
     began = time.monotonic()
     for face, rate in rates(setup.factor).items():
         spawn(face, legit_load, (p, seconds, face, rate))
@@ -957,6 +982,8 @@ def run_phase(
     found = {k: v for k, v in results.items() if k in ATTACKS and isinstance(v, dict)}
     phase = Phase(name, seconds, load_average, samples, dict(sampler.peak), found, failures)
     phase.cpu = cpu
+    after = rdap_histogram(p["url"])
+    phase.node_rdap = {le: after.get(le, 0) - n for le, n in rdap_before.items()}
     return phase
 
 
@@ -1131,6 +1158,11 @@ def section(registry: str, seconds: float, setup: Setup, phases: list[Phase]) ->
     lines.append(
         "| machine load average (1 min) at the start | "
         + " | ".join(f"{p.load_average:.1f}" for p in phases)
+        + " |"
+    )
+    lines.append(
+        "| RDAP as the node timed it (its /metrics histogram: from its app to the answer) | "
+        + " | ".join(node_p99(p.node_rdap) for p in phases)
         + " |"
     )
     for proc in (setup.target, "rtr"):
