@@ -61,21 +61,29 @@ def serving(data: Path) -> Iterator[None]:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if all(
-                    httpx.get(f"http://127.0.0.1:{base + i}/log/checkpoint").status_code
-                    in (200, 404)
-                    for i in range(6)
-                ):
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
+        # each node starts its whois process and its map builder too: on two busy cores (the
+        # whole suite running) six of them have taken over a minute to answer
+        deadline = time.monotonic() + 180
+        while not _all_answer(base):
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                output = server.communicate()[0].decode(errors="replace")[-3000:]
+                raise AssertionError(f"the six nodes did not all answer:\n{output}")
+            time.sleep(0.3)
         yield
     finally:
         server.terminate()
         server.wait(10)
+
+
+def _all_answer(base: int) -> bool:
+    try:
+        return all(
+            httpx.get(f"http://127.0.0.1:{base + i}/log/checkpoint").status_code in (200, 404)
+            for i in range(6)
+        )
+    except httpx.HTTPError:
+        return False
 
 
 def _build(root: Path, shared_data: Path) -> Path:
