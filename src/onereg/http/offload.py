@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import multiprocessing
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -28,7 +27,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from onereg.core.registries import RegistryId
-from onereg.federation.guard import BoundedWork, Deadline, DeadlineExceeded, RateLimiter
+from onereg.federation.guard import (
+    BoundedWork,
+    Deadline,
+    DeadlineExceeded,
+    RateLimiter,
+    process_pool,
+)
 from onereg.federation.node_config import Limits
 from onereg.registry.node import RegistryNode
 
@@ -152,9 +157,8 @@ class SerialWriter:
         """`job(*args)` in the writer process (`job` and `args` must pickle)."""
         if self._pending > self.waiting:
             raise Refused(503, f"{self._pending} writes are waiting already; try again later", 2)
-        if self._pool is None:
-            context = multiprocessing.get_context("spawn")  # no fork of a threaded process
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        if self._pool is None:  # spawned, and ends with the node however the node ends
+            self._pool = process_pool(1, nice=0)
         self._pending += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, job, *args)
