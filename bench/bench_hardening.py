@@ -66,7 +66,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(BENCH))
 
-from localfed import EVIDENCE, ONEREG, LocalFederation, free_base_port  # noqa: E402
+from localfed import EVIDENCE, FAST_TIMERS, ONEREG, LocalFederation, free_base_port  # noqa: E402
 from onereg.core.registries import RegistryId  # noqa: E402
 from onereg.core.resources import format_number  # noqa: E402
 from onereg.federation.config import NodeInfo  # noqa: E402
@@ -101,6 +101,7 @@ HEAD_START = 1.0  # the attacks start this long before the load
 # lag row said so), not the node's. What each attack reached is reported beside the figures.
 ATTACKER_NICE = 10
 TRANSFER_EVERY = 2.0  # seconds between two transfers started by holders
+DEPLOYED_TIMERS = Timers()  # node.toml's [timers] defaults: publish and mirror every 5 s
 
 # what each attack does (the findings of issue 12), with the client addresses it comes from
 ATTACKS = {
@@ -207,10 +208,14 @@ def _queries(node: RegistryNode, count: int) -> tuple[list[str], list[str], list
 
 
 def build(
-    root: Path, registry: str, transfers: int, progress: Callable[[str], None] = print
+    root: Path,
+    registry: str,
+    transfers: int,
+    progress: Callable[[str], None] = print,
+    timers: Timers = DEPLOYED_TIMERS,
 ) -> Setup:
     """Nodes under `root`, their data imported, holder keys registered, nothing started."""
-    fed = LocalFederation(root, {"arin": []}, iana=SHARED / "iana")
+    fed = LocalFederation(root, {"arin": []}, iana=SHARED / "iana", timers=timers)
     target = RegistryId(registry)
     progress(f"importing {registry}'s {DATE} file ...")
     source = SHARED / "delegated" / DATE / f"delegated-{registry}-extended-latest"
@@ -254,8 +259,7 @@ def start(setup: Setup, progress: Callable[[str], None] = print) -> None:
 def _readdress(setup: Setup) -> None:
     fed = setup.fed
     fed.base = free_base_port()
-    fast = Timers(publish=0.2, mirror=0.2, stale_after=30.0)  # as LocalFederation sets them
-    fed.nodes = describe_nodes(fed.root, fed.base, quorum=1, timers=fast)
+    fed.nodes = describe_nodes(fed.root, fed.base, quorum=1, timers=fed.timers)
     fed.urls = {n.registry: n.url for n in fed.nodes}
     fed.whois = {n.registry: n.whois for n in fed.nodes}
     rtr = load_config(config_path(fed.root, RegistryId(setup.target))).rtr
@@ -849,6 +853,26 @@ def node_p99(histogram: dict[float, float]) -> str:
     return f"p99 <= {bound * 1000:g} ms; {within:.1f} % within {RDAP_P99_MS:g} ms"
 
 
+def core_times() -> dict[int, tuple[int, int]]:
+    """(busy, total) clock ticks of each core so far, from /proc/stat: whether the load
+    generators' core was saturated says whether the clients' figures are the node's."""
+    out = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *ticks = line.split()
+        if name.startswith("cpu") and name != "cpu":
+            values = [int(t) for t in ticks]
+            idle = values[3] + values[4]  # idle + iowait
+            out[int(name[3:])] = (sum(values[:8]) - idle, sum(values[:8]))
+    return out
+
+
+def busy_share(before: dict[int, tuple[int, int]]) -> dict[int, float]:
+    after = core_times()
+    return {
+        core: (after[core][0] - b[0]) / max(1, after[core][1] - b[1]) for core, b in before.items()
+    }
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a process (all its threads) so far, from /proc."""
     try:
@@ -885,6 +909,7 @@ class Phase:
     attacks: dict[str, dict[str, Any]]
     failures: list[str]
     cpu: dict[str, float] = field(default_factory=dict)  # CPU time / wall time, per process
+    cores: dict[int, float] = field(default_factory=dict)  # busy share of each core
     node_rdap: dict[float, float] = field(default_factory=dict)  # the node's own histogram
 
     def of(self, kind: str) -> list[Sample]:
@@ -952,6 +977,7 @@ def run_phase(
     sampler = RssSampler(setup.pids)
     sampler.start()
     cpu_before = {name: cpu_seconds(pid) for name, pid in setup.pids.items()}
+    cores_before = core_times()
     rdap_before = rdap_histogram(p["url"])
     began = time.monotonic()
     for face, rate in rates(setup.factor).items():
@@ -971,6 +997,7 @@ def run_phase(
     sampler.join()
     elapsed = time.monotonic() - began
     cpu = {n: (cpu_seconds(pid) - cpu_before[n]) / elapsed for n, pid in setup.pids.items()}
+    cores = busy_share(cores_before)
     for proc in procs:
         proc.join(5)
         if proc.is_alive():
@@ -981,7 +1008,7 @@ def run_phase(
             samples += [(f"lag:{label}" if k == "lag" else k, x, ok) for k, x, ok in results[label]]
     found = {k: v for k, v in results.items() if k in ATTACKS and isinstance(v, dict)}
     phase = Phase(name, seconds, load_average, samples, dict(sampler.peak), found, failures)
-    phase.cpu = cpu
+    phase.cpu, phase.cores = cpu, cores
     after = rdap_histogram(p["url"])
     phase.node_rdap = {le: after.get(le, 0) - n for le, n in rdap_before.items()}
     return phase
@@ -999,6 +1026,7 @@ def run(
     attacks: tuple[str, ...] = tuple(ATTACKS),
     transfer_every: float = TRANSFER_EVERY,
     host_cpus: frozenset[int] = frozenset(),
+    timers: Timers = DEPLOYED_TIMERS,
 ) -> tuple[Setup, list[Phase]]:
     """`transfer_every`: seconds between transfers (0: none, to see the load without them)."""
     """Build, start, run "load" then "load + attacks" (or only the latter), stop."""
@@ -1013,7 +1041,7 @@ def run(
     def progress(text: str) -> None:
         print(f"[{time.monotonic() - began:5.1f} s] {text}", flush=True)
 
-    setup = build(root, registry, per_phase * len(phases), progress)
+    setup = build(root, registry, per_phase * len(phases), progress, timers)
     setup.legit_timeout, setup.transfer_timeout = legit_timeout, transfer_timeout
     setup.factor, setup.attacks = factor, attacks
     setup.transfer_every = transfer_every
@@ -1061,8 +1089,8 @@ def _cell(phase: Phase, kind: str) -> str:
     )
 
 
-def _lag(phase: Phase) -> str:
-    lag = [s[1] * 1000 for s in phase.samples if s[0].startswith("lag:")]
+def _lag(phase: Phase, face: str = "") -> str:
+    lag = [s[1] * 1000 for s in phase.samples if s[0].startswith("lag:" + face)]
     if not lag:
         return "-"
     return f"{statistics.median(lag):.1f} / {_pct(lag, 0.99):.1f} / {max(lag):,.0f} ms"
@@ -1094,6 +1122,8 @@ def section(registry: str, seconds: float, setup: Setup, phases: list[Phase]) ->
         factor += f" --attacks {','.join(setup.attacks)}"
     if setup.transfer_every != TRANSFER_EVERY:
         factor += f" --transfer-every {setup.transfer_every:g}"
+    if setup.fed.timers == FAST_TIMERS:
+        factor += " --test-timers"
     lines = [
         "## Load under attack (issue 12, point 6)",
         "",
@@ -1103,8 +1133,14 @@ def section(registry: str, seconds: float, setup: Setup, phases: list[Phase]) ->
         "",
         f"- **Nodes**: `onereg serve --config` processes for IANA, {registry} (its complete "
         f"{DATE} file) and ARIN (the transfers' recipient); `onereg rtr serve --config` for "
-        f"{registry} with `{VRPS.name}`. Test timers (publish and mirror every 0.2 s, quorum "
-        "1), default `[limits]`, on loopback. "
+        f"{registry} with `{VRPS.name}`. "
+        + (
+            "Test timers (publish and mirror every 0.2 s)"
+            if setup.fed.timers == FAST_TIMERS
+            else f"The deployed timers (publish and mirror every {setup.fed.timers.mirror:g} s; "
+            "a transfer step publishes at once)"
+        )
+        + ", quorum 1, default `[limits]`, on loopback. "
         + (
             f"Cores: {registry}'s node and its RTR server run on core "
             f"{','.join(map(str, sorted(setup.host_cpus)))} alone, as on a host of their own; "
@@ -1156,6 +1192,18 @@ def section(registry: str, seconds: float, setup: Setup, phases: list[Phase]) ->
         + " |"
     )
     lines.append(
+        "| RDAP load generator alone: how late sends left | "
+        + " | ".join(_lag(p, "rdap") for p in phases)
+        + " |"
+    )
+    for core in sorted({c for p in phases for c in p.cores}):
+        role = "the node under test's" if core in setup.host_cpus else "the clients' and peers'"
+        lines.append(
+            f"| core {core} ({role}) busy | "
+            + " | ".join(f"{p.cores.get(core, 0) * 100:.0f} %" for p in phases)
+            + " |"
+        )
+    lines.append(
         "| machine load average (1 min) at the start | "
         + " | ".join(f"{p.load_average:.1f}" for p in phases)
         + " |"
@@ -1165,7 +1213,7 @@ def section(registry: str, seconds: float, setup: Setup, phases: list[Phase]) ->
         + " | ".join(node_p99(p.node_rdap) for p in phases)
         + " |"
     )
-    for proc in (setup.target, "rtr"):
+    for proc in sorted(setup.pids):
         lines.append(
             f"| CPU used by {proc}, share of one core | "
             + " | ".join(f"{p.cpu.get(proc, 0) * 100:.0f} %" for p in phases)
@@ -1245,6 +1293,12 @@ def main() -> None:
         help="Let the node under test share every core with the load, the attackers and its "
         "peers (by default it has a core of its own, as on its own host).",
     )
+    parser.add_argument(
+        "--test-timers",
+        action="store_true",
+        help="Publish and mirror every 0.2 s as the tests do (by default the nodes keep the "
+        "deployed defaults of node.toml's [timers]: every 5 s).",
+    )
     parser.add_argument("--no-write", action="store_true", help="Print, do not touch the docs.")
     parser.add_argument(
         "--keep",
@@ -1270,6 +1324,7 @@ def main() -> None:
             attacks=chosen,
             transfer_every=args.transfer_every,
             host_cpus=split_cores(args.shared_cores),
+            timers=FAST_TIMERS if args.test_timers else DEPLOYED_TIMERS,
         )
     body = section(args.registry, args.seconds, setup, phases)
     if args.no_write:

@@ -37,6 +37,8 @@ FIELDS = [
     *("prior_blocks_efficient_use", "usage_plan_50_percent_5_years"),
 ]
 EVIDENCE: dict[str, object] = dict.fromkeys(FIELDS, True)
+# The nodes publish and mirror often in tests, so that a recipient sees the source's log quickly.
+FAST_TIMERS = Timers(publish=0.2, mirror=0.2, stale_after=30.0)
 
 
 def free_base_port(count: int = 6) -> int:
@@ -80,16 +82,17 @@ class LocalFederation:
         root: Path,
         holdings: dict[str, list[tuple[str, str, int, str]]],
         iana: Path | None = None,
+        timers: Timers | None = None,
     ) -> None:
-        """`iana`: a directory of IANA registry files to give the federation its IANA node."""
+        """`iana`: a directory of IANA registry files to give the federation its IANA node;
+        `timers`: the nodes' background timers (default: `FAST_TIMERS`)."""
         self.root = root
         self.data = DataDir(root)
         self.base = free_base_port()
         # every node's directory, keys and config once, up front, and the federation file
-        # Tests start only some of the six nodes: one cosignature is the quorum here, and the
-        # nodes publish and mirror often, so a recipient sees the source's log quickly.
-        fast = Timers(publish=0.2, mirror=0.2, stale_after=30.0)
-        self.nodes = describe_nodes(root, self.base, quorum=1, timers=fast)
+        # Tests start only some of the six nodes: one cosignature is the quorum here.
+        self.timers = timers or FAST_TIMERS
+        self.nodes = describe_nodes(root, self.base, quorum=1, timers=self.timers)
         self.urls = {n.registry: n.url for n in self.nodes}
         self.whois = {n.registry: n.whois for n in self.nodes}
         self.keys: dict[tuple[str, str], Ed25519PrivateKey] = {}
