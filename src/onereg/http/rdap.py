@@ -457,23 +457,14 @@ def holder_of(node: RegistryNode, handle: str | None) -> obj.Holder | None:
 
 
 def stored_handle(node: RegistryNode, asked: str) -> str | None:
-    """The holder handle as the node stores it, for a handle asked in any case.
-
-    RIR handles are case-insensitive (RIPE, ARIN and APNIC answer `ripe-ncc-hm-mnt` as
-    `RIPE-NCC-HM-MNT`) and clients change the case (whoisit upper-cases every handle), so an
-    exact match is tried first (the primary key) and only a miss scans the holders without
-    regard to case. Two stored handles that differ only in case are ambiguous: the error names
-    them so the client can ask with the exact one."""
-    if node.holder(asked) is not None:
-        return asked
-    rows = node.conn.execute(
-        "SELECT handle FROM holders WHERE handle = ? COLLATE NOCASE ORDER BY handle LIMIT 3",
-        (asked,),
-    ).fetchall()
-    if len(rows) > 1:
-        names = ", ".join(repr(str(r[0])) for r in rows)
+    """The holder handle as the node stores it, for a handle asked in any case (as RIPE, ARIN
+    and APNIC match handles; whoisit upper-cases them). Two stored handles that differ only in
+    case are ambiguous: the error names them so that the client can ask with the exact one."""
+    found = node.holder_handles(asked)
+    if len(found) > 1:
+        names = ", ".join(repr(h) for h in found)
         raise _not_found(f"{asked!r} matches several handles differing in case: {names}")
-    return str(rows[0][0]) if rows else None
+    return found[0] if found else None
 
 
 def transfer_time(node: RegistryNode, d: Delegation) -> str | None:

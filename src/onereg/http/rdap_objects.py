@@ -49,14 +49,15 @@ _STATUS_VALUES = {
 # "an RIR-specific classification"). Sources: the real responses in ../shared/data/rdap
 # (ipwhois and whoisit test suites) and, for RIPE NCC's autnums, its RDAP server's source
 # (RIPE-NCC/whois, RdapObjectMapper: every aut-num is "DIRECT ALLOCATION"); AFRINIC runs a
-# derivative of RIPE's database software and words networks like it. A delegated file says only
-# allocated or assigned, and an assignment in it is a direct, provider-independent one.
+# derivative of RIPE's database software and words networks like it, but not LEGACY: its
+# 196.11.239.0 - 196.11.246.255, in IANA's LEGACY 196/8, is ASSIGNED PI. A delegated file says
+# only allocated or assigned, and an assignment in it is a direct, provider-independent one.
 #
 # | registry | IPv4 allocated / assigned      | IPv6 allocated / assigned      | autnum   |
 # |----------|--------------------------------|--------------------------------|----------|
 # | RIPE NCC | ALLOCATED PA / ASSIGNED PI,    | ALLOCATED-BY-RIR / ASSIGNED PI | DIRECT   |
 # |          | LEGACY (in IANA's LEGACY /8s)  |                                | ALLOC.*  |
-# | AFRINIC  | as RIPE NCC                    | as RIPE NCC                    | as RIPE  |
+# | AFRINIC  | as RIPE NCC, without LEGACY    | as RIPE NCC                    | as RIPE  |
 # | ARIN     | DIRECT ALLOCATION / DIRECT ASSIGNMENT (both families, legacy too) | none     |
 # | APNIC    | ALLOCATED PORTABLE / ASSIGNED PORTABLE (both families)            | none     |
 # | LACNIC   | allocated / assigned (lower case, as LACNIC writes them)          | none     |
@@ -65,8 +66,9 @@ _STATUS_VALUES = {
 # the class (ARIN's autnum), or the data has no example (APNIC's and LACNIC's autnums), so the
 # member is left out rather than guessed. Pool space is AVAILABLE or RESERVED everywhere (lower
 # case at LACNIC): the RIRs do not serve it, so there is no word of theirs to follow.
+_RIPE_V4 = {"allocated": "ALLOCATED PA", "assigned": "ASSIGNED PI"}
 _RIPE_STYLE = {
-    "ipv4": {"allocated": "ALLOCATED PA", "assigned": "ASSIGNED PI", "legacy": "LEGACY"},
+    "ipv4": {**_RIPE_V4, "legacy": "LEGACY"},
     "ipv6": {"allocated": "ALLOCATED-BY-RIR", "assigned": "ASSIGNED PI"},
     "asn": {"allocated": "DIRECT ALLOCATION", "assigned": "DIRECT ALLOCATION"},
 }
@@ -80,7 +82,7 @@ _LACNIC_IP = {
 }
 TYPE_WORDS: dict[RegistryId, dict[str, dict[str, str]]] = {
     RegistryId.RIPENCC: _RIPE_STYLE,
-    RegistryId.AFRINIC: _RIPE_STYLE,
+    RegistryId.AFRINIC: {**_RIPE_STYLE, "ipv4": _RIPE_V4},
     RegistryId.ARIN: {"ipv4": _ARIN_IP, "ipv6": _ARIN_IP, "asn": {}},
     RegistryId.APNIC: {"ipv4": _APNIC_IP, "ipv6": _APNIC_IP, "asn": {}},
     RegistryId.LACNIC: {"ipv4": _LACNIC_IP, "ipv6": _LACNIC_IP, "asn": {}},
@@ -274,6 +276,8 @@ def entity_object(
     obj["links"] = [link(ctx, "self", f"{ctx.site.rdap}/entity/{holder.handle}")]
     if holder.changed and not nested:
         obj["events"] = [{"eventAction": "last changed", "eventDate": holder.changed}]
+    if ctx.site.port43 and not nested:
+        obj["port43"] = ctx.site.port43
     return obj
 
 

@@ -212,6 +212,7 @@ def _schemas() -> dict[str, JsonSchema]:
                 "vcardArray": _ref("VCardArray"),
                 "links": _array("Link"),
                 "events": _array("Event"),
+                "port43": {"type": "string"},
                 "remarks": _array("Notice"),
                 "networks": _array("IpNetworkSummary"),
                 "autnums": _array("AutnumSummary"),

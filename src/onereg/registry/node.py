@@ -537,6 +537,19 @@ class RegistryNode:
             return None
         return {"handle": row[0], "name": row[1], "cc": row[2], "seq": row[3]}
 
+    def holder_handles(self, asked: str) -> list[str]:
+        """The stored handles `asked` names, in any case: itself when stored exactly (the
+        primary key), else every handle equal to it but for case (a scan of the holders, only
+        on a miss; at most three, enough to tell one from several). RIR handles are
+        case-insensitive and clients change their case (whoisit upper-cases them)."""
+        if self.holder(asked) is not None:
+            return [asked]
+        rows = self.conn.execute(
+            "SELECT handle FROM holders WHERE handle = ? COLLATE NOCASE ORDER BY handle LIMIT 3",
+            (asked,),
+        )
+        return [str(row[0]) for row in rows]
+
     def holder_resources(self, handle: str, limit: int | None = None) -> list[Delegation]:
         """The holder's delegations in order; the first `limit` only, when given."""
         sql = f"SELECT {_DELEGATION_COLUMNS} FROM delegations WHERE holder = ? ORDER BY afi, start"
