@@ -8,6 +8,28 @@ The `onereg_versions_0` extension (see `onereg.http.rdap`) adds two response sha
 list (`onereg_versions_0_versions`) and an object as it was at one version (the usual object with
 an `onereg_versions_0_version` member). Only those responses name the extension in
 `rdapConformance`.
+
+Types. The `type` member as each registry's own RDAP service words it (RFC 9083 says only
+that it is "an RIR-specific classification"). Sources: the real responses in ../shared/data/rdap
+(ipwhois and whoisit test suites) and, for RIPE NCC's autnums, its RDAP server's source
+(RIPE-NCC/whois, RdapObjectMapper: every aut-num is "DIRECT ALLOCATION"); AFRINIC runs a
+derivative of RIPE's database software and words networks like it, but not LEGACY: its
+196.11.239.0 - 196.11.246.255, in IANA's LEGACY 196/8, is ASSIGNED PI. A delegated file says
+only allocated or assigned, and an assignment in it is a direct, provider-independent one.
+
+| registry | IPv4 allocated / assigned      | IPv6 allocated / assigned      | autnum   |
+|----------|--------------------------------|--------------------------------|----------|
+| RIPE NCC | ALLOCATED PA / ASSIGNED PI,    | ALLOCATED-BY-RIR / ASSIGNED PI | DIRECT   |
+|          | LEGACY (in IANA's LEGACY /8s)  |                                | ALLOC.*  |
+| AFRINIC  | as RIPE NCC, without LEGACY    | as RIPE NCC                    | as RIPE  |
+| ARIN     | DIRECT ALLOCATION / DIRECT ASSIGNMENT (both families, legacy too) | none     |
+| APNIC    | ALLOCATED PORTABLE / ASSIGNED PORTABLE (both families)            | none     |
+| LACNIC   | allocated / assigned (lower case, as LACNIC writes them)          | none     |
+
+(*) "DIRECT ALLOCATION". "none": the registry's responses in the data carry no `type` for
+the class (ARIN's autnum), or the data has no example (APNIC's and LACNIC's autnums), so the
+member is left out rather than guessed. Pool space is AVAILABLE or RESERVED everywhere (lower
+case at LACNIC): the RIRs do not serve it, so there is no word of theirs to follow.
 """
 
 from __future__ import annotations
@@ -45,27 +67,7 @@ _STATUS_VALUES = {
     Status.RESERVED.value: "reserved",
     Status.AVAILABLE.value: "inactive",
 }
-# The `type` member as each registry's own RDAP service words it (RFC 9083 says only that it is
-# "an RIR-specific classification"). Sources: the real responses in ../shared/data/rdap
-# (ipwhois and whoisit test suites) and, for RIPE NCC's autnums, its RDAP server's source
-# (RIPE-NCC/whois, RdapObjectMapper: every aut-num is "DIRECT ALLOCATION"); AFRINIC runs a
-# derivative of RIPE's database software and words networks like it, but not LEGACY: its
-# 196.11.239.0 - 196.11.246.255, in IANA's LEGACY 196/8, is ASSIGNED PI. A delegated file says
-# only allocated or assigned, and an assignment in it is a direct, provider-independent one.
-#
-# | registry | IPv4 allocated / assigned      | IPv6 allocated / assigned      | autnum   |
-# |----------|--------------------------------|--------------------------------|----------|
-# | RIPE NCC | ALLOCATED PA / ASSIGNED PI,    | ALLOCATED-BY-RIR / ASSIGNED PI | DIRECT   |
-# |          | LEGACY (in IANA's LEGACY /8s)  |                                | ALLOC.*  |
-# | AFRINIC  | as RIPE NCC, without LEGACY    | as RIPE NCC                    | as RIPE  |
-# | ARIN     | DIRECT ALLOCATION / DIRECT ASSIGNMENT (both families, legacy too) | none     |
-# | APNIC    | ALLOCATED PORTABLE / ASSIGNED PORTABLE (both families)            | none     |
-# | LACNIC   | allocated / assigned (lower case, as LACNIC writes them)          | none     |
-#
-# (*) "DIRECT ALLOCATION". "none": the registry's responses in the data carry no `type` for
-# the class (ARIN's autnum), or the data has no example (APNIC's and LACNIC's autnums), so the
-# member is left out rather than guessed. Pool space is AVAILABLE or RESERVED everywhere (lower
-# case at LACNIC): the RIRs do not serve it, so there is no word of theirs to follow.
+# The `type` vocabularies: see the module docstring (the table and its sources).
 _RIPE_V4 = {"allocated": "ALLOCATED PA", "assigned": "ASSIGNED PI"}
 _RIPE_STYLE = {
     "ipv4": {**_RIPE_V4, "legacy": "LEGACY"},
