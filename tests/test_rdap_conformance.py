@@ -251,6 +251,23 @@ def test_entity_handles_match_in_any_case(data: DataDir, authority: RdapAuthorit
     assert missing.status_code == 404
 
 
+def test_handles_differing_only_in_case_are_ambiguous(tmp_path: Path) -> None:
+    from onereg.http.rdap import RdapError, stored_handle
+    from onereg.registry import events as ev
+
+    with RegistryNode.open(RegistryId.RIPENCC, tmp_path / "node.sqlite") as node:
+        holders = [{"handle": h, "name": h, "cc": "NL"} for h in ("Org-A", "ORG-a", "org-b")]
+        node.append([(ev.HOLDER_REGISTERED, h) for h in holders])
+        assert node.holder_handles("ORG-B") == ["org-b"]  # the lower-case probe
+        assert node.holder_handles("Org-A") == ["Org-A"]  # exact wins
+        assert stored_handle(node, "oRg-B") == "org-b"  # the case-blind scan
+        assert stored_handle(node, "org-c") is None
+        with pytest.raises(RdapError) as refused:
+            stored_handle(node, "org-A")
+    assert refused.value.code == 404
+    assert "'ORG-a'" in refused.value.description and "'Org-A'" in refused.value.description
+
+
 def test_whois_finds_a_handle_in_any_case_as_rdap_does(
     data: DataDir, authority: RdapAuthority
 ) -> None:
