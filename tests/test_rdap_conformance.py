@@ -36,11 +36,12 @@ pytestmark = pytest.mark.realdata
 URLS = {rid: f"https://rdap.{rid.value}.test" for rid in (RegistryId.IANA, *RIRS)}
 RDAP = "application/rdap+json"
 ASN_WINDOWS = ((1, 40), (2000, 2040), (2540, 2580))  # early AS numbers, held across registries
-# around RIPE NCC's legacy 130.59.0.0/16 (in ARIN-administered 130/8), a stretch of RIPE NCC's
-# own 193/8, and the first IPv6 allocations of RIPE NCC and AFRINIC
+# a whole /8 held in one record (ARIN's 17.0.0.0/8), around RIPE NCC's legacy 130.59.0.0/16 (in
+# ARIN-administered 130/8), a stretch of RIPE NCC's own 193/8, and the first IPv6 allocations of
+# RIPE NCC and AFRINIC
 NETWORKS = tuple(
     ipaddress.ip_network(n)
-    for n in ("130.56.0.0/13", "193.0.0.0/16", "2001:600::/26", "2001:4200::/28")
+    for n in ("17.0.0.0/8", "130.56.0.0/13", "193.0.0.0/16", "2001:600::/26", "2001:4200::/28")
 )
 # RFC 9083 10.2.1: the registered notice types for a result set cut short
 TRUNCATION_TYPES = {
@@ -408,6 +409,26 @@ def test_every_network_at_a_node_names_a_served_parent(
         parent = ok(c, "/rdap/ip/130.0.0.0/8")
         assert c.get("/rdap/ip/130.0.0.0/9").status_code == 301  # not IANA's block: sent on
     assert parent["type"] == "LEGACY"
+
+
+def test_a_block_held_whole_is_its_holders_object_not_iana(
+    data: DataDir, authority: RdapAuthority
+) -> None:
+    """ARIN records all of 17.0.0.0/8: asking for the /8 finds ARIN's record everywhere, and
+    the record names no parent (IANA's block would be itself)."""
+    with data.open(RegistryId.ARIN) as node:
+        record = node.containing(Resource.parse("17.0.0.0/8"))
+    assert record is not None and str(record.resource) == "17.0.0.0/8"
+    arin = f"{URLS[RegistryId.ARIN]}/rdap/ip/17.0.0.0/8"
+    for rid in (RegistryId.IANA, RegistryId.RIPENCC):
+        with client(data, authority, rid) as c:
+            moved = c.get("/rdap/ip/17.0.0.0/8")
+        assert (moved.status_code, moved.headers["location"]) == (301, arin)
+    with client(data, authority, RegistryId.ARIN) as c:
+        body = ok(c, "/rdap/ip/17.0.0.0/8")
+    assert body["entities"][0]["handle"] == record.holder
+    assert "parentHandle" not in body
+    assert "up" not in {link["rel"] for link in body["links"]}
 
 
 # --- 6. type words: the record's own, in its registry's vocabulary ------------------------------

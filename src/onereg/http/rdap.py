@@ -106,6 +106,9 @@ class RdapAuthority:
     iana: AuthorityMap
     base_urls: Mapping[RegistryId, str]
     publication: str
+    # IANA blocks (afi, start, end) an RIR holds whole in one record (ARIN's 17.0.0.0/8): the
+    # lookup of the block finds that record, not IANA's (see `resolve`)
+    whole: frozenset[tuple[str, int, int]] = frozenset()
     _starts: dict[str, list[int]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -131,14 +134,18 @@ class RdapAuthority:
                 owner = block.registry or RegistryId.IANA
                 claims[afi].append((block.start, block.end, _RANK_IANA, owner))
         times = [_last_time(iana)] if iana is not None else []
+        rirs = list(rirs)
+        whole: set[tuple[str, int, int]] = set()
         for node in rirs:
+            whole.update(_held_whole(node, amap))
             times.append(_last_time(node))
             for afi, start, end in _cross_holdings(node):
                 claims[afi].append((start, end, _RANK_CROSS, node.registry))
             for afi, start, end in _held_in_foreign_blocks(node, amap):
                 claims[afi].append((start, end, _RANK_HELD, node.registry))
         spans = {afi: tuple(_sweep(c)) for afi, c in claims.items()}
-        return cls(spans, amap, dict(base_urls), max((t for t in times if t), default=""))
+        published = max((t for t in times if t), default="")
+        return cls(spans, amap, dict(base_urls), published, frozenset(whole))
 
     def authoritative(self, afi: Afi, number: int) -> RegistryId | None:
         spans, starts = self.spans.get(afi.value, ()), self._starts.get(afi.value, [])
@@ -151,6 +158,14 @@ class RdapAuthority:
         """The registry's RDAP base (no trailing slash), if the federation knows where it is."""
         url = self.base_urls.get(registry)
         return None if url is None else url.rstrip("/") + "/rdap"
+
+    def served_block(self, res: Resource) -> AuthorityBlock | None:
+        """IANA's block exactly `res` when the IANA node is where it is served: the parent
+        the RIRs' objects name. A block an RIR holds whole is that RIR's object instead."""
+        block = self.iana_block(res)
+        if block is None or (block.start, block.end) != (res.start, res.end):
+            return None
+        return None if (res.afi.value, res.start, res.end) in self.whole else block
 
     def iana_block(self, res: Resource) -> AuthorityBlock | None:
         """The IANA block wholly covering `res` (its parent object), if one does."""
@@ -194,6 +209,16 @@ def _last_time(node: RegistryNode) -> str:
 def _cross_holdings(node: RegistryNode) -> Iterable[tuple[str, int, int]]:
     for afi, start, end in node.conn.execute("SELECT afi, start, end FROM cross_holdings"):
         yield str(afi), unkey(start), unkey(end)
+
+
+def _held_whole(node: RegistryNode, amap: AuthorityMap) -> Iterable[tuple[str, int, int]]:
+    """IANA's IP blocks the node holds all of in one record (one index probe per block)."""
+    for afi, blocks in amap.blocks.items():
+        if afi == Afi.ASN.value:
+            continue
+        for block in blocks:
+            if node.containing(Resource(Afi(afi), block.start, block.end)) is not None:
+                yield afi, block.start, block.end
 
 
 def _held_in_foreign_blocks(
@@ -500,12 +525,14 @@ def record_of(
     if block is not None:
         legacy = block.iana_status == "LEGACY"
         iana = auth.rdap_base(RegistryId.IANA)
+        around = Resource(d.resource.afi, block.start, block.end)
         if (
             node.registry is not RegistryId.IANA
             and iana is not None
             and d.resource.afi is not Afi.ASN
+            and auth.served_block(around) is not None  # not the record itself, held whole
         ):
-            parent = Resource(d.resource.afi, block.start, block.end)
+            parent = around
             parent_href = f"{iana}/{obj.network_path(parent)}"
     return obj.Record(
         d,
@@ -528,16 +555,9 @@ def resolve(node: RegistryNode, auth: RdapAuthority, res: Resource) -> Delegatio
     exactly one of IANA's blocks is answered by the IANA node (and sent there by the others),
     since that block is the parent the RIRs' objects name (`parentHandle` and their "up" link).
     """
-    if res.afi is not Afi.ASN and res.start != res.end:
-        block = auth.iana_block(res)
-        iana = auth.rdap_base(RegistryId.IANA)
-        if block is not None and (block.start, block.end) == (res.start, res.end):
-            if node.registry is RegistryId.IANA:
-                exact = covering(node, res)
-                if exact is not None and exact.resource == res:
-                    return exact
-            elif iana is not None and covering(node, res) is None:
-                return Redirect(f"{iana}/{query_path(res)}")
+    parent = _parent_block(node, auth, res)
+    if parent is not None:
+        return parent
     owner = auth.authoritative(res.afi, res.start)
     base = None
     if owner is not None and owner is not node.registry:
@@ -551,6 +571,21 @@ def resolve(node: RegistryNode, auth: RdapAuthority, res: Resource) -> Delegatio
     if target is not None:
         return target
     raise _not_found(f"{res} is not registered at {node.registry.display_name}")
+
+
+def _parent_block(
+    node: RegistryNode, auth: RdapAuthority, res: Resource
+) -> Delegation | Redirect | None:
+    """IANA's block when `res` is exactly one the IANA node serves (the parent the RIRs'
+    objects name): the block itself at the IANA node, a redirect there from a node that has
+    no record of it; None for every other query."""
+    if res.afi is Afi.ASN or res.start == res.end or auth.served_block(res) is None:
+        return None
+    local = covering(node, res)
+    if node.registry is RegistryId.IANA:
+        return local if local is not None and local.resource == res else None
+    iana = auth.rdap_base(RegistryId.IANA)
+    return Redirect(f"{iana}/{query_path(res)}") if iana and local is None else None
 
 
 # --- history (onereg_versions_0) ---------------------------------------------------------------
