@@ -192,6 +192,10 @@ def help_object(ctx: Context) -> JsonObject:
                         "autnum/<number>/versions, and .../versions/<n>: the record's history "
                         f"from the registry's log ({VERSIONS_EXTENSION})",
                         "openapi.json: an OpenAPI 3.1 description of this service",
+                        "terms-of-service, inaccuracy-report: the policy pages (HTML) the "
+                        "notices link to",
+                        "Every path answers a CORS preflight (OPTIONS); answers carry "
+                        "Access-Control-Allow-Origin: * (RFC 7480 5.6).",
                         "Resources another registry is authoritative for are redirected (301).",
                     ],
                 }
