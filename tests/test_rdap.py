@@ -613,6 +613,7 @@ def test_a_version_is_the_object_as_it_was(history: DataDir) -> None:
     assert rels == {
         "self": f"{rdap}/ip/193.0.0.0/20/versions/2",
         "version-history": f"{rdap}/ip/193.0.0.0/20/versions",
+        "up": f"{URLS[RegistryId.IANA]}/rdap/ip/193.0.0.0/8",  # the parent, served by IANA
     }
     rels = {link["rel"]: link["href"] for link in latest["links"]}
     assert rels["latest-version"] == f"{rdap}/ip/193.0.0.0/21"

@@ -160,8 +160,12 @@ def test_openapi_document_covers_every_route(rdap_app: Starlette, api_schema: An
     assert {p for p in paths if p.startswith("/rdap/") and "{rest:path}" not in p} == set(
         doc["paths"]
     )
+    pages = {"/rdap/terms-of-service", "/rdap/inaccuracy-report"}  # what the notices link to
     for path, item in doc["paths"].items():
         responses = item["get"]["responses"]
+        if path in pages:
+            assert set(responses) == {"200"} and set(responses["200"]["content"]) == {"text/html"}
+            continue
         assert {"200", "400"} <= set(responses), path
         media = "application/json" if path.endswith(".json") else "application/rdap+json"
         assert set(responses["200"]["content"]) == {media}, path
@@ -336,3 +340,31 @@ def test_versions_show_the_transfer_on_both_sides(fed: LocalFederation) -> None:
     ]
     assert away.status_code == 301
     assert away.headers["location"] == f"{arin}/ip/193.0.1.0/24/versions"
+
+
+def test_served_node_names_its_whois_host_and_answers_cors_preflight(fed: LocalFederation) -> None:
+    """`onereg serve` as run: port43 is the host of the node's `[public] whois` (RFC 9083 4.7),
+    a CORS preflight is answered (RFC 7480 5.6), and the terms link is the HTML it claims."""
+    base = fed.urls["ripencc"]
+    with httpx.Client(timeout=10) as client:
+        body = client.get(f"{base}/rdap/ip/193.0.0.1").json()
+        holder = client.get(f"{base}/rdap/entity/r1").json()  # the stored handle is R1
+        preflight = client.options(
+            f"{base}/rdap/ip/193.0.0.1",
+            headers={"Origin": "https://x.example", "Access-Control-Request-Method": "GET"},
+        )
+        (terms,) = [
+            link
+            for n in body["notices"]
+            for link in n.get("links", [])
+            if link["rel"] == "terms-of-service"
+        ]
+        page = client.get(terms["href"])
+    host = fed.whois["ripencc"].rpartition(":")[0]
+    assert body["port43"] == holder["port43"] == host
+    assert holder["handle"] == "R1"
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "GET" in preflight.headers["access-control-allow-methods"]
+    assert page.status_code == 200
+    assert page.headers["content-type"].split(";")[0] == terms["type"] == "text/html"

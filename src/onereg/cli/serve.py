@@ -98,6 +98,7 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
         transfers=protocol,
         rdap=authority,
         public_url=config.public_url,
+        public_whois=config.public_whois,
         limits=limits,
     )
     service.mirrors = PeerMirrors(

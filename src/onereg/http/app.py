@@ -40,7 +40,7 @@ from onereg.federation.witness import Witness
 from onereg.http.metrics import MetricsMiddleware, NodeMetrics, metrics_route
 from onereg.http.offload import Offload, Refused
 from onereg.http.operator_routes import operator_routes
-from onereg.http.rdap import RdapAuthority, rdap_routes
+from onereg.http.rdap import RdapAuthority, port43_host, rdap_routes
 from onereg.http.rpki_routes import RpkiConfig, rpki_routes
 from onereg.http.signed import SignedRoutes, signer_of
 from onereg.http.transfers import transfer_routes
@@ -84,6 +84,7 @@ class NodeService:
     transfers: ProtocolConfig | None = None
     rdap: Callable[[], RdapAuthority] | None = None  # where RDAP sends what others hold
     public_url: str = ""
+    public_whois: str = ""  # host:port of the whois service, named as `port43` in RDAP
     limits: Limits = field(default_factory=Limits)  # [limits] of node.toml
     rrdp: Publisher | None = None  # the publication server whose RRDP files this node serves
     rpki: RpkiConfig | None = None  # this registry's CA, for the hosted ROA routes
@@ -295,6 +296,7 @@ def build_app(service: NodeService) -> Starlette:
             service.current_node,
             service.rdap,
             service.public_url,
+            port43=port43_host(service.public_whois),
             stale=service.stale_notes,
             offload=work,
         )

@@ -106,6 +106,9 @@ class RdapAuthority:
     iana: AuthorityMap
     base_urls: Mapping[RegistryId, str]
     publication: str
+    # IANA blocks (afi, start, end) an RIR holds whole in one record (ARIN's 17.0.0.0/8): the
+    # lookup of the block finds that record, not IANA's (see `resolve`)
+    whole: frozenset[tuple[str, int, int]] = frozenset()
     _starts: dict[str, list[int]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -131,14 +134,18 @@ class RdapAuthority:
                 owner = block.registry or RegistryId.IANA
                 claims[afi].append((block.start, block.end, _RANK_IANA, owner))
         times = [_last_time(iana)] if iana is not None else []
+        rirs = list(rirs)
+        whole: set[tuple[str, int, int]] = set()
         for node in rirs:
+            whole.update(_held_whole(node, amap))
             times.append(_last_time(node))
             for afi, start, end in _cross_holdings(node):
                 claims[afi].append((start, end, _RANK_CROSS, node.registry))
             for afi, start, end in _held_in_foreign_blocks(node, amap):
                 claims[afi].append((start, end, _RANK_HELD, node.registry))
         spans = {afi: tuple(_sweep(c)) for afi, c in claims.items()}
-        return cls(spans, amap, dict(base_urls), max((t for t in times if t), default=""))
+        published = max((t for t in times if t), default="")
+        return cls(spans, amap, dict(base_urls), published, frozenset(whole))
 
     def authoritative(self, afi: Afi, number: int) -> RegistryId | None:
         spans, starts = self.spans.get(afi.value, ()), self._starts.get(afi.value, [])
@@ -152,6 +159,14 @@ class RdapAuthority:
         url = self.base_urls.get(registry)
         return None if url is None else url.rstrip("/") + "/rdap"
 
+    def served_block(self, res: Resource) -> AuthorityBlock | None:
+        """IANA's block exactly `res` when the IANA node is where it is served: the parent
+        the RIRs' objects name. A block an RIR holds whole is that RIR's object instead."""
+        block = self.iana_block(res)
+        if block is None or (block.start, block.end) != (res.start, res.end):
+            return None
+        return None if (res.afi.value, res.start, res.end) in self.whole else block
+
     def iana_block(self, res: Resource) -> AuthorityBlock | None:
         """The IANA block wholly covering `res` (its parent object), if one does."""
         pieces = self.iana.pieces(res.afi.value, res.start, res.end)
@@ -161,14 +176,18 @@ class RdapAuthority:
         return block if block.start <= res.start and res.end <= block.end else None
 
     def services(self, afi: Afi) -> list[obj.Service]:
-        """RFC 9224 services: each RIR's numbers, as prefixes (IP) or ranges (ASN)."""
+        """RFC 9224 services: each RIR's numbers, as prefixes (IP) or ranges (ASN).
+
+        An ASN entry is always a range "N-M", a single number too ("7-7"): RFC 9224 (5.3)
+        defines no other form, and clients that follow it (node-rdap) found nothing for a bare
+        "7". The spans are already disjoint and merged where adjacent with one registry
+        (`_sweep`), so every entry is as large as it can be."""
         entries: dict[RegistryId, list[str]] = defaultdict(list)
         for span in self.spans.get(afi.value, ()):
             if span.registry is RegistryId.IANA or span.registry not in self.base_urls:
                 continue
             if afi is Afi.ASN:
-                text = str(span.start) if span.start == span.end else f"{span.start}-{span.end}"
-                entries[span.registry].append(text)
+                entries[span.registry].append(f"{span.start}-{span.end}")
             else:
                 entries[span.registry] += [
                     f"{format_number(afi, net)}/{plen}"
@@ -190,6 +209,16 @@ def _last_time(node: RegistryNode) -> str:
 def _cross_holdings(node: RegistryNode) -> Iterable[tuple[str, int, int]]:
     for afi, start, end in node.conn.execute("SELECT afi, start, end FROM cross_holdings"):
         yield str(afi), unkey(start), unkey(end)
+
+
+def _held_whole(node: RegistryNode, amap: AuthorityMap) -> Iterable[tuple[str, int, int]]:
+    """IANA's IP blocks the node holds all of in one record (one index probe per block)."""
+    for afi, blocks in amap.blocks.items():
+        if afi == Afi.ASN.value:
+            continue
+        for block in blocks:
+            if node.containing(Resource(Afi(afi), block.start, block.end)) is not None:
+                yield afi, block.start, block.end
 
 
 def _held_in_foreign_blocks(
@@ -452,6 +481,17 @@ def holder_of(node: RegistryNode, handle: str | None) -> obj.Holder | None:
     return obj.Holder(info["handle"], info["name"], info["cc"], log_time(node, info["seq"]))
 
 
+def stored_handle(node: RegistryNode, asked: str) -> str | None:
+    """The holder handle as the node stores it, for a handle asked in any case (as RIPE, ARIN
+    and APNIC match handles; whoisit upper-cases them). Two stored handles that differ only in
+    case are ambiguous: the error names them so that the client can ask with the exact one."""
+    found = node.holder_handles(asked)
+    if len(found) > 1:
+        names = ", ".join(repr(h) for h in found)
+        raise _not_found(f"{asked!r} matches several handles differing in case: {names}")
+    return found[0] if found else None
+
+
 def transfer_time(node: RegistryNode, d: Delegation) -> str | None:
     """When a delegation that came by transfer was registered: the log time of the transfer's
     last entry at this node (its registration), else of the entry that wrote the record."""
@@ -473,11 +513,27 @@ def record_of(
     updated: str | None,
     changed: str | None = None,
 ) -> obj.Record:
-    parent = None
-    if node.registry is not RegistryId.IANA:
-        block = auth.iana_block(d.resource)
-        if block is not None:
-            parent = Resource(d.resource.afi, block.start, block.end)
+    """What an object needs besides its delegation.
+
+    The parent is IANA's block around the record (the RIR databases have no covering record of
+    their own in a delegated file), named only when the IANA node serves it (`resolve`), with
+    an "up" link there. The record is legacy when that block is LEGACY in IANA's registry (as
+    130.59.0.0/16 at RIPE NCC, inside ARIN-administered 130/8), which RIPE NCC types LEGACY."""
+    parent = parent_href = None
+    legacy = False
+    block = auth.iana_block(d.resource)
+    if block is not None:
+        legacy = block.iana_status == "LEGACY"
+        iana = auth.rdap_base(RegistryId.IANA)
+        around = Resource(d.resource.afi, block.start, block.end)
+        if (
+            node.registry is not RegistryId.IANA
+            and iana is not None
+            and d.resource.afi is not Afi.ASN
+            and auth.served_block(around) is not None  # not the record itself, held whole
+        ):
+            parent = around
+            parent_href = f"{iana}/{obj.network_path(parent)}"
     return obj.Record(
         d,
         changed or log_time(node, d.seq),
@@ -485,6 +541,8 @@ def record_of(
         parent,
         updated,
         transfer_time(node, d),
+        legacy,
+        parent_href,
     )
 
 
@@ -493,8 +551,13 @@ def resolve(node: RegistryNode, auth: RdapAuthority, res: Resource) -> Delegatio
 
     An RIR answers for what it holds even where IANA's map names another registry (it is the
     one that recorded the holding). The IANA node holds every block, so it answers only for what
-    no RIR is authoritative for, and sends the rest on, as rdap.iana.org does.
+    no RIR is authoritative for, and sends the rest on, as rdap.iana.org does; but a query for
+    exactly one of IANA's blocks is answered by the IANA node (and sent there by the others),
+    since that block is the parent the RIRs' objects name (`parentHandle` and their "up" link).
     """
+    parent = _parent_block(node, auth, res)
+    if parent is not None:
+        return parent
     owner = auth.authoritative(res.afi, res.start)
     base = None
     if owner is not None and owner is not node.registry:
@@ -508,6 +571,21 @@ def resolve(node: RegistryNode, auth: RdapAuthority, res: Resource) -> Delegatio
     if target is not None:
         return target
     raise _not_found(f"{res} is not registered at {node.registry.display_name}")
+
+
+def _parent_block(
+    node: RegistryNode, auth: RdapAuthority, res: Resource
+) -> Delegation | Redirect | None:
+    """IANA's block when `res` is exactly one the IANA node serves (the parent the RIRs'
+    objects name): the block itself at the IANA node, a redirect there from a node that has
+    no record of it; None for every other query."""
+    if res.afi is Afi.ASN or res.start == res.end or auth.served_block(res) is None:
+        return None
+    local = covering(node, res)
+    if node.registry is RegistryId.IANA:
+        return local if local is not None and local.resource == res else None
+    iana = auth.rdap_base(RegistryId.IANA)
+    return Redirect(f"{iana}/{query_path(res)}") if iana and local is None else None
 
 
 # --- history (onereg_versions_0) ---------------------------------------------------------------
@@ -622,8 +700,8 @@ def rdap_routes(
     def context(request: Request, node: RegistryNode) -> obj.Context:
         site = obj.Site(
             root,
-            terms_url or f"{root}/rdap/help",
-            inaccuracy_url or f"{root}/rdap/help#inaccuracy-report",
+            terms_url or f"{root}{TERMS_PATH}",
+            inaccuracy_url or f"{root}{INACCURACY_PATH}",
             node.registry,
             port43,
         )
@@ -688,12 +766,13 @@ def rdap_routes(
     def entity(
         request: Request, node: RegistryNode, ctx: obj.Context, deadline: Deadline
     ) -> Response:
-        handle = request.path_params["handle"]
-        if len(handle) > 255:
+        asked = request.path_params["handle"]
+        if len(asked) > 255:
             raise _bad("entity handle too long")
-        holder = holder_of(node, handle)
-        if holder is None:
-            raise _not_found(f"{node.registry.display_name} has no entity {handle!r}")
+        handle = stored_handle(node, asked)
+        holder = None if handle is None else holder_of(node, handle)
+        if handle is None or holder is None:
+            raise _not_found(f"{node.registry.display_name} has no entity {asked!r}")
         auth, updated = current(), _last_time(node) or None
         limit = min(ENTITY_RESOURCE_LIMIT, max_results)
         records = (
@@ -746,10 +825,13 @@ def rdap_routes(
         if relation not in ("rdap-up", "rdap-top"):
             raise _bad("autnum searches are rdap-up and rdap-top only")
         number = parse_asn(request.path_params["asn"])
-        found = rir_search(node, relation, Resource(Afi.ASN, number, number), max_results)
+        found = rir_search(node, relation, Resource(Afi.ASN, number, number), max_results + 1)
         auth, updated = current(), _last_time(node) or None
-        objects = [obj.autnum_object(ctx, record_of(node, auth, d, updated)) for d in found]
-        return rdap_json(obj.search_results(ctx, "autnumSearchResults", objects))
+        objects = [
+            obj.autnum_object(ctx, record_of(node, auth, d, updated)) for d in found[:max_results]
+        ]
+        truncated = max_results if len(found) > max_results else None
+        return rdap_json(obj.search_results(ctx, "autnumSearchResults", objects, truncated))
 
     def history(
         node: RegistryNode, res: Resource
@@ -823,6 +905,15 @@ def rdap_routes(
         rec = record_of(node, current(), chosen.delegation, _last_time(node) or None, chosen.time)
         return rdap_json(obj.version_object(versioned(ctx), chosen, rec, href, latest))
 
+    def page(render: Callable[[obj.Site], str]) -> Handler:
+        """One of the HTML pages the notices link to (their links say text/html)."""
+
+        async def handle(request: Request) -> Response:
+            site = context(request, get_node()).site
+            return Response(render(site), media_type=obj.HTML_TYPE, headers=_HEADERS)
+
+        return handle
+
     async def openapi(request: Request) -> Response:
         node = get_node()
         document = openapi_document(root, node.registry.display_name, parameter_examples(node))
@@ -838,6 +929,8 @@ def rdap_routes(
 
     return [
         Route("/rdap/openapi.json", openapi),
+        Route(TERMS_PATH, page(obj.terms_page)),
+        Route(INACCURACY_PATH, page(obj.inaccuracy_page)),
         Route("/rdap/ip/{address}", endpoint(ip)),
         Route("/rdap/ip/{address}/versions", endpoint(versions, expensive=True)),
         Route("/rdap/ip/{address}/versions/{n}", endpoint(version, expensive=True)),
@@ -867,7 +960,41 @@ def rdap_routes(
         ),
         Route("/rdap/autnums/rirSearch1/{relation}/{asn}", endpoint(autnum_search, expensive=True)),
         Route("/rdap/{rest:path}", endpoint(unsupported)),
+        Route("/rdap/{rest:path}", preflight, methods=["OPTIONS"]),
     ]
+
+
+TERMS_PATH, INACCURACY_PATH = obj.TERMS_PATH, obj.INACCURACY_PATH
+_CORS_METHODS = "GET, HEAD, OPTIONS"
+_CORS_HEADERS = "Accept, Accept-Language, If-None-Match, If-Modified-Since"
+_HEADER_LIST = re.compile(r"^[A-Za-z0-9-]+(\s*,\s*[A-Za-z0-9-]+)*$")
+
+
+async def preflight(request: Request) -> Response:
+    """A CORS preflight (OPTIONS) on any RDAP path: RFC 7480 5.6 wants RDAP usable from web
+    pages of any origin, and a browser asks first whenever a script adds a header of its own.
+    The headers asked for are allowed when they are a plain list of names (nothing is secret
+    here: every answer is public and no cookie or credential is read)."""
+    asked = request.headers.get("access-control-request-headers", "").strip()
+    allowed = asked if asked and len(asked) <= 512 and _HEADER_LIST.match(asked) else _CORS_HEADERS
+    headers = {
+        **_HEADERS,
+        "Access-Control-Allow-Methods": _CORS_METHODS,
+        "Access-Control-Allow-Headers": allowed,
+        "Access-Control-Max-Age": "86400",
+        "Allow": _CORS_METHODS,
+    }
+    return Response(status_code=204, headers=headers)
+
+
+def port43_host(public_whois: str) -> str | None:
+    """The host of a node's public whois address ("host:port"), for `port43`: RFC 9083 4.7
+    names the whois server by host name or address only (the port is 43 by definition)."""
+    text = public_whois.strip()
+    if text.count(":") == 1 or text.startswith("["):  # host:port or [v6]:port; else bare v6
+        host, _, port = text.rpartition(":")
+        text = host if port.isdigit() and host else text
+    return text.strip("[]") or None
 
 
 def parameter_examples(node: RegistryNode) -> dict[str, str | int]:

@@ -8,12 +8,35 @@ The `onereg_versions_0` extension (see `onereg.http.rdap`) adds two response sha
 list (`onereg_versions_0_versions`) and an object as it was at one version (the usual object with
 an `onereg_versions_0_version` member). Only those responses name the extension in
 `rdapConformance`.
+
+Types. The `type` member as each registry's own RDAP service words it (RFC 9083 says only
+that it is "an RIR-specific classification"). Sources: the real responses in ../shared/data/rdap
+(ipwhois and whoisit test suites) and, for RIPE NCC's autnums, its RDAP server's source
+(RIPE-NCC/whois, RdapObjectMapper: every aut-num is "DIRECT ALLOCATION"); AFRINIC runs a
+derivative of RIPE's database software and words networks like it, but not LEGACY: its
+196.11.239.0 - 196.11.246.255, in IANA's LEGACY 196/8, is ASSIGNED PI. A delegated file says
+only allocated or assigned, and an assignment in it is a direct, provider-independent one.
+
+| registry | IPv4 allocated / assigned      | IPv6 allocated / assigned      | autnum   |
+|----------|--------------------------------|--------------------------------|----------|
+| RIPE NCC | ALLOCATED PA / ASSIGNED PI,    | ALLOCATED-BY-RIR / ASSIGNED PI | DIRECT   |
+|          | LEGACY (in IANA's LEGACY /8s)  |                                | ALLOC.*  |
+| AFRINIC  | as RIPE NCC, without LEGACY    | as RIPE NCC                    | as RIPE  |
+| ARIN     | DIRECT ALLOCATION / DIRECT ASSIGNMENT (both families, legacy too) | none     |
+| APNIC    | ALLOCATED PORTABLE / ASSIGNED PORTABLE (both families)            | none     |
+| LACNIC   | allocated / assigned (lower case, as LACNIC writes them)          | none     |
+
+(*) "DIRECT ALLOCATION". "none": the registry's responses in the data carry no `type` for
+the class (ARIN's autnum), or the data has no example (APNIC's and LACNIC's autnums), so the
+member is left out rather than guessed. Pool space is AVAILABLE or RESERVED everywhere (lower
+case at LACNIC): the RIRs do not serve it, so there is no word of theirs to follow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from html import escape
 from typing import Any
 
 from onereg.core.registries import RegistryId, Status
@@ -44,19 +67,39 @@ _STATUS_VALUES = {
     Status.RESERVED.value: "reserved",
     Status.AVAILABLE.value: "inactive",
 }
-# RIR `type` vocabulary as clients see it at the RIRs (RIPE/APNIC style); a delegated file only
-# says allocated or assigned, and an assignment in it is a direct (provider-independent) one.
-_IP_TYPES = {
-    Status.ALLOCATED.value: "ALLOCATED PA",
-    Status.ASSIGNED.value: "ASSIGNED PI",
-    Status.RESERVED.value: "RESERVED",
-    Status.AVAILABLE.value: "AVAILABLE",
+# The `type` vocabularies: see the module docstring (the table and its sources).
+_RIPE_V4 = {"allocated": "ALLOCATED PA", "assigned": "ASSIGNED PI"}
+_RIPE_STYLE = {
+    "ipv4": {**_RIPE_V4, "legacy": "LEGACY"},
+    "ipv6": {"allocated": "ALLOCATED-BY-RIR", "assigned": "ASSIGNED PI"},
+    "asn": {"allocated": "DIRECT ALLOCATION", "assigned": "DIRECT ALLOCATION"},
 }
+_ARIN_IP = {"allocated": "DIRECT ALLOCATION", "assigned": "DIRECT ASSIGNMENT"}
+_APNIC_IP = {"allocated": "ALLOCATED PORTABLE", "assigned": "ASSIGNED PORTABLE"}
+_LACNIC_IP = {
+    "allocated": "allocated",
+    "assigned": "assigned",
+    "available": "available",
+    "reserved": "reserved",
+}
+TYPE_WORDS: dict[RegistryId, dict[str, dict[str, str]]] = {
+    RegistryId.RIPENCC: _RIPE_STYLE,
+    RegistryId.AFRINIC: {**_RIPE_STYLE, "ipv4": _RIPE_V4},
+    RegistryId.ARIN: {"ipv4": _ARIN_IP, "ipv6": _ARIN_IP, "asn": {}},
+    RegistryId.APNIC: {"ipv4": _APNIC_IP, "ipv6": _APNIC_IP, "asn": {}},
+    RegistryId.LACNIC: {"ipv4": _LACNIC_IP, "ipv6": _LACNIC_IP, "asn": {}},
+}
+_POOL_WORDS = {Status.RESERVED.value: "RESERVED", Status.AVAILABLE.value: "AVAILABLE"}
+_HELD = (Status.ALLOCATED.value, Status.ASSIGNED.value)
 
 
 @dataclass(frozen=True, slots=True)
 class Site:
-    """Where this node's RDAP service and its policy pages live (the NRO profile's notices)."""
+    """Where this node's RDAP service and its policy pages live (the NRO profile's notices).
+
+    `terms_url` and `inaccuracy_url` are HTML pages (the node's own, `terms_page` and
+    `inaccuracy_page`, unless the operator names others); `port43` is the host name of the
+    node's whois service (RFC 9083 4.7: a host, not a port)."""
 
     base_url: str
     terms_url: str
@@ -105,7 +148,10 @@ def notices(ctx: Context) -> list[JsonObject]:
         },
         {
             "title": "Whois Inaccuracy Reporting",
-            "description": ["If you see inaccuracies in the results, please report them at: "],
+            "description": [
+                f"If you see inaccuracies in the results, please report them at "
+                f"{ctx.site.inaccuracy_url}"
+            ],
             "links": [link(ctx, "inaccuracy-report", ctx.site.inaccuracy_url, "text/html")],
         },
         *stale_notice(ctx),
@@ -146,6 +192,10 @@ def help_object(ctx: Context) -> JsonObject:
                         "autnum/<number>/versions, and .../versions/<n>: the record's history "
                         f"from the registry's log ({VERSIONS_EXTENSION})",
                         "openapi.json: an OpenAPI 3.1 description of this service",
+                        "terms-of-service, inaccuracy-report: the policy pages (HTML) the "
+                        "notices link to",
+                        "Every path answers a CORS preflight (OPTIONS); answers carry "
+                        "Access-Control-Allow-Origin: * (RFC 7480 5.6).",
                         "Resources another registry is authoritative for are redirected (301).",
                     ],
                 }
@@ -203,6 +253,8 @@ class Record:
     parent: Resource | None  # the covering object, when there is one
     database_updated: str | None  # log time of the node's last entry
     transferred: str | None = None  # log time of the transfer that brought it, if one did
+    legacy: bool = False  # in legacy space (a LEGACY block in IANA's registry): RIPE's LEGACY
+    parent_href: str | None = None  # where the parent object is served ("up" link)
 
 
 def vcard(holder: Holder) -> list[Any]:
@@ -230,6 +282,8 @@ def entity_object(
     obj["links"] = [link(ctx, "self", f"{ctx.site.rdap}/entity/{holder.handle}")]
     if holder.changed and not nested:
         obj["events"] = [{"eventAction": "last changed", "eventDate": holder.changed}]
+    if ctx.site.port43 and not nested:
+        obj["port43"] = ctx.site.port43
     return obj
 
 
@@ -291,11 +345,21 @@ def _name(d: Delegation, holder: Holder | None) -> str:
     return f"{d.registry.value.upper()}-{d.cc or 'ZZ'}-{first}"
 
 
-def _type(d: Delegation) -> str:
+def _type(rec: Record) -> str | None:
+    """The record's `type` in its registry's words (see TYPE_WORDS), None where the registry
+    gives none."""
+    d = rec.delegation
     attrs = d.attrs or {}
     if attrs.get("iana_status"):  # the IANA node: IANA's own word for the block
         return str(attrs["iana_status"])
-    return _IP_TYPES.get(d.status, d.status.upper())
+    words = TYPE_WORDS.get(d.registry, _RIPE_STYLE)[d.resource.afi.value]
+    if rec.legacy and d.status in _HELD and "legacy" in words:
+        return words["legacy"]
+    if d.status in words:
+        return words[d.status]
+    if d.status in _HELD:
+        return None
+    return _POOL_WORDS.get(d.status, d.status.upper())
 
 
 def network_object(ctx: Context, rec: Record, self_href: str | None = None) -> JsonObject:
@@ -307,12 +371,17 @@ def network_object(ctx: Context, rec: Record, self_href: str | None = None) -> J
         "endAddress": format_number(res.afi, res.end),
         "ipVersion": "v4" if res.afi is Afi.IPV4 else "v6",
         "name": _name(rec.delegation, rec.holder),
-        "type": _type(rec.delegation),
         "cidr0_cidrs": cidr0_cidrs(res),
     }
-    if rec.parent is not None:
+    kind = _type(rec)
+    if kind is not None:
+        obj["type"] = kind
+    if rec.parent is not None and rec.parent_href is not None:
+        # only a parent someone serves: the "up" link says where (as APNIC gives one)
         obj["parentHandle"] = network_handle(rec.parent)
     obj.update(_common(ctx, rec, self_href or f"{ctx.site.rdap}/{network_path(res)}"))
+    if "parentHandle" in obj and rec.parent_href is not None:
+        obj["links"].append(link(ctx, "up", rec.parent_href))
     return obj
 
 
@@ -324,8 +393,10 @@ def autnum_object(ctx: Context, rec: Record, self_href: str | None = None) -> Js
         "startAutnum": res.start,
         "endAutnum": res.end,
         "name": _name(rec.delegation, rec.holder),
-        "type": _type(rec.delegation),
     }
+    kind = _type(rec)
+    if kind is not None:
+        obj["type"] = kind
     obj.update(_common(ctx, rec, self_href or f"{ctx.site.rdap}/autnum/{res.start}"))
     return obj
 
@@ -365,7 +436,7 @@ def entity_lookup(
             {
                 "title": "truncated",
                 "description": [f"only the first {limit} resources of this holder are listed"],
-                "type": "result set truncated due to excessive load",
+                "type": "object truncated due to unexplainable reasons",
             }
         ]
     return top_level(ctx, obj)
@@ -374,20 +445,28 @@ def entity_lookup(
 def search_results(
     ctx: Context, member: str, objects: list[JsonObject], truncated: int | None = None
 ) -> JsonObject:
-    """A search's answer; `truncated` (the cap) when there were more results (RFC 9083 4.3:
-    a notice of type "result set truncated due to excessive load")."""
+    """A search's answer; `truncated` (the cap) when there were more results.
+
+    RFC 9083 (4.3, 10.2.1) has the server say so with a notice of one of three registered types:
+    "... due to authorization" (a client with more rights would get more), "... due to
+    excessive load" (asking later would) and "... due to unexplainable reasons". A fixed cap
+    per query is neither of the first two, so it is the third, as other registries' servers
+    word a per-query limit (Google's Nomulus: "Search results per query are limited")."""
     body = top_level(ctx, {member: objects})
     if truncated is not None:
         body["notices"].append(
             {
                 "title": "Result set truncated",
-                "type": "result set truncated due to excessive load",
+                "type": TRUNCATED,
                 "description": [
                     f"Only the first {truncated} results are listed; ask about a smaller range."
                 ],
             }
         )
     return body
+
+
+TRUNCATED = "result set truncated due to unexplainable reasons"
 
 
 # --- onereg_versions_0: a record's history --------------------------------------------------
@@ -448,6 +527,64 @@ def version_object(
         obj["links"].append(link(ctx, "latest-version", latest_href))
     obj[VERSION_MEMBER] = version_summary(version)
     return top_level(ctx, obj)
+
+
+# --- the policy pages the notices link to ------------------------------------------------------
+
+# Each registry's own site, where a holder corrects its registration (the domains of the terms
+# links in the registries' real RDAP responses, ../shared/data/rdap); ARIN's inaccuracy-report
+# page is the one its own RDAP notices link to.
+REGISTRY_SITES = {
+    RegistryId.IANA: "https://www.iana.org/",
+    RegistryId.AFRINIC: "https://www.afrinic.net/",
+    RegistryId.APNIC: "https://www.apnic.net/",
+    RegistryId.ARIN: "https://www.arin.net/resources/registry/whois/inaccuracy_reporting/",
+    RegistryId.LACNIC: "https://www.lacnic.net/",
+    RegistryId.RIPENCC: "https://www.ripe.net/",
+}
+HTML_TYPE = "text/html; charset=utf-8"
+TERMS_PATH = "/rdap/terms-of-service"  # the node's own pages, under its public URL
+INACCURACY_PATH = "/rdap/inaccuracy-report"
+
+
+def _page(title: str, paragraphs: Iterable[str]) -> str:
+    body = "".join(f"<p>{text}</p>\n" for text in paragraphs)
+    head = f'<meta charset="utf-8"><title>{escape(title)}</title>'
+    heading = f"<h1>{escape(title)}</h1>\n"
+    page = f'<html lang="en"><head>{head}</head>\n<body>\n{heading}{body}</body></html>\n'
+    return "<!DOCTYPE html>\n" + page
+
+
+def terms_page(site: Site) -> str:
+    """The terms of service the notices link to (an HTML page, as the link's type says)."""
+    name = escape(site.registry.display_name)
+    rdap = escape(site.rdap)
+    return _page(
+        f"{site.registry.display_name} RDAP: terms of service",
+        [
+            f"This is the {name} registry of the onereg federation. Every answer is derived "
+            "from the registry's published log, which anyone may mirror and verify; the log, "
+            "not this service, is the record.",
+            "The service is offered for looking up who holds Internet number resources. "
+            "Queries are limited per client; a client over its limit is answered 429.",
+            f'What the service answers: <a href="{rdap}/help">{rdap}/help</a>.',
+        ],
+    )
+
+
+def inaccuracy_page(site: Site) -> str:
+    """Where to report an inaccurate record: the registry that published it."""
+    name = escape(site.registry.display_name)
+    contact = escape(REGISTRY_SITES.get(site.registry, "https://www.nro.net/"))
+    return _page(
+        f"{site.registry.display_name} RDAP: reporting inaccuracies",
+        [
+            f"The records here are the ones {name} published, as its log recorded them; each "
+            "object's remarks name the log entry that wrote it.",
+            f'To have a record corrected, report it to {name}: <a href="{contact}">{contact}</a>, '
+            "giving the object's handle and that log entry.",
+        ],
+    )
 
 
 # --- RFC 9224 bootstrap -----------------------------------------------------------------------

@@ -18,7 +18,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from onereg.http.rdap_objects import (
+    INACCURACY_PATH,
     MEDIA_TYPE,
+    TERMS_PATH,
     VERSION_MEMBER,
     VERSIONS_EXTENSION,
     VERSIONS_MEMBER,
@@ -210,6 +212,7 @@ def _schemas() -> dict[str, JsonSchema]:
                 "vcardArray": _ref("VCardArray"),
                 "links": _array("Link"),
                 "events": _array("Event"),
+                "port43": {"type": "string"},
                 "remarks": _array("Notice"),
                 "networks": _array("IpNetworkSummary"),
                 "autnums": _array("AutnumSummary"),
@@ -437,6 +440,13 @@ def _paths(examples: Examples) -> dict[str, JsonSchema]:
         tags=("rirSearch1",),
         examples=examples,
     )
+    for path, what in (
+        (TERMS_PATH, "terms of service"),
+        (INACCURACY_PATH, "reporting inaccuracies"),
+    ):
+        page = {"description": what, "content": {"text/html": {"schema": {"type": "string"}}}}
+        operation = {"summary": f"{what} (the page the notices link to)", "tags": ["meta"]}
+        paths[path] = {"get": {**operation, "responses": {"200": page}}}
     paths["/rdap/openapi.json"] = _get(
         "this document", [], _json("OpenAPI 3.1", {"type": "object"}), tags=("meta",)
     )

@@ -267,9 +267,11 @@ def _provenance(status: str, opaque: str | None, date: str, seq: int) -> list[st
 def _holder_object(ctx: Context, handle: str) -> rpsl.RpslObject | None:
     if not handle or len(handle) > 255:
         return None
-    info = ctx.node.holder(handle)
+    found = ctx.node.holder_handles(handle)  # in any case, as RDAP matches them
+    info = ctx.node.holder(found[0]) if len(found) == 1 else None
     if info is None:
         return None
+    handle = info["handle"]
     return rpsl.organisation_object(
         rpsl.HolderFacts(
             ctx.node.registry,
