@@ -65,6 +65,7 @@ from onereg.federation.node_config import Limits
 from onereg.http import rdap_objects as obj
 from onereg.http.offload import Offload, Refused
 from onereg.http.rdap_openapi import openapi_document
+from onereg.registry import dates
 from onereg.registry import events as ev
 from onereg.registry.node import Delegation, RegistryNode
 from onereg.registry.projection import expand, payload_range
@@ -480,7 +481,7 @@ def record_of(
             parent = Resource(d.resource.afi, block.start, block.end)
     return obj.Record(
         d,
-        changed or log_time(node, d.seq),
+        changed or dates.last_changed(node, d.seq, dates.registration_date(d.date)),
         holder_of(node, d.holder),
         parent,
         updated,

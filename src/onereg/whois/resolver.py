@@ -23,10 +23,12 @@ from onereg.core.errors import ResourceParseError
 from onereg.core.registries import RegistryId
 from onereg.core.resources import Afi, Resource, format_number
 from onereg.federation.guard import NO_DEADLINE, Deadline
+from onereg.registry import dates
 from onereg.registry import events as ev
 from onereg.registry.node import Delegation, RegistryNode
 from onereg.whois import history as hist
 from onereg.whois import rpsl
+from onereg.whois.dialects import Dialect, dialect_of
 from onereg.whois.query import (
     ALL_MORE,
     EXACT,
@@ -83,6 +85,10 @@ class Context:
     def source(self) -> str:
         return rpsl.source_name(self.node.registry)
 
+    @property
+    def dialect(self) -> Dialect:
+        return dialect_of(self.node.registry)
+
 
 def answer(ctx: Context, query: Query) -> str:
     """The body of the answer (between the service's header and footer)."""
@@ -119,7 +125,9 @@ def _lookup(ctx: Context, query: Query) -> str:
     shown: set[str] = set()
     blocks: list[str] = []
     referral = None
-    if res is not None:
+    if res is None:
+        blocks += _by_handle(ctx, query, shown)
+    else:
         found, truncated = _find(ctx, query, res)
         referral = _referral(ctx, res, bool(found))
         for d in found:
@@ -138,6 +146,19 @@ def _lookup(ctx: Context, query: Query) -> str:
     if not blocks and referral is None:
         raise no_entries(ctx.source)
     return "\n".join(parts + blocks)
+
+
+def _by_handle(ctx: Context, query: Query, shown: set[str]) -> list[str]:
+    """The record a registry-specific network handle names (ARIN's `NET-74-125-0-0-1`): the
+    one starting at the handle's address, which ARIN's answers print as `NetHandle:`."""
+    named = ctx.dialect.handle_address(query.key)
+    d = None if named is None else ctx.node.containing(named)
+    if named is None or d is None or d.resource.start != named.start:
+        return []
+    obj = _record_object(ctx, d, query.unfiltered)
+    if not query.wants(obj.object_type):
+        return []
+    return [_related_block(ctx, query, obj, d.holder, shown)]
 
 
 def _find(ctx: Context, query: Query, res: Resource) -> tuple[list[Delegation], bool]:
@@ -207,7 +228,8 @@ def _related_block(
     ctx: Context, query: Query, obj: rpsl.RpslObject, holder: str | None, shown: set[str]
 ) -> str:
     text = f"% Information related to '{obj.key}'\n\n{obj.text()}"
-    if holder and not query.no_recursion and holder not in shown:
+    inline = ctx.dialect.holder_inline
+    if holder and not query.no_recursion and not inline and holder not in shown:
         org = _holder_object(ctx, holder)
         if org is not None:
             shown.add(holder)
@@ -219,17 +241,20 @@ def _related_block(
 
 
 def _created(ctx: Context, key: hist.ObjectKey | str) -> str | None:
+    """The log time of the entry that (re)created the object: a holder's `created:`, and a
+    record's when its registration date is unknown."""
     versions = (
         ctx.history.holder_versions(key)
         if isinstance(key, str)
         else ctx.history.object_versions(key)
     )
     run = hist.current_run(versions)
-    return rpsl.rpsl_time(log_time(ctx.node, run[0].seq)) if run else None
+    return log_time(ctx.node, run[0].seq) if run else None
 
 
 def _record_object(ctx: Context, d: Delegation, unfiltered: bool) -> rpsl.RpslObject:
     holder = ctx.node.holder(d.holder) if d.holder else None
+    registered = dates.registration_date(d.date)
     facts = rpsl.RecordFacts(
         registry=ctx.node.registry,
         resource=d.resource,
@@ -238,12 +263,12 @@ def _record_object(ctx: Context, d: Delegation, unfiltered: bool) -> rpsl.RpslOb
         holder=d.holder,
         holder_name=holder["name"] if holder else None,
         attrs=d.attrs,
-        created=_created(ctx, hist.resource_key(d.resource)),
-        last_modified=rpsl.rpsl_time(log_time(ctx.node, d.seq)),
+        created=registered or _created(ctx, hist.resource_key(d.resource)),
+        last_modified=dates.last_changed(ctx.node, d.seq, registered),
         refer_whois=_refer_whois(ctx, d.holder),
         provenance=_provenance(d.status, d.opaque, d.date, d.seq),
     )
-    return rpsl.resource_object(facts, filtered=not unfiltered)
+    return ctx.dialect.record(facts, filtered=not unfiltered)
 
 
 def _refer_whois(ctx: Context, holder: str | None) -> str | None:
@@ -270,14 +295,14 @@ def _holder_object(ctx: Context, handle: str) -> rpsl.RpslObject | None:
     info = ctx.node.holder(handle)
     if info is None:
         return None
-    return rpsl.organisation_object(
+    return ctx.dialect.holder(
         rpsl.HolderFacts(
             ctx.node.registry,
             info["handle"],
             info["name"],
             info["cc"],
             _created(ctx, handle),
-            rpsl.rpsl_time(log_time(ctx.node, info["seq"])),
+            log_time(ctx.node, info["seq"]),
         )
     )
 
@@ -391,7 +416,8 @@ def _object_version(
     run_start = _run_start(versions, index)
     shown = versions[index]
     holder = state.get("holder")
-    created = log_time(ctx.node, run_start.seq) if run_start else None
+    registered = dates.registration_date(str(state.get("date", "")))
+    created = registered or (log_time(ctx.node, run_start.seq) if run_start else None)
     facts = rpsl.RecordFacts(
         registry=ctx.node.registry,
         resource=hist.key_resource(key),
@@ -400,8 +426,8 @@ def _object_version(
         holder=holder,
         holder_name=None,
         attrs=state.get("attrs"),
-        created=rpsl.rpsl_time(created),
-        last_modified=rpsl.rpsl_time(log_time(ctx.node, shown.seq)),
+        created=created,
+        last_modified=_version_changed(ctx, shown, registered),
         refer_whois=_refer_whois(ctx, holder),
         provenance=_provenance(
             str(state.get("status", "")),
@@ -410,7 +436,15 @@ def _object_version(
             shown.seq,
         ),
     )
-    return rpsl.resource_object(facts, filtered=not unfiltered)
+    return ctx.dialect.record(facts, filtered=not unfiltered)
+
+
+def _version_changed(ctx: Context, shown: hist.Version, registered: str | None) -> str | None:
+    """A version's last change: the rule of `registry.dates`, except that a deletion is dated
+    by the entry that deleted the object."""
+    if shown.deleted:
+        return log_time(ctx.node, shown.seq)
+    return dates.last_changed(ctx.node, shown.seq, registered)
 
 
 def _run_start(versions: list[hist.Version], index: int) -> hist.Version | None:
@@ -433,14 +467,14 @@ def _holder_version(
         return None
     run_start = _run_start(versions, index)
     created = log_time(ctx.node, run_start.seq) if run_start else None
-    return rpsl.organisation_object(
+    return ctx.dialect.holder(
         rpsl.HolderFacts(
             ctx.node.registry,
             handle,
             str(state.get("name", "")),
             str(state.get("cc", "")),
-            rpsl.rpsl_time(created),
-            rpsl.rpsl_time(log_time(ctx.node, versions[index].seq)),
+            created,
+            log_time(ctx.node, versions[index].seq),
         )
     )
 

@@ -38,6 +38,7 @@ from onereg.federation.guard import (
 )
 from onereg.federation.node_config import Limits
 from onereg.registry.node import RegistryNode
+from onereg.whois.dialects import dialect_of
 from onereg.whois.history import HistoryIndex
 from onereg.whois.query import Query, WhoisError, line_too_long, parse_query
 from onereg.whois.resolver import VERSION, Authority, Context, answer
@@ -333,8 +334,10 @@ class WhoisService:
             self._costly.release()
 
     def framed(self, node: RegistryNode, notice: str, body: str) -> str:
-        """RIPE's layout: header, notices, objects, the served-by line and two blank lines."""
-        return f"{self.header(node)}\n{notice}{body}\n{self.footer(node)}\n\n"
+        """RIPE's layout: header, notices, objects, the served-by line and two blank lines,
+        with comments in the node's registry's style (ARIN's `#`)."""
+        text = f"{self.header(node)}\n{notice}{body}\n{self.footer(node)}\n\n"
+        return dialect_of(node.registry).comments(text)
 
 
 def _interruptible(conn: sqlite3.Connection, deadline: Deadline, work: Callable[[], str]) -> str:
