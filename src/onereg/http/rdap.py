@@ -481,7 +481,7 @@ def record_of(
             parent = Resource(d.resource.afi, block.start, block.end)
     return obj.Record(
         d,
-        changed or dates.last_changed(node, d.seq, dates.registration_date(d.date)),
+        changed or dates.record_dates(node, d.seq, d.date, d.attrs).last_changed,
         holder_of(node, d.holder),
         parent,
         updated,

@@ -10,13 +10,26 @@ record: a registry that imports its delegated file did not change every record t
   it (a `delegation.changed`, alone or in a batch, or a transfer step); when the entry only
   added it (an import bringing the record into the node), the record has not changed since
   it was registered, as far as the log knows, and the registration date is the answer. A record
+  that came by transfer (`received_by` in its attributes) changed when it was added; a record
   with no registration date falls back to the log time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 from onereg.registry import events as ev
 from onereg.registry.node import RegistryNode
+
+
+@dataclass(frozen=True, slots=True)
+class RecordDates:
+    """A record's registration and last change, RFC 3339 UTC (None: unknown)."""
+
+    registered: str | None
+    last_changed: str | None
 
 
 def registration_date(date: str | None) -> str | None:
@@ -31,8 +44,19 @@ def entry_added(kind: str, batch_kind: str | None) -> bool:
     return kind == ev.DELEGATION_ADDED or (kind == ev.BATCH and batch_kind == ev.DELEGATION_ADDED)
 
 
+def record_dates(
+    node: RegistryNode, seq: int, date: str | None, attrs: Mapping[str, Any] | None
+) -> RecordDates:
+    """The dates of a record (or a version of one) whose last writing entry is `seq`, with the
+    delegated-file `date` and the `attrs` that entry left."""
+    registered = registration_date(date)
+    moved = bool((attrs or {}).get("received_by"))
+    return RecordDates(registered, last_changed(node, seq, None if moved else registered))
+
+
 def last_changed(node: RegistryNode, seq: int, registered: str | None) -> str | None:
-    """When the record written by entry `seq` last changed (see the module's rule).
+    """When the record written by entry `seq` last changed (see the module's rule); without
+    `registered`, the entry's log time.
 
     One index probe; `json_extract` reads a batch's item kind without decoding its items in
     Python, so this costs the same for a batch of 1,000 records as for one."""

@@ -254,7 +254,7 @@ def _created(ctx: Context, key: hist.ObjectKey | str) -> str | None:
 
 def _record_object(ctx: Context, d: Delegation, unfiltered: bool) -> rpsl.RpslObject:
     holder = ctx.node.holder(d.holder) if d.holder else None
-    registered = dates.registration_date(d.date)
+    when = dates.record_dates(ctx.node, d.seq, d.date, d.attrs)
     facts = rpsl.RecordFacts(
         registry=ctx.node.registry,
         resource=d.resource,
@@ -263,8 +263,8 @@ def _record_object(ctx: Context, d: Delegation, unfiltered: bool) -> rpsl.RpslOb
         holder=d.holder,
         holder_name=holder["name"] if holder else None,
         attrs=d.attrs,
-        created=registered or _created(ctx, hist.resource_key(d.resource)),
-        last_modified=dates.last_changed(ctx.node, d.seq, registered),
+        created=when.registered or _created(ctx, hist.resource_key(d.resource)),
+        last_modified=when.last_changed,
         refer_whois=_refer_whois(ctx, d.holder),
         provenance=_provenance(d.status, d.opaque, d.date, d.seq),
     )
@@ -416,8 +416,8 @@ def _object_version(
     run_start = _run_start(versions, index)
     shown = versions[index]
     holder = state.get("holder")
-    registered = dates.registration_date(str(state.get("date", "")))
-    created = registered or (log_time(ctx.node, run_start.seq) if run_start else None)
+    when = dates.record_dates(ctx.node, shown.seq, str(state.get("date", "")), state.get("attrs"))
+    created = when.registered or (log_time(ctx.node, run_start.seq) if run_start else None)
     facts = rpsl.RecordFacts(
         registry=ctx.node.registry,
         resource=hist.key_resource(key),
@@ -427,7 +427,7 @@ def _object_version(
         holder_name=None,
         attrs=state.get("attrs"),
         created=created,
-        last_modified=_version_changed(ctx, shown, registered),
+        last_modified=log_time(ctx.node, shown.seq) if shown.deleted else when.last_changed,
         refer_whois=_refer_whois(ctx, holder),
         provenance=_provenance(
             str(state.get("status", "")),
@@ -437,14 +437,6 @@ def _object_version(
         ),
     )
     return ctx.dialect.record(facts, filtered=not unfiltered)
-
-
-def _version_changed(ctx: Context, shown: hist.Version, registered: str | None) -> str | None:
-    """A version's last change: the rule of `registry.dates`, except that a deletion is dated
-    by the entry that deleted the object."""
-    if shown.deleted:
-        return log_time(ctx.node, shown.seq)
-    return dates.last_changed(ctx.node, shown.seq, registered)
 
 
 def _run_start(versions: list[hist.Version], index: int) -> hist.Version | None:
