@@ -84,9 +84,16 @@ def apnic_dates(created: str | None, last_modified: str | None) -> list[Attribut
     return out
 
 
+def apnic_holder_dates(created: str | None, last_modified: str | None) -> list[Attribute]:
+    """An APNIC organisation: `last-modified:` alone, as APNIC prints it. No `changed:` here,
+    since parsers take the last YYYYMMDD after a network as its date of change."""
+    return [("last-modified", rpsl.rpsl_time(last_modified) or "")] if last_modified else []
+
+
 APNIC_STYLE = rpsl.RipeStyle(
     statuses={rpsl.INETNUM: _APNIC_IP, rpsl.INET6NUM: _APNIC_IP, rpsl.AUT_NUM: _APNIC_AUTNUM},
     dates=apnic_dates,
+    holder_dates=apnic_holder_dates,
 )
 
 

@@ -197,6 +197,7 @@ class RipeStyle:
 
     statuses: StatusTable = field(default_factory=lambda: RIPE_STATUS)
     dates: Callable[[str | None, str | None], list[Attribute]] = ripe_dates
+    holder_dates: Callable[[str | None, str | None], list[Attribute]] = ripe_dates
 
 
 RIPE_STYLE = RipeStyle()
@@ -267,6 +268,6 @@ def organisation_object(facts: HolderFacts, style: RipeStyle = RIPE_STYLE) -> Rp
     country = country_of(facts.cc)
     if country:
         attributes.append(("country", country))
-    attributes += style.dates(facts.created, facts.last_modified)
+    attributes += style.holder_dates(facts.created, facts.last_modified)
     attributes.append(("source", source_name(facts.registry)))
     return RpslObject(tuple(attributes))
