@@ -33,7 +33,7 @@ from onereg.whois.rpsl import Attribute, HolderFacts, RecordFacts, RpslObject
 class Dialect:
     """RIPE NCC's dialect; the others override what differs."""
 
-    comment = "%"
+    format_name = "RPSL format"
     holder_inline = False  # the holder is printed inside the record (no separate object)
 
     def __init__(self, style: rpsl.RipeStyle = rpsl.RIPE_STYLE) -> None:
@@ -149,7 +149,7 @@ def _cidrs(res: Resource) -> list[str]:
 
 
 class ArinDialect(Dialect):
-    comment = "#"
+    format_name = "ARIN's whois format"
 
     def record(self, facts: RecordFacts, filtered: bool = True) -> RpslObject:
         res = facts.resource
@@ -243,6 +243,7 @@ def lacnic_prefix(afi: Afi, network: int, length: int) -> str:
 
 
 class LacnicDialect(Dialect):
+    format_name = "LACNIC's whois format"
     holder_inline = True
 
     def record(self, facts: RecordFacts, filtered: bool = True) -> RpslObject:

@@ -15,6 +15,7 @@ referral alone, and answers itself for space it holds inside another registry's 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -105,9 +106,18 @@ def answer(ctx: Context, query: Query) -> str:
 # --- plain and hierarchical lookups ---------------------------------------------------------
 
 
+_SHORT_PREFIX = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){0,2})/(\d{1,2})$")
+
+
 def _parse_resource(key: str) -> Resource | None:
+    """The resource a search key names, in any form `Resource.parse` reads or LACNIC's short
+    IPv4 prefix (`200.57.128/19`, as LACNIC's `inetnum:` prints it)."""
     if len(key) > 100:
         return None
+    short = _SHORT_PREFIX.match(key)
+    if short is not None:
+        octets = short.group(1).split(".")
+        key = ".".join(octets + ["0"] * (4 - len(octets))) + "/" + short.group(2)
     try:
         return Resource.parse(key)
     except (ResourceParseError, ValueError):

@@ -1,9 +1,12 @@
 """Registry records as RPSL objects, laid out as the RIPE Database prints them.
 
-Pure functions of their inputs (no database): the resolver gathers the record, its times and its
+Pure functions of their inputs (no database): the resolver gathers the record, its dates and its
 holder, and this module only decides the words. Attribute names and their order follow the RIPE
 templates (inetnum, inet6num, aut-num, as-block, organisation), keeping only what a delegated
-record knows; values are padded to column 16 as whois.ripe.net does.
+record knows; values are padded to column 16 as whois.ripe.net does. APNIC and AFRINIC use the
+same templates with their own status words and date lines (`RipeStyle`); ARIN's and LACNIC's
+formats are in `dialects`. Dates arrive as ISO 8601 (`registry.dates`) and each style writes them
+its own way.
 """
 
 from __future__ import annotations

@@ -241,7 +241,8 @@ class WhoisService:
         name = node.registry.display_name
         return (
             f"% This is the {name} whois service of the onereg federation.\n"
-            "% The objects are in RPSL format, rendered from the registry's log.\n"
+            f"% The objects are in {dialect_of(node.registry).format_name}, rendered from the"
+            " registry's log.\n"
             "%\n"
             '% Object history: "--list-versions KEY" and "--show-version N KEY".\n'
             + "".join(f"% Warning: stale peer data: {n}\n" for n in self._stale())
