@@ -318,8 +318,14 @@ def test_organisation_by_handle(fed: Federation, built: Built) -> None:
     org = one(ask(fed.ports[RIPE], "R1"), "organisation")
     assert org["org-name"] == ["First Holder Renamed"]
     assert org["country"] == ["NL"]
-    assert org["created"] == [rpsl_time(fed.log_time(RIPE, built.seqs["r1_registered"]))]
+    # created: when its earliest record was registered (a delegated file dates no holder);
+    # last-modified: the entry that renamed it
+    assert org["created"] == [registered(REGISTERED)]
+    assert org["created"] != [rpsl_time(fed.log_time(RIPE, built.seqs["r1_registered"]))]
     assert org["last-modified"] == [rpsl_time(fed.log_time(RIPE, built.seqs["r1_changed"]))]
+    # a holder registered and never changed: both are its records' registration date
+    unchanged = one(ask(fed.ports[RIPE], "R2"), "organisation")
+    assert unchanged["created"] == unchanged["last-modified"] == [registered(REGISTERED)]
 
 
 # --- flags -----------------------------------------------------------------------------------

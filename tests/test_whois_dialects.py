@@ -356,9 +356,9 @@ async def _no_lifespan(app: Starlette) -> AsyncIterator[None]:
     yield
 
 
-def rdap_events(nodes: Nodes, rid: RegistryId, address: str) -> dict[str, str]:
-    """The RDAP events of the network holding `address`, from the node's own RDAP routes
-    (a connection of their own to the same file)."""
+def rdap_events(nodes: Nodes, rid: RegistryId, address: str, kind: str = "ip") -> dict[str, str]:
+    """The RDAP events of the network holding `address` (or of another `kind` of object), from
+    the node's own RDAP routes (a connection of their own to the same file)."""
     holder: dict[str, RegistryNode] = {}
 
     @asynccontextmanager
@@ -370,7 +370,7 @@ def rdap_events(nodes: Nodes, rid: RegistryId, address: str) -> dict[str, str]:
     auth = RdapAuthority.build(None, [], {})
     routes = rdap_routes(lambda: holder["node"], auth, "http://127.0.0.1")
     with TestClient(Starlette(routes=routes, lifespan=lifespan)) as client:
-        response = client.get(f"/rdap/ip/{address}")
+        response = client.get(f"/rdap/{kind}/{address}")
     assert response.status_code == 200, response.text
     return {e["eventAction"]: e["eventDate"] for e in response.json()["events"]}
 
@@ -414,3 +414,17 @@ def test_a_record_answered_by_arin_handle_only_at_its_start(nodes: Nodes) -> Non
     record = nodes.record(RegistryId.ARIN, "74.125.225.229")
     inside = str(ipaddress.IPv4Address(record.first + 256)).replace(".", "-")
     assert "%ERROR:101" in ask(nodes.ports[RegistryId.ARIN], f"NET-{inside}-1")
+
+
+def test_a_holder_is_dated_by_its_records_on_both_faces(nodes: Nodes) -> None:
+    """A delegated file dates no holder: registered when its earliest record was, and not
+    changed since, on whois (`organisation`) and RDAP (the entity's `last changed`) alike."""
+    rid = RegistryId.RIPENCC
+    held = [r for r in nodes.lines[rid] if r.text.split("|")[6] in ("allocated", "assigned")]
+    handle = held[-1].text.split("|")[7]
+    earliest = min(r.date for r in held if r.text.split("|")[7] == handle)
+    org = attributes(ask(nodes.ports[rid], handle))
+    assert org["organisation"] == [handle]
+    assert digits(org["created"][0]) == digits(org["last-modified"][0]) == earliest
+    entity = rdap_events(nodes, rid, handle, "entity")
+    assert digits(entity["last changed"]) == earliest

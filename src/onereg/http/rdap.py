@@ -450,7 +450,8 @@ def holder_of(node: RegistryNode, handle: str | None) -> obj.Holder | None:
     info = None if handle is None else node.holder(handle)
     if info is None:
         return None
-    return obj.Holder(info["handle"], info["name"], info["cc"], log_time(node, info["seq"]))
+    changed = dates.holder_dates(node, info["handle"], info["seq"]).last_changed
+    return obj.Holder(info["handle"], info["name"], info["cc"], changed)
 
 
 def transfer_time(node: RegistryNode, d: Delegation) -> str | None:

@@ -12,6 +12,8 @@ record: a registry that imports its delegated file did not change every record t
   it was registered, as far as the log knows, and the registration date is the answer. A record
   that came by transfer (`received_by` in its attributes) changed when it was added; a record
   with no registration date falls back to the log time.
+
+Holders (organisations, RDAP entities) follow the same rule (`holder_dates`).
 """
 
 from __future__ import annotations
@@ -39,9 +41,24 @@ def registration_date(date: str | None) -> str | None:
     return f"{date[:4]}-{date[4:6]}-{date[6:]}T00:00:00Z"
 
 
+_ADDING = frozenset({ev.DELEGATION_ADDED, ev.HOLDER_REGISTERED})
+
+
 def entry_added(kind: str, batch_kind: str | None) -> bool:
-    """Whether an entry of this kind (a batch: of these items) only adds records."""
-    return kind == ev.DELEGATION_ADDED or (kind == ev.BATCH and batch_kind == ev.DELEGATION_ADDED)
+    """Whether an entry of this kind (a batch: of these items) only adds records or holders."""
+    return kind in _ADDING or (kind == ev.BATCH and batch_kind in _ADDING)
+
+
+def holder_dates(node: RegistryNode, handle: str, seq: int) -> RecordDates:
+    """A holder's dates, by the records' rule: a delegated file dates no holder, so it counts as
+    registered when its earliest current record was, and as changed by a `holder.changed`
+    entry (`seq` is the entry that last wrote it). One probe of the holder index."""
+    row = node.conn.execute(
+        "SELECT MIN(date) FROM delegations WHERE holder = ? AND date GLOB ?",
+        (handle, "[12][0-9][0-9][0-9][01][0-9][0-3][0-9]"),
+    ).fetchone()
+    registered = registration_date(str(row[0])) if row and row[0] else None
+    return RecordDates(registered, last_changed(node, seq, registered))
 
 
 def record_dates(

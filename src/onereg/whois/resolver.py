@@ -305,14 +305,15 @@ def _holder_object(ctx: Context, handle: str) -> rpsl.RpslObject | None:
     info = ctx.node.holder(handle)
     if info is None:
         return None
+    when = dates.holder_dates(ctx.node, info["handle"], info["seq"])
     return ctx.dialect.holder(
         rpsl.HolderFacts(
             ctx.node.registry,
             info["handle"],
             info["name"],
             info["cc"],
-            _created(ctx, handle),
-            log_time(ctx.node, info["seq"]),
+            when.registered or _created(ctx, handle),
+            when.last_changed,
         )
     )
 
