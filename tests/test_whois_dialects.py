@@ -38,6 +38,7 @@ from onereg.registry.node import RegistryNode
 from onereg.registry.sources.delegated import parse_delegated
 from onereg.whois import start_whois
 
+RDAP_URL = "http://127.0.0.1"  # what the nodes' RDAP calls itself here
 RIRS = ("afrinic", "apnic", "arin", "lacnic", "ripencc")
 FIRST_RECORDS = 60  # of each family per registry, besides those the real responses are about
 AFIS = ("asn", "ipv4", "ipv6")
@@ -143,7 +144,13 @@ class Nodes:
         for rid, path in self.paths.items():
             self.opened[rid] = RegistryNode.open(rid, path)
             server = await start_whois(
-                lambda rid=rid: self.opened[rid], NoReferrals, {}, "127.0.0.1", 0, Limits()
+                lambda rid=rid: self.opened[rid],
+                NoReferrals,
+                {},
+                "127.0.0.1",
+                0,
+                Limits(),
+                rdap_base=f"{RDAP_URL}/rdap",
             )
             self.servers.append(server)
             self.ports[rid] = server.sockets[0].getsockname()[1]
@@ -286,6 +293,10 @@ def test_arin_speaks_arin(nodes: Nodes) -> None:
     assert handle == f"NET-{first.replace('.', '-')}-1"
     holder = record.text.split("|")[7]
     assert attrs["OrgId"] == [holder] and attrs["Country"] == [record.cc]
+    # each Ref: is the object at the node's RDAP
+    net_ref, org_ref = attrs["Ref"]
+    assert rdap_get(nodes, RegistryId.ARIN, net_ref.removeprefix(RDAP_URL))["startAddress"] == first
+    assert rdap_get(nodes, RegistryId.ARIN, org_ref.removeprefix(RDAP_URL))["handle"] == holder
     assert not [line for line in text.splitlines() if line.startswith("%")], text
     assert text.startswith("# This is the ARIN whois service")
     # ARIN's handle finds the same network; RIPE's flags keep working
@@ -351,14 +362,9 @@ def attributes(text: str) -> dict[str, list[str]]:
 # --- dates: both faces ----------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def _no_lifespan(app: Starlette) -> AsyncIterator[None]:
-    yield
-
-
-def rdap_events(nodes: Nodes, rid: RegistryId, address: str, kind: str = "ip") -> dict[str, str]:
-    """The RDAP events of the network holding `address` (or of another `kind` of object), from
-    the node's own RDAP routes (a connection of their own to the same file)."""
+def rdap_get(nodes: Nodes, rid: RegistryId, path: str) -> dict[str, Any]:
+    """An object from the node's own RDAP routes (a connection of their own to the same
+    file); `path` after the node's URL."""
     holder: dict[str, RegistryNode] = {}
 
     @asynccontextmanager
@@ -368,11 +374,18 @@ def rdap_events(nodes: Nodes, rid: RegistryId, address: str, kind: str = "ip") -
         holder["node"].close()
 
     auth = RdapAuthority.build(None, [], {})
-    routes = rdap_routes(lambda: holder["node"], auth, "http://127.0.0.1")
+    routes = rdap_routes(lambda: holder["node"], auth, RDAP_URL)
     with TestClient(Starlette(routes=routes, lifespan=lifespan)) as client:
-        response = client.get(f"/rdap/{kind}/{address}")
+        response = client.get(path)
     assert response.status_code == 200, response.text
-    return {e["eventAction"]: e["eventDate"] for e in response.json()["events"]}
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def rdap_events(nodes: Nodes, rid: RegistryId, address: str, kind: str = "ip") -> dict[str, str]:
+    """The RDAP events of the network holding `address` (or of another `kind` of object)."""
+    body = rdap_get(nodes, rid, f"/rdap/{kind}/{address}")
+    return {e["eventAction"]: e["eventDate"] for e in body["events"]}
 
 
 DATE_NAMES = {"ripencc": ("created", "last-modified"), "arin": ("RegDate", "Updated")}

@@ -173,6 +173,8 @@ class ArinDialect(Dialect):
         if facts.refer_whois:
             attributes.append(("ReferralServer", f"whois://{facts.refer_whois}"))
         attributes += self._dates(facts.created, facts.last_modified)
+        if facts.rdap_url:
+            attributes.append(("Ref", facts.rdap_url))
         if not filtered:
             attributes += [("Comment", line) for line in facts.provenance]
         return RpslObject(tuple(attributes), kind, rpsl.primary_key(res))
@@ -212,6 +214,8 @@ class ArinDialect(Dialect):
         if country:
             attributes.append(("Country", country))
         attributes += self._dates(facts.created, facts.last_modified)
+        if facts.rdap_url:
+            attributes.append(("Ref", facts.rdap_url))
         return RpslObject(tuple(attributes), rpsl.ORGANISATION, facts.handle)
 
     def handle_address(self, key: str) -> Resource | None:

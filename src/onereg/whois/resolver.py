@@ -81,6 +81,7 @@ class Context:
     history: hist.HistoryIndex
     max_objects: int
     deadline: Deadline = NO_DEADLINE
+    rdap_base: str | None = None  # this node's RDAP (".../rdap"), named by ARIN's `Ref:`
 
     @property
     def source(self) -> str:
@@ -277,8 +278,19 @@ def _record_object(ctx: Context, d: Delegation, unfiltered: bool) -> rpsl.RpslOb
         last_modified=when.last_changed,
         refer_whois=_refer_whois(ctx, d.holder),
         provenance=_provenance(d.status, d.opaque, d.date, d.seq),
+        rdap_url=_rdap_url(ctx, d.resource),
     )
     return ctx.dialect.record(facts, filtered=not unfiltered)
+
+
+def _rdap_url(ctx: Context, res: Resource) -> str | None:
+    """Where the node's RDAP answers for the object: its first number, which finds exactly
+    it (a node's records never overlap)."""
+    if ctx.rdap_base is None:
+        return None
+    if res.afi is Afi.ASN:
+        return f"{ctx.rdap_base}/autnum/{res.start}"
+    return f"{ctx.rdap_base}/ip/{format_number(res.afi, res.start)}"
 
 
 def _refer_whois(ctx: Context, holder: str | None) -> str | None:
@@ -314,6 +326,7 @@ def _holder_object(ctx: Context, handle: str) -> rpsl.RpslObject | None:
             info["cc"],
             when.registered or _created(ctx, handle),
             when.last_changed,
+            None if ctx.rdap_base is None else f"{ctx.rdap_base}/entity/{info['handle']}",
         )
     )
 

@@ -148,6 +148,7 @@ class RecordFacts:
     last_modified: str | None
     refer_whois: str | None = None  # the IANA node: the whois of the RIR holding the block
     provenance: Sequence[str] = ()  # shown unfiltered (-B) only
+    rdap_url: str | None = None  # the object at the node's RDAP (ARIN's `Ref:`)
     # `created` and `last_modified` are ISO 8601 UTC (registry.dates): each dialect writes
     # them its own way.
 
@@ -261,6 +262,7 @@ class HolderFacts:
     cc: str
     created: str | None
     last_modified: str | None
+    rdap_url: str | None = None
 
 
 def organisation_object(facts: HolderFacts, style: RipeStyle = RIPE_STYLE) -> RpslObject:

@@ -127,8 +127,10 @@ class WhoisService:
         stale: Callable[[], list[str]] | None = None,
         observe: Callable[[str, float, int], None] | None = None,
         work: BoundedWork | None = None,
+        rdap_base: str | None = None,
     ) -> None:
         self.get_node, self.authority, self.limits = get_node, authority, limits
+        self.rdap_base = rdap_base  # the node's RDAP, which some dialects link objects to
         self.observe = observe  # (face, seconds, status) per query, for the node's metrics
         self.stale = stale  # peers whose mirrored logs are stale: said in every header
         self.whois_hosts = whois_hosts  # read per query: the caller may update it
@@ -315,7 +317,13 @@ class WhoisService:
             def job(limit: Deadline) -> str:
                 reader = self._readers.node(registry, path)
                 ctx = Context(
-                    reader, authority, self.whois_hosts, index, self.limits.whois_max_objects, limit
+                    reader,
+                    authority,
+                    self.whois_hosts,
+                    index,
+                    self.limits.whois_max_objects,
+                    limit,
+                    self.rdap_base,
                 )
                 return _interruptible(reader.conn, limit, lambda: answer(ctx, query))
 
@@ -365,6 +373,7 @@ async def start_whois(
     observe: Callable[[str, float, int], None] | None = None,
     work: BoundedWork | None = None,
     sock: socket.socket | None = None,
+    rdap_base: str | None = None,
 ) -> asyncio.Server:
     """Listen for whois queries on (host, port), or on `sock` (a listening socket made
     elsewhere), in the running event loop.
@@ -373,11 +382,12 @@ async def start_whois(
     `authority` the current authority map (an `RdapAuthority`; a `LiveAuthority` is such a
     callable); `whois_hosts` each registry's whois as "host:port", named in referrals;
     `limits` the node's `[limits]`; `work` the node's pool for bounded work (shared with its
-    other faces; by default one of the service's own). The caller closes the server, and
+    other faces; by default one of the service's own); `rdap_base` the node's public RDAP
+    (`<url>/rdap`), which ARIN's dialect names in `Ref:`. The caller closes the server, and
     `work` when the node stops, which ends the searches still running.
     """
     service = WhoisService(
-        get_node, authority, whois_hosts, limits or Limits(), stale, observe, work
+        get_node, authority, whois_hosts, limits or Limits(), stale, observe, work, rdap_base
     )
     if sock is not None:
         server = await asyncio.start_server(service.handle, sock=sock)
