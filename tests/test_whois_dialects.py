@@ -37,6 +37,7 @@ from onereg.registry.imports import plan_delegated_import
 from onereg.registry.node import RegistryNode
 from onereg.registry.sources.delegated import parse_delegated
 from onereg.whois import start_whois
+from onereg.whois.server import WhoisService
 
 RDAP_URL = "http://127.0.0.1"  # what the nodes' RDAP calls itself here
 RIRS = ("afrinic", "apnic", "arin", "lacnic", "ripencc")
@@ -441,3 +442,42 @@ def test_a_holder_is_dated_by_its_records_on_both_faces(nodes: Nodes) -> None:
     assert digits(org["created"][0]) == digits(org["last-modified"][0]) == earliest
     entity = rdap_events(nodes, rid, handle, "entity")
     assert digits(entity["last changed"]) == earliest
+
+
+class Elsewhere:
+    """An authority naming one other registry for everything."""
+
+    def __init__(self, owner: RegistryId) -> None:
+        self.owner = owner
+
+    def authoritative(self, afi: Afi, number: int) -> RegistryId | None:
+        return self.owner
+
+
+def test_arin_refers_and_warns_in_its_own_comment_style(nodes: Nodes) -> None:
+    """A referral and a stale-peer warning at ARIN's node: `#` comments, the referral lines
+    whois(1) follows, and RIPE's numbered errors unchanged."""
+    ripe_host = f"127.0.0.1:{nodes.ports[RegistryId.RIPENCC]}"
+
+    async def answers() -> tuple[str, str]:
+        node = RegistryNode.open(RegistryId.ARIN, nodes.paths[RegistryId.ARIN])
+        service = WhoisService(
+            lambda: node,
+            lambda: Elsewhere(RegistryId.RIPENCC),
+            {RegistryId.RIPENCC: ripe_host},
+            Limits(),
+            stale=lambda: ["ripencc: log last verified 10 minutes ago"],
+        )
+        try:
+            return await service.respond("193.0.0.1"), await service.respond("-x x")
+        finally:
+            service.work.close()
+            node.close()
+
+    referral, error = asyncio.run(answers())
+    assert not [line for line in referral.splitlines() if line.startswith("%")], referral
+    assert "# Warning: stale peer data: ripencc: log last verified 10 minutes ago" in referral
+    assert "# 193.0.0.1 is not managed by ARIN: RIPE NCC is the authoritative registry." in referral
+    assert f"ReferralServer: whois://{ripe_host}" in referral.splitlines()
+    assert "%ERROR:101: no entries found" in error  # the error's number stays RIPE's
+    assert "# No entries found in source ARIN." in error
