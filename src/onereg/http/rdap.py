@@ -446,11 +446,13 @@ def log_time(node: RegistryNode, seq: int) -> str | None:
     return None if row is None else str(row[0])
 
 
-def holder_of(node: RegistryNode, handle: str | None) -> obj.Holder | None:
+def holder_of(node: RegistryNode, handle: str | None, dated: bool = False) -> obj.Holder | None:
+    """The holder as an entity; `dated` when its own `last changed` event is shown (a
+    top-level entity: a nested one shows none, so its date is not worked out)."""
     info = None if handle is None else node.holder(handle)
     if info is None:
         return None
-    changed = dates.holder_dates(node, info["handle"], info["seq"]).last_changed
+    changed = dates.holder_dates(node, info["handle"], info["seq"]).last_changed if dated else None
     return obj.Holder(info["handle"], info["name"], info["cc"], changed)
 
 
@@ -693,7 +695,7 @@ def rdap_routes(
         handle = request.path_params["handle"]
         if len(handle) > 255:
             raise _bad("entity handle too long")
-        holder = holder_of(node, handle)
+        holder = holder_of(node, handle, dated=True)
         if holder is None:
             raise _not_found(f"{node.registry.display_name} has no entity {handle!r}")
         auth, updated = current(), _last_time(node) or None
