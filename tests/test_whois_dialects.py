@@ -422,6 +422,14 @@ def test_whois_and_rdap_agree_on_dates_before_and_after_a_change(
         assert whois[changed][0] == log_time.split(".")[0] + "Z"
     else:  # ARIN and LACNIC print days
         assert digits(whois[changed][0]) == digits(log_time)
+    # each version, as whois --show-version and RDAP .../versions/<n> give it, alike
+    prefix = record.cidrs()[0]
+    for number, last in ((1, record.date), (2, digits(log_time))):
+        version = attributes(ask(nodes.ports[rid], f"--show-version {number} {prefix}"))
+        body = rdap_get(nodes, rid, f"/rdap/ip/{prefix}/versions/{number}")
+        events = {e["eventAction"]: e["eventDate"] for e in body["events"]}
+        assert digits(version[changed][0]) == digits(events["last changed"]) == last
+        assert digits(version[created][0]) == digits(events["registration"]) == record.date
 
 
 def test_a_record_answered_by_arin_handle_only_at_its_start(nodes: Nodes) -> None:

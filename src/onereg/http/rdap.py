@@ -824,7 +824,8 @@ def rdap_routes(
             raise _not_found(
                 f"version {number} of {res} is its deletion (log entry {chosen.seq}, {chosen.time})"
             )
-        rec = record_of(node, current(), chosen.delegation, _last_time(node) or None, chosen.time)
+        # dated by registry.dates, as whois --show-version dates the same version
+        rec = record_of(node, current(), chosen.delegation, _last_time(node) or None)
         return rdap_json(obj.version_object(versioned(ctx), chosen, rec, href, latest))
 
     async def openapi(request: Request) -> Response:
