@@ -305,6 +305,14 @@ def test_arin_speaks_arin(nodes: Nodes) -> None:
     assert "# Version history for INETNUM object" in ask(port, "--list-versions 74.125.0.1")
     assert "%ERROR:101" in ask(port, "-T aut-num 74.125.0.1")
     assert "OrgName" not in attributes(ask(port, "-r 74.125.0.1"))
+    unfiltered = attributes(ask(port, "-B 74.125.0.1"))["Comment"]
+    assert any(line.startswith("delegated status allocated") for line in unfiltered)
+    ipv4 = [r for r in nodes.lines[RegistryId.ARIN] if r.afi == "ipv4"]
+    first, last = (ipaddress.IPv4Address(n) for n in (ipv4[0].first, ipv4[2].last))
+    listed = attributes(ask(port, f"-M {first} - {last}"))["NetRange"]
+    assert listed[:3] == [
+        f"{ipaddress.IPv4Address(r.first)} - {ipaddress.IPv4Address(r.last)}" for r in ipv4[:3]
+    ]
 
 
 def test_arin_and_lacnic_aut_nums(nodes: Nodes) -> None:
