@@ -3,9 +3,9 @@
 Both run against a small federation (IANA's real registries when the shared data is there, a
 few records of three RIRs). `rdap` sends the bytes as a GET path and query string through the
 node's real Starlette routes: any status but 5xx (501, not implemented, aside) is an answer.
-`whois` sends them as one query line through the node's whois service, which answers every
-line; it reports an unexpected exception as status 500 to its metrics hook, which the target
-checks.
+`whois` sends them as one query line through the whois services of the RIPE NCC, ARIN and
+LACNIC nodes (three dialects), which answer every line; each reports an unexpected exception
+as status 500 to its metrics hook, which the target checks.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_from_bytes, unquote
@@ -37,7 +37,15 @@ FILES = {
         "ripencc|NL|asn|3333|1|19930901|assigned|R1",
         "ripencc|NL|ipv6|2001:67c::|32|20040101|allocated|R1",
     ],
-    "arin": ["arin|US|ipv6|2600:1000::|28|20110101|allocated|N1"],
+    "arin": [
+        "arin|US|ipv4|74.125.0.0|65536|20070313|allocated|N2",
+        "arin|US|ipv6|2600:1000::|28|20110101|allocated|N1",
+    ],
+    "lacnic": [
+        "lacnic|MX|ipv4|200.57.128.0|8192|20001204|allocated|L1",
+        "lacnic|CO|ipv6|2801:10:c000::|48|20131029|assigned|L2",
+        "lacnic|BR|asn|28000|1|20020101|assigned|L1",
+    ],
 }
 URLS = {rid: f"https://rdap.{rid.value}.test" for rid in ALL_REGISTRIES}
 HOSTS = {rid: f"whois.{rid.value}.test:43" for rid in ALL_REGISTRIES}
@@ -54,6 +62,7 @@ class _Node:
     app: Starlette
     whois: WhoisService
     failures: list[str]
+    dialects: tuple[WhoisService, ...]  # ARIN's and LACNIC's nodes, in their own formats
 
 
 @functools.cache
@@ -77,7 +86,20 @@ def _node() -> _Node:
             failures.append(face)
 
     whois = WhoisService(lambda: node, lambda: authority, HOSTS, Limits(), None, observe)
-    return _Node(asyncio.new_event_loop(), node, app, whois, failures)
+    dialects = tuple(
+        _whois_service(data.open(rid), authority, observe)
+        for rid in (RegistryId.ARIN, RegistryId.LACNIC)
+    )
+    return _Node(asyncio.new_event_loop(), node, app, whois, failures, dialects)
+
+
+def _whois_service(
+    node: RegistryNode, authority: Any, observe: Callable[[str, float, int], None]
+) -> WhoisService:
+    rdap = f"{URLS[node.registry]}/rdap"
+    return WhoisService(
+        lambda: node, lambda: authority, HOSTS, Limits(), None, observe, rdap_base=rdap
+    )
 
 
 # what uvicorn (httptools) lets through in a request target: printable ASCII; a client sends
@@ -160,6 +182,8 @@ def _whois(data: bytes) -> object:
     before = len(world.failures)
     line = text(data).split("\n", 1)[0].strip()
     answer = world.loop.run_until_complete(world.whois.respond(line))
+    for service in world.dialects:
+        world.loop.run_until_complete(service.respond(line))
     if len(world.failures) > before:
         raise ServerError(f"whois {line[:100]!r}: internal software error")
     return answer
@@ -186,6 +210,10 @@ WHOIS_SEEDS = [
     b"-rBG -T aut-num AS3333",
     b"2001:67c::/32",
     b"-c 193.0.16.5",
+    b"NET-74-125-0-0-1",
+    b"-B NET6-2600-1000-1",
+    b"200.57.128/19",
+    b"-r L1",
 ]
 
 WHOIS = Target("whois", _whois, (), lambda: list(WHOIS_SEEDS), 256)

@@ -32,6 +32,7 @@ from onereg.registry.transfers import transfer_item
 from onereg.whois import start_whois
 
 IANA, RIPE, AFRINIC = RegistryId.IANA, RegistryId.RIPENCC, RegistryId.AFRINIC
+REGISTERED = "20100101"  # the registration date of the records built here
 
 
 def row(afi: str, start: str, value: int, holder: str | None, cc: str, **extra: Any) -> ev.Payload:
@@ -40,7 +41,7 @@ def row(afi: str, start: str, value: int, holder: str | None, cc: str, **extra: 
         "start": start,
         "value": value,
         "cc": cc,
-        "date": "20100101",
+        "date": REGISTERED,
         "status": "allocated" if holder else "available",
         "holder": holder,
         "opaque": holder,
@@ -244,6 +245,11 @@ def rpsl_time(log_time: str) -> str:
     return log_time.split(".")[0] + "Z"
 
 
+def registered(date: str) -> str:
+    """A delegated-file date as whois `created:` prints it."""
+    return f"{date[:4]}-{date[4:6]}-{date[6:]}T00:00:00Z"
+
+
 def whois_client(*args: str) -> str:
     if shutil.which("whois") is None:
         pytest.fail("the Debian whois client is needed: apt-get install -y whois")
@@ -263,9 +269,9 @@ def test_address_finds_the_inetnum_with_its_organisation(fed: Federation, built:
     assert inetnum["org"] == ["R2"]
     assert inetnum["status"] == ["ASSIGNED PI"]
     assert inetnum["source"] == ["RIPE # Filtered"]
-    # created: the entry that made this object (the transfer re-added it, but as an update);
+    # created: the record's registration date (the transfer re-added it, but as an update);
     # last-modified: the entry that last changed it.
-    assert inetnum["created"] == [rpsl_time(fed.log_time(RIPE, built.seqs["v1"]))]
+    assert inetnum["created"] == [registered(REGISTERED)]
     assert inetnum["last-modified"] == [rpsl_time(fed.log_time(RIPE, built.seqs["v3"]))]
     org = one(text, "organisation")
     assert org["organisation"] == ["R2"]
@@ -312,8 +318,14 @@ def test_organisation_by_handle(fed: Federation, built: Built) -> None:
     org = one(ask(fed.ports[RIPE], "R1"), "organisation")
     assert org["org-name"] == ["First Holder Renamed"]
     assert org["country"] == ["NL"]
-    assert org["created"] == [rpsl_time(fed.log_time(RIPE, built.seqs["r1_registered"]))]
+    # created: when its earliest record was registered (a delegated file dates no holder);
+    # last-modified: the entry that renamed it
+    assert org["created"] == [registered(REGISTERED)]
+    assert org["created"] != [rpsl_time(fed.log_time(RIPE, built.seqs["r1_registered"]))]
     assert org["last-modified"] == [rpsl_time(fed.log_time(RIPE, built.seqs["r1_changed"]))]
+    # a holder registered and never changed: both are its records' registration date
+    unchanged = one(ask(fed.ports[RIPE], "R2"), "organisation")
+    assert unchanged["created"] == unchanged["last-modified"] == [registered(REGISTERED)]
 
 
 # --- flags -----------------------------------------------------------------------------------
@@ -494,14 +506,17 @@ def test_show_version_is_the_object_as_it_was(fed: Federation, built: Built) -> 
     assert "% This version was a UPDATE operation on" in first
     v1 = one(first, "inetnum")
     assert (v1["org"], v1["status"], v1["country"]) == (["R1"], ["ALLOCATED PA"], ["NL"])
-    assert v1["last-modified"] == [rpsl_time(fed.log_time(RIPE, built.seqs["v1"]))]
+    # added by its entry and not yet changed: last changed when it was registered
+    assert v1["last-modified"] == [registered(REGISTERED)]
+    v2 = one(ask(port, "--show-version 2 193.0.0.0/20"), "inetnum")
+    assert v2["last-modified"] == [rpsl_time(fed.log_time(RIPE, built.seqs["v2"]))]
     v2 = one(ask(port, "--show-version 2 193.0.0.0/20"), "inetnum")
     assert (v2["org"], v2["status"]) == (["R1"], ["ASSIGNED PI"])
     third = ask(port, "--show-version 3 193.0.0.0/20")
     assert "% Version 3 (current version) of object" in third
     v3 = one(third, "inetnum")
     assert (v3["org"], v3["country"]) == (["R2"], ["DE"])
-    assert v3["created"] == [rpsl_time(fed.log_time(RIPE, built.seqs["v1"]))]
+    assert v3["created"] == [registered(REGISTERED)]
 
 
 def test_a_removal_is_a_version(fed: Federation, built: Built) -> None:
@@ -515,8 +530,8 @@ def test_a_removal_is_a_version(fed: Federation, built: Built) -> None:
     gone = one(deleted, "inetnum")
     assert gone["org"] == ["R2"]
     assert gone["last-modified"] == [rpsl_time(fed.log_time(RIPE, built.seqs["removed"]))]
-    # created by a batch entry
-    assert gone["created"] == [rpsl_time(fed.log_time(RIPE, built.seqs["batch"]))]
+    # created by a batch entry: dated by its registration, not by the entry
+    assert gone["created"] == [registered(REGISTERED)]
 
 
 def test_organisation_versions(fed: Federation) -> None:

@@ -139,6 +139,11 @@ def _stale_notes(config: NodeConfig) -> Callable[[], list[str]]:
     return notes
 
 
+def _rdap_base(url: str | None) -> str | None:
+    """The node's public RDAP, as the federation file names its URL (ARIN's `Ref:` lines)."""
+    return None if url is None else url.rstrip("/") + "/rdap"
+
+
 async def serve(config: NodeConfig, sock: socket.socket, observe: Reporter | None) -> None:
     federation = read_federation(config.federation_file)
     nd = config.node_dir
@@ -157,6 +162,7 @@ async def serve(config: NodeConfig, sock: socket.socket, observe: Reporter | Non
             observe=observe,
             work=work,
             sock=sock,
+            rdap_base=_rdap_base(urls.get(config.registry)),
         )
         reporting = None if observe is None else asyncio.create_task(observe.forever())
         async with server:

@@ -65,6 +65,7 @@ from onereg.federation.node_config import Limits
 from onereg.http import rdap_objects as obj
 from onereg.http.offload import Offload, Refused
 from onereg.http.rdap_openapi import openapi_document
+from onereg.registry import dates
 from onereg.registry import events as ev
 from onereg.registry.node import Delegation, RegistryNode
 from onereg.registry.projection import expand, payload_range
@@ -474,11 +475,14 @@ def log_time(node: RegistryNode, seq: int) -> str | None:
     return None if row is None else str(row[0])
 
 
-def holder_of(node: RegistryNode, handle: str | None) -> obj.Holder | None:
+def holder_of(node: RegistryNode, handle: str | None, dated: bool = False) -> obj.Holder | None:
+    """The holder as an entity; `dated` when its own `last changed` event is shown (a
+    top-level entity: a nested one shows none, so its date is not worked out)."""
     info = None if handle is None else node.holder(handle)
     if info is None:
         return None
-    return obj.Holder(info["handle"], info["name"], info["cc"], log_time(node, info["seq"]))
+    changed = dates.holder_dates(node, info["handle"], info["seq"]).last_changed if dated else None
+    return obj.Holder(info["handle"], info["name"], info["cc"], changed)
 
 
 def stored_handle(node: RegistryNode, asked: str) -> str | None:
@@ -536,7 +540,7 @@ def record_of(
             parent_href = f"{iana}/{obj.network_path(parent)}"
     return obj.Record(
         d,
-        changed or log_time(node, d.seq),
+        changed or dates.record_dates(node, d.seq, d.date, d.attrs).last_changed,
         holder_of(node, d.holder),
         parent,
         updated,
@@ -770,7 +774,7 @@ def rdap_routes(
         if len(asked) > 255:
             raise _bad("entity handle too long")
         handle = stored_handle(node, asked)
-        holder = None if handle is None else holder_of(node, handle)
+        holder = None if handle is None else holder_of(node, handle, dated=True)
         if handle is None or holder is None:
             raise _not_found(f"{node.registry.display_name} has no entity {asked!r}")
         auth, updated = current(), _last_time(node) or None
@@ -902,7 +906,8 @@ def rdap_routes(
             raise _not_found(
                 f"version {number} of {res} is its deletion (log entry {chosen.seq}, {chosen.time})"
             )
-        rec = record_of(node, current(), chosen.delegation, _last_time(node) or None, chosen.time)
+        # dated by registry.dates, as whois --show-version dates the same version
+        rec = record_of(node, current(), chosen.delegation, _last_time(node) or None)
         return rdap_json(obj.version_object(versioned(ctx), chosen, rec, href, latest))
 
     def page(render: Callable[[obj.Site], str]) -> Handler:

@@ -41,6 +41,7 @@ from typing import Any
 
 from onereg.core.registries import RegistryId, Status
 from onereg.core.resources import Afi, Resource, format_number
+from onereg.registry.dates import registration_date
 from onereg.registry.node import Delegation
 
 MEDIA_TYPE = "application/rdap+json"
@@ -124,10 +125,9 @@ class Context:
 
 
 def rdap_date(text: str) -> str | None:
-    """A delegated-file date (YYYYMMDD) as RFC 3339, or None when the file left it unknown."""
-    if len(text) != 8 or not text.isdigit() or text == "00000000":
-        return None
-    return f"{text[:4]}-{text[4:6]}-{text[6:]}T00:00:00Z"
+    """A delegated-file date (YYYYMMDD) as RFC 3339, or None when the file left it unknown:
+    `registry.dates`, which whois dates by too, so the two faces agree."""
+    return registration_date(text)
 
 
 def link(ctx: Context, rel: str, href: str, media: str = MEDIA_TYPE) -> JsonObject:

@@ -123,7 +123,11 @@ CREATE TABLE IF NOT EXISTS sources (
 # end (building the holder index over 190,000 rows at once is several times cheaper than keeping
 # it up to date row by row).
 SECONDARY_INDEXES = {
-    "delegations_holder": "CREATE INDEX IF NOT EXISTS delegations_holder ON delegations (holder)",
+    # (holder, date): a holder's records, and its earliest registration date from the index
+    # alone (registry.dates.holder_dates, on every whois organisation and RDAP entity)
+    "delegations_holder": (
+        "CREATE INDEX IF NOT EXISTS delegations_holder ON delegations (holder, date)"
+    ),
 }
 PROJECTION_SCHEMA += ";\n".join(SECONDARY_INDEXES.values()) + ";\n"
 

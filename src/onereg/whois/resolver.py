@@ -15,6 +15,7 @@ referral alone, and answers itself for space it holds inside another registry's 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -23,10 +24,12 @@ from onereg.core.errors import ResourceParseError
 from onereg.core.registries import RegistryId
 from onereg.core.resources import Afi, Resource, format_number
 from onereg.federation.guard import NO_DEADLINE, Deadline
+from onereg.registry import dates
 from onereg.registry import events as ev
 from onereg.registry.node import Delegation, RegistryNode
 from onereg.whois import history as hist
 from onereg.whois import rpsl
+from onereg.whois.dialects import Dialect, dialect_of
 from onereg.whois.query import (
     ALL_MORE,
     EXACT,
@@ -78,10 +81,15 @@ class Context:
     history: hist.HistoryIndex
     max_objects: int
     deadline: Deadline = NO_DEADLINE
+    rdap_base: str | None = None  # this node's RDAP (".../rdap"), named by ARIN's `Ref:`
 
     @property
     def source(self) -> str:
         return rpsl.source_name(self.node.registry)
+
+    @property
+    def dialect(self) -> Dialect:
+        return dialect_of(self.node.registry)
 
 
 def answer(ctx: Context, query: Query) -> str:
@@ -99,9 +107,18 @@ def answer(ctx: Context, query: Query) -> str:
 # --- plain and hierarchical lookups ---------------------------------------------------------
 
 
+_SHORT_PREFIX = re.compile(r"^(\d{1,3}(?:\.\d{1,3}){0,2})/(\d{1,2})$")
+
+
 def _parse_resource(key: str) -> Resource | None:
+    """The resource a search key names, in any form `Resource.parse` reads or LACNIC's short
+    IPv4 prefix (`200.57.128/19`, as LACNIC's `inetnum:` prints it)."""
     if len(key) > 100:
         return None
+    short = _SHORT_PREFIX.match(key)
+    if short is not None:
+        octets = short.group(1).split(".")
+        key = ".".join(octets + ["0"] * (4 - len(octets))) + "/" + short.group(2)
     try:
         return Resource.parse(key)
     except (ResourceParseError, ValueError):
@@ -119,7 +136,9 @@ def _lookup(ctx: Context, query: Query) -> str:
     shown: set[str] = set()
     blocks: list[str] = []
     referral = None
-    if res is not None:
+    if res is None:
+        blocks += _by_handle(ctx, query, shown)
+    else:
         found, truncated = _find(ctx, query, res)
         referral = _referral(ctx, res, bool(found))
         for d in found:
@@ -138,6 +157,19 @@ def _lookup(ctx: Context, query: Query) -> str:
     if not blocks and referral is None:
         raise no_entries(ctx.source)
     return "\n".join(parts + blocks)
+
+
+def _by_handle(ctx: Context, query: Query, shown: set[str]) -> list[str]:
+    """The record a registry-specific network handle names (ARIN's `NET-74-125-0-0-1`): the
+    one starting at the handle's address, which ARIN's answers print as `NetHandle:`."""
+    named = ctx.dialect.handle_address(query.key)
+    d = None if named is None else ctx.node.containing(named)
+    if named is None or d is None or d.resource.start != named.start:
+        return []
+    obj = _record_object(ctx, d, query.unfiltered)
+    if not query.wants(obj.object_type):
+        return []
+    return [_related_block(ctx, query, obj, d.holder, shown)]
 
 
 def _find(ctx: Context, query: Query, res: Resource) -> tuple[list[Delegation], bool]:
@@ -207,7 +239,8 @@ def _related_block(
     ctx: Context, query: Query, obj: rpsl.RpslObject, holder: str | None, shown: set[str]
 ) -> str:
     text = f"% Information related to '{obj.key}'\n\n{obj.text()}"
-    if holder and not query.no_recursion and holder not in shown:
+    inline = ctx.dialect.holder_inline
+    if holder and not query.no_recursion and not inline and holder not in shown:
         org = _holder_object(ctx, holder)
         if org is not None:
             shown.add(holder)
@@ -219,17 +252,20 @@ def _related_block(
 
 
 def _created(ctx: Context, key: hist.ObjectKey | str) -> str | None:
+    """The log time of the entry that (re)created the object: a holder's `created:`, and a
+    record's when its registration date is unknown."""
     versions = (
         ctx.history.holder_versions(key)
         if isinstance(key, str)
         else ctx.history.object_versions(key)
     )
     run = hist.current_run(versions)
-    return rpsl.rpsl_time(log_time(ctx.node, run[0].seq)) if run else None
+    return log_time(ctx.node, run[0].seq) if run else None
 
 
 def _record_object(ctx: Context, d: Delegation, unfiltered: bool) -> rpsl.RpslObject:
     holder = ctx.node.holder(d.holder) if d.holder else None
+    when = dates.record_dates(ctx.node, d.seq, d.date, d.attrs)
     facts = rpsl.RecordFacts(
         registry=ctx.node.registry,
         resource=d.resource,
@@ -238,12 +274,23 @@ def _record_object(ctx: Context, d: Delegation, unfiltered: bool) -> rpsl.RpslOb
         holder=d.holder,
         holder_name=holder["name"] if holder else None,
         attrs=d.attrs,
-        created=_created(ctx, hist.resource_key(d.resource)),
-        last_modified=rpsl.rpsl_time(log_time(ctx.node, d.seq)),
+        created=when.registered or _created(ctx, hist.resource_key(d.resource)),
+        last_modified=when.last_changed,
         refer_whois=_refer_whois(ctx, d.holder),
         provenance=_provenance(d.status, d.opaque, d.date, d.seq),
+        rdap_url=_rdap_url(ctx, d.resource),
     )
-    return rpsl.resource_object(facts, filtered=not unfiltered)
+    return ctx.dialect.record(facts, filtered=not unfiltered)
+
+
+def _rdap_url(ctx: Context, res: Resource) -> str | None:
+    """Where the node's RDAP answers for the object: its first number, which finds exactly
+    it (a node's records never overlap)."""
+    if ctx.rdap_base is None:
+        return None
+    if res.afi is Afi.ASN:
+        return f"{ctx.rdap_base}/autnum/{res.start}"
+    return f"{ctx.rdap_base}/ip/{format_number(res.afi, res.start)}"
 
 
 def _refer_whois(ctx: Context, holder: str | None) -> str | None:
@@ -272,14 +319,16 @@ def _holder_object(ctx: Context, handle: str) -> rpsl.RpslObject | None:
     if info is None:
         return None
     handle = info["handle"]
-    return rpsl.organisation_object(
+    when = dates.holder_dates(ctx.node, handle, info["seq"])
+    return ctx.dialect.holder(
         rpsl.HolderFacts(
             ctx.node.registry,
             info["handle"],
             info["name"],
             info["cc"],
-            _created(ctx, handle),
-            rpsl.rpsl_time(log_time(ctx.node, info["seq"])),
+            when.registered or _created(ctx, handle),
+            when.last_changed,
+            None if ctx.rdap_base is None else f"{ctx.rdap_base}/entity/{info['handle']}",
         )
     )
 
@@ -393,7 +442,8 @@ def _object_version(
     run_start = _run_start(versions, index)
     shown = versions[index]
     holder = state.get("holder")
-    created = log_time(ctx.node, run_start.seq) if run_start else None
+    when = dates.record_dates(ctx.node, shown.seq, str(state.get("date", "")), state.get("attrs"))
+    created = when.registered or (log_time(ctx.node, run_start.seq) if run_start else None)
     facts = rpsl.RecordFacts(
         registry=ctx.node.registry,
         resource=hist.key_resource(key),
@@ -402,8 +452,8 @@ def _object_version(
         holder=holder,
         holder_name=None,
         attrs=state.get("attrs"),
-        created=rpsl.rpsl_time(created),
-        last_modified=rpsl.rpsl_time(log_time(ctx.node, shown.seq)),
+        created=created,
+        last_modified=log_time(ctx.node, shown.seq) if shown.deleted else when.last_changed,
         refer_whois=_refer_whois(ctx, holder),
         provenance=_provenance(
             str(state.get("status", "")),
@@ -412,7 +462,7 @@ def _object_version(
             shown.seq,
         ),
     )
-    return rpsl.resource_object(facts, filtered=not unfiltered)
+    return ctx.dialect.record(facts, filtered=not unfiltered)
 
 
 def _run_start(versions: list[hist.Version], index: int) -> hist.Version | None:
@@ -435,14 +485,14 @@ def _holder_version(
         return None
     run_start = _run_start(versions, index)
     created = log_time(ctx.node, run_start.seq) if run_start else None
-    return rpsl.organisation_object(
+    return ctx.dialect.holder(
         rpsl.HolderFacts(
             ctx.node.registry,
             handle,
             str(state.get("name", "")),
             str(state.get("cc", "")),
-            rpsl.rpsl_time(created),
-            rpsl.rpsl_time(log_time(ctx.node, versions[index].seq)),
+            created,
+            log_time(ctx.node, versions[index].seq),
         )
     )
 

@@ -38,6 +38,7 @@ from onereg.federation.guard import (
 )
 from onereg.federation.node_config import Limits
 from onereg.registry.node import RegistryNode
+from onereg.whois.dialects import dialect_of
 from onereg.whois.history import HistoryIndex
 from onereg.whois.query import Query, WhoisError, line_too_long, parse_query
 from onereg.whois.resolver import VERSION, Authority, Context, answer
@@ -126,8 +127,10 @@ class WhoisService:
         stale: Callable[[], list[str]] | None = None,
         observe: Callable[[str, float, int], None] | None = None,
         work: BoundedWork | None = None,
+        rdap_base: str | None = None,
     ) -> None:
         self.get_node, self.authority, self.limits = get_node, authority, limits
+        self.rdap_base = rdap_base  # the node's RDAP, which some dialects link objects to
         self.observe = observe  # (face, seconds, status) per query, for the node's metrics
         self.stale = stale  # peers whose mirrored logs are stale: said in every header
         self.whois_hosts = whois_hosts  # read per query: the caller may update it
@@ -240,7 +243,8 @@ class WhoisService:
         name = node.registry.display_name
         return (
             f"% This is the {name} whois service of the onereg federation.\n"
-            "% The objects are in RPSL format, rendered from the registry's log.\n"
+            f"% The objects are in {dialect_of(node.registry).format_name}, rendered from the"
+            " registry's log.\n"
             "%\n"
             '% Object history: "--list-versions KEY" and "--show-version N KEY".\n'
             + "".join(f"% Warning: stale peer data: {n}\n" for n in self._stale())
@@ -313,7 +317,13 @@ class WhoisService:
             def job(limit: Deadline) -> str:
                 reader = self._readers.node(registry, path)
                 ctx = Context(
-                    reader, authority, self.whois_hosts, index, self.limits.whois_max_objects, limit
+                    reader,
+                    authority,
+                    self.whois_hosts,
+                    index,
+                    self.limits.whois_max_objects,
+                    limit,
+                    self.rdap_base,
                 )
                 return _interruptible(reader.conn, limit, lambda: answer(ctx, query))
 
@@ -333,8 +343,10 @@ class WhoisService:
             self._costly.release()
 
     def framed(self, node: RegistryNode, notice: str, body: str) -> str:
-        """RIPE's layout: header, notices, objects, the served-by line and two blank lines."""
-        return f"{self.header(node)}\n{notice}{body}\n{self.footer(node)}\n\n"
+        """RIPE's layout: header, notices, objects, the served-by line and two blank lines,
+        with comments in the node's registry's style (ARIN's `#`)."""
+        text = f"{self.header(node)}\n{notice}{body}\n{self.footer(node)}\n\n"
+        return dialect_of(node.registry).comments(text)
 
 
 def _interruptible(conn: sqlite3.Connection, deadline: Deadline, work: Callable[[], str]) -> str:
@@ -361,6 +373,7 @@ async def start_whois(
     observe: Callable[[str, float, int], None] | None = None,
     work: BoundedWork | None = None,
     sock: socket.socket | None = None,
+    rdap_base: str | None = None,
 ) -> asyncio.Server:
     """Listen for whois queries on (host, port), or on `sock` (a listening socket made
     elsewhere), in the running event loop.
@@ -369,11 +382,12 @@ async def start_whois(
     `authority` the current authority map (an `RdapAuthority`; a `LiveAuthority` is such a
     callable); `whois_hosts` each registry's whois as "host:port", named in referrals;
     `limits` the node's `[limits]`; `work` the node's pool for bounded work (shared with its
-    other faces; by default one of the service's own). The caller closes the server, and
+    other faces; by default one of the service's own); `rdap_base` the node's public RDAP
+    (`<url>/rdap`), which ARIN's dialect names in `Ref:`. The caller closes the server, and
     `work` when the node stops, which ends the searches still running.
     """
     service = WhoisService(
-        get_node, authority, whois_hosts, limits or Limits(), stale, observe, work
+        get_node, authority, whois_hosts, limits or Limits(), stale, observe, work, rdap_base
     )
     if sock is not None:
         server = await asyncio.start_server(service.handle, sock=sock)
