@@ -18,8 +18,10 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -281,13 +283,13 @@ def test_ipwhois_whois_parser_dates(matrix: Matrix, rir: str) -> None:
 # --- whoisit ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def judge(matrix: Matrix, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def judge(matrix: Matrix) -> Iterator[Any]:
     """whoisit bootstrapped from one node's RFC 9224 files (`load_bootstrap_data`,
     allow_insecure: loopback http) and its RIR endpoint table (`RIR_RDAP_ENDPOINTS`, with the
     reverse map by host) pointed at our five RIR nodes."""
     files = {
-        afi: httpx.get(f"{matrix.rdap('iana')}/bootstrap/{afi}.json", timeout=10).json()
+        afi: httpx.get(f"{matrix.rdap('iana')}/bootstrap/{afi}.json", timeout=30).json()
         for afi in ("ipv4", "ipv6", "asn")
     }
     # whoisit wants all five IANA files; we serve no DNS and no object tags: stubs
@@ -299,10 +301,11 @@ def judge(matrix: Matrix, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         json.dumps({"timestamp": int(time.time()), **files}), allow_insecure=True
     )
     endpoints = {WHOISIT_NAME[rir]: f"{matrix.rdap(rir)}/" for rir in RIRS}
-    monkeypatch.setattr(bootstrap, "RIR_RDAP_ENDPOINTS", endpoints)
     by_host = {url.split("/")[2]: name for name, url in endpoints.items()}
-    monkeypatch.setattr(bootstrap, "rir_endpoints_by_domain", by_host)
-    yield whoisit
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bootstrap, "RIR_RDAP_ENDPOINTS", endpoints)
+        patch.setattr(bootstrap, "rir_endpoints_by_domain", by_host)
+        yield whoisit
     whoisit.clear_bootstrapping()
 
 
@@ -435,29 +438,98 @@ def test_rdap_cli(matrix: Matrix, tmp_path: Path) -> None:
     assert " 301" in requests
 
 
+# --- a bootstrap that sends every query to the wrong node -------------------------------------
+
+
+class _Files(BaseHTTPRequestHandler):
+    """Serves a few JSON files from memory (`server.files`: path -> bytes)."""
+
+    def do_GET(self) -> None:
+        body = getattr(self.server, "files", {}).get(self.path)
+        self.send_response(200 if body is not None else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body or b"")))
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def misdirected(matrix: Matrix, shared_data: Path) -> Iterator[str]:
+    """IANA's real RFC 9224 files with each RIR's URL replaced by another RIR's node, served on
+    loopback: every query lands at a node that is not authoritative and must redirect, as
+    IANA's own files send clients to the wrong RIR for space transferred between RIRs."""
+    hosts = {
+        "rdap.afrinic.net": "afrinic",
+        "rdap.apnic.net": "apnic",
+        "rdap.arin.net": "arin",
+        "rdap.lacnic.net": "lacnic",
+        "rdap.db.ripe.net": "ripencc",
+    }
+    files: dict[str, bytes] = {}
+    for afi in ("ipv4", "ipv6", "asn"):
+        listed = json.loads((shared_data / "rdap" / "iana-bootstrap" / f"{afi}.json").read_text())
+        for service in listed["services"]:
+            rir = hosts[service[-1][0].split("/")[2]]
+            service[-1] = [f"{matrix.rdap(wrong_node(rir))}/"]
+        files[f"/{afi}.json"] = json.dumps(listed).encode()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
+    server.files = files  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
 # --- asyncwhois -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def whodap_bootstrap(matrix: Matrix, monkeypatch: pytest.MonkeyPatch) -> None:
-    """asyncwhois' RDAP runs on whodap, whose clients download IANA's bootstrap file from a
-    class attribute (`_iana_uri`): pointed at a node's own RFC 9224 files."""
-    for cls, afi in ((whodap.IPv4Client, "ipv4"), (whodap.IPv6Client, "ipv6")):
-        monkeypatch.setattr(cls, "_iana_uri", f"{matrix.rdap('iana')}/bootstrap/{afi}.json")
-    monkeypatch.setattr(whodap.ASNClient, "_iana_uri", f"{matrix.rdap('iana')}/bootstrap/asn.json")
+def whodap_from(monkeypatch: pytest.MonkeyPatch, base: str) -> None:
+    """asyncwhois' RDAP runs on whodap, whose clients download IANA's bootstrap files from a
+    class attribute (`_iana_uri`): pointed at `base`."""
+    for cls, afi in (
+        (whodap.IPv4Client, "ipv4"),
+        (whodap.IPv6Client, "ipv6"),
+        (whodap.ASNClient, "asn"),
+    ):
+        monkeypatch.setattr(cls, "_iana_uri", f"{base}{afi}.json")
 
 
-@pytest.mark.parametrize(("rir", "afi"), CASES + RANGES)
-@pytest.mark.usefixtures("whodap_bootstrap")
-def test_asyncwhois_rdap(matrix: Matrix, rir: str, afi: str) -> None:
-    sample = case(matrix, rir, afi)
-    if afi.startswith("asn"):
+def asyncwhois_rdap(sample: Sample) -> dict[str, Any]:
+    if sample.afi.startswith("asn"):
         client = whodap.ASNClient.new_client()
         text, _ = asyncwhois.rdap(int(sample.inside), whodap_client=client)
     else:
-        kind = whodap.IPv4Client if afi == "ipv4" else whodap.IPv6Client
+        kind = whodap.IPv4Client if sample.afi == "ipv4" else whodap.IPv6Client
         text, _ = asyncwhois.rdap(sample.inside, whodap_client=kind.new_client())
-    data = json.loads(text)
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+@pytest.mark.parametrize(("rir", "afi"), CASES + RANGES)
+def test_asyncwhois_rdap_through_our_bootstrap(
+    matrix: Matrix, monkeypatch: pytest.MonkeyPatch, rir: str, afi: str
+) -> None:
+    sample = case(matrix, rir, afi)
+    whodap_from(monkeypatch, f"{matrix.rdap('iana')}/bootstrap/")
+    data = asyncwhois_rdap(sample)
+    check_rdap_object(matrix, data, sample)
+    assert data["entities"][0]["handle"] == sample.holder
+
+
+@pytest.mark.parametrize(("rir", "afi"), CASES + RANGES)
+def test_asyncwhois_rdap_follows_redirects(
+    matrix: Matrix, misdirected: str, monkeypatch: pytest.MonkeyPatch, rir: str, afi: str
+) -> None:
+    sample = case(matrix, rir, afi)
+    whodap_from(monkeypatch, misdirected)
+    data = asyncwhois_rdap(sample)
     check_rdap_object(matrix, data, sample)
     assert data["entities"][0]["handle"] == sample.holder
 
@@ -532,8 +604,11 @@ console.log(JSON.stringify(out));
 """
 
 
-def node_rdap(matrix: Matrix, work: Path, queries: list[str]) -> dict[str, dict[str, Any]]:
-    """node-rdap's `ip` and `autnum`, run by Debian's nodejs, bootstrapped from the IANA node."""
+def node_rdap(
+    matrix: Matrix, work: Path, queries: list[str], bootstrap: str = ""
+) -> dict[str, Any]:
+    """node-rdap's `ip` and `autnum`, run by Debian's nodejs, bootstrapped from `bootstrap`
+    (the IANA node's RFC 9224 files unless given)."""
     node = shutil.which("node") or shutil.which("nodejs")
     if node is None:
         pytest.fail("nodejs is needed for node-rdap: apt-get install -y nodejs npm")
@@ -550,7 +625,7 @@ def node_rdap(matrix: Matrix, work: Path, queries: list[str]) -> dict[str, dict[
         text=True,
         timeout=120,
         check=False,
-        env={**os.environ, "ONEREG_BOOTSTRAP": f"{matrix.rdap('iana')}/bootstrap/"},
+        env={**os.environ, "ONEREG_BOOTSTRAP": bootstrap or f"{matrix.rdap('iana')}/bootstrap/"},
     )
     assert done.returncode == 0, done.stderr
     return {item["query"]: item for item in json.loads(done.stdout)}
@@ -558,18 +633,27 @@ def node_rdap(matrix: Matrix, work: Path, queries: list[str]) -> dict[str, dict[
 
 @pytest.fixture(scope="module")
 def node_answers(
-    matrix: Matrix, tmp_path_factory: pytest.TempPathFactory
+    matrix: Matrix, misdirected: str, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, dict[str, Any]]:
+    """node-rdap's answers to every sample, bootstrapped from our files ("ours") and from the
+    misdirecting copy of IANA's ("misdirected"), in one run of node each."""
     queries = [query_text(case(matrix, rir, afi)) for rir, afi in CASES + RANGES]
-    return node_rdap(matrix, tmp_path_factory.mktemp("node-rdap"), queries)
+    work = tmp_path_factory.mktemp("node-rdap")
+    return {
+        "ours": node_rdap(matrix, work, queries),
+        "misdirected": node_rdap(matrix, work, queries, misdirected),
+    }
 
 
+@pytest.mark.parametrize("bootstrap", ["ours", "misdirected"])
 @pytest.mark.parametrize(("rir", "afi"), CASES + RANGES)
-def test_node_rdap_through_the_bootstrap(
-    matrix: Matrix, node_answers: dict[str, dict[str, Any]], rir: str, afi: str
+def test_node_rdap(
+    matrix: Matrix, node_answers: dict[str, dict[str, Any]], bootstrap: str, rir: str, afi: str
 ) -> None:
+    """Through our bootstrap files, and through IANA's sending it to the wrong node (whose
+    redirect the global fetch follows)."""
     sample = case(matrix, rir, afi)
-    answer = node_answers[query_text(sample)]
+    answer = node_answers[bootstrap][query_text(sample)]
     assert "error" not in answer, answer
     check_rdap_object(matrix, answer["result"], sample)
     assert answer["result"]["entities"][0]["handle"] == sample.holder
