@@ -60,6 +60,7 @@ DIALECT = xfail("ARIN's and LACNIC's whois answer in RIPE's dialect")
 DATES = xfail("whois created:/last-modified: show the import time, not the record's date")
 HANDLE_CASE = xfail("entity handles match case-sensitively (whoisit upper-cases them)")
 WHOIS_HANDLE_CASE = xfail("whois matches handles case-sensitively (whois(1) lower-cases them)")
+PORT43 = xfail("RDAP objects have no port43")
 ASN_BOOTSTRAP = xfail("ASN bootstrap entries are bare numbers, not ranges")
 
 
@@ -657,6 +658,17 @@ def test_node_rdap(
     assert "error" not in answer, answer
     check_rdap_object(matrix, answer["result"], sample)
     assert answer["result"]["entities"][0]["handle"] == sample.holder
+
+
+@PORT43
+@pytest.mark.parametrize(("rir", "afi"), CASES)
+def test_node_rdap_answers_name_the_whois_server(
+    matrix: Matrix, node_answers: dict[str, dict[str, Any]], rir: str, afi: str
+) -> None:
+    """`port43`: where a client that got an RDAP object asks whois about it."""
+    answer = node_answers["ours"][query_text(case(matrix, rir, afi))]["result"]
+    host = matrix.fed.whois[rir].rsplit(":", 1)[0]
+    assert host in answer.get("port43", ""), answer.get("port43")
 
 
 @ASN_BOOTSTRAP
