@@ -113,11 +113,13 @@ def cidrs(sample: Sample) -> str:
 
 def range_forms(sample: Sample) -> list[str]:
     """The ways whois dialects print a record's range: `first - last` (RIPE, APNIC, AFRINIC,
-    ARIN's NetRange), CIDR (inet6num, ARIN's CIDR), LACNIC's shortened IPv4 prefix, AS numbers."""
+    ARIN's NetRange), CIDR (inet6num, ARIN's CIDR), LACNIC's shortened IPv4 prefix, AS numbers
+    and ranges of them."""
     if sample.afi.startswith("asn"):
         if sample.value == 1:
             return [f"AS{sample.first}"]
-        return [f"AS{sample.first} - AS{sample.last}", f"AS{sample.first}-AS{sample.last}"]
+        first, last = sample.first, sample.last  # RPSL ranges, ARIN's `ASNumber: a - b`
+        return [f"AS{first} - AS{last}", f"AS{first}-AS{last}", f"{first} - {last}"]
     forms = [f"{sample.first} - {sample.last}", cidrs(sample)]
     if sample.afi == "ipv4" and len(sample.networks) == 1:
         net = sample.networks[0]
@@ -193,7 +195,7 @@ def test_debian_whois_entity(matrix: Matrix, rir: str) -> None:
 def test_debian_whois_shows_the_registration_date(matrix: Matrix, rir: str, afi: str) -> None:
     sample = case(matrix, rir, afi)
     text = run_whois(matrix, rir, query_text(sample))
-    assert any(f"{form}" in text for form in date_forms(sample)), text
+    assert any(form in text for form in date_forms(sample)), text
 
 
 # --- ipwhois ----------------------------------------------------------------------------------
@@ -215,6 +217,7 @@ def ipwhois_at(monkeypatch: pytest.MonkeyPatch, matrix: Matrix) -> Any:
 def test_ipwhois_rdap_follows_redirects(
     matrix: Matrix, ipwhois_at: Any, rir: str, afi: str
 ) -> None:
+    """Addresses only: ipwhois has no RDAP lookup of ASNs."""
     sample = case(matrix, rir, afi)
     ipwhois_at(wrong_node(rir))
     found = ipwhois.IPWhois(sample.inside).lookup_rdap(bootstrap=True, depth=0, inc_nir=False)
