@@ -6,8 +6,7 @@ and registry as the delegated line says, and follow our redirects and referrals 
 node that is not authoritative.
 
 Where a client cannot be pointed at a local server, the least intrusive hook is used, named in each
-test's docstring. Cases that fail on defects other helpers are fixing are strict xfails naming the
-defect, so a fix shows as XPASS until its mark is removed.
+test's docstring.
 """
 
 from __future__ import annotations
@@ -49,19 +48,6 @@ RANGES = [(rir, "asn-range") for rir in ("apnic", "arin")]
 # whoisit's and ipwhois' names of the registries
 WHOISIT_NAME = {"afrinic": "afrinic", "apnic": "apnic", "arin": "arin", "lacnic": "lacnic"}
 WHOISIT_NAME["ripencc"] = "ripe"
-
-
-def xfail(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"issue 13: {reason}, being fixed")
-
-
-# Known defects (issue 13), fixed by other helpers: the marked cases fail until then.
-DIALECT = xfail("ARIN's and LACNIC's whois answer in RIPE's dialect")
-DATES = xfail("whois created:/last-modified: show the import time, not the record's date")
-HANDLE_CASE = xfail("RDAP entity handles match case-sensitively (whoisit, rdap change case)")
-WHOIS_HANDLE_CASE = xfail("whois matches handles case-sensitively (whois(1) lower-cases them)")
-PORT43 = xfail("RDAP objects have no port43")
-ASN_BOOTSTRAP = xfail("ASN bootstrap entries are bare numbers, not ranges")
 
 
 def wrong_node(rir: str) -> str:
@@ -175,10 +161,7 @@ def test_debian_whois_follows_the_referral_from_the_wrong_node(
     assert sample.holder in answer
 
 
-DEBIAN_WHOIS_ENTITY = [
-    pytest.param(rir, marks=[WHOIS_HANDLE_CASE] if rir in ("afrinic", "apnic") else [])
-    for rir in RIRS
-]
+DEBIAN_WHOIS_ENTITY = list(RIRS)
 
 
 @pytest.mark.parametrize("rir", DEBIAN_WHOIS_ENTITY)
@@ -190,7 +173,6 @@ def test_debian_whois_entity(matrix: Matrix, rir: str) -> None:
     assert "%ERROR" not in text
 
 
-@DATES
 @pytest.mark.parametrize(("rir", "afi"), CASES)
 def test_debian_whois_shows_the_registration_date(matrix: Matrix, rir: str, afi: str) -> None:
     sample = case(matrix, rir, afi)
@@ -227,7 +209,11 @@ def test_ipwhois_rdap_follows_redirects(
     assert found["entities"] == [sample.holder]
     events = {e["action"]: e["timestamp"] for e in net["events"]}
     assert events["registration"].startswith(sample.day.isoformat())
-    assert all(link.startswith(matrix.rdap(rir)) for link in net["links"]), net["links"]
+    # answered by the authoritative node; its other link is "up", to IANA's block around it
+    assert net["links"][0].startswith(matrix.rdap(rir)), net["links"]
+    assert all(link.startswith((matrix.rdap(rir), matrix.rdap("iana"))) for link in net["links"]), (
+        net["links"]
+    )
 
 
 @pytest.mark.parametrize("rir", RIRS)
@@ -257,11 +243,7 @@ def ipwhois_parse(matrix: Matrix, rir: str, sample: Sample) -> dict[str, Any]:
     return dict(parsed["nets"][0])
 
 
-IPWHOIS_PARSE = [
-    pytest.param(rir, afi, marks=[DIALECT] if rir in ("arin", "lacnic") else [])
-    for rir in RIRS
-    for afi in ("ipv4", "ipv6")
-]
+IPWHOIS_PARSE = [(rir, afi) for rir in RIRS for afi in ("ipv4", "ipv6")]
 
 
 @pytest.mark.parametrize(("rir", "afi"), IPWHOIS_PARSE)
@@ -271,17 +253,19 @@ def test_ipwhois_whois_parser_on_our_text(matrix: Matrix, rir: str, afi: str) ->
     assert found["cidr"] == cidrs(sample)
     assert found["country"] == sample.line.split("|")[1]
     if rir != "lacnic":  # LACNIC prints prefixes, ipwhois gives no range for them
-        assert found["range"] in range_forms(sample)
+        # ARIN prints IPv6 in capitals
+        assert found["range"].lower() in [form.lower() for form in range_forms(sample)]
     if rir in ("arin", "lacnic"):  # OrgName / owner: the only parsers that read the holder
         assert sample.holder in (found["description"] or "")
 
 
-@DATES
 @pytest.mark.parametrize("rir", ["arin", "lacnic", "ripencc"])  # parsers that read a date
 def test_ipwhois_whois_parser_dates(matrix: Matrix, rir: str) -> None:
     sample = case(matrix, rir, "ipv4")
     found = ipwhois_parse(matrix, rir, sample)
-    assert str(found["created"]).startswith(sample.day.isoformat())
+    # ipwhois converts dates only when its ASN lookup ran (offline: as printed, LACNIC's YYYYMMDD)
+    printed = "".join(c for c in str(found["created"]) if c.isdigit())
+    assert printed[:8] == sample.day.strftime("%Y%m%d"), found["created"]
 
 
 # --- whoisit ----------------------------------------------------------------------------------
@@ -346,9 +330,7 @@ def test_whoisit_follows_redirects(matrix: Matrix, judge: Any, rir: str, afi: st
     check_whoisit(matrix, found, sample)
 
 
-WHOISIT_ENTITY = [
-    pytest.param(rir, marks=[HANDLE_CASE] if rir in ("arin", "ripencc") else []) for rir in RIRS
-]
+WHOISIT_ENTITY = list(RIRS)
 
 
 @pytest.mark.parametrize("rir", WHOISIT_ENTITY)
@@ -447,10 +429,7 @@ def test_rdap_cli(matrix: Matrix, tmp_path: Path) -> None:
     assert " 301" in requests
 
 
-RDAP_CLI_ENTITY = [
-    pytest.param(rir, marks=[HANDLE_CASE] if rir in ("afrinic", "apnic") else [])
-    for rir in ("afrinic", "apnic", "arin", "ripencc")
-]
+RDAP_CLI_ENTITY = [rir for rir in ("afrinic", "apnic", "arin", "ripencc")]
 
 
 @pytest.mark.parametrize("rir", RDAP_CLI_ENTITY)
@@ -592,15 +571,17 @@ def test_asyncwhois_port43_follows_the_referral(matrix: Matrix, rir: str, afi: s
         assert parsed["net_range"] in range_forms(sample) or parsed["cidr"] == cidrs(sample)
 
 
-@DATES
-@pytest.mark.parametrize("rir", RIRS)
+@pytest.mark.parametrize("rir", ["arin", "lacnic", "ripencc"])
 def test_asyncwhois_port43_registration_date(matrix: Matrix, rir: str) -> None:
+    """asyncwhois reads a registration date only in the formats that print one (ARIN's
+    `RegDate`, LACNIC's and RIPE's `created`): APNIC's and AFRINIC's whois print none, ours as
+    theirs (the real answers in ../shared/data/rdap/ipwhois-tests/whois.json)."""
     sample = case(matrix, rir, "ipv4")
     host, port = matrix.whois(rir)
     address = ipaddress.ip_address(sample.inside)
     (answer,) = LoopbackQuery(port).run(address, server=host)
     parsed = NumberParser().parse(answer, address)
-    assert parsed["registered_date"] is not None
+    assert parsed["registered_date"] is not None, answer
     assert parsed["registered_date"].date() == sample.day
 
 
@@ -685,7 +666,6 @@ def test_node_rdap(
     assert answer["result"]["entities"][0]["handle"] == sample.holder
 
 
-@PORT43
 @pytest.mark.parametrize(("rir", "afi"), CASES)
 def test_node_rdap_answers_name_the_whois_server(
     matrix: Matrix, node_answers: dict[str, dict[str, Any]], rir: str, afi: str
@@ -696,7 +676,6 @@ def test_node_rdap_answers_name_the_whois_server(
     assert host in answer.get("port43", ""), answer.get("port43")
 
 
-@ASN_BOOTSTRAP
 def test_node_rdap_finds_every_asn_the_bootstrap_lists(
     matrix: Matrix, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

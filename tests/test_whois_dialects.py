@@ -315,6 +315,17 @@ def test_arin_speaks_arin(nodes: Nodes) -> None:
     ]
 
 
+def test_arin_takes_its_own_query_syntax(nodes: Nodes) -> None:
+    """ARIN's record type and display flags before the key (ipwhois sends `n + ADDRESS` to
+    ARIN) are read as ARIN reads them; the RIPE flags and other registries are unchanged."""
+    port = nodes.ports[RegistryId.ARIN]
+    plain = attributes(ask(port, "74.125.225.229"))
+    assert plain["NetRange"]
+    for line in ("n + 74.125.225.229", "n 74.125.225.229", "+ = 74.125.225.229"):
+        assert attributes(ask(port, line))["NetRange"] == plain["NetRange"], line
+    assert "%ERROR:101" in ask(nodes.ports[RegistryId.RIPENCC], "n + 193.0.0.1")
+
+
 def test_arin_and_lacnic_aut_nums(nodes: Nodes) -> None:
     arin = next(r for r in nodes.lines[RegistryId.ARIN] if r.afi == "asn")
     text = ask(nodes.ports[RegistryId.ARIN], f"AS{arin.first}")

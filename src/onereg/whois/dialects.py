@@ -53,6 +53,10 @@ class Dialect:
         """`text` with its comment lines in this dialect's comment style."""
         return text
 
+    def query_line(self, line: str) -> str:
+        """The query in RIPE's syntax, which the server parses, for a line in this registry's."""
+        return line
+
 
 # --- APNIC ----------------------------------------------------------------------------------
 
@@ -148,8 +152,22 @@ def _cidrs(res: Resource) -> list[str]:
     return [f"{format_number(res.afi, net)}/{plen}" for net, plen in res.cidrs()]
 
 
+# ARIN's query syntax puts a record type (`n` network, `a` ASN, `o` org, `p` POC, `c` customer,
+# `e` or `r` ...) and display flags (`+` details, `-` list, `=` exact, `!` handle, `*` subs) in
+# front of the key: ipwhois sends `n + 192.0.2.1` to ARIN, as ARIN's own documentation shows.
+_ARIN_PREFIX_WORDS = frozenset("n a o p c e r z + - = ! * ~ < >".split())
+
+
 class ArinDialect(Dialect):
     format_name = "ARIN's whois format"
+
+    def query_line(self, line: str) -> str:
+        """ARIN's type letters and display flags dropped (the key says what it is); RIPE's
+        flags (`-r`, `--list-versions` ...) are kept as every dialect takes them."""
+        words = line.split()
+        while len(words) > 1 and words[0] in _ARIN_PREFIX_WORDS:
+            words.pop(0)
+        return " ".join(words)
 
     def record(self, facts: RecordFacts, filtered: bool = True) -> RpslObject:
         res = facts.resource

@@ -271,7 +271,7 @@ class WhoisService:
         node = self.get_node()
         notice = ""
         try:
-            query = parse_query(line)
+            query = parse_query(dialect_of(node.registry).query_line(line))
             self._charge(query, client)
             body = await self._search(node, query)
             node = self.get_node()  # the one in use now, after the wait
