@@ -113,13 +113,24 @@ def _federation(settings: Settings, node_config: Path | None) -> DataDir:
 
 
 def _audit(settings: Settings, data: DataDir | None = None) -> tuple[AuditReport, float]:
+    """The audit of the data dir (or a node's view), reused while no node has moved."""
+    from onereg.audit.cache import cached_report
+    from onereg.federation.layout import DataDir
+
+    started = time.perf_counter()
+    nodes = data or DataDir(settings.data_dir)
+    report = cached_report(
+        nodes, settings.erx_file, settings.allowlist_file, lambda: _run_audit(settings, nodes)
+    )
+    return report, time.perf_counter() - started
+
+
+def _run_audit(settings: Settings, data: DataDir) -> AuditReport:
     from onereg.audit.checks import run_audit
     from onereg.audit.view import load_view
     from onereg.federation.authority import ErxIndex
-    from onereg.federation.layout import DataDir
     from onereg.registry.sources.nro_lists import parse_allowed_overlaps, parse_erx_transfers
 
-    started = time.perf_counter()
     erx = ErxIndex(parse_erx_transfers(settings.erx_file) if settings.erx_file else [])
     allowed: set[tuple[str, int, int]] = set()
     if settings.allowlist_file:
@@ -127,8 +138,7 @@ def _audit(settings: Settings, data: DataDir | None = None) -> tuple[AuditReport
             (a.resource.afi.value, a.resource.start, a.resource.end)
             for a in parse_allowed_overlaps(settings.allowlist_file)
         }
-    report = run_audit(load_view(data or DataDir(settings.data_dir)), erx, allowed)
-    return report, time.perf_counter() - started
+    return run_audit(load_view(data), erx, allowed)
 
 
 @cli.command()
