@@ -3,6 +3,7 @@ directory verified read-only, every problem printed with the node's name."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from onereg.core.errors import OneregError
@@ -43,11 +44,18 @@ def check(data: DataDir, node: RegistryNode, replay: bool) -> NodeReport:
 
 
 def verify_nodes(
-    data: DataDir, registries: list[RegistryId], console: Console, replay: bool = True
+    data: DataDir,
+    registries: list[RegistryId],
+    console: Console,
+    replay: bool = True,
+    advance: Callable[[str], None] | None = None,
 ) -> bool:
-    """Verify each node read-only and print its result; True when every one is intact."""
+    """Verify each node read-only and print its result; True when every one is intact.
+    `advance` hears of each node as its check starts (progress)."""
     ok = True
     for rid in registries:
+        if advance is not None:
+            advance(rid.value)
         with data.read(rid) as node:
             report = check(data, node, replay)
         print_report(console, rid, report)

@@ -20,8 +20,6 @@ from onereg.core.errors import OneregError
 from onereg.core.registries import ALL_REGISTRIES, RegistryId
 
 if TYPE_CHECKING:  # each command imports what it uses when it runs (see cli.lazy)
-    from rich.progress import Progress
-
     from onereg.audit.findings import AuditReport
     from onereg.federation.bootstrap import SourceSet
     from onereg.federation.importer import ImportOutcome
@@ -55,33 +53,21 @@ def cli(ctx: click.Context, data_dir: Path, shared_data: Path | None) -> None:
     ctx.obj = Settings(data_dir, shared_data or find_shared_data())
 
 
-def _progress() -> Progress:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        TextColumn("{task.description:<10}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>5.1f}%"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=False,
-    )
-
-
 def _build(settings: Settings, sources: SourceSet, jobs: int) -> list[ImportOutcome]:
-    from rich.progress import TaskID
-
+    from onereg.cli.progress import bars
     from onereg.federation.bootstrap import build
     from onereg.federation.layout import DataDir
 
     data = DataDir(settings.data_dir)
-    with _progress() as bar:
-        tasks: dict[str, TaskID] = {}
+    with bars() as bar:
+        tasks: dict[str, int] = {}
 
         def report(registry: str, done: int, total: int) -> None:
+            if bar is None:
+                return
             if registry not in tasks:
                 tasks[registry] = bar.add_task(registry, total=total)
-            bar.update(tasks[registry], completed=done, total=total)
+            bar.update(tasks[registry], completed=done, total=total)  # type: ignore[arg-type]
 
         return build(data, sources, jobs, report)
 
@@ -206,6 +192,7 @@ def import_(settings: Settings, files: tuple[Path, ...], node_config: Path | Non
     """Import delegated files (plain or gzip) or a folder of IANA registry XML files."""
     from rich.progress import TaskID
 
+    from onereg.cli.progress import bars
     from onereg.cli.render import imports_table
     from onereg.federation.importer import import_delegated_file, import_iana
     from onereg.federation.layout import DataDir
@@ -226,11 +213,12 @@ def import_(settings: Settings, files: tuple[Path, ...], node_config: Path | Non
         if served is not None:  # the node owns its database: hand it the file
             outcomes.append(_import_through(settings, served, path))
             continue
-        with _progress() as bar:
-            task = bar.add_task(path.name[:10], total=None)
+        with bars() as bar:
+            task = bar.add_task(path.name[:18], total=None) if bar is not None else None
 
-            def report(done: int, total: int, task: TaskID = task) -> None:
-                bar.update(task, completed=done, total=total)
+            def report(done: int, total: int, task: TaskID | None = task) -> None:
+                if bar is not None and task is not None:
+                    bar.update(task, completed=done, total=total)
 
             outcomes.append(import_delegated_file(data, path, settings.erx_file, report, only=only))
     console.print(imports_table(outcomes))
@@ -344,9 +332,14 @@ def export_nro_cmd(settings: Settings, output: Path | None) -> None:
     """The combined NRO-style file over all registries."""
     from onereg.audit.nro import export_nro
     from onereg.audit.view import load_view
+    from onereg.cli.progress import steps
     from onereg.federation.layout import DataDir
 
-    _write_lines(export_nro(load_view(DataDir(settings.data_dir), details=True)), output)
+    with steps("export nro", 2) as advance:
+        advance("reading the nodes")
+        view = load_view(DataDir(settings.data_dir), details=True)
+        advance("writing")
+        _write_lines(export_nro(view), output)
 
 
 def _write_lines(lines: Iterable[str], output: Path | None) -> None:
@@ -449,6 +442,7 @@ def verify(settings: Settings, registry: str | None, node_config: Path | None) -
     against every checkpoint the node signed (a shorter log is a rollback), the projection
     against a replay. Lists every problem; exit 1 if there is any."""
     from onereg.cli.integrity import present, verify_nodes
+    from onereg.cli.progress import steps
     from onereg.federation.layout import DataDir
     from onereg.federation.node_config import load_config
 
@@ -456,7 +450,10 @@ def verify(settings: Settings, registry: str | None, node_config: Path | None) -
     if node_config is not None:
         config = load_config(node_config)
         data, registry = config.node_dir.view(), config.registry.value
-    if not verify_nodes(data, present(data, registry), console):
+    nodes = present(data, registry)
+    with steps("verify", len(nodes)) as advance:
+        intact = verify_nodes(data, nodes, console, advance=advance)
+    if not intact:
         sys.exit(1)
 
 
