@@ -30,7 +30,19 @@ from onereg.rpki.rov_index import MAX_ASN
 
 I64 = npt.NDArray[np.int64]
 
-_D, _SP, _X, _BAD = ord("d"), ord(" "), ord("x"), ord("?")
+# Class codes: the three that collapse (digit, blank, letter) have the top bit set, so one
+# comparison finds them; shapes are written readably ("d.d.d.d/d d") and coded with `coded`.
+_D, _SP, _X, _BAD = 0xE4, 0xA0, 0xF8, ord("?")
+_CODE = bytes.maketrans(b"d x", bytes([_D, _SP, _X]))
+_READABLE = bytes.maketrans(bytes([_D, _SP, _X]), b"d x")
+
+
+def coded(shape: bytes) -> bytes:
+    return shape.translate(_CODE)
+
+
+def readable(signature: bytes) -> bytes:
+    return signature.translate(_READABLE)
 
 
 def _class_table() -> npt.NDArray[np.uint8]:
@@ -47,7 +59,7 @@ def _class_table() -> npt.NDArray[np.uint8]:
 
 _CLASSES = _class_table()
 _CLASS_BYTES = _CLASSES.tobytes()
-_DIGITS_ONLY = bytes(c if ord("0") <= c <= ord("9") else _SP for c in range(256))
+_DIGITS_ONLY = bytes(c if ord("0") <= c <= ord("9") else ord(" ") for c in range(256))
 
 
 class Lines:
@@ -57,29 +69,38 @@ class Lines:
         self.body = body
         self.raw = np.frombuffer(body, dtype=np.uint8)
         self.cls = np.frombuffer(body.translate(_CLASS_BYTES), dtype=np.uint8)
-        same = self.cls[1:] == self.cls[:-1]
-        runs = (self.cls[1:] == _D) | (self.cls[1:] == _SP) | (self.cls[1:] == _X)
         keep = np.empty(len(self.cls), dtype=np.bool_)
         keep[:1] = True
-        np.logical_not(same & runs, out=keep[1:])
+        np.equal(self.cls[1:], self.cls[:-1], out=keep[1:])
+        keep[1:] &= self.cls[1:] >= 0x80  # a repeat of a collapsing class ...
+        np.logical_not(keep[1:], out=keep[1:])  # ... is dropped
         self.signature = self.cls[keep].tobytes()
         self.count = body.count(b"\n")
         self._ends: npt.NDArray[np.intp] | None = None
 
-    def mismatched(self, expected: bytes) -> list[int]:
-        """Indices of the lines whose signature is not `expected` (no trailing newline)."""
-        if self.signature == (expected + b"\n") * self.count:
+    def mismatched(self, expected: bytes) -> list[int] | None:
+        """Indices of the lines whose (coded) signature is not `expected` (without its newline);
+        None when they cannot be told apart cleanly (the caller then reads exactly)."""
+        line = expected + b"\n"
+        if self.signature == line * self.count:
             return []
-        sig = np.frombuffer(self.signature, dtype=np.uint8)
-        ends = np.flatnonzero(sig == ord("\n"))[: self.count]
-        starts = np.concatenate(([0], ends[:-1] + 1))
-        good = (ends - starts) == len(expected)
-        same = np.flatnonzero(good)
-        if len(same):  # lines of the right length: compare them byte for byte, all at once
-            want = np.frombuffer(expected, dtype=np.uint8)
-            cells = sig[starts[same, None] + np.arange(len(expected))]
-            good[same] = (cells == want).all(axis=1)
-        return np.flatnonzero(~good).tolist()
+        out: list[int] = []
+        index = 0
+        parts = self.signature.split(line)  # C: the good lines are the separators
+        for part in parts[:-1]:
+            if part:
+                if not part.endswith(b"\n"):
+                    return None  # the expected shape inside another line: not line-aligned
+                lines = part.count(b"\n")
+                out.extend(range(index, index + lines))
+                index += lines
+            index += 1
+        last = parts[-1]
+        if last:
+            if not last.endswith(b"\n"):
+                return None
+            out.extend(range(index, index + last.count(b"\n")))
+        return out
 
     def line(self, index: int) -> bytes:
         """The text of one line (for the few the caller reads one by one)."""
@@ -105,13 +126,10 @@ class Lines:
                 digits[first:last] = False
                 blanked[first:last] = b" " * (last - first)
             text = bytes(blanked)
-        starts = np.flatnonzero(digits[1:] & ~digits[:-1]) + 1
-        if digits[:1].any():
-            starts = np.concatenate(([0], starts))
-        ends = np.flatnonzero(digits[:-1] & ~digits[1:])
-        if digits[-1:].any():
-            ends = np.concatenate((ends, [len(digits) - 1]))
-        lengths = ends - starts + 1
+        padded = np.zeros(len(digits) + 2, dtype=np.bool_)
+        padded[1:-1] = digits
+        edges = np.flatnonzero(padded[1:] != padded[:-1])  # run starts and ends, alternating
+        starts, lengths = edges[0::2], edges[1::2] - edges[0::2]
         if len(lengths) and int(lengths.max()) > 10:
             return None
         if bool(np.any((self.raw[starts] == ord("0")) & (lengths > 1))):
@@ -173,7 +191,7 @@ def prefix_origin(data: bytes) -> tuple[npt.NDArray[np.uint64], I64, I64] | None
     if split is None:
         return None
     lines = Lines(split[1])
-    if lines.mismatched(PREFIX_ORIGIN_SHAPE):
+    if lines.mismatched(coded(PREFIX_ORIGIN_SHAPE)) != []:
         return None
     numbers = lines.numbers(6)
     if numbers is None or not asns_ok(numbers[:, 5]):
@@ -187,7 +205,7 @@ def prefix_origin(data: bytes) -> tuple[npt.NDArray[np.uint64], I64, I64] | None
 def csv_shape(first: bytes, columns: dict[str, int]) -> tuple[bytes, dict[str, int]] | None:
     """The signature every IPv4 row must have, taken from the first row, and where each number
     of a row sits among its digit runs; None if that row is not a plain IPv4 VRP row."""
-    cells = first.split(b",")
+    cells = readable(first).split(b",")
     if len(cells) <= max(columns.values()):
         return None
     for key, index in columns.items():
@@ -203,4 +221,4 @@ def csv_shape(first: bytes, columns: dict[str, int]) -> tuple[bytes, dict[str, i
                 at[key] = runs
         runs += cell.count(b"d")
     at["runs"] = runs
-    return first, at
+    return first, at  # `first` as coded: what every other row is compared with

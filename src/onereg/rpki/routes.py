@@ -549,6 +549,8 @@ def _fast_vrps_csv(path: Path) -> VrpSet | None:
         return None
     signature, at = shape
     others = lines.mismatched(signature)
+    if others is None:
+        return None
     v6 = _VrpBuilder()
     for index in others:
         row = lines.line(index).decode().split(",")
