@@ -11,12 +11,19 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from onereg.audit.cache import cached_report, remember_verified, verified_before
+from onereg.audit import checks
+from onereg.audit.cache import (
+    AuthorityParts,
+    cached_report,
+    remember_verified,
+    verified_before,
+)
 from onereg.audit.checks import run_audit
 from onereg.audit.findings import AuditReport
 from onereg.audit.view import load_view
 from onereg.cli.main import cli
-from onereg.federation.importer import import_delegated_file
+from onereg.core.registries import RegistryId
+from onereg.federation.importer import import_delegated_file, import_iana
 from onereg.federation.layout import DataDir
 from test_tamper_reported import RID, _file, _flip_payload_byte
 
@@ -91,3 +98,51 @@ def test_tampering_after_a_cached_verification_is_still_reported(data: DataDir) 
     done = _audit(data)
     assert done.exit_code == 1
     assert "log entry 3" in " ".join(done.output.split())
+
+
+def _delegated(root: Path, name: str, registry: str, lines: list[str]) -> Path:
+    path = root / name / f"delegated-{registry}-extended-latest"
+    path.parent.mkdir(parents=True)
+    head = f"2.3|{registry}|20200102|{len(lines)}|19700101|20200101|+0000"
+    path.write_text("\n".join([head, *lines]) + "\n")
+    return path
+
+
+def test_after_a_change_only_the_moved_nodes_authority_part_is_computed(
+    tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = DataDir(tmp_path / "data")
+    import_iana(data, shared_data / "iana")
+    afrinic = [
+        "afrinic|ZA|ipv4|41.0.0.0|1024|20100102|allocated|H1",
+        "afrinic|ZA|ipv4|193.0.4.0|256|20100102|allocated|H2",
+    ]  # in RIPE NCC's /8
+    ripe = [
+        "ripencc|DE|ipv4|41.1.0.0|256|20100101|allocated|R1",  # in AFRINIC's /8
+        "ripencc|NL|ipv4|193.0.0.0|256|20100101|allocated|R2",
+    ]
+    import_delegated_file(data, _delegated(tmp_path, "a", "afrinic", afrinic), None)
+    import_delegated_file(data, _delegated(tmp_path, "r", "ripencc", ripe), None)
+    first = AuthorityParts(data, None)
+    run_audit(load_view(data), None, None, first)
+    first.save()
+    ripe.append("ripencc|NL|ipv4|41.2.0.0|256|20100101|allocated|R3")  # one more in AFRINIC's
+    import_delegated_file(data, _delegated(tmp_path, "r2", "ripencc", ripe), None)
+    computed: list[str] = []
+    real = checks.authority_of
+
+    def spy(view: object, rid: RegistryId, *rest: object) -> object:
+        computed.append(rid.value)
+        return real(view, rid, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(checks, "authority_of", spy)
+    parts = AuthorityParts(data, None)
+    assert set(parts.loaded) == {RegistryId.AFRINIC}  # RIPE NCC moved: its part is stale
+    reused = run_audit(load_view(data), None, None, parts)
+    assert computed == ["ripencc"]
+    fresh = run_audit(load_view(data), None, None)
+    assert reused.to_dict() == fresh.to_dict()
+    assert [c.range for c in reused.cross_holdings if c.registry == "ripencc"] == [
+        "41.1.0.0/24",
+        "41.2.0.0/24",
+    ]

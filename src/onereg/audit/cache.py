@@ -174,3 +174,62 @@ def report_from_json(body: bytes) -> AuditReport:
         rows["special_purpose"],
         [str(note) for note in doc["notes"]],
     )
+
+
+class AuthorityParts(dict[RegistryId, tuple[list[Any], list[Any]]]):
+    """Each registry's authority findings (overclaimed, cross-registry holdings) from earlier
+    audits, under the registry's log head, IANA's and the ERX list's digest: after a change only
+    the moved node's part is computed again (`checks.check_authority` fills in what is missing)."""
+
+    def __init__(self, data: DataDir, erx: Path | None) -> None:
+        super().__init__()
+        self.data = data
+        iana = node_head(data, RegistryId.IANA) if data.exists(RegistryId.IANA) else []
+        self.headers: dict[RegistryId, dict[str, object]] = {}
+        for rid in ALL_REGISTRIES:
+            if rid is RegistryId.IANA or not data.exists(rid):
+                continue
+            self.headers[rid] = {
+                "version": CACHE_VERSION,
+                "kind": "authority",
+                "registry": rid.value,
+                "head": node_head(data, rid),
+                "iana": iana,
+                "erx": _digest(erx),
+                "code": [_stat(path) for path in _CODE],
+            }
+        self.loaded: set[RegistryId] = set()
+        for rid, header in self.headers.items():
+            body = read_signed(_path(data, f"{rid.value}.authority.json"), header)
+            if body is None:
+                continue
+            try:
+                doc = json.loads(body)
+                self[rid] = (
+                    _rows(findings.Overclaim, doc["overclaimed"]),
+                    _rows(findings.CrossHolding, doc["cross_holdings"]),
+                )
+            except (KeyError, TypeError, ValueError):
+                continue  # another shape: computed again
+            self.loaded.add(rid)
+
+    def save(self) -> None:
+        """Remember the parts computed in this run."""
+        for rid, (overclaimed, cross) in self.items():
+            header = self.headers.get(rid)
+            if rid in self.loaded or header is None:
+                continue
+            doc = {
+                "overclaimed": list(map(_values(findings.Overclaim), overclaimed)),
+                "cross_holdings": list(map(_values(findings.CrossHolding), cross)),
+            }
+            with suppress(OSError):
+                write_signed(
+                    _path(self.data, f"{rid.value}.authority.json"),
+                    header,
+                    json.dumps(doc, separators=(",", ":")).encode(),
+                )
+
+
+def _values(kind: type[Any]) -> Callable[[Any], Any]:
+    return attrgetter(*(f.name for f in fields(kind)))

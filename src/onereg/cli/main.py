@@ -112,6 +112,7 @@ def _audit(settings: Settings, data: DataDir | None = None) -> tuple[AuditReport
 
 
 def _run_audit(settings: Settings, data: DataDir) -> AuditReport:
+    from onereg.audit.cache import AuthorityParts
     from onereg.audit.checks import run_audit
     from onereg.audit.view import load_view
     from onereg.federation.authority import ErxIndex
@@ -124,7 +125,10 @@ def _run_audit(settings: Settings, data: DataDir) -> AuditReport:
             (a.resource.afi.value, a.resource.start, a.resource.end)
             for a in parse_allowed_overlaps(settings.allowlist_file)
         }
-    return run_audit(load_view(data), erx, allowed)
+    parts = AuthorityParts(data, settings.erx_file)  # unchanged nodes' findings, reused
+    report = run_audit(load_view(data), erx, allowed, parts)
+    parts.save()
+    return report
 
 
 @cli.command()
