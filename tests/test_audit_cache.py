@@ -15,6 +15,7 @@ from onereg.audit import checks
 from onereg.audit.cache import (
     AuthorityParts,
     cached_report,
+    erx_transfers,
     remember_verified,
     verified_before,
 )
@@ -25,6 +26,7 @@ from onereg.cli.main import cli
 from onereg.core.registries import RegistryId
 from onereg.federation.importer import import_delegated_file, import_iana
 from onereg.federation.layout import DataDir
+from onereg.registry.sources.nro_lists import parse_erx_transfers
 from test_tamper_reported import RID, _file, _flip_payload_byte
 
 
@@ -146,3 +148,12 @@ def test_after_a_change_only_the_moved_nodes_authority_part_is_computed(
         "41.1.0.0/24",
         "41.2.0.0/24",
     ]
+
+
+def test_the_erx_list_from_the_cache_is_the_parsed_one(data: DataDir, shared_data: Path) -> None:
+    path = shared_data / "transfers" / "RIPE-NCC-nro-stats" / "erx-xfr.txt"
+    parsed = parse_erx_transfers(path)
+    assert erx_transfers(data, path) == parsed  # parsed, and remembered
+    assert (data.root / "cache" / "erx.json").exists()
+    assert erx_transfers(data, path) == parsed  # from the cache, the same objects
+    assert len(parsed) > 3000

@@ -30,7 +30,9 @@ from onereg.audit import findings
 from onereg.audit.findings import AuditReport, RegistrySummary
 from onereg.audit.view import read_signed, write_signed
 from onereg.core.registries import ALL_REGISTRIES, RegistryId
+from onereg.core.resources import Afi, Resource
 from onereg.federation.layout import DataDir, NodeDir
+from onereg.registry.sources.nro_lists import ErxTransfer, parse_erx_transfers
 
 CACHE_VERSION = 2  # bump whenever the cached shapes change
 _CODE = [
@@ -233,3 +235,33 @@ class AuthorityParts(dict[RegistryId, tuple[list[Any], list[Any]]]):
 
 def _values(kind: type[Any]) -> Callable[[Any], Any]:
     return attrgetter(*(f.name for f in fields(kind)))
+
+
+def erx_transfers(data: DataDir, path: Path) -> list[ErxTransfer]:
+    """The ERX list as `parse_erx_transfers` reads it, from the cache while the file's bytes are
+    the same (parsing its 3,000 lines through `ipaddress` costs more than an audit's reuse)."""
+    raw = path.read_bytes()
+    header = {
+        "version": CACHE_VERSION,
+        "kind": "erx",
+        "file": path.name,
+        "digest": hashlib.sha256(raw).hexdigest(),
+    }
+    cache = _path(data, "erx.json")
+    body = read_signed(cache, header)
+    if body is not None:
+        try:
+            return [
+                ErxTransfer(Resource(Afi.IPV4, start, end), RegistryId(rir), section, source)
+                for start, end, rir, section, source in json.loads(body)
+            ]
+        except (TypeError, ValueError):
+            pass  # another shape: parse again
+    transfers = parse_erx_transfers(path)
+    rows = [
+        [t.resource.start, t.resource.end, t.new_registry.value, t.section, t.source]
+        for t in transfers
+    ]
+    with suppress(OSError):
+        write_signed(cache, header, json.dumps(rows, separators=(",", ":")).encode())
+    return transfers

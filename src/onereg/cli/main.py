@@ -112,13 +112,13 @@ def _audit(settings: Settings, data: DataDir | None = None) -> tuple[AuditReport
 
 
 def _run_audit(settings: Settings, data: DataDir) -> AuditReport:
-    from onereg.audit.cache import AuthorityParts
+    from onereg.audit.cache import AuthorityParts, erx_transfers
     from onereg.audit.checks import run_audit
     from onereg.audit.view import load_view
     from onereg.federation.authority import ErxIndex
-    from onereg.registry.sources.nro_lists import parse_allowed_overlaps, parse_erx_transfers
+    from onereg.registry.sources.nro_lists import parse_allowed_overlaps
 
-    erx = ErxIndex(parse_erx_transfers(settings.erx_file) if settings.erx_file else [])
+    erx = ErxIndex(erx_transfers(data, settings.erx_file) if settings.erx_file else [])
     allowed: set[tuple[str, int, int]] = set()
     if settings.allowlist_file:
         allowed = {
