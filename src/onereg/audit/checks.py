@@ -8,6 +8,7 @@ fails does the audit walk the records to name every conflicting pair.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import MutableMapping
 from datetime import date
 from itertools import islice
 from operator import le
@@ -24,7 +25,7 @@ from onereg.audit.findings import (
 from onereg.audit.view import AFIS, FederationView, RegistryView
 from onereg.core.gc import collector_paused
 from onereg.core.intervals import IntervalSet
-from onereg.core.registries import RIRS, Status
+from onereg.core.registries import RIRS, RegistryId, Status
 from onereg.core.resources import range_text
 from onereg.federation.authority import ErxIndex, classify
 
@@ -86,42 +87,69 @@ def find_conflicts(view: FederationView, afi: str) -> list[Conflict]:
 # --- authority -------------------------------------------------------------------------------
 
 
-def check_authority(view: FederationView, erx: ErxIndex, report: AuditReport) -> None:
+AuthorityPart = tuple[list[Overclaim], list[CrossHolding]]
+
+
+def check_authority(
+    view: FederationView,
+    erx: ErxIndex,
+    report: AuditReport,
+    parts: MutableMapping[RegistryId, AuthorityPart] | None = None,
+) -> None:
+    """Each registry's records against IANA's blocks. `parts` holds registries' findings from an
+    earlier run on the same node, IANA node and ERX list (`audit.cache`): those are reused, the
+    others computed and added to it."""
     for rid, rview in view.rirs.items():
-        recorded = {(c.afi, c.start, c.end): c.origin for c in rview.cross}
-        for afi in AFIS:
-            fam = rview.families[afi]
-            for index, piece in view.authority.pieces_outside(rid.value, afi, fam.starts, fam.ends):
-                block = piece.block
-                block_label = block.label()
-                rng = _text(afi, piece.start, piece.end)
-                size = piece.end - piece.start + 1
-                if block.registry is None:
-                    report.overclaimed.append(
-                        Overclaim(rid.value, afi, rng, size, rview.label(afi, index), block_label)
-                    )
-                    continue
-                origin, evidence = classify(piece, afi, rid, erx)
-                logged = recorded.get((afi, piece.start, piece.end))
-                found = logged is not None
-                if logged is not None and logged != origin:
-                    # The registry's own log says why it holds the piece; the audit reports that,
-                    # and what it would have inferred, rather than overriding the log.
-                    evidence = f"origin recorded in the {rid} log; inferred here: {origin}"
-                    origin = logged
-                report.cross_holdings.append(
-                    CrossHolding(
-                        rid.value,
-                        block.holder,
-                        afi,
-                        rng,
-                        size,
-                        origin,
-                        evidence,
-                        found,
-                        rview.label(afi, index),
-                    )
+        part = parts.get(rid) if parts is not None else None
+        if part is None:
+            part = authority_of(view, rid, rview, erx)
+            if parts is not None:
+                parts[rid] = part
+        report.overclaimed += part[0]
+        report.cross_holdings += part[1]
+
+
+def authority_of(
+    view: FederationView, rid: RegistryId, rview: RegistryView, erx: ErxIndex
+) -> AuthorityPart:
+    """One registry's overclaimed space and cross-registry holdings, in address order."""
+    overclaimed: list[Overclaim] = []
+    cross: list[CrossHolding] = []
+    recorded = {(c.afi, c.start, c.end): c.origin for c in rview.cross}
+    for afi in AFIS:
+        fam = rview.families[afi]
+        for index, piece in view.authority.pieces_outside(rid.value, afi, fam.starts, fam.ends):
+            block = piece.block
+            block_label = block.label()
+            rng = _text(afi, piece.start, piece.end)
+            size = piece.end - piece.start + 1
+            if block.registry is None:
+                overclaimed.append(
+                    Overclaim(rid.value, afi, rng, size, rview.label(afi, index), block_label)
                 )
+                continue
+            origin, evidence = classify(piece, afi, rid, erx)
+            logged = recorded.get((afi, piece.start, piece.end))
+            found = logged is not None
+            if logged is not None and logged != origin:
+                # The registry's own log says why it holds the piece; the audit reports that,
+                # and what it would have inferred, rather than overriding the log.
+                evidence = f"origin recorded in the {rid} log; inferred here: {origin}"
+                origin = logged
+            cross.append(
+                CrossHolding(
+                    rid.value,
+                    block.holder,
+                    afi,
+                    rng,
+                    size,
+                    origin,
+                    evidence,
+                    found,
+                    rview.label(afi, index),
+                )
+            )
+    return overclaimed, cross
 
 
 def check_unclaimed(
@@ -206,14 +234,21 @@ def _fill_counts(report: AuditReport) -> None:
 
 
 def run_audit(
-    view: FederationView, erx: ErxIndex | None = None, allowed: AllowedRanges | None = None
+    view: FederationView,
+    erx: ErxIndex | None = None,
+    allowed: AllowedRanges | None = None,
+    parts: MutableMapping[RegistryId, AuthorityPart] | None = None,
 ) -> AuditReport:
+    """The whole audit; `parts`: per-registry authority findings to reuse and fill in."""
     with collector_paused():
-        return _run_audit(view, erx, allowed)
+        return _run_audit(view, erx, allowed, parts)
 
 
 def _run_audit(
-    view: FederationView, erx: ErxIndex | None, allowed: AllowedRanges | None
+    view: FederationView,
+    erx: ErxIndex | None,
+    allowed: AllowedRanges | None,
+    parts: MutableMapping[RegistryId, AuthorityPart] | None,
 ) -> AuditReport:
     report = AuditReport([summarise(v) for v in view.rirs.values()], [], [], [], [], [], [])
     listed: dict[str, IntervalSet] = {}
@@ -225,7 +260,7 @@ def _run_audit(
         else:
             listed[afi] = IntervalSet.from_sorted_disjoint(starts, ends)
     if view.authority:
-        check_authority(view, erx or ErxIndex([]), report)
+        check_authority(view, erx or ErxIndex([]), report, parts)
         check_unclaimed(view, listed, report)
         check_special_purpose(view, allowed or set(), report)
     else:

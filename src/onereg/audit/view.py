@@ -210,22 +210,47 @@ def _mac(key: bytes, header: bytes, body: bytes) -> str:
     return hmac.new(key, header + b"\n" + body, hashlib.sha256).hexdigest()
 
 
-def _read_cache(path: Path, registry: RegistryId, tag: dict[str, object]) -> RegistryView | None:
-    """The cached view if it was made from exactly this log head (same size and hash) and its
-    HMAC verifies; anything else (stale, damaged, planted, unreadable) is None."""
+def read_signed(path: Path, header: dict[str, object]) -> bytes | None:
+    """The body of a cache file whose header is exactly `header` and whose HMAC verifies under
+    the cache key; None for anything else (stale, damaged, planted, unreadable, no key)."""
     key = _cache_key(path.parent, create=False)
     try:
         raw = path.read_bytes() if key is not None else b""
-        header, _, body = raw.partition(b"\n")
-        stored = orjson.loads(header) if header else None
+        first, _, body = raw.partition(b"\n")
+        stored = orjson.loads(first) if first else None
     except (OSError, orjson.JSONDecodeError):
         return None
     if key is None or not isinstance(stored, dict):
         return None
     mac = stored.pop("mac", "")
-    if stored != {**tag, "registry": registry.value} or not isinstance(mac, str):
+    if stored != header or not isinstance(mac, str):
         return None
     if not hmac.compare_digest(mac, _mac(key, orjson.dumps(stored, option=_SORTED), body)):
+        return None
+    return body
+
+
+def write_signed(path: Path, header: dict[str, object], body: bytes) -> None:
+    """Write a cache file (header with its HMAC, then the body) atomically, 0600; nothing when
+    the folder is one others could write (a cache they could forge is no cache)."""
+    folder = private_dir(path.parent)
+    key = _cache_key(folder, create=True)
+    if key is None:
+        return
+    first = orjson.dumps(header, option=_SORTED)
+    signed = orjson.dumps({**orjson.loads(first), "mac": _mac(key, first, body)}, option=_SORTED)
+    partial_path = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(partial_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(signed + b"\n" + body)
+    partial_path.replace(path)
+
+
+def _read_cache(path: Path, registry: RegistryId, tag: dict[str, object]) -> RegistryView | None:
+    """The cached view if it was made from exactly this log head (same size and hash) and its
+    HMAC verifies; anything else (stale, damaged, planted, unreadable) is None."""
+    body = read_signed(path, {**tag, "registry": registry.value})
+    if body is None:
         return None
     try:
         return _view_from_json(registry, orjson.loads(body))
@@ -234,20 +259,7 @@ def _read_cache(path: Path, registry: RegistryId, tag: dict[str, object]) -> Reg
 
 
 def _write_cache(path: Path, tag: dict[str, object], view: RegistryView) -> None:
-    folder = private_dir(path.parent)
-    key = _cache_key(folder, create=True)
-    if key is None:
-        return  # a folder others can write: no cache rather than one they could forge
-    header = orjson.dumps({**tag, "registry": view.registry.value}, option=_SORTED)
-    body = orjson.dumps(_view_to_json(view))
-    signed = orjson.dumps(
-        {**orjson.loads(header), "mac": _mac(key, header, body)}, option=_SORTED
-    )
-    partial_path = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    fd = os.open(partial_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(signed + b"\n" + body)
-    partial_path.replace(path)
+    write_signed(path, {**tag, "registry": view.registry.value}, orjson.dumps(_view_to_json(view)))
 
 
 _SORTED = orjson.OPT_SORT_KEYS

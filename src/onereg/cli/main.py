@@ -9,60 +9,30 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from onereg.audit.checks import run_audit
-from onereg.audit.findings import AuditReport
-from onereg.audit.nro import export_nro
-from onereg.audit.view import load_view
-from onereg.cli.integrity import check, logs_intact, present, print_report, verify_nodes
-from onereg.cli.node_client import operator_key as load_operator_key
-from onereg.cli.node_client import operator_post, operator_upload
-from onereg.cli.nodes import federation, node_describe, node_init
-from onereg.cli.render import imports_table, print_audit, print_lookup
-from onereg.cli.rov import rov
-from onereg.cli.rpki import rpki
-from onereg.cli.rtr import rtr
-from onereg.cli.serve import (
-    exit_with,
-    publish_all,
-    run_node,
-    serve_all,
-    verify_evidence,
-    verify_federation,
-)
+from onereg.cli.lazy import LazyGroup, add_lazy
 from onereg.cli.settings import DEFAULT_SET, Settings, find_shared_data
-from onereg.cli.transfers import agreement, holder, transfer
 from onereg.core.errors import OneregError
 from onereg.core.registries import ALL_REGISTRIES, RegistryId
-from onereg.core.resources import Resource
-from onereg.federation.authority import ErxIndex
-from onereg.federation.bootstrap import SourceSet, build
-from onereg.federation.config import DEFAULT_BASE_PORT, read_config, read_federation
-from onereg.federation.embedded import config_path, ensure_local_nodes, operator_key_path
-from onereg.federation.faults import FaultPlan
-from onereg.federation.importer import ImportOutcome, import_delegated_file, import_iana
-from onereg.federation.layout import DataDir, NodeDir, served_by
-from onereg.federation.lookup import lookup
-from onereg.federation.mirror import load_status, stale_notes
-from onereg.federation.node_config import load_config
-from onereg.federation.proofs import build_proof, verify_proof_file
-from onereg.ledger.policy import Policy
-from onereg.registry.checkpoints import rotate_key_of
-from onereg.registry.export import export_delegated, export_transfers, transfer_log_problems
-from onereg.registry.sources.delegated import delegated_registry
-from onereg.registry.sources.nro_lists import parse_allowed_overlaps, parse_erx_transfers
+
+if TYPE_CHECKING:  # each command imports what it uses when it runs (see cli.lazy)
+    from onereg.audit.findings import AuditReport
+    from onereg.federation.bootstrap import SourceSet
+    from onereg.federation.importer import ImportOutcome
+    from onereg.federation.layout import DataDir
 
 # Wide enough for the audit tables when the output goes to a file or a CI log (rich assumes 80).
 console = Console(width=None if sys.stdout.isatty() else 170)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 170, soft_wrap=True)
 REGISTRY_CHOICE = click.Choice([r.value for r in ALL_REGISTRIES])
+DEFAULT_BASE_PORT = 8440  # federation.config's, which imports the crypto stack (a test compares)
 
 
-@click.group()
+@click.group(cls=LazyGroup)
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
@@ -83,26 +53,21 @@ def cli(ctx: click.Context, data_dir: Path, shared_data: Path | None) -> None:
     ctx.obj = Settings(data_dir, shared_data or find_shared_data())
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description:<10}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>5.1f}%"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=False,
-    )
-
-
 def _build(settings: Settings, sources: SourceSet, jobs: int) -> list[ImportOutcome]:
+    from onereg.cli.progress import bars
+    from onereg.federation.bootstrap import build
+    from onereg.federation.layout import DataDir
+
     data = DataDir(settings.data_dir)
-    with _progress() as bar:
-        tasks: dict[str, TaskID] = {}
+    with bars() as bar:
+        tasks: dict[str, int] = {}
 
         def report(registry: str, done: int, total: int) -> None:
+            if bar is None:
+                return
             if registry not in tasks:
                 tasks[registry] = bar.add_task(registry, total=total)
-            bar.update(tasks[registry], completed=done, total=total)
+            bar.update(tasks[registry], completed=done, total=total)  # type: ignore[arg-type]
 
         return build(data, sources, jobs, report)
 
@@ -119,8 +84,13 @@ NODE_VIEW = click.option(
 
 def _federation(settings: Settings, node_config: Path | None) -> DataDir:
     """The data dir's nodes, or one node's own view of the federation (stale peers said)."""
+    from onereg.federation.layout import DataDir
+
     if node_config is None:
         return DataDir(settings.data_dir)
+    from onereg.federation.mirror import load_status, stale_notes
+    from onereg.federation.node_config import load_config
+
     config = load_config(node_config)
     status = load_status(config.node_dir.mirrors)
     for note in stale_notes(status, time.time(), config.timers.stale_after):
@@ -129,16 +99,36 @@ def _federation(settings: Settings, node_config: Path | None) -> DataDir:
 
 
 def _audit(settings: Settings, data: DataDir | None = None) -> tuple[AuditReport, float]:
+    """The audit of the data dir (or a node's view), reused while no node has moved."""
+    from onereg.audit.cache import cached_report
+    from onereg.federation.layout import DataDir
+
     started = time.perf_counter()
-    erx = ErxIndex(parse_erx_transfers(settings.erx_file) if settings.erx_file else [])
+    nodes = data or DataDir(settings.data_dir)
+    report = cached_report(
+        nodes, settings.erx_file, settings.allowlist_file, lambda: _run_audit(settings, nodes)
+    )
+    return report, time.perf_counter() - started
+
+
+def _run_audit(settings: Settings, data: DataDir) -> AuditReport:
+    from onereg.audit.cache import AuthorityParts, erx_transfers
+    from onereg.audit.checks import run_audit
+    from onereg.audit.view import load_view
+    from onereg.federation.authority import ErxIndex
+    from onereg.registry.sources.nro_lists import parse_allowed_overlaps
+
+    erx = ErxIndex(erx_transfers(data, settings.erx_file) if settings.erx_file else [])
     allowed: set[tuple[str, int, int]] = set()
     if settings.allowlist_file:
         allowed = {
             (a.resource.afi.value, a.resource.start, a.resource.end)
             for a in parse_allowed_overlaps(settings.allowlist_file)
         }
-    report = run_audit(load_view(data or DataDir(settings.data_dir)), erx, allowed)
-    return report, time.perf_counter() - started
+    parts = AuthorityParts(data, settings.erx_file)  # unchanged nodes' findings, reused
+    report = run_audit(load_view(data), erx, allowed, parts)
+    parts.save()
+    return report
 
 
 @cli.command()
@@ -158,6 +148,11 @@ def up(settings: Settings, dataset: str, download: bool, mirror: str | None, job
 
     Exits 1 when the audit finds a resource with two holders or a node's log fails
     verification (as `onereg audit` does)."""
+    from onereg.cli.integrity import logs_intact
+    from onereg.cli.render import imports_table, print_audit
+    from onereg.federation.bootstrap import SourceSet
+    from onereg.federation.layout import DataDir
+
     shared = settings.require_shared()
     sources = SourceSet(shared / "delegated" / dataset, shared / "iana", settings.erx_file)
     if download:
@@ -175,6 +170,7 @@ def up(settings: Settings, dataset: str, download: bool, mirror: str | None, job
 
 
 def _download(settings: Settings, mirror: str | None) -> SourceSet:
+    from onereg.federation.bootstrap import SourceSet
     from onereg.federation.fetch import DEFAULT_SOURCES, download, sources_for_base
 
     chosen = sources_for_base(mirror) if mirror else DEFAULT_SOURCES
@@ -198,6 +194,14 @@ def _download(settings: Settings, mirror: str | None) -> SourceSet:
 @click.pass_obj
 def import_(settings: Settings, files: tuple[Path, ...], node_config: Path | None) -> None:
     """Import delegated files (plain or gzip) or a folder of IANA registry XML files."""
+    from rich.progress import TaskID
+
+    from onereg.cli.progress import bars
+    from onereg.cli.render import imports_table
+    from onereg.federation.importer import import_delegated_file, import_iana
+    from onereg.federation.layout import DataDir
+    from onereg.federation.node_config import load_config
+
     data, only = DataDir(settings.data_dir), None
     if node_config is not None:  # a node on its own host: its database beside its mirrors
         config = load_config(node_config)
@@ -213,11 +217,12 @@ def import_(settings: Settings, files: tuple[Path, ...], node_config: Path | Non
         if served is not None:  # the node owns its database: hand it the file
             outcomes.append(_import_through(settings, served, path))
             continue
-        with _progress() as bar:
-            task = bar.add_task(path.name[:10], total=None)
+        with bars() as bar:
+            task = bar.add_task(path.name[:18], total=None) if bar is not None else None
 
-            def report(done: int, total: int, task: TaskID = task) -> None:
-                bar.update(task, completed=done, total=total)
+            def report(done: int, total: int, task: TaskID | None = task) -> None:
+                if bar is not None and task is not None:
+                    bar.update(task, completed=done, total=total)
 
             outcomes.append(import_delegated_file(data, path, settings.erx_file, report, only=only))
     console.print(imports_table(outcomes))
@@ -225,6 +230,9 @@ def import_(settings: Settings, files: tuple[Path, ...], node_config: Path | Non
 
 def _served_registry(data: DataDir, path: Path) -> RegistryId | None:
     """The registry a delegated file belongs to, if its node is being served right now."""
+    from onereg.federation.layout import served_by
+    from onereg.registry.sources.delegated import delegated_registry
+
     registry = delegated_registry(path)
     if registry is None or not served_by(data.node_dir(registry)):
         return None
@@ -233,6 +241,12 @@ def _served_registry(data: DataDir, path: Path) -> RegistryId | None:
 
 def _import_through(settings: Settings, registry: RegistryId, path: Path) -> ImportOutcome:
     """Upload the file (and the ERX list it is read with) to the serving node's API."""
+    from onereg.cli.node_client import operator_key as load_operator_key
+    from onereg.cli.node_client import operator_upload
+    from onereg.federation.config import read_federation
+    from onereg.federation.embedded import operator_key_path
+    from onereg.federation.importer import ImportOutcome
+
     url = read_federation(settings.data_dir / "federation.json").node(registry).url
     key = load_operator_key(operator_key_path(settings.data_dir))
     err_console.print(f"{path.name}: the {registry} node is running; importing through its API")
@@ -251,6 +265,9 @@ def _import_through(settings: Settings, registry: RegistryId, path: Path) -> Imp
 def audit(settings: Settings, as_json: bool, limit: int, node_config: Path | None) -> None:
     """Check uniqueness and authority across every node; exit 1 on any conflict or when a
     node's log fails verification (its records cannot be trusted then)."""
+    from onereg.cli.integrity import logs_intact
+    from onereg.cli.render import print_audit
+
     data = _federation(settings, node_config)
     report, seconds = _audit(settings, data)
     if as_json:
@@ -269,6 +286,10 @@ def audit(settings: Settings, as_json: bool, limit: int, node_config: Path | Non
 @click.pass_obj
 def show(settings: Settings, resource: str, node_config: Path | None) -> None:
     """Show the holder of RESOURCE and the chain IANA -> registry -> holder."""
+    from onereg.cli.render import print_lookup
+    from onereg.core.resources import Resource
+    from onereg.federation.lookup import lookup
+
     data = _federation(settings, node_config)
     print_lookup(console, lookup(data, Resource.parse(resource)))
 
@@ -284,6 +305,9 @@ def export() -> None:
 @click.pass_obj
 def export_delegated_cmd(settings: Settings, registry: str, output: Path | None) -> None:
     """A delegated-extended file of one registry."""
+    from onereg.federation.layout import DataDir
+    from onereg.registry.export import export_delegated
+
     with DataDir(settings.data_dir).read(RegistryId(registry)) as node:
         _write_lines(export_delegated(node), output)
 
@@ -294,6 +318,9 @@ def export_delegated_cmd(settings: Settings, registry: str, output: Path | None)
 @click.pass_obj
 def export_transfers_cmd(settings: Settings, registry: str, output: Path | None) -> None:
     """The registry's transfers as an NRO transfers_latest.json (checked against the schema)."""
+    from onereg.federation.layout import DataDir
+    from onereg.registry.export import export_transfers, transfer_log_problems
+
     with DataDir(settings.data_dir).read(RegistryId(registry)) as node:
         document = export_transfers(node)
     problems = transfer_log_problems(document)
@@ -307,7 +334,16 @@ def export_transfers_cmd(settings: Settings, registry: str, output: Path | None)
 @click.pass_obj
 def export_nro_cmd(settings: Settings, output: Path | None) -> None:
     """The combined NRO-style file over all registries."""
-    _write_lines(export_nro(load_view(DataDir(settings.data_dir), details=True)), output)
+    from onereg.audit.nro import export_nro
+    from onereg.audit.view import load_view
+    from onereg.cli.progress import steps
+    from onereg.federation.layout import DataDir
+
+    with steps("export nro", 2) as advance:
+        advance("reading the nodes")
+        view = load_view(DataDir(settings.data_dir), details=True)
+        advance("writing")
+        _write_lines(export_nro(view), output)
 
 
 def _write_lines(lines: Iterable[str], output: Path | None) -> None:
@@ -323,7 +359,7 @@ def _write_lines(lines: Iterable[str], output: Path | None) -> None:
     err_console.print(f"wrote {output}")
 
 
-@cli.group()
+@cli.group(cls=LazyGroup)
 def node() -> None:
     """Maintenance of individual nodes."""
 
@@ -337,6 +373,9 @@ def rebuild(settings: Settings, registry: str | None) -> None:
     The log is verified first (chain, tree, the node's own signed checkpoints): a tampered
     log is not replayed (exit 1, nothing changed). A projection that differed from the replay
     is repaired and reported (exit 1)."""
+    from onereg.cli.integrity import check, present, print_report
+    from onereg.federation.layout import DataDir
+
     data = DataDir(settings.data_dir)
     failed = False
     for rid in present(data, registry):
@@ -369,6 +408,13 @@ def rebuild(settings: Settings, registry: str | None) -> None:
 def rotate_key(settings: Settings, registry: str) -> None:
     """Replace the node's log key; the rotation is recorded in its log and signed by the old
     key, and the witnesses learn the new key from the log. A running node does it itself."""
+    from onereg.cli.node_client import operator_key as load_operator_key
+    from onereg.cli.node_client import operator_post
+    from onereg.federation.config import read_federation
+    from onereg.federation.embedded import operator_key_path
+    from onereg.federation.layout import DataDir, NodeDir, served_by
+    from onereg.registry.checkpoints import rotate_key_of
+
     rid = RegistryId(registry)
     data = DataDir(settings.data_dir)
     if served_by(data.node_dir(rid)):
@@ -399,11 +445,19 @@ def verify(settings: Settings, registry: str | None, node_config: Path | None) -
     """Check every node read-only: each entry's hash and link, the Merkle tree, the log
     against every checkpoint the node signed (a shorter log is a rollback), the projection
     against a replay. Lists every problem; exit 1 if there is any."""
+    from onereg.cli.integrity import present, verify_nodes
+    from onereg.cli.progress import steps
+    from onereg.federation.layout import DataDir
+    from onereg.federation.node_config import load_config
+
     data = DataDir(settings.data_dir)
     if node_config is not None:
         config = load_config(node_config)
         data, registry = config.node_dir.view(), config.registry.value
-    if not verify_nodes(data, present(data, registry), console):
+    nodes = present(data, registry)
+    with steps("verify", len(nodes)) as advance:
+        intact = verify_nodes(data, nodes, console, advance=advance)
+    if not intact:
         sys.exit(1)
 
 
@@ -440,6 +494,11 @@ def serve(
 ) -> None:
     """Serve nodes: one with --config; else the six of the data dir, each in its own
     supervised process with its own directory (`<data-dir>/nodes/<registry>/`)."""
+    from onereg.cli.serve import run_node, serve_all
+    from onereg.federation.embedded import config_path, ensure_local_nodes
+    from onereg.federation.faults import FaultPlan
+    from onereg.federation.node_config import load_config
+
     faults = FaultPlan.from_json(fault_plan.read_text()) if fault_plan else None
     if only is not None:  # its config was written by an earlier `onereg serve`
         config_file = config_path(settings.data_dir, RegistryId(only))
@@ -462,6 +521,11 @@ def serve(
 def publish_cmd(settings: Settings, operator_key: Path | None) -> None:
     """Each node signs a checkpoint now and gets it cosigned by the others (nodes also do this
     by themselves when their log grows)."""
+    from onereg.cli.node_client import operator_key as load_operator_key
+    from onereg.cli.serve import publish_all
+    from onereg.federation.config import read_config
+    from onereg.federation.embedded import operator_key_path
+
     key = load_operator_key(operator_key or operator_key_path(settings.data_dir))
     publish_all(read_config(settings.data_dir / "federation.json"), key, console)
 
@@ -493,6 +557,8 @@ def verify_cmd(
     settings: Settings, config: Path | None, policy_file: Path | None, state_dir: Path
 ) -> None:
     """Rebuild the federation from the published logs alone and audit it."""
+    from onereg.cli.serve import exit_with, verify_federation
+
     exit_with(
         verify_federation(
             config or settings.data_dir / "federation.json",
@@ -510,6 +576,8 @@ def verify_cmd(
 )
 def verify_evidence_cmd(file: Path, policy_file: Path) -> None:
     """Check a split-view evidence file written by `onereg verify`."""
+    from onereg.cli.serve import exit_with, verify_evidence
+
     exit_with(verify_evidence(file, policy_file, console))
 
 
@@ -534,6 +602,9 @@ def prove(
     """Write an offline proof that RESOURCE is held (or free) under the latest cosigned
     checkpoint (run `onereg publish` first). With --node, from that node's own database
     (or, for another registry, its verified mirror of that registry's log)."""
+    from onereg.core.resources import Resource
+    from onereg.federation.proofs import build_proof
+
     res = Resource.parse(resource)
     data = _federation(settings, node_config)
     text, rid = build_proof(data, res, RegistryId(registry) if registry else None)
@@ -550,6 +621,10 @@ def prove(
 @click.option("--resource", default=None, help="Fail unless the proof is about this resource.")
 def verify_proof_cmd(file: Path, policy_file: Path, resource: str | None) -> None:
     """Check a proof file offline: no network, no database."""
+    from onereg.core.resources import Resource
+    from onereg.federation.proofs import verify_proof_file
+    from onereg.ledger.policy import Policy
+
     result = verify_proof_file(
         file.read_bytes(),
         Policy.parse(policy_file.read_text()),
@@ -558,15 +633,41 @@ def verify_proof_cmd(file: Path, policy_file: Path, resource: str | None) -> Non
     console.print(f"[green]valid[/green]: {result.describe()}")
 
 
-cli.add_command(holder)
-cli.add_command(federation)
-node.add_command(node_init)
-node.add_command(node_describe)
-cli.add_command(agreement)
-cli.add_command(transfer)
-cli.add_command(rpki)
-cli.add_command(rov)
-cli.add_command(rtr)
+# Subcommands defined in modules of their own, imported only when they run (cli.lazy). Each
+# text is the command's first sentence; tests/test_cli_startup.py checks it against the command.
+LAZY_COMMANDS = {
+    "holder": (
+        "onereg.cli.transfers:holder",
+        "Holder keys (a holder signs transfer agreements with them).",
+    ),
+    "federation": ("onereg.cli.nodes:federation", "The federation file the operators exchange."),
+    "agreement": ("onereg.cli.transfers:agreement", "Transfer agreements: draft, sign."),
+    "transfer": (
+        "onereg.cli.transfers:transfer",
+        "Execute a signed agreement: inside one registry directly (one log entry), between "
+        "registries by submitting it to the source registry's node (`onereg serve` must run).",
+    ),
+    "rpki": ("onereg.cli.rpki:rpki", "RPKI: each registry's CA and our relying party."),
+    "rov": (
+        "onereg.cli.rov:rov",
+        "Validate the origins of routes (RouteViews/RIS tables, bgpdump -m text, MRT) against "
+        "VRPs; a summary table, and per-route CSV or JSON with the VRPs that decided each.",
+    ),
+    "rtr": ("onereg.cli.rtr:rtr", "The RPKI-to-Router cache."),
+}
+LAZY_NODE_COMMANDS = {
+    "init": (
+        "onereg.cli.nodes:node_init",
+        "Create a node's own directory (mode 0700): database, its log and node keys (0600), "
+        "and node.toml.",
+    ),
+    "describe": (
+        "onereg.cli.nodes:node_describe",
+        "Print the node's public description (JSON): what the other operators need.",
+    ),
+}
+add_lazy(cli, LAZY_COMMANDS)
+add_lazy(node, LAZY_NODE_COMMANDS)
 
 
 def main() -> None:

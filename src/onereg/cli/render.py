@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING
 
-from onereg.audit.findings import AuditReport
 from onereg.core.registries import holder_label
-from onereg.federation.importer import ImportOutcome
-from onereg.federation.lookup import LookupResult
+
+if TYPE_CHECKING:  # `onereg show` imports this module: only what printing a lookup needs
+    from rich.console import Console
+    from rich.table import Table
+
+    from onereg.audit.findings import AuditReport
+    from onereg.federation.importer import ImportOutcome
+    from onereg.federation.lookup import LookupResult
 
 
 def _num(value: int) -> str:
@@ -16,6 +20,8 @@ def _num(value: int) -> str:
 
 
 def imports_table(outcomes: list[ImportOutcome]) -> Table:
+    from rich.table import Table
+
     table = Table(title="Import", title_justify="left")
     for col in (
         "registry",
@@ -50,6 +56,8 @@ def _ipv6_slash32(size: int) -> str:
 
 
 def summary_table(report: AuditReport) -> Table:
+    from rich.table import Table
+
     table = Table(title="Registries", title_justify="left")
     for col in (
         "registry",
@@ -88,6 +96,8 @@ def summary_table(report: AuditReport) -> Table:
 
 
 def findings_table(report: AuditReport) -> Table:
+    from rich.table import Table
+
     table = Table(title="Uniqueness and authority", title_justify="left")
     for col in (
         "registry",
@@ -118,6 +128,8 @@ def findings_table(report: AuditReport) -> Table:
 
 
 def conflicts_table(report: AuditReport, limit: int) -> Table:
+    from rich.table import Table
+
     table = Table(
         title=f"Conflicts ({len(report.conflicts)}): one resource, two holders",
         title_justify="left",

@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from onereg.cli.progress import steps
 from onereg.rpki.rov import OutputFormat, RouteFormat, State, rov_command
 
 console = Console(stderr=True)
@@ -65,6 +66,7 @@ def rov(
                 out = sys.stdout.buffer if binary else sys.stdout
             else:
                 out = stack.enter_context(out_path.open("wb" if binary else "w"))
+        advance = stack.enter_context(steps("rov", 4))
         done = rov_command(
             list(vrp_paths),
             list(routes),
@@ -75,6 +77,7 @@ def rov(
             only=[State(s) for s in only],
             max_records=max_records,
             allow_truncated=allow_truncated,
+            step=advance,
         )
     header, *rows = done.summary
     table = Table(title="Route origin validation (RFC 6811)", title_justify="left")

@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from onereg.cli.progress import steps
 from onereg.cli.settings import Settings
 from onereg.core.errors import OneregError
 from onereg.core.registries import RIRS, RegistryId
@@ -71,14 +72,18 @@ def _publish(
     for col in ("registry", "holder CAs", "ROAs", "manifest / CRL number"):
         table.add_column(col)
     with ExitStack() as stack:
+        advance = stack.enter_context(steps("rpki publish", len(registries) + 2))
         cas = [
             stack.enter_context(open_ca(settings, registry, rsync, rrdp))
             for registry in registries
             if _has_delegations(data, RegistryId(registry))
         ]
         for ca in cas:
+            advance(f"syncing {ca.registry.value}")
             ca.sync()
+        advance("transfers")
         _follow_transfers(cas)
+        advance("publishing")
         publication = publish_cas(publisher, cas, only_these)
         for ca in cas:
             mft, crl = ca.numbers()
@@ -252,15 +257,18 @@ def validate_cmd(
     when = datetime.fromisoformat(as_of.replace("Z", "+00:00")) if as_of else None
     if when is not None and when.tzinfo is None:
         raise OneregError(f"--as-of {as_of!r} needs a time zone (e.g. Z)")
-    if repo is not None:
-        result = validate(list(tals), repo, when)
-    else:
-        mode: Prefer = "rsync" if prefer == "rsync" else "rrdp"
-        result = fetch_and_validate(list(tals), cache, when, mode, ca_bundle)
-    if json_out:
-        json_out.write_bytes(to_json(result))
-    if csv_out:
-        csv_out.write_text(to_csv(result.vrps))
+    with steps("validate", 2) as advance:
+        advance("validating" if repo is not None else "fetching and validating")
+        if repo is not None:
+            result = validate(list(tals), repo, when)
+        else:
+            mode: Prefer = "rsync" if prefer == "rsync" else "rrdp"
+            result = fetch_and_validate(list(tals), cache, when, mode, ca_bundle)
+        advance("writing VRPs")
+        if json_out:
+            json_out.write_bytes(to_json(result))
+        if csv_out:
+            csv_out.write_text(to_csv(result.vrps))
     title = f"Validation as of {result.as_of:%Y-%m-%dT%H:%M:%SZ}"
     table = Table(title=title, title_justify="left")
     table.add_column("measure")

@@ -20,6 +20,7 @@ from onereg.audit.checks import run_audit
 from onereg.audit.view import load_view
 from onereg.cli import whoisd
 from onereg.cli.node_client import operator_post
+from onereg.cli.progress import steps
 from onereg.cli.render import print_audit
 from onereg.core.errors import OneregError, ProofError, SignatureError
 from onereg.core.registries import RegistryId
@@ -242,19 +243,21 @@ def publish_all(nodes: list[NodeInfo], key: NodeSigningKey, console: Console) ->
     table = Table(title="Checkpoints", title_justify="left")
     for col in ("log", "size", "cosigned by", "refused by"):
         table.add_column(col)
-    for info in nodes:
-        try:
-            answer = operator_post(key, info.url, "/admin/publish")
-        except OneregError as exc:
-            table.add_row(info.registry, "-", "-", str(exc)[:80])
-            continue
-        refused = answer.get("refused_by") or {}
-        table.add_row(
-            info.registry,
-            f"{answer['size']:,}",
-            ", ".join(answer.get("cosigned_by") or []) or "-",
-            ", ".join(f"{k} ({v[:40]})" for k, v in refused.items()) or "-",
-        )
+    with steps("publish", len(nodes)) as advance:
+        for info in nodes:
+            advance(info.registry)
+            try:
+                answer = operator_post(key, info.url, "/admin/publish")
+            except OneregError as exc:
+                table.add_row(info.registry, "-", "-", str(exc)[:80])
+                continue
+            refused = answer.get("refused_by") or {}
+            table.add_row(
+                info.registry,
+                f"{answer['size']:,}",
+                ", ".join(answer.get("cosigned_by") or []) or "-",
+                ", ".join(f"{k} ({v[:40]})" for k, v in refused.items()) or "-",
+            )
     console.print(table)
 
 
@@ -263,10 +266,13 @@ def verify_federation(config: Path, policy_file: Path, state_dir: Path, console:
     nodes = read_config(config)
     policy = Policy.parse(policy_file.read_text())
     started = time.perf_counter()
-    with httpx.Client(timeout=60) as client:
-        checks = Mirror(state_dir, nodes, policy, client).verify_all()
+    with steps("verify", 2) as advance:
+        advance("mirroring and checking the logs")
+        with httpx.Client(timeout=60) as client:
+            checks = Mirror(state_dir, nodes, policy, client).verify_all()
+        advance("auditing the replayed state")
+        report = run_audit(load_view(DataDir(state_dir)))
     console.print(_checks_table(checks))
-    report = run_audit(load_view(DataDir(state_dir)))
     print_audit(console, report, limit=10)
     console.print(
         f"verified in {time.perf_counter() - started:.1f} s from the published logs "

@@ -150,7 +150,43 @@ def read_prefix_origin(
     path: Path, *, unique: bool = False, max_records: int | None = None
 ) -> RouteSet:
     """RouteViews/pyasn `prefix/len<TAB>asn` or CAIDA pfx2as `addr<TAB>len<TAB>asn`; `;` and
-    `#` lines are comments."""
+    `#` lines are comments. A plain IPv4 table is read at the bytes level (`fastread`), any
+    other by the exact line reader, which gives the same columns."""
+    if not unique:
+        fast = _fast_prefix_origin(path, max_records)
+        if fast is not None:
+            return fast
+    return read_prefix_origin_lines(path, unique=unique, max_records=max_records)
+
+
+def _fast_prefix_origin(path: Path, max_records: int | None) -> RouteSet | None:
+    from onereg.rpki import fastread
+
+    try:
+        data = read_binary(path)
+    except RovInputError:
+        return None  # the line reader says where (and may stop before the damage)
+    found = fastread.prefix_origin(data)
+    if found is None:
+        return None
+    values, lengths, origins = (
+        found[0][:max_records],
+        found[1][:max_records],
+        found[2][:max_records],
+    )
+    import numpy as np
+
+    length = lengths.astype(np.uint8)
+    v4 = PrefixColumns(
+        4, values, np.zeros(len(values), dtype=np.uint64), length, length.copy(), origins
+    )
+    return RouteSet(v4, PrefixColumns.empty(6))
+
+
+def read_prefix_origin_lines(
+    path: Path, *, unique: bool = False, max_records: int | None = None
+) -> RouteSet:
+    """The exact reader of prefix->origin tables, line by line (see `read_prefix_origin`)."""
     builder = _RouteBuilder(unique)
     records = 0
     for n, line in _text_lines(path):
@@ -463,9 +499,97 @@ _CSV_NAMES = {
 }
 
 
+def _csv_columns(path: Path, header: list[str]) -> dict[str, int]:
+    """Where ASN, prefix and maxLength are, by the header's names."""
+    names = [h.strip().lower() for h in header]
+    columns: dict[str, int] = {}
+    for key, accepted in _CSV_NAMES.items():
+        found = next((names.index(a) for a in accepted if a in names), None)
+        if found is None:
+            raise RovInputError(path, 1, f"header lacks a {key} column", ",".join(header))
+        columns[key] = found
+    return columns
+
+
 def read_vrps_csv(path: Path, builder: _VrpBuilder | None = None) -> VrpSet:
     """VRP CSV with a header naming ASN, IP Prefix and Max Length (rpki-client, Routinator,
-    the RIPE NCC validator; other columns such as URI or Trust Anchor are ignored)."""
+    the RIPE NCC validator; other columns such as URI or Trust Anchor are ignored). Plain
+    files are read at the bytes level (`fastread`), others by the exact reader below."""
+    if builder is None:
+        fast = _fast_vrps_csv(path)
+        if fast is not None:
+            return fast
+    return read_vrps_csv_lines(path, builder)
+
+
+def _fast_vrps_csv(path: Path) -> VrpSet | None:
+    """IPv4 rows of one shape at once; the other rows (IPv6, blank) one by one, as the exact
+    reader would; None (use the exact reader) for anything else."""
+    import numpy as np
+
+    from onereg.rpki import fastread
+
+    try:
+        data = read_binary(path)
+    except RovInputError:
+        return None
+    if b'"' in data or b"\r" in data or not data.isascii():
+        return None  # quoting, CR line ends, other encodings: the csv module's business
+    first_end = data.find(b"\n")
+    if first_end < 0:
+        return None
+    columns = _csv_columns(path, next(csv.reader([data[:first_end].decode()]), []))
+    lines = fastread.Lines(
+        data[first_end + 1 :] if data.endswith(b"\n") else data[first_end + 1 :] + b"\n"
+    )
+    if not lines.count:
+        return None
+    shape = fastread.csv_shape(lines.signature[: lines.signature.find(b"\n")], columns)
+    if shape is None:
+        return None
+    signature, at = shape
+    others = lines.mismatched(signature)
+    if others is None:
+        return None
+    v6 = _VrpBuilder()
+    for index in others:
+        row = lines.line(index).decode().split(",")
+        if not row or row == [""]:
+            continue
+        if len(row) <= max(columns.values()):
+            return None
+        v6.add(
+            path,
+            index + 2,
+            row[columns["asn"]],
+            row[columns["prefix"]].strip(),
+            row[columns["maxlen"]],
+        )
+        if v6.families[4].values:
+            return None  # an IPv4 row of another shape: keep the file's order, read it exactly
+    numbers = lines.numbers(at["runs"], others)
+    if numbers is None:
+        return None
+    asn, octet, maxlen = at["asn"], at["prefix"], at["maxlen"]
+    values = fastread.ipv4_columns(numbers[:, octet : octet + 4], numbers[:, octet + 4])
+    lengths, maxlens = numbers[:, octet + 4], numbers[:, maxlen]
+    if values is None or not fastread.asns_ok(numbers[:, asn]):
+        return None
+    if bool(np.any((maxlens < lengths) | (maxlens > 32))):
+        return None
+    v4 = PrefixColumns(
+        4,
+        values,
+        np.zeros(len(values), dtype=np.uint64),
+        lengths.astype(np.uint8),
+        maxlens.astype(np.uint8),
+        numbers[:, asn].copy(),
+    )
+    return VrpSet(v4, v6.families[6].columns())
+
+
+def read_vrps_csv_lines(path: Path, builder: _VrpBuilder | None = None) -> VrpSet:
+    """The exact VRP CSV reader, row by row (see `read_vrps_csv`)."""
     own = builder or _VrpBuilder()
     with open_binary(path) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
@@ -473,13 +597,7 @@ def read_vrps_csv(path: Path, builder: _VrpBuilder | None = None) -> VrpSet:
         header = next(reader, None)
         if header is None:
             raise RovInputError(path, 1, "empty VRP CSV", "")
-        names = [h.strip().lower() for h in header]
-        columns: dict[str, int] = {}
-        for key, accepted in _CSV_NAMES.items():
-            found = next((names.index(a) for a in accepted if a in names), None)
-            if found is None:
-                raise RovInputError(path, 1, f"header lacks a {key} column", ",".join(header))
-            columns[key] = found
+        columns = _csv_columns(path, header)
         need = max(columns.values()) + 1
         for row in reader:
             if not row or (len(row) == 1 and not row[0].strip()):
@@ -503,16 +621,16 @@ def read_vrps(
     path_list = [paths] if isinstance(paths, Path) else list(paths)
     if not path_list:
         raise ValueError("no VRP files given")
-    builder = _VrpBuilder()
+    sets = []
     for path in path_list:
         kind = fmt
         if kind == "auto":
             kind = _sniff_vrp_format(path)
-        if kind == "json":
-            read_vrps_json(path, builder)
-        else:
-            read_vrps_csv(path, builder)
-    return builder.vrps()
+        sets.append(read_vrps_json(path) if kind == "json" else read_vrps_csv(path))
+    if len(sets) == 1:
+        return sets[0]
+    merged = _concat([RouteSet(s.v4, s.v6) for s in sets])  # file order within each family
+    return VrpSet(merged.v4, merged.v6)
 
 
 def _sniff_vrp_format(path: Path) -> Literal["json", "csv"]:

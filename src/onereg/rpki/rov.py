@@ -22,7 +22,7 @@ import csv
 import enum
 import io
 import ipaddress
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -319,21 +319,27 @@ def rov_command(
     only: Sequence[State] = (),
     max_records: int | None = None,
     allow_truncated: bool = False,
+    step: Callable[[str], None] | None = None,
 ) -> RovCommandResult:
     """The body of `onereg rov`: read VRPs and routes, validate, optionally write per-route rows.
 
     `max_records` caps each route file (MRT: records, text: lines with routes) and
     `allow_truncated` accepts a cut-off MRT file. `only` filters the written rows by state
     (e.g. just the invalid ones); the summary always counts everything. CSV goes to a text
-    stream, JSON to a binary one.
+    stream, JSON to a binary one. `step` hears the name of each step as it starts.
     """
     from onereg.rpki.routes import read_routes, read_vrps
 
+    say = step or (lambda _: None)  # progress: the step now under way
+    say("reading VRPs")
     vrps = read_vrps(vrp_paths, fmt=vrp_format)
+    say("reading routes")
     routes = read_routes(
         route_paths, fmt=route_format, max_records=max_records, allow_truncated=allow_truncated
     )
+    say("validating")
     result = validate_routes(vrps, routes)
+    say("writing rows")
     wanted = set(only)
     selected = (r for r in result.rows() if not wanted or r.state in wanted)
     written = 0

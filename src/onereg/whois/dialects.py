@@ -155,7 +155,7 @@ def _cidrs(res: Resource) -> list[str]:
 # ARIN's query syntax puts a record type (`n` network, `a` ASN, `o` org, `p` POC, `c` customer,
 # `e` or `r` ...) and display flags (`+` details, `-` list, `=` exact, `!` handle, `*` subs) in
 # front of the key: ipwhois sends `n + 192.0.2.1` to ARIN, as ARIN's own documentation shows.
-_ARIN_PREFIX_WORDS = frozenset("n a o p c e r z + - = ! * ~ < >".split())
+_ARIN_PREFIX_WORDS = frozenset("naopcerz") | frozenset("+-=!*~<>")
 
 
 class ArinDialect(Dialect):
