@@ -24,7 +24,7 @@ from onereg.rpki.objects import RoaPrefix
 from onereg.rpki.publish import Publisher, publish_cas
 from onereg.rpki.show import show
 from onereg.rpki.transfers import Phase, apply_transfer, phase
-from onereg.rpki.validate import validate
+from onereg.rpki.validate import ValidationResult, validate
 from onereg.rpki.vrp import to_csv, to_json
 
 console = Console()
@@ -86,9 +86,11 @@ def _publish(
                 ca.registry.value, str(len(ca.enrolled())), str(len(ca.roas())), f"{mft} / {crl}"
             )
     console.print(table)
+    state = "published" if publication.changed else "nothing changed, still"
     console.print(
-        f"RRDP session {publication.session_id} serial {publication.serial}; rsync tree in "
-        f"{publisher.rsync_dir}, TALs in {publisher.root / 'tals'}"
+        f"{state} RRDP session {publication.session_id} serial {publication.serial}; rsync "
+        f"tree in {publisher.rsync_dir}, TALs in {publisher.root / 'tals'}",
+        soft_wrap=True,
     )
 
 
@@ -257,6 +259,9 @@ def validate_cmd(
     else:
         mode: Prefer = "rsync" if prefer == "rsync" else "rrdp"
         result = fetch_and_validate(list(tals), cache, when, mode, ca_bundle)
+    failure = validation_failure(result, list(tals), repo)
+    if failure is not None:  # nothing written: an empty VRP file would look like a real answer
+        raise OneregError(failure)
     if json_out:
         json_out.write_bytes(to_json(result))
     if csv_out:
@@ -272,3 +277,58 @@ def validate_cmd(
     console.print(table)
     for rejection in result.rejections[:show_rejections]:
         console.print(f"[red]rejected[/red] {rejection.uri}: {rejection.reason}")
+
+
+_TA_REFUSALS = ("trust anchor refused:", "bad TAL:")
+
+
+def validation_failure(result: ValidationResult, tals: list[Path], repo: Path | None) -> str | None:
+    """One line saying why a validation gave nothing usable, or None when it did.
+
+    A refused trust anchor or an empty VRP set is what a wrong `--repo` or an unreachable
+    repository produces; relying parties that exit 0 then (rpki-client does) leave the operator
+    to notice an empty file, so we refuse with what was wrong, where, and what to do."""
+    refused = [r for r in result.rejections if r.reason.startswith(_TA_REFUSALS)]
+    if refused:
+        first = refused[0]
+        where = f"{len(refused)} of {len(tals)} trust anchors refused"
+        # a fetch failure says more than the empty cache it left behind
+        fetched = [r for r in result.rejections if r.uri == first.uri and r not in refused]
+        reason = (fetched or refused)[0].reason
+        return f"{where}: {first.uri}: {reason}. {_mirror_hint(first.uri, repo)}"
+    if result.vrps:
+        return None
+    shown = f"; first: {result.rejections[0]}" if result.rejections else ""
+    return (
+        f"validation gave 0 VRPs from {len(tals)} trust anchors "
+        f"({len(result.rejections)} objects rejected{shown}); "
+        "a repository whose CAs issued no ROA has nothing to validate: add one with "
+        "`onereg rpki roa add`"
+    )
+
+
+def _mirror_hint(uri: str, repo: Path | None) -> str:
+    """What to do about a trust anchor certificate not found: the right mirror path."""
+    if repo is None:
+        return (
+            "The repository in the TAL must be reachable: an rsync daemon serving the "
+            "publication tree (<data-dir>/rpki/pub/rsync), or the nodes' RRDP (`onereg serve`); "
+            "or validate a local mirror with --repo"
+        )
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return "Check the TAL file."
+    host, _, path = rest.partition("/")
+    expected = repo / host / path
+    if (repo / path).is_file() and not expected.exists():
+        tree = repo.resolve()
+        return (
+            f"--repo is a mirror laid out as {scheme}://HOST/PATH -> DIR/HOST/PATH, but {repo} is "
+            f"the published tree itself; make a mirror of it: mkdir -p MIRROR && ln -s {tree} "
+            f"MIRROR/{host}, then give --repo MIRROR"
+        )
+    return (
+        f"--repo is a mirror laid out as {scheme}://HOST/PATH -> DIR/HOST/PATH: expected "
+        f"{expected}; for a local publication (<data-dir>/rpki/pub/rsync) make one with "
+        f"mkdir -p MIRROR && ln -s <data-dir>/rpki/pub/rsync MIRROR/{host}"
+    )
