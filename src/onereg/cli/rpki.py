@@ -5,32 +5,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from onereg.cli.settings import Settings
 from onereg.core.errors import OneregError
 from onereg.core.registries import RIRS, RegistryId
-from onereg.federation.layout import DataDir, NodeDir
-from onereg.registry.interrir import transfers_in
-from onereg.registry.transfers import SOURCE_FINALIZED
-from onereg.rpki.ca import RegistryCa, RepositoryUris
-from onereg.rpki.fetch import Prefer, fetch_and_validate
-from onereg.rpki.objects import RoaPrefix
-from onereg.rpki.publish import Publisher, publish_cas
-from onereg.rpki.show import show
-from onereg.rpki.transfers import Phase, apply_transfer, phase
-from onereg.rpki.validate import ValidationResult, validate
-from onereg.rpki.vrp import to_csv, to_json
+
+if TYPE_CHECKING:  # the CA, the validator and their crypto load only for the command that runs
+    from onereg.federation.layout import DataDir
+    from onereg.rpki.ca import RegistryCa
+    from onereg.rpki.validate import ValidationResult
 
 console = Console()
 RIR_CHOICE = click.Choice([r.value for r in RIRS])
 DEFAULT_RSYNC = "rsync://127.0.0.1:8873/"
-DEFAULT_RRDP = "https://127.0.0.1:8443/rrdp/"
 # One publication server carries every registry's repository (one RRDP session), as RFC 8181
 # publication servers host many CAs; a change at one registry republishes only its files.
 ALL = [r.value for r in RIRS]
@@ -48,11 +42,46 @@ def _has_delegations(data: DataDir, rid: RegistryId) -> bool:
         return node.conn.execute("SELECT 1 FROM delegations LIMIT 1").fetchone() is not None
 
 
-@contextmanager
-def open_ca(settings: Settings, registry: str, rsync: str, rrdp: str) -> Iterator[RegistryCa]:
-    """The registry's CA, its state (keys mode 0600) under <data-dir>/rpki/ca/<registry>."""
+@dataclass(frozen=True)
+class Repository:
+    """Where a registry's repository is reachable: the URIs its certificates carry must be what
+    is actually served, or relying parties log errors about us (TLS on a plain-HTTP port)."""
+
+    rsync: str
+    notify: str | None  # RRDP notification URI in the certificates; None: rsync only
+    served: str  # base of the URIs inside the RRDP files (where a node serves /rrdp/)
+
+
+def repository(
+    settings: Settings, registry: str, rsync: str | None, rrdp: str | None
+) -> Repository:
+    """The options if given, else what the registry's node config says (`[rpki]`, its public
+    URL), so that the CLI and `onereg serve` publish the same URIs."""
+    from onereg.federation.layout import DataDir, NodeDir
+    from onereg.federation.node_config import load_config
+
     rid = RegistryId(registry)
-    uris = RepositoryUris(rsync, rrdp.rstrip("/") + "/notification.xml")
+    data = DataDir(settings.data_dir)
+    config_file = NodeDir(data.node_dir(rid), rid).config_path
+    config = load_config(config_file) if config_file.exists() else None
+    if rrdp is not None and not rrdp.startswith("https://"):
+        raise OneregError(f"--rrdp-base {rrdp!r}: RRDP is served over https only (RFC 8182)")
+    base = rsync or (config.rsync_base if config is not None else DEFAULT_RSYNC)
+    if rrdp is not None:
+        return Repository(base, rrdp.rstrip("/") + "/notification.xml", rrdp)
+    if config is not None:
+        return Repository(base, config.rrdp_notify, config.rrdp_served)
+    return Repository(base, None, "")
+
+
+@contextmanager
+def open_ca(settings: Settings, registry: str, repo: Repository) -> Iterator[RegistryCa]:
+    """The registry's CA, its state (keys mode 0600) under <data-dir>/rpki/ca/<registry>."""
+    from onereg.federation.layout import DataDir, NodeDir
+    from onereg.rpki.ca import RegistryCa, RepositoryUris
+
+    rid = RegistryId(registry)
+    uris = RepositoryUris(repo.rsync, repo.notify)
     data = DataDir(settings.data_dir)
     with data.open_for_write(rid) as node:
         ca = RegistryCa.open(node, NodeDir(data.node_dir(rid), rid).rpki_ca, uris)
@@ -63,18 +92,29 @@ def open_ca(settings: Settings, registry: str, rsync: str, rrdp: str) -> Iterato
 
 
 def _publish(
-    settings: Settings, registries: list[str], rsync: str, rrdp: str, only_these: bool = False
+    settings: Settings,
+    registries: list[str],
+    rsync: str | None,
+    rrdp: str | None,
+    only_these: bool = False,
 ) -> None:
+    from rich.table import Table
+
+    from onereg.federation.layout import DataDir
+    from onereg.rpki.publish import Publisher, publish_cas
+
     data = DataDir(settings.data_dir)
-    publisher = Publisher(rpki_root(settings.data_dir) / "pub", rsync, rrdp)
+    present = [r for r in registries if _has_delegations(data, RegistryId(r))]
+    repos = {r: repository(settings, r, rsync, rrdp) for r in present}
+    first = repos[present[0]] if present else repository(settings, registries[0], rsync, rrdp)
+    publisher = Publisher(rpki_root(settings.data_dir) / "pub", first.rsync, first.served)
     table = Table(title="RPKI publication", title_justify="left")
     for col in ("registry", "holder CAs", "ROAs", "manifest / CRL number"):
         table.add_column(col)
     with ExitStack() as stack:
         cas = [
-            stack.enter_context(open_ca(settings, registry, rsync, rrdp))
-            for registry in registries
-            if _has_delegations(data, RegistryId(registry))
+            stack.enter_context(open_ca(settings, registry, repos[registry]))
+            for registry in present
         ]
         for ca in cas:
             ca.sync()
@@ -97,6 +137,10 @@ def _publish(
 def _follow_transfers(cas: list[RegistryCa]) -> None:
     """Move inter-registry transfers through RPKI make-before-break (`rpki.transfers`): each
     publication runs whatever step is due, until the source lets go of the block."""
+    from onereg.registry.interrir import transfers_in
+    from onereg.registry.transfers import SOURCE_FINALIZED
+    from onereg.rpki.transfers import Phase, apply_transfer, phase
+
     by_registry = {ca.registry.value: ca for ca in cas}
     now = datetime.now(UTC)
     for source in cas:
@@ -114,10 +158,16 @@ def rpki() -> None:
 
 
 RSYNC_OPTION = click.option(
-    "--rsync-base", default=DEFAULT_RSYNC, show_default=True, help="rsync URI of the repository"
+    "--rsync-base",
+    default=None,
+    help="rsync URI of the repository (default: the node config's [rpki] rsync_base, else "
+    f"{DEFAULT_RSYNC})",
 )
 RRDP_OPTION = click.option(
-    "--rrdp-base", default=DEFAULT_RRDP, show_default=True, help="https URI of the RRDP files"
+    "--rrdp-base",
+    default=None,
+    help="https URI the RRDP files are served at, put in the certificates (default: the node's "
+    "public URL + /rrdp/ when it is https; otherwise none, and relying parties use rsync)",
 )
 
 
@@ -125,7 +175,7 @@ RRDP_OPTION = click.option(
 @RSYNC_OPTION
 @RRDP_OPTION
 @click.pass_obj
-def publish_cmd(settings: Settings, rsync_base: str, rrdp_base: str) -> None:
+def publish_cmd(settings: Settings, rsync_base: str | None, rrdp_base: str | None) -> None:
     """Bring every registry's CA up to date with its node and publish (rsync tree + RRDP)."""
     _publish(settings, ALL, rsync_base, rrdp_base)
 
@@ -149,15 +199,17 @@ def roa_add(
     holder: str,
     asn: int,
     prefixes: tuple[str, ...],
-    rsync_base: str,
-    rrdp_base: str,
+    rsync_base: str | None,
+    rrdp_base: str | None,
 ) -> None:
     """Issue a ROA (PREFIX or PREFIX-MAXLEN) for a holder's space, then publish."""
+    from onereg.rpki.objects import RoaPrefix
+
     try:
         wanted = [RoaPrefix.parse(p) for p in prefixes]
     except ValueError as exc:
         raise OneregError(f"bad ROA prefix: {exc}") from None
-    with open_ca(settings, registry, rsync_base, rrdp_base) as ca:
+    with open_ca(settings, registry, repository(settings, registry, rsync_base, rrdp_base)) as ca:
         if holder not in ca.enrolled():
             ca.enroll(holder)
         name = ca.add_roa(holder, asn, wanted)
@@ -172,9 +224,15 @@ def roa_add(
 @RRDP_OPTION
 @click.pass_obj
 def roa_list(
-    settings: Settings, registry: str, holder: str | None, rsync_base: str, rrdp_base: str
+    settings: Settings,
+    registry: str,
+    holder: str | None,
+    rsync_base: str | None,
+    rrdp_base: str | None,
 ) -> None:
-    with open_ca(settings, registry, rsync_base, rrdp_base) as ca:
+    from rich.table import Table
+
+    with open_ca(settings, registry, repository(settings, registry, rsync_base, rrdp_base)) as ca:
         records = ca.roas(holder)
     table = Table(title=f"ROAs at {registry}", title_justify="left")
     for col in ("holder", "file", "AS", "prefixes"):
@@ -192,9 +250,14 @@ def roa_list(
 @RRDP_OPTION
 @click.pass_obj
 def roa_remove(
-    settings: Settings, registry: str, holder: str, file: str, rsync_base: str, rrdp_base: str
+    settings: Settings,
+    registry: str,
+    holder: str,
+    file: str,
+    rsync_base: str | None,
+    rrdp_base: str | None,
 ) -> None:
-    with open_ca(settings, registry, rsync_base, rrdp_base) as ca:
+    with open_ca(settings, registry, repository(settings, registry, rsync_base, rrdp_base)) as ca:
         if not ca.remove_roa(holder, file):
             raise OneregError(f"{holder} has no ROA {file} at {registry}")
     console.print(f"{registry}: ROA {file} of {holder} revoked")
@@ -205,6 +268,8 @@ def roa_remove(
 @click.argument("file", type=click.Path(exists=True, path_type=Path))
 def show_cmd(file: Path) -> None:
     """Decode one RPKI object and print it (like `rpki-client -f`)."""
+    from onereg.rpki.show import show
+
     for line in show(file):
         click.echo(line)
 
@@ -251,6 +316,12 @@ def validate_cmd(
 ) -> None:
     """Fetch (RRDP, else rsync) and validate the repositories of the TALs; write VRPs as
     rpki-client's JSON and CSV. Every rejected object is listed with its reason."""
+    from rich.table import Table
+
+    from onereg.rpki.fetch import Prefer, fetch_and_validate
+    from onereg.rpki.validate import validate
+    from onereg.rpki.vrp import to_csv, to_json
+
     when = datetime.fromisoformat(as_of.replace("Z", "+00:00")) if as_of else None
     if when is not None and when.tzinfo is None:
         raise OneregError(f"--as-of {as_of!r} needs a time zone (e.g. Z)")
