@@ -4,6 +4,7 @@ serves or refuses to start with nothing; a publication with nothing new writes n
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -175,3 +176,36 @@ def test_publish_with_nothing_new_writes_nothing(with_roa: Published) -> None:
     assert _tree_state(pub) == before
     assert ca.read_bytes() == ca_before  # no manifest, CRL or TA re-issued
     assert "nothing changed" in again.stdout
+
+
+def test_the_rpki_and_rtr_commands_load_the_validator_only_when_run() -> None:
+    """`onereg --help` and every other command do not pay for the RPKI stack (issue 13)."""
+    import sys
+
+    probe = (
+        "import sys, onereg.cli.rpki, onereg.cli.rtr; "
+        "heavy = ('onereg.rpki.validate', 'onereg.rpki.ca', 'onereg.rpki.fetch', "
+        "'onereg.rtr.server', 'numpy', 'cryptography.x509'); "
+        "print(' '.join(m for m in heavy if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == []
+
+
+def test_validate_in_worker_processes_gives_what_one_process_gives(
+    with_roa: Published, tmp_path: Path
+) -> None:
+    outputs = {}
+    for workers in ("1", "3"):
+        out = tmp_path / f"vrps-{workers}.json"
+        done = _run(
+            with_roa.root, "rpki", "validate", "--tal", str(with_roa.tal), "--repo",
+            str(with_roa.mirror), "--workers", workers, "--json", str(out),
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        document = json.loads(out.read_text())
+        document["metadata"].pop("buildtime")
+        outputs[workers] = document
+    assert outputs["1"] == outputs["3"]
+    assert [r["prefix"] for r in outputs["3"]["roas"]] == ["193.0.0.0/24"]

@@ -303,6 +303,13 @@ def show_cmd(file: Path) -> None:
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None)
 @click.option("--csv", "csv_out", type=click.Path(path_type=Path), default=None)
 @click.option("--show-rejections", default=20, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Processes checking ROA and ASPA signatures (0: one per core; 1: none besides the walk).",
+)
 def validate_cmd(
     tals: tuple[Path, ...],
     repo: Path | None,
@@ -313,6 +320,7 @@ def validate_cmd(
     json_out: Path | None,
     csv_out: Path | None,
     show_rejections: int,
+    workers: int,
 ) -> None:
     """Fetch (RRDP, else rsync) and validate the repositories of the TALs; write VRPs as
     rpki-client's JSON and CSV. Every rejected object is listed with its reason."""
@@ -325,11 +333,12 @@ def validate_cmd(
     when = datetime.fromisoformat(as_of.replace("Z", "+00:00")) if as_of else None
     if when is not None and when.tzinfo is None:
         raise OneregError(f"--as-of {as_of!r} needs a time zone (e.g. Z)")
+    pool = workers or None  # None: one per core
     if repo is not None:
-        result = validate(list(tals), repo, when)
+        result = validate(list(tals), repo, when, workers=pool)
     else:
         mode: Prefer = "rsync" if prefer == "rsync" else "rrdp"
-        result = fetch_and_validate(list(tals), cache, when, mode, ca_bundle)
+        result = fetch_and_validate(list(tals), cache, when, mode, ca_bundle, workers=pool)
     failure = validation_failure(result, list(tals), repo)
     if failure is not None:  # nothing written: an empty VRP file would look like a real answer
         raise OneregError(failure)
