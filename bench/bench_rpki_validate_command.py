@@ -8,7 +8,8 @@ after that nothing touches the network:
 
   * `onereg rpki validate --tal T --repo MIRROR --json OUT` (MIRROR: the published tree under
     its rsync host name), with its default workers (one per core) and with `--workers 1`;
-  * `rpki-client -n -t T -d CACHE -j OUT` (offline: validates what its cache holds).
+  * `rpki-client -n -t T -d CACHE -j OUT` (offline: validates what its cache holds);
+  * `onereg --help`: the start-up every onereg command pays before its own work.
 
 Each command runs `--runs` times, alternating, after one untimed warm-up each (it writes our
 byte-code caches, as a user's first run does); the figure is the median wall-clock time. The
@@ -79,6 +80,7 @@ def main() -> None:
         commands = {
             "onereg rpki validate (one worker per core)": [*ours, "--json", str(ours_out)],
             "onereg rpki validate --workers 1": [*ours, "--workers", "1", "--json", str(ours_out)],
+            "onereg --help (start-up alone)": [ONEREG, "--help"],
             "rpki-client -n": [
                 "rpki-client", "-n", "-t", str(work / "rc" / tal.name), "-d",
                 str(work / "rc" / "cache"), "-j", str(rc_out),
@@ -99,7 +101,7 @@ def main() -> None:
         for name, runs in times.items()
     ]
     for name in commands:
-        if name.startswith("onereg"):
+        if name.startswith("onereg rpki"):
             ratio = median[name] / reference
             target = "<= 1.0" if "per core" in name else ""
             met = ratio <= 1.0 if "per core" in name else None
