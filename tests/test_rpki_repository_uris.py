@@ -94,3 +94,27 @@ def test_rpki_client_fetches_our_repository_without_trying_a_dead_rrdp_uri() -> 
         assert verdict.vrps == {(3333, "193.0.0.0/24", 24)}, verdict.log
         assert "https://" not in verdict.log, verdict.log  # it never tried RRDP
         assert verdict.complaints == [], verdict.log
+
+
+def test_certificates_from_a_dead_rrdp_uri_are_reissued_once(tmp_path: Path) -> None:
+    """A CA whose certificates carry the old default RRDP URI (nobody serves it) re-issues them
+    with what is given now, revoking the old ones, and does so only once."""
+    from onereg.rpki.ca import RegistryCa, RepositoryUris
+    from test_rpki_ca import build_node
+
+    node = build_node(tmp_path / "ripencc.sqlite")
+    rsync = "rsync://127.0.0.1:1/"
+    dead = RepositoryUris(rsync, "https://127.0.0.1:8443/rrdp/notification.xml")
+    with RegistryCa.open(node, tmp_path / "ca", dead) as ca:
+        ca.enroll("R1")
+        before = {f: d for f, d in ca.publish().items() if f.endswith(".cer")}
+    assert all(decode_cert(d).notify_uri == dead.notify for d in before.values())
+    with RegistryCa.open(node, tmp_path / "ca", RepositoryUris(rsync)) as ca:
+        after = {f: d for f, d in ca.publish().items() if f.endswith(".cer")}
+        serials = {f: decode_cert(d).serial for f, d in after.items()}
+    assert after.keys() == before.keys() and len(after) == 2  # the TA and R1's CA
+    assert all(decode_cert(d).notify_uri is None for d in after.values())
+    with RegistryCa.open(node, tmp_path / "ca", RepositoryUris(rsync)) as ca:
+        again = {f: d for f, d in ca.publish().items() if f.endswith(".cer")}
+    assert {f: decode_cert(d).serial for f, d in again.items()} == serials  # once only
+    node.close()

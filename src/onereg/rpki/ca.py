@@ -32,6 +32,7 @@ from onereg.registry.interrir import transfers_in
 from onereg.registry.node import RegistryNode
 from onereg.registry.transfers import SOURCE_FINALIZED
 from onereg.rpki import objects as obj
+from onereg.rpki.der import decode_cert
 from onereg.rpki.keypool import KeySource, generate_key
 from onereg.rpki.objects import ResourceSet, RoaPrefix
 
@@ -308,8 +309,31 @@ class RegistryCa:
             raise RpkiError(f"{state_dir} is the CA of {stored}, not of {node.registry}")
         if ca._meta("created_seq") is None:  # transfers finalized before this are not retained
             ca.db.execute("INSERT INTO meta VALUES ('created_seq', ?)", (str(node.head()[0]),))
+        ca._follow_uris()
         ca._sync_ta()
         return ca
+
+    def _follow_uris(self) -> None:
+        """Re-issue every CA certificate when the RRDP URI given now is not the one they carry
+        (the node's config changed, or they date from when a URI nobody served was the default),
+        so that relying parties are never sent to a server that does not answer."""
+        wanted = self.uris.notify or ""
+        ta = self._row(TA_NAME)
+        issued = self._meta("notify")
+        if issued is None and ta is not None:
+            issued = decode_cert(bytes(ta["cert"])).notify_uri or ""
+        if ta is None or issued == wanted:
+            if issued != wanted:
+                self._set_meta("notify", wanted)
+            return
+
+        def reissue() -> None:
+            self._sync_ta(force=True)
+            for handle in self.enrolled():
+                self._sync_holder(handle, enrol=False, force=True)
+            self._set_meta("notify", wanted)
+
+        self._in_transaction(reissue)
 
     def close(self) -> None:
         self.db.close()
@@ -434,7 +458,7 @@ class RegistryCa:
             return self.uris.ta_path(self.registry)
         return f"{self.uris.point_path(self.registry, TA_NAME)}{name}.cer"
 
-    def _sync_ta(self) -> None:
+    def _sync_ta(self, force: bool = False) -> None:
         """(Re)issue the self-signed TA certificate when the authority's resources changed.
 
         The key stays the same, so the TAL stays valid across re-issues. The authority is read
@@ -445,12 +469,13 @@ class RegistryCa:
         retained = self._retained_set(None)
         seen = f"{self._authority_id()} {orjson.dumps(retained.texts()).decode()}"
         row = self._row(TA_NAME)
-        if row is not None and self._meta("ta_checked_at") == seen:
+        if row is not None and self._meta("ta_checked_at") == seen and not force:
             return
         resources = self._authority(self.node).union(retained)
         if resources.is_empty():
             raise RpkiError(f"{self.registry} has no resources to certify")
-        if row is not None and orjson.loads(row["resources"]) == resources.texts():
+        same = row is not None and orjson.loads(row["resources"]) == resources.texts()
+        if same and not force:
             self._set_meta("ta_checked_at", seen)
             return
         now = self._clock()
@@ -540,7 +565,7 @@ class RegistryCa:
             raise
         self.db.execute("COMMIT")
 
-    def _sync_holder(self, handle: str, enrol: bool) -> bytes | None:
+    def _sync_holder(self, handle: str, enrol: bool, force: bool = False) -> bytes | None:
         name = ca_name(handle)
         resources = holder_resources(self.node, handle).union(self._retained_set(handle))
         row = self._row(name)
@@ -551,7 +576,7 @@ class RegistryCa:
                 self._withdraw_holder(name, row)
             return None
         text = orjson.dumps(resources.texts()).decode()
-        if row is not None and row["resources"] == text:
+        if row is not None and row["resources"] == text and not force:
             return bytes(row["cert"])
         now = self._clock()
         serial = self._next_serial(TA_NAME)
