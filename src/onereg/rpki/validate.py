@@ -604,25 +604,11 @@ def _run_leaves(batch: _LeafBatch) -> _LeafResult:
     return _LeafResult(run.vrps, run.aspas, run.rejections, run.counts)
 
 
-def cores() -> int:
-    """The cores this process may run on (its affinity, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 def _pool(workers: int | None) -> ProcessPoolExecutor | None:
-    """Forked workers (they inherit the imported modules, so starting one costs milliseconds),
-    or None for a single worker: the walk then checks the leaves itself."""
-    import multiprocessing
-
-    count = cores() if workers is None else workers
-    if count <= 1:
-        return None
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    return ProcessPoolExecutor(max_workers=count, mp_context=context)
+    """One worker per CPU for None, none besides the walk for one. On Linux the workers are
+    forked: they inherit the imported modules, so starting one costs milliseconds."""
+    count = (os.cpu_count() or 1) if workers is None else workers
+    return ProcessPoolExecutor(max_workers=count) if count > 1 else None
 
 
 def _as_of(as_of: datetime | None) -> datetime:
