@@ -378,12 +378,16 @@ def validation_failure(result: ValidationResult, tals: list[Path], repo: Path | 
         return f"{where}: {first.uri}: {reason}. {_mirror_hint(first.uri, repo)}"
     if result.vrps:
         return None
-    shown = f"; first: {result.rejections[0]}" if result.rejections else ""
+    anchors = f"{len(tals)} trust anchor{'s' if len(tals) != 1 else ''}"
+    if result.rejections:
+        count = len(result.rejections)
+        return (
+            f"validation gave 0 VRPs from {anchors}: {count} object{'s' if count != 1 else ''} "
+            f"rejected, first {result.rejections[0]}"
+        )
     return (
-        f"validation gave 0 VRPs from {len(tals)} trust anchors "
-        f"({len(result.rejections)} objects rejected{shown}); "
-        "a repository whose CAs issued no ROA has nothing to validate: add one with "
-        "`onereg rpki roa add`"
+        f"validation gave 0 VRPs from {anchors}: the repository holds no ROA; a registry's "
+        "holders get one with `onereg rpki roa add`"
     )
 
 
