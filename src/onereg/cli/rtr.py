@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Hashable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
 from onereg.core.errors import OneregError
 from onereg.federation.node_config import Limits, host_port, load_config
-from onereg.rtr.server import VrpSource, run_rtr
-from onereg.rtr.sources import ValidatedSource
+
+if TYPE_CHECKING:  # the RTR server and the validator load numpy and the RPKI stack: only on use
+    import asyncio
+
+    from onereg.rtr.server import VrpSource
+    from onereg.rtr.state import RtrCache, VrpKeys
 
 console = Console(stderr=True)
 
@@ -99,9 +106,12 @@ def serve(
     """Serve VRPs on 127.0.0.1:PORT (or a node's configured RTR address), from a file or from
     our validator; routers get Serial
     Notify and only the delta when they change (Ctrl-C stops)."""
-    source: Path | VrpSource
+    from onereg.rtr.server import FileSource, run_rtr
+    from onereg.rtr.sources import ValidatedSource
+
+    source: VrpSource
     if vrps is not None and not tals:
-        source = vrps
+        source = FileSource(vrps)
     elif tals and vrps is None and (repo is None) != (cache is None):
         source = ValidatedSource(list(tals), repo, cache)
     else:
@@ -118,9 +128,19 @@ def serve(
         limits = dataclasses.replace(limits, rtr_connections=max_connections)
     if niceness:
         os.nice(niceness)
-    console.print(f"RTR cache on {host}:{port} serving {source} (checked every {poll:g} s)")
+    primed = first_load(source)
+    described = describe(source)
+
+    def ready(server: asyncio.Server, rtr_cache: RtrCache) -> None:
+        console.print(
+            f"RTR cache on {host}:{port}: {len(rtr_cache):,} VRPs, serial {rtr_cache.serial}, "
+            f"session {rtr_cache.session_id}, from {described} (checked every {poll:g} s)",
+            highlight=False,
+            soft_wrap=True,
+        )
+
     run_rtr(
-        source,
+        primed,
         host,
         port,
         refresh=refresh,
@@ -129,4 +149,58 @@ def serve(
         poll_interval=poll,
         limits=limits,
         notify_interval=notify_interval,
+        ready=ready,
     )
+
+
+def describe(source: VrpSource) -> str:
+    """Where the VRPs come from, in words (the start-up line names it)."""
+    from onereg.rtr.server import FileSource
+
+    if isinstance(source, FileSource):
+        return f"file {source.path}"
+    return str(source)
+
+
+@dataclass
+class Primed:
+    """A source whose first load the command already made, to refuse an empty set before
+    listening: the server's own first load then costs nothing (and validates nothing twice)."""
+
+    source: VrpSource
+    first: VrpKeys | None
+    first_stamp: Hashable
+
+    def stamp(self) -> Hashable:
+        if self.first is not None:
+            return self.first_stamp
+        return self.source.stamp()
+
+    def load(self) -> VrpKeys:
+        from onereg.rtr.state import VrpKeys, to_keys
+
+        first, self.first = self.first, None
+        return first if first is not None else VrpKeys(*to_keys(self.source.load()))
+
+
+def first_load(source: VrpSource) -> Primed:
+    """Load the VRPs once, or refuse with one line saying why there are none and what to do:
+    a router given an empty set would drop every route's RPKI state without a word."""
+    from onereg.cli.rpki import validation_failure
+    from onereg.rtr.sources import ValidatedSource
+    from onereg.rtr.state import VrpKeys, to_keys
+
+    stamp = source.stamp()
+    if isinstance(source, ValidatedSource):
+        result = source.result()
+        failure = validation_failure(result, source.tals, source.repo)
+        if failure is not None:
+            raise OneregError(f"nothing to serve from {describe(source)}: {failure}")
+        return Primed(source, VrpKeys(*to_keys(result.vrps)), stamp)
+    keys = VrpKeys(*to_keys(source.load()))
+    if not len(keys):
+        raise OneregError(
+            f"nothing to serve: {describe(source)} holds no VRPs; give the JSON or CSV that "
+            "`onereg rpki validate --json` or rpki-client -j writes"
+        )
+    return Primed(source, keys, stamp)

@@ -136,8 +136,8 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
         return import_delegated_file(nd.view(), path, erx_path, only=rid)
 
     service.importer = importer
-    service.rrdp = Publisher(config.rpki_pub, config.rsync_base, config.rrdp_base)
-    uris = RepositoryUris(config.rsync_base, config.rrdp_base + "notification.xml")
+    service.rrdp = Publisher(config.rpki_pub, config.rsync_base, config.rrdp_served)
+    uris = RepositoryUris(config.rsync_base, config.rrdp_notify)
     service.rpki = RpkiConfig(nd.rpki_ca, uris, service.rrdp)
     host, port = host_port(config.http, "http")
     # Sizes, timeouts and connection caps from [limits] (docs/deploy.md, "Limits"): checked

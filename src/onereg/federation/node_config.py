@@ -25,7 +25,10 @@ from onereg.registry.identity import load_or_create_key, load_signer, origin_of
 from onereg.registry.node import RegistryNode
 
 DEFAULT_RSYNC = "rsync://127.0.0.1:8873/"
-DEFAULT_RRDP = "https://127.0.0.1:8443/rrdp/"
+DEFAULT_RRDP = ""
+"""No RRDP base of its own: the node's public URL when it is https (RRDP is https only, RFC 8182
+section 3.1), else no rpkiNotify in the certificates, so relying parties use rsync rather than
+try TLS on a plain-HTTP port ("wrong version number")."""
 
 
 class ConfigError(OneregError):
@@ -110,6 +113,22 @@ class NodeConfig:
     @property
     def rpki_pub(self) -> Path:
         return self.publication_dir or self.node_dir.rpki_pub
+
+    @property
+    def rrdp_served(self) -> str:
+        """Where this node serves the RRDP files (`/rrdp/` on its HTTP face, or the https base
+        in front of it): the base of the URIs inside notification.xml."""
+        return self.rrdp_base or self.public_url.rstrip("/") + "/rrdp/"
+
+    @property
+    def rrdp_notify(self) -> str | None:
+        """The RRDP notification URI the CA puts in its certificates, or None when RRDP is not
+        reachable over https: a relying party then goes straight to rsync."""
+        if self.rrdp_base:
+            return self.rrdp_base.rstrip("/") + "/notification.xml"
+        if self.public_url.startswith("https://"):
+            return self.public_url.rstrip("/") + "/rrdp/notification.xml"
+        return None
 
     @property
     def origin(self) -> str:
@@ -245,6 +264,16 @@ def _check(config: NodeConfig, where: str) -> None:
     if not config.public_url.startswith(("http://", "https://")):
         raise ConfigError(
             f"{where}: [public] url: expected an http(s) URL, got {config.public_url!r}"
+        )
+    if config.rrdp_base and not config.rrdp_base.startswith("https://"):
+        raise ConfigError(
+            f"{where}: [rpki] rrdp_base: RRDP is served over https only (RFC 8182), got "
+            f"{config.rrdp_base!r}; leave it empty to use the public URL when that is https, "
+            "or rsync alone"
+        )
+    if not config.rsync_base.startswith("rsync://") or not config.rsync_base.endswith("/"):
+        raise ConfigError(
+            f"{where}: [rpki] rsync_base: expected rsync://host[:port]/, got {config.rsync_base!r}"
         )
 
 

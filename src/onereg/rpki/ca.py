@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -31,6 +32,7 @@ from onereg.registry.interrir import transfers_in
 from onereg.registry.node import RegistryNode
 from onereg.registry.transfers import SOURCE_FINALIZED
 from onereg.rpki import objects as obj
+from onereg.rpki.der import decode_cert
 from onereg.rpki.keypool import KeySource, generate_key
 from onereg.rpki.objects import ResourceSet, RoaPrefix
 
@@ -307,8 +309,31 @@ class RegistryCa:
             raise RpkiError(f"{state_dir} is the CA of {stored}, not of {node.registry}")
         if ca._meta("created_seq") is None:  # transfers finalized before this are not retained
             ca.db.execute("INSERT INTO meta VALUES ('created_seq', ?)", (str(node.head()[0]),))
+        ca._follow_uris()
         ca._sync_ta()
         return ca
+
+    def _follow_uris(self) -> None:
+        """Re-issue every CA certificate when the RRDP URI given now is not the one they carry
+        (the node's config changed, or they date from when a URI nobody served was the default),
+        so that relying parties are never sent to a server that does not answer."""
+        wanted = self.uris.notify or ""
+        ta = self._row(TA_NAME)
+        issued = self._meta("notify")
+        if issued is None and ta is not None:
+            issued = decode_cert(bytes(ta["cert"])).notify_uri or ""
+        if ta is None or issued == wanted:
+            if issued != wanted:
+                self._set_meta("notify", wanted)
+            return
+
+        def reissue() -> None:
+            self._sync_ta(force=True)
+            for handle in self.enrolled():
+                self._sync_holder(handle, enrol=False, force=True)
+            self._set_meta("notify", wanted)
+
+        self._in_transaction(reissue)
 
     def close(self) -> None:
         self.db.close()
@@ -349,6 +374,13 @@ class RegistryCa:
         return key
 
     def ta_public_key(self) -> rsa.RSAPublicKey:
+        """From the TA certificate when there is one: loading the private key checks it, which
+        costs 0.1 s per registry on every publication (the TAL is written each time)."""
+        row = self._row(TA_NAME)
+        if row is not None:
+            key = x509.load_der_x509_certificate(bytes(row["cert"])).public_key()
+            if isinstance(key, rsa.RSAPublicKey):
+                return key
         return self._key(TA_NAME).public_key()
 
     # --- serials and revocation ------------------------------------------------------------------
@@ -426,16 +458,25 @@ class RegistryCa:
             return self.uris.ta_path(self.registry)
         return f"{self.uris.point_path(self.registry, TA_NAME)}{name}.cer"
 
-    def _sync_ta(self) -> None:
+    def _sync_ta(self, force: bool = False) -> None:
         """(Re)issue the self-signed TA certificate when the authority's resources changed.
 
-        The key stays the same, so the TAL stays valid across re-issues.
+        The key stays the same, so the TAL stays valid across re-issues. The authority is read
+        again only when the node's log or the retained blocks moved since the TA was last
+        checked: reading every delegation of a full registry takes seconds, and a publication
+        with nothing new must be a quick no-op.
         """
-        resources = self._authority(self.node).union(self._retained_set(None))
+        retained = self._retained_set(None)
+        seen = f"{self._authority_id()} {orjson.dumps(retained.texts()).decode()}"
+        row = self._row(TA_NAME)
+        if row is not None and self._meta("ta_checked_at") == seen and not force:
+            return
+        resources = self._authority(self.node).union(retained)
         if resources.is_empty():
             raise RpkiError(f"{self.registry} has no resources to certify")
-        row = self._row(TA_NAME)
-        if row is not None and orjson.loads(row["resources"]) == resources.texts():
+        same = row is not None and orjson.loads(row["resources"]) == resources.texts()
+        if same and not force:
+            self._set_meta("ta_checked_at", seen)
             return
         now = self._clock()
         # The TA's own certificate takes serials from the same counter as its children: they
@@ -454,6 +495,17 @@ class RegistryCa:
                 "UPDATE cas SET serial = ?, not_after = ?, resources = ?, cert = ? WHERE name = ?",
                 (serial, _iso(not_after), text, cert, TA_NAME),
             )
+        self._set_meta("ta_checked_at", seen)
+
+    def _authority_id(self) -> str:
+        """What the authority was computed from: the node's log head and the function itself
+        (a CA opened with another authority must not trust this one's check)."""
+        size, last = self.node.head()
+        function = getattr(self._authority, "__qualname__", repr(self._authority))
+        return f"{size}:{last.hex()}:{function}"
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def ta_certificate(self) -> bytes:
         row = self._row(TA_NAME)
@@ -513,7 +565,7 @@ class RegistryCa:
             raise
         self.db.execute("COMMIT")
 
-    def _sync_holder(self, handle: str, enrol: bool) -> bytes | None:
+    def _sync_holder(self, handle: str, enrol: bool, force: bool = False) -> bytes | None:
         name = ca_name(handle)
         resources = holder_resources(self.node, handle).union(self._retained_set(handle))
         row = self._row(name)
@@ -524,7 +576,7 @@ class RegistryCa:
                 self._withdraw_holder(name, row)
             return None
         text = orjson.dumps(resources.texts()).decode()
-        if row is not None and row["resources"] == text:
+        if row is not None and row["resources"] == text and not force:
             return bytes(row["cert"])
         now = self._clock()
         serial = self._next_serial(TA_NAME)

@@ -57,6 +57,17 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _write_if_changed(path: Path, data: bytes) -> None:
+    """A publication with nothing new writes nothing: rsync and RRDP clients, and whoever
+    watches the tree's mtimes (`onereg rtr serve --repo`), see no change."""
+    try:
+        if path.read_bytes() == data:
+            return
+    except FileNotFoundError:
+        pass
+    _write(path, data)
+
+
 class Publisher:
     """A publication server: rsync tree under `root/rsync`, RRDP files under `root/rrdp`.
 
@@ -91,7 +102,7 @@ class Publisher:
         and everything else as it was. Several node processes publish here; a lock on the
         directory serialises them."""
         private_dir(self.root, PUBLIC)
-        with open(self.root / ".lock", "w") as lock:
+        with open(self.root / ".lock", "a") as lock:  # "a": taking the lock writes nothing
             fcntl.flock(lock, fcntl.LOCK_EX)
             return self._publish(self._widen(files, scope) if scope is not None else files)
 
@@ -138,9 +149,7 @@ class Publisher:
     def _write_rsync(self, files: Mapping[str, bytes], withdrawn: tuple[str, ...]) -> None:
         private_dir(self.rsync_dir, PUBLIC)
         for path, data in files.items():
-            target = self.rsync_dir / path
-            if not target.exists() or target.read_bytes() != data:
-                _write(target, data)
+            _write_if_changed(self.rsync_dir / path, data)
         for path in withdrawn:
             (self.rsync_dir / path).unlink(missing_ok=True)
 
@@ -255,7 +264,7 @@ def publish_cas(
     files: dict[str, bytes] = {}
     for ca in cas:
         files.update(ca.publish())
-        _write(publisher.root / "tals" / f"{ca.registry.value}.tal", ca.tal().encode())
+        _write_if_changed(publisher.root / "tals" / f"{ca.registry.value}.tal", ca.tal().encode())
     if not only_these:
         return publisher.publish(files)
     scope = tuple(p for ca in cas for p in registry_scope(ca))

@@ -605,6 +605,8 @@ def _run_leaves(batch: _LeafBatch) -> _LeafResult:
 
 
 def _pool(workers: int | None) -> ProcessPoolExecutor | None:
+    """One worker per CPU for None, none besides the walk for one. On Linux the workers are
+    forked: they inherit the imported modules, so starting one costs milliseconds."""
     count = (os.cpu_count() or 1) if workers is None else workers
     return ProcessPoolExecutor(max_workers=count) if count > 1 else None
 

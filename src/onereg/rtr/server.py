@@ -565,9 +565,10 @@ def run_rtr(
     poll_interval: float = 5.0,
     limits: NodeLimits = _NODE_DEFAULTS,
     notify_interval: float = 60.0,
+    ready: Callable[[asyncio.Server, RtrCache], None] | None = None,
 ) -> None:
     """Blocking entry point for `onereg rtr serve`: runs until interrupted. `limits` are the
-    node's (its config's `[limits]`, or the defaults)."""
+    node's (its config's `[limits]`, or the defaults); `ready` is called once it listens."""
     timings = Timings(refresh, retry, expire)
     server_limits = Limits.of(limits, notify_interval)
     if server_limits.idle_timeout is not None and server_limits.idle_timeout <= refresh:
@@ -575,7 +576,9 @@ def run_rtr(
             f"rtr_idle_timeout {server_limits.idle_timeout:g} s must exceed the refresh "
             f"interval {refresh} s: routers query only that often (RFC 8210 section 6)"
         )
-    coro = serve_rtr(vrps_source, host, port, timings, server_limits, poll_interval=poll_interval)
+    coro = serve_rtr(
+        vrps_source, host, port, timings, server_limits, poll_interval=poll_interval, ready=ready
+    )
     try:
         import uvloop
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from onereg.rpki.fetch import Prefer, fetch_and_validate
-from onereg.rpki.validate import validate
+from onereg.rpki.validate import ValidationResult, validate
 from onereg.rtr.state import VrpInput
 
 
@@ -44,7 +44,17 @@ class ValidatedSource:
         return next(self._polls)
 
     def load(self) -> VrpInput:
+        return self.result().vrps
+
+    def result(self) -> ValidationResult:
+        """The whole validation, rejections included: what `onereg rtr serve` reports when it
+        finds nothing to serve."""
         if self.repo is not None:
-            return validate(self.tals, self.repo).vrps
+            return validate(self.tals, self.repo)
         assert self.cache is not None
-        return fetch_and_validate(self.tals, self.cache, None, self.prefer, self.ca_bundle).vrps
+        return fetch_and_validate(self.tals, self.cache, None, self.prefer, self.ca_bundle)
+
+    def __str__(self) -> str:
+        names = ", ".join(t.name for t in self.tals)
+        where = f"mirror {self.repo}" if self.repo is not None else f"fetched into {self.cache}"
+        return f"our validator over {names} ({where})"
