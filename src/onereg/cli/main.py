@@ -243,16 +243,32 @@ def _import_through(settings: Settings, registry: RegistryId, path: Path) -> Imp
     return ImportOutcome(**answer)
 
 
+AS_OF = click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    metavar="DATE",
+    help="The state at a past moment, replayed from each node's log up to it: an ISO date or "
+    "date-time in UTC (2019-01-01, 2026-12-06T19:30:00Z).",
+)
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Write the full report as JSON.")
 @click.option("--limit", default=20, show_default=True, help="Rows per table.")
 @NODE_VIEW
+@AS_OF
 @click.pass_obj
-def audit(settings: Settings, as_json: bool, limit: int, node_config: Path | None) -> None:
+def audit(
+    settings: Settings, as_json: bool, limit: int, node_config: Path | None, as_of: str | None
+) -> None:
     """Check uniqueness and authority across every node; exit 1 on any conflict or when a
-    node's log fails verification (its records cannot be trusted then)."""
+    node's log fails verification (its records cannot be trusted then).
+
+    With --as-of, the audit of the federation as it was then (the logs are still verified
+    whole)."""
     data = _federation(settings, node_config)
-    report, seconds = _audit(settings, data)
+    report, seconds = _audit(settings, _past(data, as_of))
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=1) + "\n")
     else:
@@ -266,11 +282,27 @@ def audit(settings: Settings, as_json: bool, limit: int, node_config: Path | Non
 @cli.command()
 @click.argument("resource")
 @NODE_VIEW
+@AS_OF
 @click.pass_obj
-def show(settings: Settings, resource: str, node_config: Path | None) -> None:
-    """Show the holder of RESOURCE and the chain IANA -> registry -> holder."""
+def show(settings: Settings, resource: str, node_config: Path | None, as_of: str | None) -> None:
+    """Show the holder of RESOURCE and the chain IANA -> registry -> holder.
+
+    With --as-of, as they were at that moment (from the logs): onereg show 193.0.1.0/24
+    --as-of 2026-12-01T12:00:00Z"""
     data = _federation(settings, node_config)
-    print_lookup(console, lookup(data, Resource.parse(resource)))
+    print_lookup(console, lookup(_past(data, as_of), Resource.parse(resource)))
+
+
+def _past(data: DataDir, as_of: str | None) -> DataDir:
+    """`data`, or its state at the moment `--as-of` names (said on stderr, node by node)."""
+    if as_of is None:
+        return data
+    from onereg.federation.asof import PastDataDir, parse_moment
+
+    past = PastDataDir.of(data, parse_moment(as_of, "--as-of"))
+    for moment in past.moments().values():
+        err_console.print(f"[yellow]as of:[/yellow] {moment.describe()}", highlight=False)
+    return past
 
 
 @cli.group()

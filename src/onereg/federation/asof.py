@@ -1,0 +1,68 @@
+"""The federation as it was at a past moment: every node replayed from its log up to then.
+
+`PastDataDir` is a `DataDir` whose nodes open as their replays (`registry.asof.replay`), so the
+commands that read "the federation" (`show`, `audit`) answer for the past with their own code:
+each node is cut at the last entry it wrote at or before the moment. A node whose log began
+later was not there yet and reads as empty; a moment before every log began is an error that
+says when they began.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from onereg.core.registries import ALL_REGISTRIES, RegistryId
+from onereg.federation.layout import DataDir
+from onereg.registry import asof
+from onereg.registry.asof import parse_moment
+from onereg.registry.node import RegistryNode
+
+
+@dataclass(frozen=True, slots=True)
+class PastDataDir(DataDir):
+    """The nodes of `DataDir` as they were at `moment` (read-only replays).
+
+    `root` is where the audit keeps its cache of these past views (apart from the current
+    one's, so that asking about the past never evicts it); `paths` names every node's file."""
+
+    moment: datetime | None = None
+
+    @classmethod
+    def of(cls, data: DataDir, moment: datetime) -> PastDataDir:
+        """The past of `data`; raises BeforeLogError if no node had written anything by then."""
+        paths = {rid: data.node_path(rid) for rid in ALL_REGISTRIES if data.exists(rid)}
+        past = cls(data.root / "asof", paths, moment)
+        past.moments()  # refuse a moment before every log at once, naming when they began
+        return past
+
+    def moments(self) -> dict[RegistryId, asof.Moment]:
+        """Where the moment falls in each node's log (nodes not begun by then left out)."""
+        found: dict[RegistryId, asof.Moment] = {}
+        began: list[str] = []
+        for rid in self.paths:
+            with DataDir.read(self, rid) as node:
+                try:
+                    found[rid] = asof.entry_at(node, self._moment())
+                except asof.BeforeLogError as exc:
+                    began.append(str(exc))
+        if not found:
+            raise asof.BeforeLogError("; ".join(began) or "there are no nodes to ask")
+        return found
+
+    def read(self, registry: RegistryId) -> RegistryNode:
+        """The node as it was: its log cut at the moment and replayed (empty if not begun)."""
+        with DataDir.read(self, registry) as node:
+            try:
+                moment = asof.entry_at(node, self._moment())
+            except asof.BeforeLogError:
+                moment = asof.Moment(registry.value, 0, "", asof.log_time(self._moment()))
+            return asof.replay(node, moment)
+
+    def _moment(self) -> datetime:
+        if self.moment is None:
+            raise asof.MomentError("a past view needs a moment")
+        return self.moment
+
+
+__all__ = ["PastDataDir", "parse_moment"]
