@@ -18,7 +18,13 @@ import pytest
 
 from localfed import EVIDENCE, ONEREG, LocalFederation
 from onereg.core.registries import RegistryId
+from onereg.core.resources import Resource
+from onereg.federation.asof import PastDataDir
+from onereg.federation.importer import import_delegated_file
+from onereg.federation.layout import DataDir
+from onereg.federation.lookup import lookup
 from onereg.registry import asof
+from onereg.registry.node import RegistryNode
 from onereg.registry.transfer_policy import PolicySet, default_policy_dir
 from onereg.registry.transfers import transfer_within
 
@@ -59,7 +65,11 @@ def story(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterat
     fed = LocalFederation(
         tmp_path_factory.mktemp("asof"),
         {
-            "ripencc": [("ipv4", "193.0.0.0", 65536, "R1"), ("ipv4", "194.0.0.0", 256, "R2")],
+            "ripencc": [
+                ("ipv4", "193.0.0.0", 65536, "R1"),
+                ("ipv4", "194.0.0.0", 256, "R2"),
+                ("ipv4", "195.0.0.0", 256, "R1"),
+            ],
             "arin": [("ipv4", "23.0.0.0", 65536, "A1")],
         },
         iana=shared_data / "iana",
@@ -270,6 +280,24 @@ def test_a_replay_cut_earlier_differs_and_writes_nothing(story: Story) -> None:
             asof.entry_number(node, 0)
 
 
+def test_a_narrow_replay_follows_the_holders_other_records(story: Story) -> None:
+    """Asked about 195.0.0.5, R1's records elsewhere are replayed too, through the transfers
+    that removed R1's /16 and added its pieces (a removal names no holder)."""
+    res = Resource.parse("195.0.0.5")
+    seen = []
+    with story.fed.data.read(RegistryId.RIPENCC) as node:
+        for moment in (story.before, story.between, story.after):
+            cut = asof.entry_at(node, asof.parse_moment(moment, "test"))
+            with (
+                asof.replay(node, cut) as full,
+                asof.replay(node, cut, res, frozenset({"R1"})) as narrow,
+            ):
+                held = full.holder_resources("R1")
+                assert narrow.holder_resources("R1") == held
+                seen.append([str(d.resource) for d in held])
+    assert seen[0] != seen[1] != seen[2] and "193.0.0.0/16" in seen[0]
+
+
 def test_moments_are_read_as_utc() -> None:
     assert asof.parse_moment("2019-01-01", "x") == datetime(2019, 1, 1, tzinfo=UTC)
     assert asof.parse_moment("2019-01-01T02:00:00+02:00", "x") == datetime(2019, 1, 1, tzinfo=UTC)
@@ -277,3 +305,94 @@ def test_moments_are_read_as_utc() -> None:
     assert asof.log_time(datetime(2019, 1, 1, tzinfo=UTC)) == "2019-01-01T00:00:00.000000Z"
     with pytest.raises(asof.MomentError, match=r"^--as-of: '2019-02-30' is not a date"):
         asof.parse_moment("2019-02-30", "--as-of")
+
+
+# --- a real registry update: AFRINIC's 41/8 records of February 2016, then of October 2018 --
+
+
+@dataclass(frozen=True)
+class Update:
+    data: DataDir
+    files: dict[str, list[list[str]]]  # moment -> the file's records (fields)
+    moments: dict[str, str]  # "2016" / "2018" -> a moment right after that import
+
+
+def _subset(path: Path, out: Path) -> list[list[str]]:
+    """The file's IPv4 records in 41.0.0.0/8 (a few hundred real lines), as a file of its own."""
+    lines = path.read_text().splitlines()
+    records = [line for line in lines if "|ipv4|41." in line and not line.startswith("#")]
+    header = lines[0].split("|")
+    header[3] = str(len(records))  # the count the reader checks the file against
+    out.write_text("\n".join(["|".join(header), *records]) + "\n")
+    return [line.split("|") for line in records]
+
+
+@pytest.fixture(scope="module")
+def update(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Update:
+    root = tmp_path_factory.mktemp("update")
+    data = DataDir(root / "data")
+    files: dict[str, list[list[str]]] = {}
+    moments: dict[str, str] = {}
+    sources = {
+        "2016": "2016-02/delegated-afrinic-extended-latest.txt",
+        "2018": "2018-10-13/delegated-afrinic-extended-latest",
+    }
+    for year, name in sources.items():
+        path = root / year / "delegated-afrinic-extended-latest"
+        path.parent.mkdir()
+        files[year] = _subset(shared_data / "delegated" / name, path)
+        import_delegated_file(data, path, None)
+        moments[year] = _now()
+    return Update(data, files, moments)
+
+
+def _rows(node: RegistryNode) -> set[tuple[str, int, str, str, str]]:
+    return {(d.start_text, d.value, d.date, d.status, d.opaque or "") for d in node.delegations()}
+
+
+def _file_rows(records: list[list[str]]) -> set[tuple[str, int, str, str, str]]:
+    return {(r[3], int(r[4]), r[5], r[6], r[7] if len(r) > 7 else "") for r in records}
+
+
+def test_the_replay_gives_back_each_files_records(update: Update) -> None:
+    """Replayed to a moment after each import, the node holds exactly that file's records,
+    although the 2018 import changed holders and dates of the 2016 ones in place."""
+    assert _file_rows(update.files["2016"]) != _file_rows(update.files["2018"])
+    with update.data.read(RegistryId.AFRINIC) as node:
+        assert _rows(node) == _file_rows(update.files["2018"])
+        for year, moment in update.moments.items():
+            cut = asof.entry_at(node, asof.parse_moment(moment, "test"))
+            with asof.replay(node, cut) as past:
+                assert _rows(past) == _file_rows(update.files[year]), year
+
+
+def test_a_replay_for_one_resource_answers_as_the_full_one(update: Update) -> None:
+    """The lookup replay (records touching the resource, and all records of their holders)
+    gives what the full replay gives, for every record the 2018 file changed, at both moments
+    (holders' records change hands in between, which the narrow replay must follow)."""
+    changed = _file_rows(update.files["2016"]) ^ _file_rows(update.files["2018"])
+    starts = sorted({row[0] for row in changed})
+    several = 0
+    with update.data.read(RegistryId.AFRINIC) as node:
+        for moment in update.moments.values():
+            cut = asof.entry_at(node, asof.parse_moment(moment, "test"))
+            with asof.replay(node, cut) as full:
+                for start in starts:
+                    res = Resource.parse(start)
+                    found = full.overlapping(res)
+                    holders = frozenset(d.holder for d in found if d.holder)
+                    with asof.replay(node, cut, res, holders) as narrow:
+                        assert narrow.overlapping(res) == found, (moment, start)
+                        for holder in holders:
+                            held = full.holder_resources(holder)
+                            assert narrow.holder_resources(holder) == held, (moment, holder)
+                            several += len(held) > 1
+    assert several  # some holders have more than the record asked about
+
+
+def test_show_reads_the_same_past_from_a_narrow_replay(update: Update) -> None:
+    moment = asof.parse_moment(update.moments["2016"], "test")
+    full = PastDataDir.of(update.data, moment)
+    for row in update.files["2016"][:5]:
+        res = Resource.parse(row[3])
+        assert lookup(PastDataDir.of(update.data, moment, res), res) == lookup(full, res)

@@ -290,16 +290,18 @@ def show(settings: Settings, resource: str, node_config: Path | None, as_of: str
     With --as-of, as they were at that moment (from the logs): onereg show 193.0.1.0/24
     --as-of 2026-12-01T12:00:00Z"""
     data = _federation(settings, node_config)
-    print_lookup(console, lookup(_past(data, as_of), Resource.parse(resource)))
+    res = Resource.parse(resource)
+    print_lookup(console, lookup(_past(data, as_of, res), res))
 
 
-def _past(data: DataDir, as_of: str | None) -> DataDir:
-    """`data`, or its state at the moment `--as-of` names (said on stderr, node by node)."""
+def _past(data: DataDir, as_of: str | None, within: Resource | None = None) -> DataDir:
+    """`data`, or its state at the moment `--as-of` names (said on stderr, node by node);
+    `within`: only what a lookup of that resource reads is replayed."""
     if as_of is None:
         return data
     from onereg.federation.asof import PastDataDir, parse_moment
 
-    past = PastDataDir.of(data, parse_moment(as_of, "--as-of"))
+    past = PastDataDir.of(data, parse_moment(as_of, "--as-of"), within)
     for moment in past.moments().values():
         err_console.print(f"[yellow]as of:[/yellow] {moment.describe()}", highlight=False)
     return past

@@ -36,6 +36,7 @@ from onereg.registry.schema import PROJECTION_SCHEMA, SECONDARY_INDEXES
 _LOG_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
 _RANGED = frozenset({ev.DELEGATION_ADDED, ev.DELEGATION_CHANGED, ev.DELEGATION_REMOVED})
 _READ_CHUNK = 500
+_ADDED_BATCH = b'"kind":"' + ev.DELEGATION_ADDED.encode() + b'"}'  # how such a batch ends
 _FORMS = "use an ISO date or date-time in UTC: 2019-01-01 or 2019-01-01T12:00:00Z"
 
 
@@ -116,16 +117,27 @@ def entry_number(node: RegistryNode, seq: int) -> Moment:
     return Moment(node.registry.value, seq, str(row[0]), f"entry {seq}")
 
 
-def replay(node: RegistryNode, moment: Moment, within: Resource | None = None) -> RegistryNode:
+def replay(
+    node: RegistryNode,
+    moment: Moment,
+    within: Resource | None = None,
+    holders: frozenset[str] = frozenset(),
+) -> RegistryNode:
     """The node as it was after entry `moment.seq`, on a new read-only connection (close it).
 
-    With `within`, only the delegations touching that resource are projected (every other
-    table in full)."""
+    With `within`, only the delegations touching that resource, or held by one of `holders`,
+    are projected (every other table in full)."""
     past = RegistryNode.open_readonly(node.registry, node.path)
     try:
+        # In memory, with room for a whole node (~100 MB): a replay spilling to temp files
+        # through SQLite's default small cache takes several times longer.
+        past.conn.execute("PRAGMA temp_store = MEMORY")
+        past.conn.execute("PRAGMA temp.cache_size = -262144")
         past.conn.executescript(_temp_schema() + _log_view(moment.seq))
         past.conn.execute("BEGIN")
-        projection.apply(past.conn, _filtered(_entries(past, moment.seq), within))
+        needles = None if within is None else _needles(within, holders)
+        entries = _entries(past, moment.seq, needles)
+        projection.apply(past.conn, _filtered(entries, within, holders))
         for name, sql in SECONDARY_INDEXES.items():
             past.conn.execute(sql.replace(f"IF NOT EXISTS {name}", f"temp.asof_{name}"))
         past.conn.execute("COMMIT")
@@ -150,14 +162,34 @@ def _log_view(seq: int) -> str:
     return f"CREATE TEMP VIEW log AS SELECT * FROM main.log WHERE seq <= {int(seq)};"
 
 
-def _entries(past: RegistryNode, upto: int) -> Iterator[projection.Applied]:
-    """The log's entries 1..upto, decoded, read in chunks (a full node's log is ~100 MB)."""
+def _needles(within: Resource, holders: frozenset[str]) -> tuple[bytes, ...]:
+    """What a batch of new delegations must contain to matter to a replay for `within`: its
+    family, or one of `holders` (payloads are canonical JSON, the form they are hashed in)."""
+    return (
+        b'"afi":' + orjson.dumps(within.afi.value),
+        *(b'"holder":' + orjson.dumps(h) for h in sorted(holders)),
+    )
+
+
+def _entries(
+    past: RegistryNode, upto: int, needles: tuple[bytes, ...] | None
+) -> Iterator[projection.Applied]:
+    """The log's entries 1..upto, decoded, read in chunks (a full node's log is ~100 MB).
+
+    With `needles`, batches of new delegations containing none of them are not even decoded:
+    on a large node they are most of the log, and a lookup's replay reads few of them."""
+    skip = ""
+    args: tuple[bytes, ...] = ()
+    if needles:
+        found = " OR ".join("instr(payload, ?) > 0" for _ in needles)
+        skip = f" AND NOT (kind = 'batch' AND instr(payload, ?) > 0 AND NOT ({found}))"
+        args = (_ADDED_BATCH, *needles)
     after = 0
     while after < upto:
         rows = past.conn.execute(
-            "SELECT seq, kind, payload FROM main.log WHERE seq > ? AND seq <= ? ORDER BY seq "
-            "LIMIT ?",
-            (after, upto, _READ_CHUNK),
+            f"SELECT seq, kind, payload FROM main.log WHERE seq > ? AND seq <= ?{skip} "
+            "ORDER BY seq LIMIT ?",
+            (after, upto, *args, _READ_CHUNK),
         ).fetchall()
         if not rows:
             return
@@ -167,19 +199,28 @@ def _entries(past: RegistryNode, upto: int) -> Iterator[projection.Applied]:
 
 
 def _filtered(
-    entries: Iterator[projection.Applied], within: Resource | None
+    entries: Iterator[projection.Applied], within: Resource | None, holders: frozenset[str]
 ) -> Iterator[projection.Applied]:
-    """Entries as projected items, without the ranged items that do not touch `within`."""
+    """Entries as projected items, without the delegation items that neither touch `within`
+    nor are held by one of `holders`. Once a record is kept, every later item at its place
+    (afi, start) is kept too (a removal names no holder, a change may name another), so what
+    is kept is replayed exactly."""
     expanded = projection.expand(entries)
     if within is None:
         yield from expanded
         return
     family = within.afi.value
+    kept: set[tuple[str, int]] = set()
     for seq, kind, payload in expanded:
         if kind in _RANGED:
-            if payload["afi"] != family:
-                continue
+            afi = payload["afi"]
+            if afi != family and not holders:
+                continue  # can touch nothing asked for
             start, end = projection.payload_range(payload)
-            if end < within.start or start > within.end:
-                continue
+            place = (afi, start)
+            if place not in kept:
+                touches = afi == family and start <= within.end and end >= within.start
+                if not touches and payload.get("holder") not in holders:
+                    continue
+                kept.add(place)
         yield seq, kind, payload
