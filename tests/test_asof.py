@@ -5,6 +5,7 @@ RIPE NCC (R1 -> R2) and one from RIPE NCC to ARIN (R1 -> A1)."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import time
@@ -303,8 +304,10 @@ def test_moments_are_read_as_utc() -> None:
     assert asof.parse_moment("2019-01-01T02:00:00+02:00", "x") == datetime(2019, 1, 1, tzinfo=UTC)
     assert asof.parse_moment("2019-01-01T00:00:00", "x").utcoffset() == timedelta(0)
     assert asof.log_time(datetime(2019, 1, 1, tzinfo=UTC)) == "2019-01-01T00:00:00.000000Z"
-    with pytest.raises(asof.MomentError, match=r"^--as-of: '2019-02-30' is not a date"):
-        asof.parse_moment("2019-02-30", "--as-of")
+    assert asof.log_time(asof.parse_moment("0001-01-01", "x")) == "0001-01-01T00:00:00.000000Z"
+    for bad in ("2019-02-30", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        with pytest.raises(asof.MomentError, match=re.escape(f"--as-of: '{bad}' is not a date")):
+            asof.parse_moment(bad, "--as-of")
 
 
 # --- a real registry update: AFRINIC's 41/8 records of February 2016, then of October 2018 --

@@ -33,7 +33,6 @@ from onereg.registry import projection
 from onereg.registry.node import RegistryNode
 from onereg.registry.schema import PROJECTION_SCHEMA, SECONDARY_INDEXES
 
-_LOG_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
 _RANGED = frozenset({ev.DELEGATION_ADDED, ev.DELEGATION_CHANGED, ev.DELEGATION_REMOVED})
 _READ_CHUNK = 500
 _ADDED_BATCH = b'"kind":"' + ev.DELEGATION_ADDED.encode() + b'"}'  # how such a batch ends
@@ -76,16 +75,20 @@ def parse_moment(text: str, where: str) -> datetime:
             day = date.fromisoformat(value)
             return datetime(day.year, day.month, day.day, tzinfo=UTC)
         moment = datetime.fromisoformat(value)
-    except ValueError as exc:
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC)  # years 1 and 9999 can overflow here
+    except (ValueError, OverflowError) as exc:
         raise MomentError(f"{where}: {text!r} is not a date ({exc}; {_FORMS})") from None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def log_time(moment: datetime) -> str:
     """The moment in the log's own time format, comparable as text with entry times."""
-    return moment.astimezone(UTC).strftime(_LOG_TIME)
+    m = moment.astimezone(UTC)
+    return (  # by hand: strftime writes year 1 as "1", not "0001"
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+        f".{m.microsecond:06d}Z"
+    )
 
 
 def entry_at(node: RegistryNode, moment: datetime) -> Moment:
