@@ -167,6 +167,8 @@ def test_rdap_and_whois_agree_with_the_cli_inside_a_registry(story: Story) -> No
         text = _whois(story, "ripencc", f"--as-of {moment} 193.0.2.5")
         assert "% Historical: the ripencc log as of" in text
         assert _org(text) == [holder], text
+    org = _whois(story, "ripencc", f"--as-of {story.before} R2")  # a handle: its holder then
+    assert "% Historical:" in org and "organisation:" in org and "R2" in org
     now = _rdap(story, "ripencc", "ip/193.0.2.5", None)
     assert _holders(now) == ["R2"] and _historical(now) == []
 

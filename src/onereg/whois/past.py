@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from onereg.core.errors import ResourceParseError
-from onereg.core.resources import Resource
+from onereg.core.resources import Afi, Resource
 from onereg.registry import asof
 from onereg.whois.query import Query, WhoisError, invalid_option
 
@@ -31,9 +31,18 @@ def answer_then(ctx: Context, query: Query, lookup: Callable[[Context, Query], s
         raise WhoisError(101, "no entries found", f"{exc}.") from None
     except asof.MomentError as exc:
         raise invalid_option(f"{exc}.") from None
-    with asof.replay(ctx.node, moment, within=_key(query.key)) as then:
+    res = _key(query.key)
+    if res is None:  # a handle: the holders in full, and only that holder's records
+        key = query.key
+        then = asof.replay(ctx.node, moment, _NOWHERE, frozenset({key, key.upper(), key.lower()}))
+    else:
+        then = asof.replay(ctx.node, moment, within=res)
+    with then:
         body = lookup(replace(ctx, node=then), replace(query, as_of=None))
     return f"% Historical: {moment.describe()}; not the current state.\n\n{body}"
+
+
+_NOWHERE = Resource(Afi.ASN, 0, 0)  # AS0 (RFC 7607): no registry's record to replay for a handle
 
 
 def _key(text: str) -> Resource | None:
