@@ -186,6 +186,26 @@ def test_a_past_answer_stands_on_the_last_entry_before_the_moment(story: Story) 
     assert f"entries 1-{second.seq}," in _historical(later)[0]
 
 
+def test_show_as_of_an_entry_of_one_registrys_log(story: Story) -> None:
+    with story.fed.data.read(RegistryId.RIPENCC) as node:
+        seq = asof.entry_at(node, asof.parse_moment(story.between, "test")).seq  # the transfer
+    for number, holder in ((seq - 1, "R1"), (seq, "R2")):
+        done = _onereg(story, "show", "193.0.2.5", "--as-of-entry", f"ripencc:{number}")
+        assert done.returncode == 0, done.stderr
+        assert f"holder {holder}" in done.stdout
+        assert f"ripencc log as of entry {number}: entries 1-{number}," in done.stderr
+    for bad, said in (
+        ("ripencc:x", "is not REGISTRY:N"),
+        ("nowhere:3", "is not REGISTRY:N"),
+        ("ripencc:999999", "no entry 999999"),
+        ("ripencc:0", "no entry 0"),
+    ):
+        done = _onereg(story, "show", "193.0.2.5", "--as-of-entry", bad)
+        assert done.returncode == 2 and said in done.stderr, done.stderr
+    both = _onereg(story, "audit", "--as-of", story.after, "--as-of-entry", "ripencc:1")
+    assert both.returncode == 2 and "one or the other" in both.stderr
+
+
 # --- between registries -------------------------------------------------------------------
 
 

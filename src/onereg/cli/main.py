@@ -251,6 +251,14 @@ AS_OF = click.option(
     help="The state at a past moment, replayed from each node's log up to it: an ISO date or "
     "date-time in UTC (2019-01-01, 2026-12-06T19:30:00Z).",
 )
+AS_OF_ENTRY = click.option(
+    "--as-of-entry",
+    "as_of_entry",
+    default=None,
+    metavar="REGISTRY:N",
+    help="The state right after entry N of that registry's log (the others as they were when "
+    "it was written): ripencc:1331.",
+)
 
 
 @cli.command()
@@ -258,9 +266,15 @@ AS_OF = click.option(
 @click.option("--limit", default=20, show_default=True, help="Rows per table.")
 @NODE_VIEW
 @AS_OF
+@AS_OF_ENTRY
 @click.pass_obj
 def audit(
-    settings: Settings, as_json: bool, limit: int, node_config: Path | None, as_of: str | None
+    settings: Settings,
+    as_json: bool,
+    limit: int,
+    node_config: Path | None,
+    as_of: str | None,
+    as_of_entry: str | None,
 ) -> None:
     """Check uniqueness and authority across every node; exit 1 on any conflict or when a
     node's log fails verification (its records cannot be trusted then).
@@ -268,7 +282,7 @@ def audit(
     With --as-of, the audit of the federation as it was then (the logs are still verified
     whole)."""
     data = _federation(settings, node_config)
-    report, seconds = _audit(settings, _past(data, as_of))
+    report, seconds = _audit(settings, _past(data, as_of, as_of_entry))
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=1) + "\n")
     else:
@@ -283,25 +297,45 @@ def audit(
 @click.argument("resource")
 @NODE_VIEW
 @AS_OF
+@AS_OF_ENTRY
 @click.pass_obj
-def show(settings: Settings, resource: str, node_config: Path | None, as_of: str | None) -> None:
+def show(
+    settings: Settings,
+    resource: str,
+    node_config: Path | None,
+    as_of: str | None,
+    as_of_entry: str | None,
+) -> None:
     """Show the holder of RESOURCE and the chain IANA -> registry -> holder.
 
     With --as-of, as they were at that moment (from the logs): onereg show 193.0.1.0/24
     --as-of 2026-12-01T12:00:00Z"""
     data = _federation(settings, node_config)
     res = Resource.parse(resource)
-    print_lookup(console, lookup(_past(data, as_of, res), res))
+    print_lookup(console, lookup(_past(data, as_of, as_of_entry, res), res))
 
 
-def _past(data: DataDir, as_of: str | None, within: Resource | None = None) -> DataDir:
-    """`data`, or its state at the moment `--as-of` names (said on stderr, node by node);
-    `within`: only what a lookup of that resource reads is replayed."""
-    if as_of is None:
+def _past(
+    data: DataDir, as_of: str | None, as_of_entry: str | None, within: Resource | None = None
+) -> DataDir:
+    """`data`, or its state at the moment `--as-of` or `--as-of-entry` names (said on stderr,
+    node by node); `within`: only what a lookup of that resource reads is replayed."""
+    if as_of is None and as_of_entry is None:
         return data
-    from onereg.federation.asof import PastDataDir, parse_moment
+    from onereg.federation.asof import MomentError, PastDataDir, parse_moment
 
-    past = PastDataDir.of(data, parse_moment(as_of, "--as-of"), within)
+    if as_of is not None and as_of_entry is not None:
+        raise MomentError("--as-of and --as-of-entry: give one or the other")
+    if as_of_entry is not None:
+        name, _, number = as_of_entry.partition(":")
+        if name not in {r.value for r in ALL_REGISTRIES} or not number.isdigit():
+            raise MomentError(
+                f"--as-of-entry: {as_of_entry!r} is not REGISTRY:N (a registry of "
+                f"{', '.join(r.value for r in ALL_REGISTRIES)} and an entry number)"
+            )
+        past = PastDataDir.at_entry(data, RegistryId(name), int(number), within)
+    else:
+        past = PastDataDir.of(data, parse_moment(str(as_of), "--as-of"), within)
     for moment in past.moments().values():
         err_console.print(f"[yellow]as of:[/yellow] {moment.describe()}", highlight=False)
     return past

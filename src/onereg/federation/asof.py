@@ -16,7 +16,7 @@ from onereg.core.registries import ALL_REGISTRIES, RegistryId
 from onereg.core.resources import Resource
 from onereg.federation.layout import DataDir
 from onereg.registry import asof
-from onereg.registry.asof import parse_moment
+from onereg.registry.asof import MomentError, parse_moment
 from onereg.registry.node import RegistryNode
 
 
@@ -29,6 +29,7 @@ class PastDataDir(DataDir):
 
     moment: datetime | None = None
     within: Resource | None = None
+    exact: tuple[RegistryId, int] | None = None  # this node cut right after this entry
 
     @classmethod
     def of(cls, data: DataDir, moment: datetime, within: Resource | None = None) -> PastDataDir:
@@ -41,6 +42,20 @@ class PastDataDir(DataDir):
         past.moments()  # refuse a moment before every log at once, naming when they began
         return past
 
+    @classmethod
+    def at_entry(
+        cls, data: DataDir, registry: RegistryId, seq: int, within: Resource | None = None
+    ) -> PastDataDir:
+        """The federation right after entry `seq` of `registry`'s log: that node cut exactly
+        there, the others at the moment the entry was written."""
+        if not data.exists(registry):
+            raise asof.MomentError(f"--as-of-entry: there is no {registry} node in {data.root}")
+        with data.read(registry) as node:
+            entry = asof.entry_number(node, seq)
+        paths = {rid: data.node_path(rid) for rid in ALL_REGISTRIES if data.exists(rid)}
+        moment = asof.parse_moment(entry.time, f"entry {seq} of the {registry} log")
+        return cls(data.root / "asof", paths, moment, within, (registry, seq))
+
     def moments(self) -> dict[RegistryId, asof.Moment]:
         """Where the moment falls in each node's log (nodes not begun by then left out)."""
         found: dict[RegistryId, asof.Moment] = {}
@@ -48,7 +63,7 @@ class PastDataDir(DataDir):
         for rid in self.paths:
             with DataDir.read(self, rid) as node:
                 try:
-                    found[rid] = asof.entry_at(node, self._moment())
+                    found[rid] = self._cut(node)
                 except asof.BeforeLogError as exc:
                     began.append(str(exc))
         if not found:
@@ -59,12 +74,17 @@ class PastDataDir(DataDir):
         """The node as it was: its log cut at the moment and replayed (empty if not begun)."""
         with DataDir.read(self, registry) as node:
             try:
-                moment = asof.entry_at(node, self._moment())
+                moment = self._cut(node)
             except asof.BeforeLogError:
                 moment = asof.Moment(registry.value, 0, "", asof.log_time(self._moment()))
             if self.within is None:
                 return asof.replay(node, moment)
             return _for_lookup(node, moment, self.within)
+
+    def _cut(self, node: RegistryNode) -> asof.Moment:
+        if self.exact is not None and node.registry is self.exact[0]:
+            return asof.entry_number(node, self.exact[1])
+        return asof.entry_at(node, self._moment())
 
     def _moment(self) -> datetime:
         if self.moment is None:
@@ -84,4 +104,4 @@ def _for_lookup(node: RegistryNode, moment: asof.Moment, res: Resource) -> Regis
     return asof.replay(node, moment, within=res, holders=holders)
 
 
-__all__ = ["PastDataDir", "parse_moment"]
+__all__ = ["MomentError", "PastDataDir", "parse_moment"]
