@@ -16,8 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
 from localfed import EVIDENCE, ONEREG, LocalFederation
+from onereg.cli.main import cli
 from onereg.core.registries import RegistryId
 from onereg.core.resources import Resource
 from onereg.federation.asof import PastDataDir
@@ -194,16 +196,18 @@ def test_show_as_of_an_entry_of_one_registrys_log(story: Story) -> None:
         assert done.returncode == 0, done.stderr
         assert f"holder {holder}" in done.stdout
         assert f"ripencc log as of entry {number}: entries 1-{number}," in done.stderr
-    for bad, said in (
-        ("ripencc:x", "is not REGISTRY:N"),
-        ("nowhere:3", "is not REGISTRY:N"),
-        ("ripencc:999999", "no entry 999999"),
-        ("ripencc:0", "no entry 0"),
+    done = _onereg(story, "show", "193.0.2.5", "--as-of-entry", "ripencc:999999")
+    assert done.returncode == 2 and "no entry 999999" in done.stderr, done.stderr
+    root = str(story.fed.root)
+    for args, said in (  # in process: the same command, without a start-up each
+        (["show", "193.0.2.5", "--as-of-entry", "ripencc:x"], "is not REGISTRY:N"),
+        (["show", "193.0.2.5", "--as-of-entry", "nowhere:3"], "is not REGISTRY:N"),
+        (["show", "193.0.2.5", "--as-of-entry", "ripencc:0"], "no entry 0"),
+        (["audit", "--as-of", story.after, "--as-of-entry", "ripencc:1"], "one or the other"),
     ):
-        done = _onereg(story, "show", "193.0.2.5", "--as-of-entry", bad)
-        assert done.returncode == 2 and said in done.stderr, done.stderr
-    both = _onereg(story, "audit", "--as-of", story.after, "--as-of-entry", "ripencc:1")
-    assert both.returncode == 2 and "one or the other" in both.stderr
+        result = CliRunner().invoke(cli, ["--data-dir", root, *args])
+        assert isinstance(result.exception, asof.MomentError), result.output
+        assert said in str(result.exception)
 
 
 # --- between registries -------------------------------------------------------------------
