@@ -21,6 +21,7 @@ from onereg.core.registries import ALL_REGISTRIES, RegistryId
 
 if TYPE_CHECKING:  # each command imports what it uses when it runs (see cli.lazy)
     from onereg.audit.findings import AuditReport
+    from onereg.core.resources import Resource
     from onereg.federation.bootstrap import SourceSet
     from onereg.federation.importer import ImportOutcome
     from onereg.federation.layout import DataDir
@@ -257,19 +258,49 @@ def _import_through(settings: Settings, registry: RegistryId, path: Path) -> Imp
     return ImportOutcome(**answer)
 
 
+AS_OF = click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    metavar="DATE",
+    help="The state at a past moment, replayed from each node's log up to it: an ISO date or "
+    "date-time in UTC (2019-01-01, 2026-12-06T19:30:00Z).",
+)
+AS_OF_ENTRY = click.option(
+    "--as-of-entry",
+    "as_of_entry",
+    default=None,
+    metavar="REGISTRY:N",
+    help="The state right after entry N of that registry's log (the others as they were when "
+    "it was written): ripencc:1331.",
+)
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Write the full report as JSON.")
 @click.option("--limit", default=20, show_default=True, help="Rows per table.")
 @NODE_VIEW
+@AS_OF
+@AS_OF_ENTRY
 @click.pass_obj
-def audit(settings: Settings, as_json: bool, limit: int, node_config: Path | None) -> None:
+def audit(
+    settings: Settings,
+    as_json: bool,
+    limit: int,
+    node_config: Path | None,
+    as_of: str | None,
+    as_of_entry: str | None,
+) -> None:
     """Check uniqueness and authority across every node; exit 1 on any conflict or when a
-    node's log fails verification (its records cannot be trusted then)."""
+    node's log fails verification (its records cannot be trusted then).
+
+    With --as-of, the audit of the federation as it was then (the logs are still verified
+    whole)."""
     from onereg.cli.integrity import logs_intact
     from onereg.cli.render import print_audit
 
     data = _federation(settings, node_config)
-    report, seconds = _audit(settings, data)
+    report, seconds = _audit(settings, _past(data, as_of, as_of_entry))
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=1) + "\n")
     else:
@@ -283,15 +314,53 @@ def audit(settings: Settings, as_json: bool, limit: int, node_config: Path | Non
 @cli.command()
 @click.argument("resource")
 @NODE_VIEW
+@AS_OF
+@AS_OF_ENTRY
 @click.pass_obj
-def show(settings: Settings, resource: str, node_config: Path | None) -> None:
-    """Show the holder of RESOURCE and the chain IANA -> registry -> holder."""
+def show(
+    settings: Settings,
+    resource: str,
+    node_config: Path | None,
+    as_of: str | None,
+    as_of_entry: str | None,
+) -> None:
+    """Show the holder of RESOURCE and the chain IANA -> registry -> holder.
+
+    With --as-of, as they were at that moment (from the logs): onereg show 193.0.1.0/24
+    --as-of 2026-12-01T12:00:00Z"""
     from onereg.cli.render import print_lookup
     from onereg.core.resources import Resource
     from onereg.federation.lookup import lookup
 
     data = _federation(settings, node_config)
-    print_lookup(console, lookup(data, Resource.parse(resource)))
+    res = Resource.parse(resource)
+    print_lookup(console, lookup(_past(data, as_of, as_of_entry, res), res))
+
+
+def _past(
+    data: DataDir, as_of: str | None, as_of_entry: str | None, within: Resource | None = None
+) -> DataDir:
+    """`data`, or its state at the moment `--as-of` or `--as-of-entry` names (said on stderr,
+    node by node); `within`: only what a lookup of that resource reads is replayed."""
+    if as_of is None and as_of_entry is None:
+        return data
+    from onereg.federation.asof import MomentError, PastDataDir, parse_moment
+
+    if as_of is not None and as_of_entry is not None:
+        raise MomentError("--as-of and --as-of-entry: give one or the other")
+    if as_of_entry is not None:
+        name, _, number = as_of_entry.partition(":")
+        if name not in {r.value for r in ALL_REGISTRIES} or not number.isdigit():
+            raise MomentError(
+                f"--as-of-entry: {as_of_entry!r} is not REGISTRY:N (a registry of "
+                f"{', '.join(r.value for r in ALL_REGISTRIES)} and an entry number)"
+            )
+        past = PastDataDir.at_entry(data, RegistryId(name), int(number), within)
+    else:
+        past = PastDataDir.of(data, parse_moment(str(as_of), "--as-of"), within)
+    for moment in past.moments().values():
+        err_console.print(f"[yellow]as of:[/yellow] {moment.describe()}", highlight=False)
+    return past
 
 
 @cli.group()

@@ -62,11 +62,13 @@ from onereg.federation.authority import AuthorityBlock, AuthorityMap
 from onereg.federation.guard import Deadline
 from onereg.federation.layout import DataDir
 from onereg.federation.node_config import Limits
+from onereg.http import rdap_asof
 from onereg.http import rdap_objects as obj
 from onereg.http.offload import Offload, Refused
 from onereg.http.rdap_openapi import openapi_document
 from onereg.registry import dates
 from onereg.registry import events as ev
+from onereg.registry.asof import MomentError
 from onereg.registry.node import Delegation, RegistryNode
 from onereg.registry.projection import expand, payload_range
 from onereg.registry.schema import unkey
@@ -729,7 +731,7 @@ def rdap_routes(
 
             try:
                 _check_size(request)
-                if expensive:
+                if expensive or rdap_asof.AS_OF in request.query_params:
                     client = request.client.host if request.client else "unknown"
                     return await work.expensive(client, node.registry, node.path, job)
                 return await work.lookup(node.registry, node.path, job)
@@ -743,7 +745,15 @@ def rdap_routes(
 
         return handle
 
-    def answer(node: RegistryNode, ctx: obj.Context, res: Resource) -> Response:
+    def answer(
+        node: RegistryNode, ctx: obj.Context, res: Resource, request: Request | None = None
+    ) -> Response:
+        past = None if request is None else request.query_params.get(rdap_asof.AS_OF)
+        if past is not None:  # the node as it was then (rdap_asof)
+            try:
+                return rdap_asof.past_answer(node, res, past, lambda then: answer(then, ctx, res))
+            except MomentError as exc:
+                raise RdapError(*rdap_asof.status_of(exc), str(exc)) from None
         auth = current()
         found = resolve(node, auth, res)
         if isinstance(found, Redirect):
@@ -753,19 +763,19 @@ def rdap_routes(
 
     def ip(request: Request, node: RegistryNode, ctx: obj.Context, deadline: Deadline) -> Response:
         afi, number = parse_address(request.path_params["address"])
-        return answer(node, ctx, Resource(afi, number, number))
+        return answer(node, ctx, Resource(afi, number, number), request)
 
     def prefix(
         request: Request, node: RegistryNode, ctx: obj.Context, deadline: Deadline
     ) -> Response:
         params = request.path_params
-        return answer(node, ctx, parse_prefix(params["prefix"], params["length"]))
+        return answer(node, ctx, parse_prefix(params["prefix"], params["length"]), request)
 
     def autnum(
         request: Request, node: RegistryNode, ctx: obj.Context, deadline: Deadline
     ) -> Response:
         number = parse_asn(request.path_params["asn"])
-        return answer(node, ctx, Resource(Afi.ASN, number, number))
+        return answer(node, ctx, Resource(Afi.ASN, number, number), request)
 
     def entity(
         request: Request, node: RegistryNode, ctx: obj.Context, deadline: Deadline

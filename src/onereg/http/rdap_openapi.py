@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from onereg.http import rdap_asof
 from onereg.http.rdap_objects import (
     INACCURACY_PATH,
     MEDIA_TYPE,
@@ -320,6 +321,7 @@ HANDLE = _path(
     {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[A-Za-z0-9_.:-]+$"},
     "an entity (holder) handle",
 )
+AS_OF_PARAMETER: JsonSchema = rdap_asof.PARAMETER
 VERSION = _path("n", {"type": "integer", "minimum": 1}, "a version number, 1 the oldest")
 
 
@@ -382,6 +384,7 @@ def _paths(examples: Examples) -> dict[str, JsonSchema]:
     paths: dict[str, JsonSchema] = {}
     for path, (summary, params) in lookups.items():
         paths[path] = _get(summary, params, resource, _REDIRECT, _NOT_FOUND, examples=examples)
+        paths[path]["get"]["parameters"].append(AS_OF_PARAMETER)  # onereg extension: the past
         paths[f"{path}/versions"] = _get(
             f"history of {summary} ({VERSIONS_EXTENSION})",
             params,

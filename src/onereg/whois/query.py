@@ -62,9 +62,10 @@ _LONG = {
     "--client": "V",
     "--list-versions": "list-versions",
     "--show-version": "show-version",
+    "--as-of": "as-of",
 }
 _NO_ARGUMENT = frozenset({*IP_FLAGS, "r", "B", "a", "list-versions"})
-_WITH_ARGUMENT = frozenset({"T", "s", "V", "q", "show-version"})
+_WITH_ARGUMENT = frozenset({"T", "s", "V", "q", "show-version", "as-of"})
 _SOURCES = {
     **{name.upper(): rid for rid, name in SOURCE_NAMES.items()},
     **{rid.value.upper(): rid for rid in ALL_REGISTRIES},
@@ -91,6 +92,7 @@ class Query:
     list_versions: bool = False
     show_version: int | None = None
     info: str | None = None  # -q version|sources|types
+    as_of: str | None = None  # --as-of DATE: the state at that moment (whois.past)
     flags: list[str] = field(default_factory=list)
 
     @property
@@ -101,7 +103,11 @@ class Query:
     def expensive(self) -> bool:
         """Counted against the client's allowance (`Limits.expensive_per_minute`): the
         searches that may list many objects or read the log, as RIPE counts its costly ones."""
-        return self.versions or self.hierarchy in (ONE_MORE, ALL_MORE, ALL_LESS)
+        return (
+            self.versions
+            or self.as_of is not None
+            or self.hierarchy in (ONE_MORE, ALL_MORE, ALL_LESS)
+        )
 
     def wants(self, object_type: str) -> bool:
         return not self.types or object_type in self.types
@@ -194,6 +200,8 @@ def _apply(query: Query, flag: str, argument: str | None) -> None:
         if not text.isascii() or not text.isdigit() or len(text) > 9:
             raise invalid_option(f'"--show-version" takes a version number, not "{text[:20]}".')
         query.show_version = int(text)
+    elif flag == "as-of":
+        query.as_of = argument
     # -V (client tag) is accepted and ignored, as whois.ripe.net does.
 
 
@@ -243,6 +251,12 @@ def _check(query: Query) -> None:
             "invalid combination of flags passed",
             f'The flags "{_display(query.hierarchy)}" and "{version_flag}" '
             "cannot be used together.",
+        )
+    if query.as_of is not None and query.versions:
+        raise WhoisError(
+            109,
+            "invalid combination of flags passed",
+            'The flag "--as-of" cannot be used with "--list-versions" or "--show-version".',
         )
     if query.info is None and not query.key:
         raise WhoisError(106, "no search key specified", "No search key specified")

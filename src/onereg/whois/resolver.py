@@ -28,7 +28,7 @@ from onereg.registry import dates
 from onereg.registry import events as ev
 from onereg.registry.node import Delegation, RegistryNode
 from onereg.whois import history as hist
-from onereg.whois import rpsl
+from onereg.whois import past, rpsl
 from onereg.whois.dialects import Dialect, dialect_of
 from onereg.whois.query import (
     ALL_MORE,
@@ -101,6 +101,8 @@ def answer(ctx: Context, query: Query) -> str:
         return foreign
     if query.versions:
         return _versions(ctx, query)
+    if query.as_of is not None:  # the node as it was then, replayed from its log (whois.past)
+        return past.answer_then(ctx, query, _lookup)
     return _lookup(ctx, query)
 
 
