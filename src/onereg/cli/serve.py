@@ -51,6 +51,8 @@ from onereg.registry.checkpoints import rotate_key_of
 from onereg.registry.transfer_policy import PolicySet, default_policy_dir
 from onereg.rpki.ca import RepositoryUris
 from onereg.rpki.publish import Publisher
+from onereg.web.explore import UiConfig
+from onereg.web.routes import ui_routes
 
 
 def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
@@ -134,6 +136,8 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
         return import_delegated_file(nd.view(), path, erx_path, only=rid)
 
     service.importer = importer
+    ui = UiConfig(rid, urls, federation.quorum, federation.policy_text())
+    service.ui = lambda s: ui_routes(s, ui)  # the web explorer at /ui/
     service.rrdp = Publisher(config.rpki_pub, config.rsync_base, config.rrdp_base)
     uris = RepositoryUris(config.rsync_base, config.rrdp_base + "notification.xml")
     service.rpki = RpkiConfig(nd.rpki_ca, uris, service.rrdp)
