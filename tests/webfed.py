@@ -56,8 +56,16 @@ def real_records(shared_data: Path, registry: str) -> list[RealRecord]:
                 continue
             left[afi] -= 1
             out.append(
-                RealRecord(registry, afi, parts[3], int(parts[4]), parts[1] or "ZZ", parts[5],
-                           parts[6], parts[7])  # fmt: skip
+                RealRecord(
+                    registry,
+                    afi,
+                    parts[3],
+                    int(parts[4]),
+                    parts[1] or "ZZ",
+                    parts[5],
+                    parts[6],
+                    parts[7],
+                )
             )
             if not any(left.values()):
                 break

@@ -227,7 +227,8 @@ def serve_all(configs: list[NodeConfig], console: Console) -> None:
         supervisor.start(c.node_dir.config_path)
         console.print(
             f"{c.registry.value:<8} {c.public_url}/log/checkpoint   rdap: {c.public_url}/rdap/"
-            f"   whois: {c.public_whois}   config: {c.node_dir.config_path}"
+            f"   whois: {c.public_whois}   explorer: {c.public_url}/ui/"
+            f"   config: {c.node_dir.config_path}"
         )
     try:
         while True:

@@ -41,7 +41,7 @@ function cross(answer) {
     answer.cross.map((c) => [lookupLink(c.range), c.registry, c.authority, c.origin, String(c.seq)]));
 }
 
-function history(answer) {
+function historyTable(answer) {
   if (!answer.history.length) return el("p", { class: "muted" }, "No history in this log.");
   return table(["Version", "Time", "Log entry", "Kind", "Change", "Signed by", "Status", "Holder"],
     answer.history.map((v) => [String(v.version), v.time, String(v.seq), v.kind, v.change,
@@ -96,7 +96,7 @@ function resourceAnswer(answer) {
     out.push(el("p", { class: "warn" }, `No registry this node follows has a record covering ${answer.query}.`));
   }
   out.push(el("h2", {}, "Cross-registry holdings"), cross(answer));
-  out.push(el("h2", {}, "History from the log"), history(answer));
+  out.push(el("h2", {}, "History from the log"), historyTable(answer));
   const roaBox = el("div", { id: "rpki" });
   out.push(el("h2", {}, "RPKI"), roaBox);
   out.push(el("h2", {}, "Offline proof"), proof(answer));

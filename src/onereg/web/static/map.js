@@ -97,7 +97,7 @@ function grid() {
 
 function legend() {
   legendBox.replaceChildren(...state.legends[state.mode].map((item, code) =>
-    el("li", {}, el("span", { class: "swatch", style: null, "data-colour": item.colour }), item.label)));
+    el("li", {}, el("span", { class: "swatch", "data-colour": item.colour }), item.label)));
   for (const swatch of legendBox.querySelectorAll(".swatch")) swatch.style.background = swatch.dataset.colour;
 }
 
@@ -124,9 +124,9 @@ async function load() {
 }
 
 function cellAt(event) {
-  const box = canvas.getBoundingClientRect();
-  const x = Math.floor((event.clientX - box.left) / box.width * SIDE);
-  const y = Math.floor((event.clientY - box.top) / box.height * SIDE);
+  const box = canvas.getBoundingClientRect();  // border included: take it off
+  const x = Math.floor((event.clientX - box.left - canvas.clientLeft) / canvas.clientWidth * SIDE);
+  const y = Math.floor((event.clientY - box.top - canvas.clientTop) / canvas.clientHeight * SIDE);
   if (x < 0 || y < 0 || x >= SIDE || y >= SIDE) return null;
   return xy2d(SIDE, x, y);
 }
