@@ -258,7 +258,10 @@ def test_proof_download_verifies_with_onereg_verify_proof(served: Any, browser: 
             lambda _, proof=proof: proof.exists() and (downloads / "policy.txt").exists()
         )
         args = command.split()
-        assert args[:2] == ["onereg", "verify-proof"] and record.start in args
+        assert args[:2] == ["onereg", "verify-proof"]
+        held = Resource.parse(record.start)
+        proved = Resource.parse(args[args.index("--resource") + 1])
+        assert (proved.start, proved.end) == (held.start, held.start + record.value - 1)
         done = subprocess.run(
             [ONEREG, *args[1:]], cwd=downloads, capture_output=True, text=True, timeout=60
         )

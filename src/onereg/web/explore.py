@@ -218,8 +218,8 @@ def _resource_lookup(
         finally:
             node.close()
         answer["servedFrom"] = "own log" if rid is me else "verified mirror"
-        if rid is me:
-            answer["proof"] = _proof_hint(res)
+        if rid is me:  # a proof of the whole holding, as the record has it
+            answer["proof"] = _proof_hint(d.resource)
         break
     return answer
 
