@@ -119,7 +119,7 @@ def test_lookup_shows_the_holder_of_real_blocks_of_each_registry(served: Any, br
             chain = driver.find_element(By.CSS_SELECTOR, "ol.chain").text
             assert Resource.parse(_query(record)).afi.value == record.afi
             assert record.status in driver.find_element(By.ID, "holder").text
-            history = driver.find_element(By.ID, "result").text
+            history = _wait(driver, "document.querySelector('#history table')?.innerText")
             # the record's version from the log, with who stands behind it
             assert "registry action" in history or "registry import" in history
             if registry != NODE:  # the node says who is authoritative and links to it

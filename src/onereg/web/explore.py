@@ -149,13 +149,19 @@ def _iana(auth: RdapAuthority, res: Resource) -> dict[str, Any] | None:
 
 
 def lookup(
-    data: DataDir, config: UiConfig, auth: RdapAuthority, text: str, deadline: Deadline
+    data: DataDir,
+    config: UiConfig,
+    auth: RdapAuthority,
+    text: str,
+    deadline: Deadline,
+    history: bool = False,
 ) -> dict[str, Any]:
-    """The answer of the lookup page for `text` (see `parse_query`)."""
+    """The answer of the lookup page for `text` (see `parse_query`); with `history`, also the
+    record's versions (a search of the whole log: the page asks for them separately)."""
     query = parse_query(text)
     if isinstance(query, str):
         return _holder_lookup(data, config, query, deadline)
-    answer = _resource_lookup(data, config, auth, query, deadline)
+    answer = _resource_lookup(data, config, auth, query, deadline, history)
     if answer["record"] is None and text.strip().isdigit():
         # digits alone read as an AS number first; some registries' handles are digits too
         try:
@@ -184,7 +190,12 @@ def _found_at(
 
 
 def _resource_lookup(
-    data: DataDir, config: UiConfig, auth: RdapAuthority, res: Resource, deadline: Deadline
+    data: DataDir,
+    config: UiConfig,
+    auth: RdapAuthority,
+    res: Resource,
+    deadline: Deadline,
+    history: bool,
 ) -> dict[str, Any]:
     owner = auth.authoritative(res.afi, res.start)
     me = config.registry
@@ -214,7 +225,7 @@ def _resource_lookup(
         try:
             answer["record"] = _record(node, d)
             answer["cross"] = _cross(node, d.resource)
-            answer["history"] = _history(node, d)
+            answer["history"] = _history(node, d) if history else None
         finally:
             node.close()
         answer["servedFrom"] = "own log" if rid is me else "verified mirror"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -56,20 +56,20 @@ def assets() -> dict[str, bytes]:
 
 
 class MapCache:
-    """The map's data for the current state of the logs, and the tiles already cut from it.
+    """Each colouring's map data for the current state of the logs, and the tiles cut from it.
 
-    The log heads are read at most once a second; when they or the authority map moved, the
-    data is built again (by the first request that sees it, in a worker thread, others wait
-    for it under the lock)."""
+    The log heads are read at most once a second. The registry colouring depends only on the
+    authority map (rebuilt by the node when a log head moves), the status colouring also on
+    every registry's records, so it is built again when a head moves (by the first request
+    that sees it, in a worker thread; others wait for it under the lock)."""
 
     def __init__(self, data: DataDir) -> None:
         self.data = data
         self._lock = threading.Lock()
-        self._map: MapData | None = None
-        self._auth: RdapAuthority | None = None
+        self._maps: dict[str, tuple[Hashable, MapData]] = {}
         self._heads: tuple[int, ...] = ()
         self._checked = float("-inf")
-        self._tiles: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._tiles: OrderedDict[tuple[str, str], tuple[bytes, str]] = OrderedDict()
 
     def tile(
         self, auth: RdapAuthority, mode: str, block: str, deadline: Deadline
@@ -79,19 +79,23 @@ class MapCache:
             now = time.monotonic()
             if now - self._checked >= HEADS_EVERY:
                 self._heads, self._checked = log_heads(self.data), now
-            current = self._map
-            if current is None or current.heads != self._heads or self._auth is not auth:
-                current = self._map = build_map(self.data, auth, self._heads, deadline)
-                self._auth = auth
-                self._tiles.clear()
+            key: Hashable = auth if mode == "registry" else (auth, self._heads)  # kept alive
+            held = self._maps.get(mode)
+            if held is None or held[0] != key:
+                held = self._maps[mode] = (
+                    key,
+                    build_map(self.data, auth, self._heads, mode, deadline),
+                )
+                for stale in [k for k in self._tiles if k[0] == mode]:
+                    del self._tiles[stale]
             wanted = (mode, block)
-            body = self._tiles.get(wanted)
-            if body is None:
-                body = self._tiles[wanted] = current.tile(mode, block)
+            found = self._tiles.get(wanted)
+            if found is None:
+                etag = f'"{mode}-{hash(key) & 0xFFFFFFFF:x}-{block}"'
+                found = self._tiles[wanted] = (held[1].tile(mode, block), etag)
                 if len(self._tiles) > MAX_TILES:
                     self._tiles.popitem(last=False)
-            etag = '"' + "-".join(map(str, current.heads)) + f'-{id(auth):x}"'
-            return body, etag
+            return found
 
 
 def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
@@ -129,6 +133,24 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
 
         try:
             body = await _offloaded(service, node, job)
+        except Refused as exc:
+            return _refused(exc)
+        except QueryError as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    async def api_history(request: Request) -> Response:
+        """The record's versions: a text search of the whole log, so an expensive query, asked
+        by the page after the lookup itself has answered."""
+        text = request.query_params.get("q", "")
+        auth = authority()
+        node = service.current_node()
+
+        def job(reader: RegistryNode, deadline: Deadline) -> dict[str, Any]:
+            return lookup(view, config, auth, text, deadline, history=True)
+
+        try:
+            body = await _offloaded(service, node, job, expensive=request)
         except Refused as exc:
             return _refused(exc)
         except QueryError as exc:
@@ -223,6 +245,7 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
         Route("/ui", to_index),
         Route("/ui/", page),
         Route("/ui/api/lookup", api_lookup),
+        Route("/ui/api/history", api_history),
         Route("/ui/api/map", api_map),
         Route("/ui/api/legend", api_legend),
         Route("/ui/api/federation", api_federation),

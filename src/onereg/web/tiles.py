@@ -150,11 +150,17 @@ def _delegation_rows(
 
 
 def build_map(
-    data: DataDir, auth: RdapAuthority, heads: tuple[int, ...], deadline: Deadline
+    data: DataDir, auth: RdapAuthority, heads: tuple[int, ...], mode: str, deadline: Deadline
 ) -> MapData:
-    """Read what the map shows from the node's view (its database and mirrors)."""
-    spans = auth.spans.get(Afi.IPV4.value, ())
-    registry = Intervals.of([(s.start, s.end, REGISTRY_CODES[s.registry.value]) for s in spans])
+    """Read what the map shows in `mode` from the node's view (its database and mirrors):
+    by registry, only the authority map (no database read); by status, every registry's
+    records over IANA's blocks."""
+    if mode == "registry":
+        spans = auth.spans.get(Afi.IPV4.value, ())
+        rows = [(s.start, s.end, REGISTRY_CODES[s.registry.value]) for s in spans]
+        return MapData(heads, {mode: [Intervals.of(rows)]})
+    if mode != "status":
+        raise TileError(f"map mode {mode[:32]!r}: choose one of {', '.join(sorted(LEGENDS))}")
     held: list[tuple[int, int, int]] = []
     for rid in RIRS:
         deadline.check()
@@ -169,5 +175,4 @@ def build_map(
         else:
             code = STATUS_CODES["reserved"]
         iana.append((block.start, block.end, code))
-    status = [Intervals.of(held), Intervals.of(iana)]
-    return MapData(heads, {"registry": [registry], "status": status})
+    return MapData(heads, {mode: [Intervals.of(held), Intervals.of(iana)]})

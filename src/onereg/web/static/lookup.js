@@ -42,10 +42,21 @@ function cross(answer) {
 }
 
 function historyTable(answer) {
+  if (answer.history === null) return el("p", { class: "muted" }, "Reading the log…");
   if (!answer.history.length) return el("p", { class: "muted" }, "No history in this log.");
   return table(["Version", "Time", "Log entry", "Kind", "Change", "Signed by", "Status", "Holder"],
     answer.history.map((v) => [String(v.version), v.time, String(v.seq), v.kind, v.change,
       v.signedBy, v.status || "", v.holder || ""]));
+}
+
+async function loadHistory(query, box) {
+  // every version of the record: a search of the whole log, asked for after the lookup
+  try {
+    const full = await api("api/history?q=" + encodeURIComponent(query));
+    box.replaceChildren(historyTable(full));
+  } catch (e) {
+    box.replaceChildren(el("p", { class: "error" }, e.message));
+  }
 }
 
 async function rpki(answer, box) {
@@ -96,7 +107,9 @@ function resourceAnswer(answer) {
     out.push(el("p", { class: "warn" }, `No registry this node follows has a record covering ${answer.query}.`));
   }
   out.push(el("h2", {}, "Cross-registry holdings"), cross(answer));
-  out.push(el("h2", {}, "History from the log"), historyTable(answer));
+  const historyBox = el("div", { id: "history" }, historyTable(answer));
+  out.push(el("h2", {}, "History from the log"), historyBox);
+  if (answer.record) loadHistory(answer.query, historyBox);
   const roaBox = el("div", { id: "rpki" });
   out.push(el("h2", {}, "RPKI"), roaBox);
   out.push(el("h2", {}, "Offline proof"), proof(answer));
