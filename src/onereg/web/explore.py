@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,9 @@ from onereg.registry.schema import key
 HANDLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 MAX_HOLDER_RESOURCES = 100  # a holder's listing stops here (said in the answer)
 MAX_QUERY = 100
+# A registry's node (this one's database or its verified mirror), None when it has none; the
+# caller keeps the connections (one per worker thread, reused across queries).
+Nodes = Callable[[RegistryId], RegistryNode | None]
 
 
 class QueryError(OneregError, ValueError):
@@ -149,7 +152,7 @@ def _iana(auth: RdapAuthority, res: Resource) -> dict[str, Any] | None:
 
 
 def lookup(
-    data: DataDir,
+    nodes: Nodes,
     config: UiConfig,
     auth: RdapAuthority,
     text: str,
@@ -160,37 +163,36 @@ def lookup(
     record's versions (a search of the whole log: the page asks for them separately)."""
     query = parse_query(text)
     if isinstance(query, str):
-        return _holder_lookup(data, config, query, deadline)
-    answer = _resource_lookup(data, config, auth, query, deadline, history)
+        return _holder_lookup(nodes, config, query, deadline)
+    answer = _resource_lookup(nodes, config, auth, query, deadline, history)
     if answer["record"] is None and text.strip().isdigit():
         # digits alone read as an AS number first; some registries' handles are digits too
         try:
-            return _holder_lookup(data, config, text.strip(), deadline)
+            return _holder_lookup(nodes, config, text.strip(), deadline)
         except QueryError:
             pass
     return answer
 
 
 def _found_at(
-    data: DataDir, rid: RegistryId, res: Resource
+    nodes: Nodes, rid: RegistryId, res: Resource
 ) -> tuple[RegistryNode, Delegation] | None:
     """The record of `rid` (the node itself, or its verified mirror) covering `res`."""
-    if not data.exists(rid):
+    node = nodes(rid)
+    if node is None:
         return None
-    node = data.read(rid)
     try:
         if node.has_table("delegations"):
             d = covering(node, res)
             if d is not None:
                 return node, d
-    except sqlite3.Error:
+    except sqlite3.OperationalError:  # a mirror not yet given its tables
         pass
-    node.close()
     return None
 
 
 def _resource_lookup(
-    data: DataDir,
+    nodes: Nodes,
     config: UiConfig,
     auth: RdapAuthority,
     res: Resource,
@@ -218,16 +220,13 @@ def _resource_lookup(
     }
     for rid in order:
         deadline.check()
-        found = _found_at(data, rid, res)
+        found = _found_at(nodes, rid, res)
         if found is None:
             continue
         node, d = found
-        try:
-            answer["record"] = _record(node, d)
-            answer["cross"] = _cross(node, d.resource)
-            answer["history"] = _history(node, d) if history else None
-        finally:
-            node.close()
+        answer["record"] = _record(node, d)
+        answer["cross"] = _cross(node, d.resource)
+        answer["history"] = _history(node, d) if history else None
         answer["servedFrom"] = "own log" if rid is me else "verified mirror"
         if rid is me:  # a proof of the whole holding, as the record has it
             answer["proof"] = _proof_hint(d.resource)
@@ -252,37 +251,30 @@ def _ui_url(config: UiConfig, rid: RegistryId | None, query: str) -> str | None:
 
 
 def _holder_lookup(
-    data: DataDir, config: UiConfig, handle: str, deadline: Deadline
+    nodes: Nodes, config: UiConfig, handle: str, deadline: Deadline
 ) -> dict[str, Any]:
     """Every registry that knows the handle, with its resources there (capped)."""
     holdings = []
     for rid in RIRS:
         deadline.check()
-        if not data.exists(rid):
+        node = nodes(rid)
+        if node is None or not node.has_table("holders"):
             continue
-        node = data.read(rid)
-        try:
-            if not node.has_table("holders"):
-                continue
-            info = node.holder(handle)
-            rows = node.holder_resources(handle, MAX_HOLDER_RESOURCES + 1)
-            if info is None and not rows:
-                continue
-            holdings.append(
-                {
-                    "registry": rid.value,
-                    "registryName": rid.display_name,
-                    "servedFrom": "own log" if rid is config.registry else "verified mirror",
-                    "holder": info and {k: info[k] for k in ("handle", "name", "cc")},
-                    "resources": [_record(node, d) for d in rows[:MAX_HOLDER_RESOURCES]],
-                    "truncated": len(rows) > MAX_HOLDER_RESOURCES,
-                    "cross": [
-                        c for d in rows[:MAX_HOLDER_RESOURCES] for c in _cross(node, d.resource)
-                    ],
-                }
-            )
-        finally:
-            node.close()
+        info = node.holder(handle)
+        rows = node.holder_resources(handle, MAX_HOLDER_RESOURCES + 1)
+        if info is None and not rows:
+            continue
+        holdings.append(
+            {
+                "registry": rid.value,
+                "registryName": rid.display_name,
+                "servedFrom": "own log" if rid is config.registry else "verified mirror",
+                "holder": info and {k: info[k] for k in ("handle", "name", "cc")},
+                "resources": [_record(node, d) for d in rows[:MAX_HOLDER_RESOURCES]],
+                "truncated": len(rows) > MAX_HOLDER_RESOURCES,
+                "cross": [c for d in rows[:MAX_HOLDER_RESOURCES] for c in _cross(node, d.resource)],
+            }
+        )
     if not holdings:
         raise QueryError(f"query {handle!r}: no registry this node follows knows that handle")
     return {"query": handle, "kind": "holder", "node": config.registry.value, "holders": holdings}

@@ -104,6 +104,14 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
     view = DataDir(service.db_path.parent / "mirrors", {service.registry: service.db_path})
     maps = MapCache(view)
 
+    def nodes(rid: RegistryId) -> RegistryNode | None:
+        """This worker thread's read-only connection to the registry's node or mirror."""
+        path = view.node_path(rid)
+        if not path.exists():
+            return None
+        assert service.offload is not None
+        return service.offload.reader(rid, path)
+
     def authority() -> RdapAuthority:
         if service.rdap is None:
             return RdapAuthority.empty(config.urls)
@@ -129,7 +137,7 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
         node = service.current_node()
 
         def job(reader: RegistryNode, deadline: Deadline) -> dict[str, Any]:
-            return lookup(view, config, auth, text, deadline)
+            return lookup(nodes, config, auth, text, deadline)
 
         try:
             body = await _offloaded(service, node, job)
@@ -147,7 +155,7 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
         node = service.current_node()
 
         def job(reader: RegistryNode, deadline: Deadline) -> dict[str, Any]:
-            return lookup(view, config, auth, text, deadline, history=True)
+            return lookup(nodes, config, auth, text, deadline, history=True)
 
         try:
             body = await _offloaded(service, node, job, expensive=request)
