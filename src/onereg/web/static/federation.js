@@ -23,7 +23,7 @@ async function refresh() {
         r.name,
         r.logSize === null ? "—" : String(r.logSize),
         cp ? `size ${cp.size}` : "none",
-        cp ? el("span", {}, `${cp.cosigners.length} of ${fed.quorum} needed `,
+        cp ? el("span", {}, `${cp.cosigners.length} cosigned (${fed.quorum} needed) `,
           el("span", { class: r.quorumMet ? "ok" : "warn" }, r.quorumMet ? "quorum met" : "below quorum"),
           el("div", { class: "muted" }, cp.cosigners.join(", "))) : "—",
         mirrorCell(r),
