@@ -21,8 +21,9 @@ ORDER = [
 ]
 RANK = {name: i for i, name in enumerate(ORDER)}
 # audit and rpki sit side by side; the network interfaces sit side by side above them, and the
-# command line on top, because it is what starts them.
-PEERS = [{"audit", "rpki"}, {"http", "whois", "rtr", "web"}]
+# web explorer above them (it is served by the node's HTTP server and uses its pools and RDAP
+# building blocks), and the command line on top, because it is what starts them.
+PEERS = [{"audit", "rpki"}, {"http", "whois", "rtr"}]
 
 
 def _layer(module: str) -> str | None:

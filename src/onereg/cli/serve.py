@@ -52,6 +52,8 @@ from onereg.registry.checkpoints import rotate_key_of
 from onereg.registry.transfer_policy import PolicySet, default_policy_dir
 from onereg.rpki.ca import RepositoryUris
 from onereg.rpki.publish import Publisher
+from onereg.web.explore import UiConfig
+from onereg.web.routes import ui_routes
 
 
 def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
@@ -136,6 +138,8 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
         return import_delegated_file(nd.view(), path, erx_path, only=rid)
 
     service.importer = importer
+    ui = UiConfig(rid, urls, federation.quorum, federation.policy_text())
+    service.ui = lambda s: ui_routes(s, ui)  # the web explorer at /ui/
     service.rrdp = Publisher(config.rpki_pub, config.rsync_base, config.rrdp_served)
     uris = RepositoryUris(config.rsync_base, config.rrdp_notify)
     service.rpki = RpkiConfig(nd.rpki_ca, uris, service.rrdp)
@@ -225,7 +229,8 @@ def serve_all(configs: list[NodeConfig], console: Console) -> None:
         supervisor.start(c.node_dir.config_path)
         console.print(
             f"{c.registry.value:<8} {c.public_url}/log/checkpoint   rdap: {c.public_url}/rdap/"
-            f"   whois: {c.public_whois}   config: {c.node_dir.config_path}"
+            f"   whois: {c.public_whois}   explorer: {c.public_url}/ui/"
+            f"   config: {c.node_dir.config_path}"
         )
     try:
         while True:

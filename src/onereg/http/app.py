@@ -26,7 +26,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from onereg.core.errors import OneregError
 from onereg.core.registries import RegistryId
@@ -107,6 +107,8 @@ class NodeService:
     incoming: Path | None = None  # where uploaded files wait for their import
     rotate_key: Callable[[], tuple[str, str]] | None = None  # (retired, in use) key names
     client: PeerClient | None = None  # this node's signed client to its peers (while serving)
+    # more routes on the same port, made by whoever starts the node (the web explorer, /ui/)
+    ui: Callable[[NodeService], list[BaseRoute]] | None = None
 
     mirror_wake: asyncio.Event = field(default_factory=asyncio.Event)
     metrics: NodeMetrics | None = None  # `GET /metrics` (made by `build_app`)
@@ -283,7 +285,7 @@ def build_app(service: NodeService) -> Starlette:
 
     service.metrics = NodeMetrics(service)
     work = service.offload = Offload(service.limits)
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/metrics", metrics_route(service)),
         Route("/log/checkpoint", checkpoint),
         Route("/log/tile/{path:path}", tile),
@@ -306,6 +308,8 @@ def build_app(service: NodeService) -> Starlette:
         routes += rpki_routes(service.current_node, service.rpki, work)
     if service.operators is not None:
         routes += operator_routes(service, service.operators, service.uploads or service.operators)
+    if service.ui is not None:
+        routes += service.ui(service)
     middleware = [Middleware(MetricsMiddleware, metrics=lambda: service.metrics)]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 

@@ -1,0 +1,289 @@
+"""The explorer's routes under `/ui/`: its pages and assets (shipped in the package), and the
+JSON and binary answers the pages ask for under `/ui/api/`.
+
+Every answer is computed from the node's own database and its verified mirrors; all work that
+reads a database runs in the node's worker pools (`http.offload`) under their deadline, and
+the map is built once per state of the logs (`MapCache`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from onereg.core.errors import OneregError
+from onereg.core.registries import ALL_REGISTRIES, RegistryId
+from onereg.federation.guard import Deadline
+from onereg.federation.layout import DataDir
+from onereg.federation.proofs import ProofBuildError, build_holding_proof, latest_note
+from onereg.http.app import NodeService
+from onereg.http.offload import Refused
+from onereg.http.rdap import RdapAuthority, log_heads
+from onereg.registry.export import export_transfers
+from onereg.registry.node import RegistryNode
+from onereg.web.explore import QueryError, UiConfig, federation_summary, lookup, parse_query
+from onereg.web.tiles import LEGENDS, MapData, TileError, build_map
+
+PAGES = {"": "lookup.html", "map": "map.html", "federation": "federation.html",
+         "transfers": "transfers.html"}  # fmt: skip
+MEDIA = {".html": "text/html; charset=utf-8", ".css": "text/css", ".js": "text/javascript"}
+# No inline script or style, nothing from elsewhere: the pages work offline, and an injected
+# tag could not run.
+SECURITY = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+HEADS_EVERY = 1.0  # seconds between reads of the log heads for the map's cache
+MAX_TILES = 64  # tiles kept in memory (64 KiB each)
+
+
+def assets() -> dict[str, bytes]:
+    """Every file of the package's `static/` folder, read once: the pages and their scripts."""
+    folder = files("onereg.web") / "static"
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+class MapCache:
+    """Each colouring's map data for the current state of the logs, and the tiles cut from it.
+
+    The log heads are read at most once a second. The registry colouring depends only on the
+    authority map (rebuilt by the node when a log head moves), the status colouring also on
+    every registry's records, so it is built again when a head moves (by the first request
+    that sees it, in a worker thread; others wait for it under the lock)."""
+
+    def __init__(self, data: DataDir) -> None:
+        self.data = data
+        self._lock = threading.Lock()
+        self._maps: dict[str, tuple[Hashable, MapData]] = {}
+        self._heads: tuple[int, ...] = ()
+        self._checked = float("-inf")
+        self._tiles: OrderedDict[tuple[str, str], tuple[bytes, str]] = OrderedDict()
+
+    def tile(
+        self, auth: RdapAuthority, mode: str, block: str, deadline: Deadline
+    ) -> tuple[bytes, str]:
+        """The tile's bytes and an ETag naming the state it was cut from."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._checked >= HEADS_EVERY:
+                self._heads, self._checked = log_heads(self.data), now
+            key: Hashable = auth if mode == "registry" else (auth, self._heads)  # kept alive
+            held = self._maps.get(mode)
+            if held is None or held[0] != key:
+                held = self._maps[mode] = (
+                    key,
+                    build_map(self.data, auth, self._heads, mode, deadline),
+                )
+                for stale in [k for k in self._tiles if k[0] == mode]:
+                    del self._tiles[stale]
+            wanted = (mode, block)
+            found = self._tiles.get(wanted)
+            if found is None:
+                etag = f'"{mode}-{hash(key) & 0xFFFFFFFF:x}-{block}"'
+                found = self._tiles[wanted] = (held[1].tile(mode, block), etag)
+                if len(self._tiles) > MAX_TILES:
+                    self._tiles.popitem(last=False)
+            return found
+
+
+def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
+    """The explorer, served by the node's own HTTP server (see `NodeService.ui`)."""
+    static = assets()
+    view = DataDir(service.db_path.parent / "mirrors", {service.registry: service.db_path})
+    maps = MapCache(view)
+
+    def nodes(rid: RegistryId) -> RegistryNode | None:
+        """This worker thread's read-only connection to the registry's node or mirror."""
+        path = view.node_path(rid)
+        if not path.exists():
+            return None
+        assert service.offload is not None
+        return service.offload.reader(rid, path)
+
+    def authority() -> RdapAuthority:
+        if service.rdap is None:
+            return RdapAuthority.empty(config.urls)
+        return service.rdap()
+
+    async def page(request: Request) -> Response:
+        name = PAGES.get(request.path_params.get("page", ""))
+        if name is None:
+            return PlainTextResponse("no such page\n", 404)
+        return Response(static[name], media_type=MEDIA[".html"], headers=SECURITY)
+
+    async def asset(request: Request) -> Response:
+        name = request.path_params["name"]
+        body = static.get(name)
+        if body is None or name.endswith(".html"):
+            return PlainTextResponse(f"no asset {name[:64]!r}\n", 404)
+        media = MEDIA.get(Path(name).suffix, "application/octet-stream")
+        return Response(body, media_type=media, headers={**SECURITY, "Cache-Control": "no-cache"})
+
+    async def api_lookup(request: Request) -> Response:
+        text = request.query_params.get("q", "")
+        auth = authority()
+        node = service.current_node()
+
+        def job(reader: RegistryNode, deadline: Deadline) -> dict[str, Any]:
+            return lookup(nodes, config, auth, text, deadline)
+
+        try:
+            body = await _offloaded(service, node, job)
+        except Refused as exc:
+            return _refused(exc)
+        except QueryError as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    async def api_history(request: Request) -> Response:
+        """The record's versions: a text search of the whole log, so an expensive query, asked
+        by the page after the lookup itself has answered."""
+        text = request.query_params.get("q", "")
+        auth = authority()
+        node = service.current_node()
+
+        def job(reader: RegistryNode, deadline: Deadline) -> dict[str, Any]:
+            return lookup(nodes, config, auth, text, deadline, history=True)
+
+        try:
+            body = await _offloaded(service, node, job, expensive=request)
+        except Refused as exc:
+            return _refused(exc)
+        except QueryError as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    async def api_map(request: Request) -> Response:
+        mode = request.query_params.get("mode", "registry")
+        block = request.query_params.get("block", "all")
+        auth = authority()
+        assert service.offload is not None
+        try:
+            body, etag = await service.offload.task(
+                lambda deadline: maps.tile(auth, mode, block, deadline)
+            )
+        except Refused as exc:
+            return _refused(exc)
+        except TileError as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers={"ETag": etag})
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        return Response(body, media_type="application/octet-stream", headers=headers)
+
+    async def api_legend(request: Request) -> Response:
+        legend = {m: [{"label": lb, "colour": c} for lb, c in v] for m, v in LEGENDS.items()}
+        body = {"node": config.registry.value, "legends": legend}
+        return JSONResponse(body)
+
+    async def api_federation(request: Request) -> Response:
+        mirrors = dict(service.mirrors.status) if service.mirrors is not None else {}
+        notes: dict[RegistryId, str | None] = {}
+        for rid in ALL_REGISTRIES:
+            if rid is config.registry:
+                notes[rid] = service.checkpoint_note()
+            else:
+                seen = view.root / "seen" / f"{rid.value}.checkpoint"
+                notes[rid] = seen.read_text() if seen.exists() else None
+        node = service.current_node()
+
+        def job(reader: RegistryNode, deadline: Deadline) -> dict[str, Any]:
+            return federation_summary(
+                view, config, notes, mirrors, time.time(), service.stale_after
+            )
+
+        try:
+            body = await _offloaded(service, node, job)
+        except Refused as exc:
+            return _refused(exc)
+        return JSONResponse(body)
+
+    async def api_proof(request: Request) -> Response:
+        text = request.query_params.get("q", "")
+        node = service.current_node()
+
+        def job(reader: RegistryNode, deadline: Deadline) -> str:
+            res = parse_query(text)
+            if isinstance(res, str):
+                raise QueryError(f"query {text!r}: a proof is about an address, prefix or ASN")
+            if not reader.overlapping(res):
+                raise QueryError(f"{res} is not held at {config.registry.display_name}")
+            return build_holding_proof(reader, latest_note(reader), res)
+
+        try:
+            proof = await _offloaded(service, node, job, expensive=request)
+        except Refused as exc:
+            return _refused(exc)
+        except (QueryError, ProofBuildError, OneregError) as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        name = f"{parse_query(text)!s}".replace("/", "_") + ".proof"
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        return Response(proof, media_type="text/plain; charset=utf-8", headers=headers)
+
+    async def api_policy(request: Request) -> Response:
+        headers = {"Content-Disposition": 'attachment; filename="policy.txt"'}
+        return PlainTextResponse(config.policy, headers=headers)
+
+    async def api_transfers(request: Request) -> Response:
+        node = service.current_node()
+        try:
+            body = await _offloaded(
+                service, node, lambda reader, _: export_transfers(reader), expensive=request
+            )
+        except Refused as exc:
+            return _refused(exc)
+        return JSONResponse(body)
+
+    async def to_index(request: Request) -> Response:
+        return RedirectResponse("/ui/", 301)
+
+    return [
+        Route("/ui", to_index),
+        Route("/ui/", page),
+        Route("/ui/api/lookup", api_lookup),
+        Route("/ui/api/history", api_history),
+        Route("/ui/api/map", api_map),
+        Route("/ui/api/legend", api_legend),
+        Route("/ui/api/federation", api_federation),
+        Route("/ui/api/proof", api_proof),
+        Route("/ui/api/policy.txt", api_policy),
+        Route("/ui/api/transfers", api_transfers),
+        Route("/ui/static/{name}", asset),
+        Route("/ui/{page}", page),
+    ]
+
+
+async def _offloaded(
+    service: NodeService,
+    node: RegistryNode,
+    job: Callable[[RegistryNode, Deadline], Any],
+    expensive: Request | None = None,
+) -> Any:
+    """`job` on a read-only connection in the node's pools: the expensive one (rate-limited
+    per client) when `expensive` is the request, else the lookup pool."""
+    work = service.offload
+    assert work is not None, "the explorer's routes run inside the node's app"
+    run: Awaitable[Any]
+    if expensive is not None:
+        client = expensive.client.host if expensive.client else "unknown"
+        run = work.expensive(client, node.registry, node.path, job)
+    else:
+        run = work.lookup(node.registry, node.path, job)
+    return await run
+
+
+def _refused(exc: Refused) -> Response:
+    headers = {"Retry-After": str(exc.retry_after)}
+    return JSONResponse({"error": exc.reason}, exc.status, headers=headers)
