@@ -91,9 +91,24 @@ def story(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterat
         with httpx.Client() as client:
             assert fed.submit(client, moved).json()["state"] == "sourceFinalized"
         _until_registered(fed, moved.agreement.nonce)
+        _until_maps_follow(fed, "ip/193.0.1.5")
         yield Story(fed, before_log, before, between, _now())
     finally:
         fed.stop()
+
+
+def _until_maps_follow(fed: LocalFederation, path: str) -> None:
+    """Until both nodes' authority maps (rebuilt in a worker process after each log change)
+    have the transfer: RIPE NCC redirects the block to ARIN and ARIN answers it. Redirects for
+    a past moment are drawn from these maps too."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ripe = httpx.get(f"{fed.urls['ripencc']}/rdap/{path}", timeout=30)
+        arin = httpx.get(f"{fed.urls['arin']}/rdap/{path}", timeout=30)
+        if ripe.status_code == 301 and arin.status_code == 200:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the authority maps did not follow the transfer of {path}")
 
 
 # --- the three faces ----------------------------------------------------------------------
@@ -140,8 +155,9 @@ def _whois(story: Story, registry: str, line: str) -> str:
 
 
 def _org(text: str) -> list[str]:
-    """The holders a whois answer names (the `org:` lines of its inetnum objects)."""
-    return [line.split()[1] for line in text.splitlines() if line.startswith("org:")]
+    """The holders a whois answer names: the `org:` lines of RIPE's inetnum objects, the
+    `OrgId:` lines of ARIN's (each registry answers in its own dialect)."""
+    return [line.split()[1] for line in text.splitlines() if line.startswith(("org:", "OrgId:"))]
 
 
 # --- inside one registry ------------------------------------------------------------------
