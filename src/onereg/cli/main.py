@@ -18,7 +18,9 @@ from onereg.audit.checks import run_audit
 from onereg.audit.findings import AuditReport
 from onereg.audit.nro import export_nro
 from onereg.audit.view import load_view
+from onereg.cli.auditing import audit_lists
 from onereg.cli.integrity import check, logs_intact, present, print_report, verify_nodes
+from onereg.cli.mixing import mixing_warning
 from onereg.cli.node_client import operator_key as load_operator_key
 from onereg.cli.node_client import operator_post, operator_upload
 from onereg.cli.nodes import federation, node_describe, node_init
@@ -39,7 +41,6 @@ from onereg.cli.transfers import agreement, holder, transfer
 from onereg.core.errors import OneregError
 from onereg.core.registries import ALL_REGISTRIES, RegistryId
 from onereg.core.resources import Resource
-from onereg.federation.authority import ErxIndex
 from onereg.federation.bootstrap import SourceSet, build
 from onereg.federation.config import DEFAULT_BASE_PORT, read_config, read_federation
 from onereg.federation.embedded import config_path, ensure_local_nodes, operator_key_path
@@ -54,7 +55,6 @@ from onereg.ledger.policy import Policy
 from onereg.registry.checkpoints import rotate_key_of
 from onereg.registry.export import export_delegated, export_transfers, transfer_log_problems
 from onereg.registry.sources.delegated import delegated_registry
-from onereg.registry.sources.nro_lists import parse_allowed_overlaps, parse_erx_transfers
 
 # Wide enough for the audit tables when the output goes to a file or a CI log (rich assumes 80).
 console = Console(width=None if sys.stdout.isatty() else 170)
@@ -130,14 +130,8 @@ def _federation(settings: Settings, node_config: Path | None) -> DataDir:
 
 def _audit(settings: Settings, data: DataDir | None = None) -> tuple[AuditReport, float]:
     started = time.perf_counter()
-    erx = ErxIndex(parse_erx_transfers(settings.erx_file) if settings.erx_file else [])
-    allowed: set[tuple[str, int, int]] = set()
-    if settings.allowlist_file:
-        allowed = {
-            (a.resource.afi.value, a.resource.start, a.resource.end)
-            for a in parse_allowed_overlaps(settings.allowlist_file)
-        }
-    report = run_audit(load_view(data or DataDir(settings.data_dir)), erx, allowed)
+    lists = audit_lists(settings)
+    report = run_audit(load_view(data or DataDir(settings.data_dir)), lists.erx, lists.allowed)
     return report, time.perf_counter() - started
 
 
@@ -162,6 +156,9 @@ def up(settings: Settings, dataset: str, download: bool, mirror: str | None, job
     sources = SourceSet(shared / "delegated" / dataset, shared / "iana", settings.erx_file)
     if download:
         sources = _download(settings, mirror)
+    warning = mixing_warning(DataDir(settings.data_dir), sources.delegated_dir)
+    if warning is not None:
+        err_console.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
     started = time.perf_counter()
     outcomes = _build(settings, sources, jobs)
     console.print(imports_table(outcomes))
@@ -499,6 +496,7 @@ def verify_cmd(
             policy_file or settings.data_dir / "policy.txt",
             state_dir,
             console,
+            audit_lists(settings),
         )
     )
 
