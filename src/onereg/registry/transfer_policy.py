@@ -679,16 +679,6 @@ def _supplied(value: object) -> bool:
     return value is not None and value is not False and value != ""
 
 
-def _as_date(value: object) -> object:
-    """Evidence comes as JSON, which has no dates: an ISO date string stands for one."""
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            return value
-    return value
-
-
 def _alternative_problems(alt: Alternative, request: TransferRequest) -> tuple[list[str], str]:
     """The fields `alt` still lacks, and what else keeps it from applying ("" if nothing)."""
     evidence = request.evidence
@@ -704,7 +694,7 @@ def _alternative_problems(alt: Alternative, request: TransferRequest) -> tuple[l
             return missing, f"allows at most {alt.cap_field} ({cap}) addresses"
     if alt.valid_months is not None:
         for name in alt.fields:
-            value = _as_date(evidence.get(name))
+            value = evidence.get(name)
             if name in missing:
                 continue
             if not isinstance(value, date) or isinstance(value, datetime):
