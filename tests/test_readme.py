@@ -44,6 +44,7 @@ VENV_BIN = str(Path(sys.executable).parent)
 KEEP = {
     "ripencc": ["|193.0.", "|asn|3333|"],
     "arin": ["876762d29b9741cf8062b502260203c8", "|asn|112|", "|192.175.48.0|"],
+    "lacnic": ["|200.57.128.0|"],
 }
 EXIT = re.compile(r"#\s*\(exit (\d+)\)")
 EXPECT = re.compile(r"#.*?=>\s*(.+?)\s*$")
