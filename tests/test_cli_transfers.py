@@ -57,7 +57,7 @@ def test_transfer_from_agreement_to_log_entry(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     unsigned = _run(data, "transfer", str(agreement))
-    assert unsigned.returncode == 2 and "signature" in unsigned.stderr
+    assert unsigned.returncode == 2 and "has not signed the agreement yet" in unsigned.stderr
     for handle, role in (("SRC", "source"), ("DST", "recipient")):
         signed = _run(
             data,

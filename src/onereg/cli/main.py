@@ -17,6 +17,7 @@ from rich.console import Console
 from onereg.cli.lazy import LazyGroup, add_lazy
 from onereg.cli.settings import DEFAULT_SET, Settings, find_shared_data
 from onereg.core.errors import OneregError
+from onereg.core.fs import private_dir
 from onereg.core.registries import ALL_REGISTRIES, RegistryId
 
 if TYPE_CHECKING:  # each command imports what it uses when it runs (see cli.lazy)
@@ -33,7 +34,9 @@ REGISTRY_CHOICE = click.Choice([r.value for r in ALL_REGISTRIES])
 DEFAULT_BASE_PORT = 8440  # federation.config's, which imports the crypto stack (a test compares)
 
 
-@click.group(cls=LazyGroup)
+@click.group(
+    cls=LazyGroup, epilog="Example: onereg up && onereg show 193.0.0.1   (see README.md)"
+)
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
@@ -116,23 +119,20 @@ def _run_audit(settings: Settings, data: DataDir) -> AuditReport:
     from onereg.audit.cache import AuthorityParts, erx_transfers
     from onereg.audit.checks import run_audit
     from onereg.audit.view import load_view
-    from onereg.federation.authority import ErxIndex
-    from onereg.registry.sources.nro_lists import parse_allowed_overlaps
+    from onereg.cli.auditing import audit_lists
 
-    erx = ErxIndex(erx_transfers(data, settings.erx_file) if settings.erx_file else [])
-    allowed: set[tuple[str, int, int]] = set()
-    if settings.allowlist_file:
-        allowed = {
-            (a.resource.afi.value, a.resource.start, a.resource.end)
-            for a in parse_allowed_overlaps(settings.allowlist_file)
-        }
+    # the lists every audit reads (cli.auditing), the ERX list parsed once per file (cached)
+    erx = erx_transfers(data, settings.erx_file) if settings.erx_file else []
+    lists = audit_lists(settings, erx)
     parts = AuthorityParts(data, settings.erx_file)  # unchanged nodes' findings, reused
-    report = run_audit(load_view(data), erx, allowed, parts)
+    report = run_audit(load_view(data), lists.erx, lists.allowed, parts)
     parts.save()
     return report
 
 
-@cli.command()
+@cli.command(
+    epilog="Examples: onereg up; onereg --data-dir onereg-mixed up --set recent-mixed-dates"
+)
 @click.option(
     "--set",
     "dataset",
@@ -158,6 +158,11 @@ def up(settings: Settings, dataset: str, download: bool, mirror: str | None, job
     sources = SourceSet(shared / "delegated" / dataset, shared / "iana", settings.erx_file)
     if download:
         sources = _download(settings, mirror)
+    from onereg.cli.mixing import mixing_warning
+
+    warning = mixing_warning(DataDir(settings.data_dir), sources.delegated_dir)
+    if warning is not None:
+        err_console.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
     started = time.perf_counter()
     outcomes = _build(settings, sources, jobs)
     console.print(imports_table(outcomes))
@@ -181,7 +186,11 @@ def _download(settings: Settings, mirror: str | None) -> SourceSet:
     return SourceSet(target, target, settings.erx_file)
 
 
-@cli.command("import")
+@cli.command(
+    "import",
+    epilog="Example: onereg import ../shared/data/delegated/2018-10-13/"
+    "delegated-ripencc-extended-latest ../shared/data/iana",
+)
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--node",
@@ -276,7 +285,7 @@ AS_OF_ENTRY = click.option(
 )
 
 
-@cli.command()
+@cli.command(epilog="Example: onereg audit --json > audit.json")
 @click.option("--json", "as_json", is_flag=True, help="Write the full report as JSON.")
 @click.option("--limit", default=20, show_default=True, help="Rows per table.")
 @NODE_VIEW
@@ -311,7 +320,9 @@ def audit(
         sys.exit(1)
 
 
-@cli.command()
+@cli.command(
+    epilog="Examples: onereg show 193.0.0.1; onereg show AS3333; onereg show 2001:db8::/32"
+)
 @click.argument("resource")
 @NODE_VIEW
 @AS_OF
@@ -368,9 +379,17 @@ def export() -> None:
     """Write statistics files from the nodes' state."""
 
 
-@export.command("delegated")
-@click.option("--registry", type=REGISTRY_CHOICE, required=True)
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None)
+@export.command(
+    "delegated", epilog="Example: onereg export delegated --registry ripencc -o ripencc.txt"
+)
+@click.option("--registry", type=REGISTRY_CHOICE, required=True, help="Whose records.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (default: standard output).",
+)
 @click.pass_obj
 def export_delegated_cmd(settings: Settings, registry: str, output: Path | None) -> None:
     """A delegated-extended file of one registry."""
@@ -381,9 +400,17 @@ def export_delegated_cmd(settings: Settings, registry: str, output: Path | None)
         _write_lines(export_delegated(node), output)
 
 
-@export.command("transfers")
-@click.option("--registry", type=REGISTRY_CHOICE, required=True)
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None)
+@export.command(
+    "transfers", epilog="Example: onereg export transfers --registry ripencc -o transfers.json"
+)
+@click.option("--registry", type=REGISTRY_CHOICE, required=True, help="Whose records.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (default: standard output).",
+)
 @click.pass_obj
 def export_transfers_cmd(settings: Settings, registry: str, output: Path | None) -> None:
     """The registry's transfers as an NRO transfers_latest.json (checked against the schema)."""
@@ -398,8 +425,14 @@ def export_transfers_cmd(settings: Settings, registry: str, output: Path | None)
     _write_lines([json.dumps(document, indent=1)], output)
 
 
-@export.command("nro")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None)
+@export.command("nro", epilog="Example: onereg export nro -o combined.txt")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (default: standard output).",
+)
 @click.pass_obj
 def export_nro_cmd(settings: Settings, output: Path | None) -> None:
     """The combined NRO-style file over all registries."""
@@ -433,7 +466,7 @@ def node() -> None:
     """Maintenance of individual nodes."""
 
 
-@node.command()
+@node.command(epilog="Example: onereg node rebuild --registry ripencc")
 @click.option("--registry", type=REGISTRY_CHOICE, default=None, help="Default: every node.")
 @click.pass_obj
 def rebuild(settings: Settings, registry: str | None) -> None:
@@ -471,8 +504,8 @@ def rebuild(settings: Settings, registry: str | None) -> None:
         sys.exit(1)
 
 
-@node.command("rotate-key")
-@click.option("--registry", type=REGISTRY_CHOICE, required=True)
+@node.command("rotate-key", epilog="Example: onereg node rotate-key --registry ripencc")
+@click.option("--registry", type=REGISTRY_CHOICE, required=True, help="Whose log key.")
 @click.pass_obj
 def rotate_key(settings: Settings, registry: str) -> None:
     """Replace the node's log key; the rotation is recorded in its log and signed by the old
@@ -500,7 +533,7 @@ def rotate_key(settings: Settings, registry: str) -> None:
     console.print(f"{rid.value}: key {old} retired, {new} in use (rotation in the log)")
 
 
-@node.command()
+@node.command(epilog="Example: onereg node verify --registry ripencc")
 @click.option("--registry", type=REGISTRY_CHOICE, default=None, help="Default: every node.")
 @click.option(
     "--node",
@@ -530,7 +563,10 @@ def verify(settings: Settings, registry: str | None, node_config: Path | None) -
         sys.exit(1)
 
 
-@cli.command()
+@cli.command(
+    epilog="Examples: onereg serve &   (the six nodes of the data dir, HTTP on 8440-8445); "
+    "onereg serve --config /var/lib/onereg/node.toml"
+)
 @click.option(
     "--config",
     "config_file",
@@ -538,7 +574,12 @@ def verify(settings: Settings, registry: str | None, node_config: Path | None) -
     default=None,
     help="Serve exactly the one node this node.toml describes (production).",
 )
-@click.option("--base-port", default=DEFAULT_BASE_PORT, show_default=True)
+@click.option(
+    "--base-port",
+    default=DEFAULT_BASE_PORT,
+    show_default=True,
+    help="Embedded set-up: node n serves HTTP on base+n, whois on base+100+n, RTR on base+200+n.",
+)
 @click.option(
     "--only",
     type=REGISTRY_CHOICE,
@@ -579,7 +620,7 @@ def serve(
     serve_all(configs, console)
 
 
-@cli.command("publish")
+@cli.command("publish", epilog="Example: onereg publish   (while `onereg serve` runs)")
 @click.option(
     "--operator-key",
     type=click.Path(exists=True, path_type=Path),
@@ -599,7 +640,9 @@ def publish_cmd(settings: Settings, operator_key: Path | None) -> None:
     publish_all(read_config(settings.data_dir / "federation.json"), key, console)
 
 
-@cli.command("verify")
+@cli.command(
+    "verify", epilog="Example: onereg verify --state-dir onereg-verify   (while nodes serve)"
+)
 @click.option(
     "--federation",
     "config",
@@ -626,6 +669,7 @@ def verify_cmd(
     settings: Settings, config: Path | None, policy_file: Path | None, state_dir: Path
 ) -> None:
     """Rebuild the federation from the published logs alone and audit it."""
+    from onereg.cli.auditing import audit_lists
     from onereg.cli.serve import exit_with, verify_federation
 
     exit_with(
@@ -634,23 +678,34 @@ def verify_cmd(
             policy_file or settings.data_dir / "policy.txt",
             state_dir,
             console,
+            audit_lists(settings),
         )
     )
 
 
-@cli.command("verify-evidence")
-@click.argument("file", type=click.Path(exists=True, path_type=Path))
+@cli.command(
+    "verify-evidence",
+    epilog="Example: onereg verify-evidence onereg-verify/evidence/arin-10-12.json "
+    "--policy onereg-data/policy.txt",
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
-    "--policy", "policy_file", type=click.Path(exists=True, path_type=Path), required=True
+    "--policy",
+    "policy_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The federation's policy.txt (logs, keys, witnesses, quorum).",
 )
 def verify_evidence_cmd(file: Path, policy_file: Path) -> None:
-    """Check a split-view evidence file written by `onereg verify`."""
+    """Check an evidence file `onereg verify` wrote (into <state-dir>/evidence/) when a log
+    showed two trees for one size or shrank: both checkpoints signed by the log, and in
+    conflict. Offline: needs the policy file only."""
     from onereg.cli.serve import exit_with, verify_evidence
 
     exit_with(verify_evidence(file, policy_file, console))
 
 
-@cli.command()
+@cli.command(epilog="Example: onereg prove 193.0.0.1 -o 193.0.0.1.proof")
 @click.argument("resource")
 @click.option(
     "--registry",
@@ -658,7 +713,13 @@ def verify_evidence_cmd(file: Path, policy_file: Path) -> None:
     default=None,
     help="Node to prove against (default: the one that holds it, else IANA's choice).",
 )
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Proof file to write (default: <data-dir>/proofs/RESOURCE.REGISTRY.proof).",
+)
 @NODE_VIEW
 @click.pass_obj
 def prove(
@@ -677,15 +738,23 @@ def prove(
     res = Resource.parse(resource)
     data = _federation(settings, node_config)
     text, rid = build_proof(data, res, RegistryId(registry) if registry else None)
-    target = output or Path(f"{str(res).replace('/', '_')}.{rid.value}.proof")
+    name = f"{str(res).replace('/', '_')}.{rid.value}.proof"
+    target = output or private_dir(settings.data_dir / "proofs") / name  # not the cwd
     target.write_text(text)
     console.print(f"wrote {target}")
 
 
-@cli.command("verify-proof")
-@click.argument("file", type=click.Path(exists=True, path_type=Path))
+@cli.command(
+    "verify-proof",
+    epilog="Example: onereg verify-proof 193.0.0.1.proof --policy onereg-data/policy.txt",
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
-    "--policy", "policy_file", type=click.Path(exists=True, path_type=Path), required=True
+    "--policy",
+    "policy_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The federation's policy.txt (logs, keys, witnesses, quorum).",
 )
 @click.option("--resource", default=None, help="Fail unless the proof is about this resource.")
 def verify_proof_cmd(file: Path, policy_file: Path, resource: str | None) -> None:

@@ -25,15 +25,36 @@ from onereg.federation.node_config import NodeConfig, init_node, load_config
 console = Console(stderr=True)
 
 
-@click.command("init")
-@click.option("--registry", type=click.Choice([r.value for r in ALL_REGISTRIES]), required=True)
-@click.option("--dir", "directory", type=click.Path(path_type=Path), required=True)
+@click.command(
+    "init",
+    epilog="Example: onereg node init --registry ripencc --dir /var/lib/onereg "
+    "--http 0.0.0.0:8445 --url https://rdap.example.net --federation /etc/onereg/federation.json",
+)
+@click.option(
+    "--registry",
+    type=click.Choice([r.value for r in ALL_REGISTRIES]),
+    required=True,
+    help="The registry this node is.",
+)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The node's own directory (made 0700).",
+)
 @click.option("--http", default="127.0.0.1:8440", show_default=True, help="Listen host:port.")
 @click.option("--whois", default="", help="whois listen host:port (default: none).")
 @click.option("--rtr", default="", help="RTR listen host:port (default: none).")
 @click.option("--url", "public_url", default=None, help="Public base URL (default: from --http).")
 @click.option("--public-whois", default=None, help="whois host:port in referrals.")
-@click.option("--federation", "federation_file", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--federation",
+    "federation_file",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The federation file the operators assemble (`onereg federation assemble`).",
+)
 @click.option("--operator-key", "operator_keys", multiple=True, help="Hex Ed25519 public key.")
 def node_init(
     registry: str,
@@ -65,12 +86,15 @@ def node_init(
     console.print(f"config: {reloaded.node_dir.config_path}; next: `onereg node describe`")
 
 
-@click.command("describe")
+@click.command(
+    "describe", epilog="Example: onereg node describe --config node.toml > ripencc.json"
+)
 @click.option(
     "--config",
     "config_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     required=True,
+    help="The node's node.toml.",
 )
 def node_describe(config_file: Path) -> None:
     """Print the node's public description (JSON): what the other operators need."""
@@ -82,12 +106,22 @@ def federation() -> None:
     """The federation file the operators exchange."""
 
 
-@federation.command("assemble")
+@federation.command(
+    "assemble",
+    epilog="Example: onereg federation assemble iana.json afrinic.json apnic.json arin.json "
+    "lacnic.json ripencc.json --quorum 3 -o federation.json",
+)
 @click.argument(
     "descriptions", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
 )
 @click.option("--quorum", default=DEFAULT_QUORUM, show_default=True, help="Witnesses needed.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="federation.json to write (policy.txt goes beside it).",
+)
 def assemble(descriptions: tuple[Path, ...], quorum: int, output: Path) -> None:
     """Assemble the federation file (and policy.txt beside it) from node descriptions."""
     nodes = [_description(path) for path in descriptions]

@@ -18,7 +18,11 @@ from onereg.rpki.rov import OutputFormat, RouteFormat, State, rov_command
 console = Console(stderr=True)
 
 
-@click.command("rov")
+@click.command(
+    "rov",
+    epilog="Example: onereg rov --vrps vrps.json "
+    "../shared/data/bgp/pyasn-data/ipasn_20140513.dat.gz --output csv -o rov.csv",
+)
 @click.option(
     "--vrps",
     "vrp_paths",
@@ -34,16 +38,31 @@ console = Console(stderr=True)
     type=click.Choice(["auto", "prefix-origin", "bgpdump", "mrt"]),
     default="auto",
     show_default=True,
+    help="Format of the route files (auto: guessed from their content).",
 )
-@click.option("--output", type=click.Choice(["none", "csv", "json"]), default="none")
-@click.option("-o", "out_path", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--output",
+    type=click.Choice(["none", "csv", "json"]),
+    default="none",
+    show_default=True,
+    help="Write each route's state in this format (the summary is always printed).",
+)
+@click.option(
+    "-o",
+    "out_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="File for --output (default: standard output).",
+)
 @click.option(
     "--only",
     type=click.Choice([s.value for s in State]),
     multiple=True,
     help="Write only routes in these states (the summary counts all).",
 )
-@click.option("--max-records", type=int, default=None)
+@click.option(
+    "--max-records", type=int, default=None, help="Stop after this many routes (default: all)."
+)
 @click.option("--allow-truncated", is_flag=True, help="Accept a cut-off MRT file.")
 def rov(
     vrp_paths: tuple[Path, ...],

@@ -176,7 +176,7 @@ RRDP_OPTION = click.option(
 )
 
 
-@rpki.command("publish")
+@rpki.command("publish", epilog="Example: onereg rpki publish")
 @RSYNC_OPTION
 @RRDP_OPTION
 @click.pass_obj
@@ -190,10 +190,14 @@ def roa() -> None:
     """ROAs a holder asks its registry to issue (hosted model)."""
 
 
-@roa.command("add")
-@click.option("--registry", type=RIR_CHOICE, required=True)
-@click.option("--holder", required=True)
-@click.option("--asn", type=int, required=True)
+@roa.command(
+    "add",
+    epilog="Example: onereg rpki roa add --registry ripencc "
+    "--holder 2971c08b-2b8e-49f9-a938-fe3a9f8348be --asn 3333 193.0.0.0/20-24",
+)
+@click.option("--registry", type=RIR_CHOICE, required=True, help="The holder's registry.")
+@click.option("--holder", required=True, help="The holder's handle in that registry.")
+@click.option("--asn", type=int, required=True, help="The AS number allowed to originate.")
 @click.argument("prefixes", nargs=-1, required=True)
 @RSYNC_OPTION
 @RRDP_OPTION
@@ -222,9 +226,9 @@ def roa_add(
     _publish(settings, [registry], rsync_base, rrdp_base, only_these=True)
 
 
-@roa.command("list")
-@click.option("--registry", type=RIR_CHOICE, required=True)
-@click.option("--holder", default=None)
+@roa.command("list", epilog="Example: onereg rpki roa list --registry ripencc")
+@click.option("--registry", type=RIR_CHOICE, required=True, help="Whose CA.")
+@click.option("--holder", default=None, help="Only this holder's ROAs (default: all).")
 @RSYNC_OPTION
 @RRDP_OPTION
 @click.pass_obj
@@ -235,6 +239,7 @@ def roa_list(
     rsync_base: str | None,
     rrdp_base: str | None,
 ) -> None:
+    """List the ROAs a registry's CA has issued."""
     from rich.table import Table
 
     with open_ca(settings, registry, repository(settings, registry, rsync_base, rrdp_base)) as ca:
@@ -247,9 +252,13 @@ def roa_list(
     console.print(table)
 
 
-@roa.command("remove")
-@click.option("--registry", type=RIR_CHOICE, required=True)
-@click.option("--holder", required=True)
+@roa.command(
+    "remove",
+    epilog="Example: onereg rpki roa remove --registry ripencc --holder HANDLE FILE.roa "
+    "(FILE as `roa list` names it)",
+)
+@click.option("--registry", type=RIR_CHOICE, required=True, help="Whose CA.")
+@click.option("--holder", required=True, help="The holder whose ROA it is.")
 @click.argument("file")
 @RSYNC_OPTION
 @RRDP_OPTION
@@ -262,6 +271,7 @@ def roa_remove(
     rsync_base: str | None,
     rrdp_base: str | None,
 ) -> None:
+    """Revoke a holder's ROA and publish."""
     with open_ca(settings, registry, repository(settings, registry, rsync_base, rrdp_base)) as ca:
         if not ca.remove_roa(holder, file):
             raise OneregError(f"{holder} has no ROA {file} at {registry}")
@@ -269,7 +279,7 @@ def roa_remove(
     _publish(settings, [registry], rsync_base, rrdp_base, only_these=True)
 
 
-@rpki.command("show")
+@rpki.command("show", epilog="Example: onereg rpki show FILE.roa")
 @click.argument("file", type=click.Path(exists=True, path_type=Path))
 def show_cmd(file: Path) -> None:
     """Decode one RPKI object and print it (like `rpki-client -f`)."""
@@ -279,9 +289,18 @@ def show_cmd(file: Path) -> None:
         click.echo(line)
 
 
-@rpki.command("validate")
+@rpki.command(
+    "validate",
+    epilog="Example: onereg rpki validate --tal onereg-data/rpki/pub/tals/ripencc.tal "
+    "--json vrps.json",
+)
 @click.option(
-    "--tal", "tals", type=click.Path(exists=True, path_type=Path), multiple=True, required=True
+    "--tal",
+    "tals",
+    type=click.Path(exists=True, path_type=Path),
+    multiple=True,
+    required=True,
+    help="Trust anchor locator (repeat for several).",
 )
 @click.option(
     "--repo",
@@ -297,7 +316,13 @@ def show_cmd(file: Path) -> None:
     show_default=True,
     help="Where fetched repositories are kept between runs (RRDP deltas need it).",
 )
-@click.option("--prefer", type=click.Choice(["rrdp", "rsync"]), default="rrdp", show_default=True)
+@click.option(
+    "--prefer",
+    type=click.Choice(["rrdp", "rsync"]),
+    default="rrdp",
+    show_default=True,
+    help="Protocol tried first when fetching.",
+)
 @click.option(
     "--ca-bundle",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -305,9 +330,19 @@ def show_cmd(file: Path) -> None:
     help="CA certificates for RRDP over https (e.g. a lab's private CA).",
 )
 @click.option("--as-of", default=None, help="Validate as of this RFC 3339 time (default: now).")
-@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None)
-@click.option("--csv", "csv_out", type=click.Path(path_type=Path), default=None)
-@click.option("--show-rejections", default=20, show_default=True)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the VRPs as rpki-client JSON.",
+)
+@click.option(
+    "--csv", "csv_out", type=click.Path(path_type=Path), default=None, help="Write the VRPs as CSV."
+)
+@click.option(
+    "--show-rejections", default=20, show_default=True, help="Rejected objects to list."
+)
 @click.option(
     "--workers",
     type=click.IntRange(min=0),

@@ -29,7 +29,7 @@ def rtr() -> None:
     """The RPKI-to-Router cache."""
 
 
-@rtr.command("serve")
+@rtr.command("serve", epilog="Example: onereg rtr serve --vrps vrps.json --port 8282")
 @click.option(
     "--vrps",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -55,7 +55,7 @@ def rtr() -> None:
     default=None,
     help="With --tal: fetch over RRDP/rsync into this cache at every poll.",
 )
-@click.option("--port", default=8282, show_default=True)
+@click.option("--port", default=8282, show_default=True, help="TCP port on 127.0.0.1.")
 @click.option(
     "--config",
     "config_file",

@@ -19,6 +19,7 @@ from rich.table import Table
 from onereg.audit.checks import run_audit
 from onereg.audit.view import load_view
 from onereg.cli import whoisd
+from onereg.cli.auditing import AuditLists
 from onereg.cli.node_client import operator_post
 from onereg.cli.progress import steps
 from onereg.cli.render import print_audit
@@ -47,7 +48,7 @@ from onereg.ledger.evidence import (
     SplitViewEvidence,
     evidence_format,
 )
-from onereg.ledger.policy import Policy
+from onereg.ledger.policy import Policy, PolicyError
 from onereg.registry.checkpoints import rotate_key_of
 from onereg.registry.transfer_policy import PolicySet, default_policy_dir
 from onereg.rpki.ca import RepositoryUris
@@ -266,8 +267,11 @@ def publish_all(nodes: list[NodeInfo], key: NodeSigningKey, console: Console) ->
     console.print(table)
 
 
-def verify_federation(config: Path, policy_file: Path, state_dir: Path, console: Console) -> bool:
-    """Mirror every log, check it, replay it, audit the replayed state; True when all is well."""
+def verify_federation(
+    config: Path, policy_file: Path, state_dir: Path, console: Console, lists: AuditLists
+) -> bool:
+    """Mirror every log, check it, replay it, audit the replayed state with the same NRO
+    lists `onereg audit` reads; True when all is well."""
     nodes = read_config(config)
     policy = Policy.parse(policy_file.read_text())
     started = time.perf_counter()
@@ -276,7 +280,7 @@ def verify_federation(config: Path, policy_file: Path, state_dir: Path, console:
         with httpx.Client(timeout=60) as client:
             checks = Mirror(state_dir, nodes, policy, client).verify_all()
         advance("auditing the replayed state")
-        report = run_audit(load_view(DataDir(state_dir)))
+        report = run_audit(load_view(DataDir(state_dir)), lists.erx, lists.allowed)
     console.print(_checks_table(checks))
     print_audit(console, report, limit=10)
     console.print(
@@ -305,7 +309,10 @@ def _checks_table(checks: list[LogCheck]) -> Table:
 def verify_evidence(path: Path, policy_file: Path, console: Console) -> bool:
     """Check an evidence file: both notes signed by the log, and in conflict (a split view)
     or the later one smaller (a rollback)."""
-    policy = Policy.parse(policy_file.read_text())
+    try:
+        policy = Policy.parse(policy_file.read_text())
+    except (PolicyError, UnicodeDecodeError) as exc:  # name the file, not just its line
+        raise OneregError(f"{policy_file}: not a policy file (policy.txt): {exc}") from None
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -371,6 +371,9 @@ class Failure:
     rule: str
     reason: str
     missing: tuple[str, ...] = ()
+    # For a needs rule: the field sets that would each satisfy it, in the policy's order, so
+    # a client can ask for every missing field at once (not one refusal per rule).
+    alternatives: tuple[tuple[str, ...], ...] = ()
 
     def __str__(self) -> str:
         return f"{self.registry.display_name} {self.policy} ({self.section}): {self.reason}"
@@ -460,9 +463,14 @@ def _version_for(
 
 
 def _fail(
-    version: PolicyVersion, section: str, rule: str, reason: str, missing: tuple[str, ...] = ()
+    version: PolicyVersion,
+    section: str,
+    rule: str,
+    reason: str,
+    missing: tuple[str, ...] = (),
+    alternatives: tuple[tuple[str, ...], ...] = (),
 ) -> Failure:
-    return Failure(version.registry, version.ref, section, rule, reason, missing)
+    return Failure(version.registry, version.ref, section, rule, reason, missing, alternatives)
 
 
 def _intra(version: PolicyVersion, request: TransferRequest, failures: list[Failure]) -> None:
@@ -708,10 +716,12 @@ def _needs(
             continue
         options: list[str] = []
         missing: list[str] = []
+        ways: list[tuple[str, ...]] = []
         satisfied = False
         for alt in rule.alternatives:
             if not _recipient_matches(alt.recipients, request):
                 continue
+            ways.append(alt.fields)
             lacking, problem = _alternative_problems(alt, request)
             if not lacking and not problem:
                 satisfied = True
@@ -730,7 +740,9 @@ def _needs(
             reason = f"needs evidence not met: {options[0]}"
         else:
             reason = "needs evidence not met; supply one of: " + " | ".join(options)
-        failures.append(_fail(version, rule.source, "needs", reason, tuple(missing)))
+        failures.append(
+            _fail(version, rule.source, "needs", reason, tuple(missing), tuple(ways))
+        )
 
 
 def _counterpart(

@@ -103,6 +103,13 @@ def check_signatures(signed: SignedAgreement, source: KnownKey, recipient: Known
         if known.key is None:
             reasons.append(f"the {who} {handle!r} has no key in {known.where}")
             continue
+        if not signature:  # an unsigned slot is not a bad signature: say what to do
+            role = who.split()[0]
+            reasons.append(
+                f"the {who} {handle!r} has not signed the agreement yet "
+                f"(onereg agreement sign FILE --key KEY --as {role})"
+            )
+            continue
         try:
             check_signature(a, signature, known.key, f"{who} {handle!r}")
         except SignatureError as exc:
@@ -116,8 +123,16 @@ def check_fresh(node: RegistryNode, signed: SignedAgreement, now: datetime) -> l
     reasons = list(a.problems())
     if not reasons and a.expiry() <= now:
         reasons.append(f"the agreement expired at {a.expires}")
-    if node.conn.execute("SELECT seq FROM used_nonces WHERE nonce = ?", (a.nonce,)).fetchone():
-        reasons.append(f"the agreement (nonce {a.nonce[:16]}...) was executed before: replay")
+    used = node.conn.execute(
+        "SELECT u.seq, l.time FROM used_nonces u LEFT JOIN log l ON l.seq = u.seq "
+        "WHERE u.nonce = ?",
+        (a.nonce,),
+    ).fetchone()
+    if used:
+        reasons.append(
+            f"the agreement (nonce {a.nonce[:16]}...) was already executed at {used[1]} "
+            f"(log entry {used[0]}): a replay"
+        )
     return reasons
 
 
