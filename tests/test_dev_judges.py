@@ -65,7 +65,8 @@ def test_missing_judges_are_named_with_the_command_that_installs_them(tmp_path: 
 
 def test_nothing_is_reported_when_every_judge_is_there(tmp_path: Path) -> None:
     every = ("whois", "rpki-client", "fort", "octorpki", "rsync", "rtrclient", "bird", "stayrtr")
-    path = _fake_bin(tmp_path, (*every, "ip", "setpriv", "promtool"))
+    others = ("ip", "setpriv", "promtool", "node", "npm", "chromium", "chromedriver")
+    path = _fake_bin(tmp_path, (*every, *others))
     done = _source("missing_judge_packages; report_missing_judges", path)
     assert done.returncode == 0 and done.stdout == "" and done.stderr == ""
 
