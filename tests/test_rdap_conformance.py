@@ -261,8 +261,14 @@ def test_handles_differing_only_in_case_are_ambiguous(tmp_path: Path) -> None:
         node.append([(ev.HOLDER_REGISTERED, h) for h in holders])
         assert node.holder_handles("ORG-B") == ["org-b"]  # the lower-case probe
         assert node.holder_handles("Org-A") == ["Org-A"]  # exact wins
-        assert stored_handle(node, "oRg-B") == "org-b"  # the case-blind scan
+        assert stored_handle(node, "oRg-B") == "org-b"  # the case-blind index
         assert stored_handle(node, "org-c") is None
+        # a miss (every whois query for an address asks it) reads the index, never every holder
+        plan = node.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT handle FROM holders WHERE handle = ? COLLATE NOCASE",
+            ("193.0.0.1",),
+        ).fetchall()
+        assert "holders_nocase" in " ".join(str(row[-1]) for row in plan), plan
         with pytest.raises(RdapError) as refused:
             stored_handle(node, "org-A")
     assert refused.value.code == 404

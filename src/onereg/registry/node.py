@@ -541,9 +541,9 @@ class RegistryNode:
         """The stored handles `asked` names, in any case. RIR handles are case-insensitive and
         clients change their case (whoisit upper-cases them), while each registry writes its
         own in one case (RIPE NCC's and ARIN's lower, APNIC's and AFRINIC's upper): so the
-        exact, lower- and upper-case spellings are tried first (primary-key probes), and only
-        a mixed-case handle costs a scan of the holders (about 8 ms for RIPE NCC's 39,000),
-        which returns every match (at most three: enough to tell one from several)."""
+        exact, lower- and upper-case spellings are tried first (primary-key probes), then the
+        case-blind index (`holders_nocase`), which returns every match (at most three: enough
+        to tell one from several)."""
         for spelling in dict.fromkeys((asked, asked.lower(), asked.upper())):
             if self.holder(spelling) is not None:
                 return [spelling]

@@ -128,6 +128,11 @@ SECONDARY_INDEXES = {
     "delegations_holder": (
         "CREATE INDEX IF NOT EXISTS delegations_holder ON delegations (holder, date)"
     ),
+    # handles in any case (RegistryNode.holder_handles): a whois key that is not a handle, an
+    # address for one, is a miss that would otherwise scan every holder on every query
+    "holders_nocase": (
+        "CREATE INDEX IF NOT EXISTS holders_nocase ON holders (handle COLLATE NOCASE)"
+    ),
 }
 PROJECTION_SCHEMA += ";\n".join(SECONDARY_INDEXES.values()) + ";\n"
 
