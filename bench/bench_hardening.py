@@ -386,11 +386,15 @@ async def _open_loop(rate: float, seconds: float, job: Callable[[int], Any]) -> 
 
 def _paced(rate: float, samples: list[Sample]) -> Callable[[int], float]:
     """`sent(i)`: now, after recording how late request i leaves against its schedule (the
-    load generator's own delay: when it is large, the offered rate was not reached)."""
-    begin = time.perf_counter()
+    load generator's own delay: when it is large, the offered rate was not reached). The
+    schedule starts at the first send, as `_open_loop`'s does."""
+    begin: float | None = None
 
     def sent(i: int) -> float:
+        nonlocal begin
         now = time.perf_counter()
+        if begin is None:
+            begin = now - i / rate
         samples.append(("lag", max(0.0, now - begin - i / rate), True))
         return now
 
