@@ -374,6 +374,15 @@ def _past(
     return past
 
 
+STDOUT_OR_FILE = click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (default: standard output).",
+)
+
+
 @cli.group()
 def export() -> None:
     """Write statistics files from the nodes' state."""
@@ -383,13 +392,7 @@ def export() -> None:
     "delegated", epilog="Example: onereg export delegated --registry ripencc -o ripencc.txt"
 )
 @click.option("--registry", type=REGISTRY_CHOICE, required=True, help="Whose records.")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="File to write (default: standard output).",
-)
+@STDOUT_OR_FILE
 @click.pass_obj
 def export_delegated_cmd(settings: Settings, registry: str, output: Path | None) -> None:
     """A delegated-extended file of one registry."""
@@ -404,13 +407,7 @@ def export_delegated_cmd(settings: Settings, registry: str, output: Path | None)
     "transfers", epilog="Example: onereg export transfers --registry ripencc -o transfers.json"
 )
 @click.option("--registry", type=REGISTRY_CHOICE, required=True, help="Whose records.")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="File to write (default: standard output).",
-)
+@STDOUT_OR_FILE
 @click.pass_obj
 def export_transfers_cmd(settings: Settings, registry: str, output: Path | None) -> None:
     """The registry's transfers as an NRO transfers_latest.json (checked against the schema)."""
@@ -426,13 +423,7 @@ def export_transfers_cmd(settings: Settings, registry: str, output: Path | None)
 
 
 @export.command("nro", epilog="Example: onereg export nro -o combined.txt")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="File to write (default: standard output).",
-)
+@STDOUT_OR_FILE
 @click.pass_obj
 def export_nro_cmd(settings: Settings, output: Path | None) -> None:
     """The combined NRO-style file over all registries."""
