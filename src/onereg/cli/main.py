@@ -34,9 +34,7 @@ REGISTRY_CHOICE = click.Choice([r.value for r in ALL_REGISTRIES])
 DEFAULT_BASE_PORT = 8440  # federation.config's, which imports the crypto stack (a test compares)
 
 
-@click.group(
-    cls=LazyGroup, epilog="Example: onereg up && onereg show 193.0.0.1   (see README.md)"
-)
+@click.group(cls=LazyGroup, epilog="Example: onereg up && onereg show 193.0.0.1   (see README.md)")
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
@@ -770,7 +768,10 @@ LAZY_COMMANDS = {
         "Holder keys (a holder signs transfer agreements with them).",
     ),
     "federation": ("onereg.cli.nodes:federation", "The federation file the operators exchange."),
-    "agreement": ("onereg.cli.transfers:agreement", "Transfer agreements: draft, sign."),
+    "agreement": (
+        "onereg.cli.transfers:agreement",
+        "Transfer agreements: draft, see which evidence the policies ask for, sign.",
+    ),
     "transfer": (
         "onereg.cli.transfers:transfer",
         "Execute a signed agreement: inside one registry directly (one log entry), between "
