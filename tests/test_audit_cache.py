@@ -6,6 +6,7 @@ file, or a verification after anyone wrote to the node's database (even keeping 
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,29 @@ def test_a_verification_holds_only_for_the_same_files(data: DataDir) -> None:
     info = db.stat()
     os.utime(db, ns=(info.st_atime_ns, info.st_mtime_ns))  # same times: the ctime moved
     assert verified_before(data, RID) is not None
+
+
+def test_a_verification_holds_while_only_the_wals_ctime_moves(data: DataDir) -> None:
+    """SQLite running as root re-chowns a WAL on every open: its ctime moves and nothing else.
+    That alone must not cost a verification per audit; a write to the WAL still does."""
+    db = data.node_path(RID)
+    writer = sqlite3.connect(db)  # held open: its write stays in the WAL
+    try:
+        writer.execute("CREATE TABLE IF NOT EXISTS scratch (x)")
+        writer.execute("INSERT INTO scratch VALUES (1)")
+        writer.commit()
+        wal = db.with_name(db.name + "-wal")
+        assert wal.stat().st_size > 0
+        header = verified_before(data, RID)
+        assert header is not None
+        remember_verified(data, header)
+        os.chown(wal, wal.stat().st_uid, wal.stat().st_gid)  # as SQLite does on opening
+        assert verified_before(data, RID) is None
+        writer.execute("INSERT INTO scratch VALUES (2)")
+        writer.commit()
+        assert verified_before(data, RID) is not None
+    finally:
+        writer.close()
 
 
 def _audit(data: DataDir) -> Result:
