@@ -139,7 +139,15 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
         return import_delegated_file(nd.view(), path, erx_path, only=rid)
 
     service.importer = importer
-    ui = UiConfig(rid, urls, federation.quorum, federation.policy_text())
+    ui = UiConfig(
+        rid,
+        urls,
+        federation.quorum,
+        federation.policy_text(),
+        nd.rpki_ca / "ca.sqlite",
+        config.vrps_file,
+        config.route_table,
+    )
     service.ui = lambda s: ui_routes(s, ui)  # the web explorer at /ui/
     service.rrdp = Publisher(config.rpki_pub, config.rsync_base, config.rrdp_served)
     uris = RepositoryUris(config.rsync_base, config.rrdp_notify)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,11 @@ class NodeConfig:
     publication_dir: Path | None = None
     timers: Timers = field(default_factory=Timers)
     limits: Limits = field(default_factory=Limits)
+    # [explorer]: a BGP table (RouteViews/pyasn prefix->origin, bgpdump text or MRT) whose
+    # routes the web explorer's lookup validates, and a file of validated VRPs (JSON or CSV,
+    # e.g. from `onereg rpki validate`) it shows besides the node's own ROAs; both optional
+    route_table: Path | None = None
+    vrps_file: Path | None = None
 
     @property
     def node_dir(self) -> NodeDir:
@@ -211,8 +216,30 @@ def _from_toml(raw: dict[str, Any], path: Path) -> NodeConfig:
         limits=_limits(_table(raw, "limits", where), where),
         **values,
     )
+    explorer = _explorer(_table(raw, "explorer", where), path.parent, where)
+    config = replace(
+        config, route_table=explorer.get("route_table"), vrps_file=explorer.get("vrps_file")
+    )
     _check(config, where)
     return config
+
+
+def _explorer(table: dict[str, Any], base: Path, where: str) -> dict[str, Path]:
+    """The explorer's optional files, relative to the node's directory; each must exist (the
+    node reads it at start, and a typo should stop it here, not hide the routes later)."""
+    names = {"route_table": "route_table", "vrps": "vrps_file"}
+    out: dict[str, Path] = {}
+    for key, value in table.items():
+        if key not in names:
+            known = sorted(names)
+            raise ConfigError(f"{where}: [explorer] {key}: unknown setting (known: {known})")
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where}: [explorer] {key}: expected a path, got {value!r}")
+        found = (base / value).resolve()
+        if not found.is_file():
+            raise ConfigError(f"{where}: [explorer] {key}: no such file {str(found)!r}")
+        out[names[key]] = found
+    return out
 
 
 def _table(raw: dict[str, Any], name: str, where: str) -> dict[str, Any]:
@@ -298,8 +325,17 @@ def config_toml(config: NodeConfig) -> str:
         f'[federation]\nfile = "{federation}"\n\n'
         f"[operators]\nkeys = [{keys}]\n\n"
         f"[timers]\n{timers}\n"
-        f"[limits]\n{limits}"
+        f"[limits]\n{limits}" + _explorer_toml(config)
     )
+
+
+def _explorer_toml(config: NodeConfig) -> str:
+    rows = [
+        f'{key} = "{path}"\n'
+        for key, path in (("route_table", config.route_table), ("vrps", config.vrps_file))
+        if path is not None
+    ]
+    return "\n[explorer]\n" + "".join(rows) if rows else ""
 
 
 NODE_FILE_HINT = "node.toml"

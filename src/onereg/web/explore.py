@@ -11,6 +11,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from onereg.core.errors import OneregError, ResourceParseError
@@ -40,12 +41,16 @@ class QueryError(OneregError, ValueError):
 class UiConfig:
     """What the explorer knows of the federation beyond the node's data: every node's public
     URL (for links to the registry that is authoritative), the witness quorum, and the policy
-    text verifiers of a proof need."""
+    text verifiers of a proof need; and the RPKI files the lookup shows (the CA's state, and the
+    optional VRP file and route table of the node's `[explorer]` config)."""
 
     registry: RegistryId
     urls: Mapping[RegistryId, str]
     quorum: int
     policy: str
+    ca_db: Path | None = None
+    vrps_file: Path | None = None
+    route_table: Path | None = None
 
 
 def parse_query(text: str) -> Resource | str:

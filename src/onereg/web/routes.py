@@ -12,10 +12,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
+from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -32,7 +34,8 @@ from onereg.http.rdap import RdapAuthority, log_heads
 from onereg.registry.export import export_transfers
 from onereg.registry.node import RegistryNode
 from onereg.web.explore import QueryError, UiConfig, federation_summary, lookup, parse_query
-from onereg.web.tiles import LEGENDS, MapData, TileError, build_map
+from onereg.web.rpkiview import RpkiView
+from onereg.web.tiles import LEGENDS, Coverage, MapData, TileError, build_map, transfer_map
 
 PAGES = {"": "lookup.html", "map": "map.html", "federation": "federation.html",
          "transfers": "transfers.html"}  # fmt: skip
@@ -61,12 +64,15 @@ class MapCache:
     The log heads are read at most once a second. The registry colouring depends only on the
     authority map (rebuilt by the node when a log head moves), the status colouring also on
     every registry's records, so it is built again when a head moves (by the first request
-    that sees it, in a worker thread; others wait for it under the lock)."""
+    that sees it, in a worker thread; others wait for it under the lock). Transfer activity
+    follows the heads too; RPKI coverage follows the RPKI state instead (the CA's ROAs and the
+    VRP file, `RpkiView.state`)."""
 
-    def __init__(self, data: DataDir) -> None:
+    def __init__(self, data: DataDir, rpki: RpkiView | None = None) -> None:
         self.data = data
+        self.rpki = rpki
         self._lock = threading.Lock()
-        self._maps: dict[str, tuple[Hashable, MapData]] = {}
+        self._maps: dict[str, tuple[Hashable, MapData | Coverage]] = {}
         self._heads: tuple[int, ...] = ()
         self._checked = float("-inf")
         self._tiles: OrderedDict[tuple[str, str], tuple[bytes, str]] = OrderedDict()
@@ -80,12 +86,11 @@ class MapCache:
             if now - self._checked >= HEADS_EVERY:
                 self._heads, self._checked = log_heads(self.data), now
             key: Hashable = auth if mode == "registry" else (auth, self._heads)  # kept alive
+            if mode == "rpki":
+                key = None if self.rpki is None else self.rpki.state()
             held = self._maps.get(mode)
             if held is None or held[0] != key:
-                held = self._maps[mode] = (
-                    key,
-                    build_map(self.data, auth, self._heads, mode, deadline),
-                )
+                held = self._maps[mode] = (key, self._build(auth, mode, deadline))
                 for stale in [k for k in self._tiles if k[0] == mode]:
                     del self._tiles[stale]
             wanted = (mode, block)
@@ -97,12 +102,25 @@ class MapCache:
                     self._tiles.popitem(last=False)
             return found
 
+    def _build(self, auth: RdapAuthority, mode: str, deadline: Deadline) -> MapData | Coverage:
+        if mode == "rpki":
+            if self.rpki is None:
+                return Coverage.of(*(np.zeros(0, dtype=np.int64),) * 2)
+            return Coverage.of(*self.rpki.vrps(deadline).ipv4_spans())
+        if mode == "transfers":
+            return transfer_map(self.data, self._heads, datetime.now(UTC), deadline)
+        return build_map(self.data, auth, self._heads, mode, deadline)
+
 
 def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
     """The explorer, served by the node's own HTTP server (see `NodeService.ui`)."""
     static = assets()
     view = DataDir(service.db_path.parent / "mirrors", {service.registry: service.db_path})
-    maps = MapCache(view)
+    rpki = None
+    if config.ca_db is not None:
+        rpki = RpkiView(config.ca_db, config.vrps_file, config.route_table)
+        rpki.start()  # the VRP file and route table are read once, in a thread of their own
+    maps = MapCache(view, rpki)
 
     def nodes(rid: RegistryId) -> RegistryNode | None:
         """This worker thread's read-only connection to the registry's node or mirror."""
@@ -159,6 +177,28 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
 
         try:
             body = await _offloaded(service, node, job, expensive=request)
+        except Refused as exc:
+            return _refused(exc)
+        except QueryError as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    async def api_rpki(request: Request) -> Response:
+        """The VRPs covering or inside a block (or an AS's), and the ROV state of the announced
+        routes inside or covering it when the node has a route table."""
+        text = request.query_params.get("q", "")
+        node = service.current_node()
+
+        def job(reader: RegistryNode, deadline: Deadline) -> dict[str, Any]:
+            res = parse_query(text)
+            if isinstance(res, str):
+                raise QueryError(f"query {text!r}: RPKI is about an address, prefix or ASN")
+            if rpki is None:
+                return {"query": str(res), "vrps": [], "vrpCount": 0, "routesState": "none"}
+            return rpki.about(res, deadline)
+
+        try:
+            body = await _offloaded(service, node, job)
         except Refused as exc:
             return _refused(exc)
         except QueryError as exc:
@@ -255,6 +295,7 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
         Route("/ui/api/lookup", api_lookup),
         Route("/ui/api/history", api_history),
         Route("/ui/api/map", api_map),
+        Route("/ui/api/rpki", api_rpki),
         Route("/ui/api/legend", api_legend),
         Route("/ui/api/federation", api_federation),
         Route("/ui/api/proof", api_proof),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -51,6 +52,24 @@ LEGENDS: dict[str, list[tuple[str, str]]] = {
         ("legacy", "#c0392b"),
     ],
 }
+LEGENDS["transfers"] = [
+    ("no transfer in the logs", "#e6e6e6"),
+    ("moved within a registry, past year", "#3b6fd8"),
+    ("moved within a registry, earlier", "#a9c1f0"),
+    ("moved between registries, past year", "#c0392b"),
+    ("moved between registries, earlier", "#eba59e"),
+    ("transfer in flight", "#e6a23c"),
+]
+LEGENDS["rpki"] = [
+    ("no VRP covers it", "#e6e6e6"),
+    ("under 25 % covered by VRPs", "#c7e9c0"),
+    ("25-49 % covered by VRPs", "#74c476"),
+    ("50-74 % covered by VRPs", "#31a354"),
+    ("75-99 % covered by VRPs", "#1b7d3a"),
+    ("all covered by VRPs", "#00441b"),
+]
+TRANSFER_RECENT_DAYS = 365
+IN_FLIGHT = ("sourceInitialized", "recipientAccepted")
 STATUS_CODES = {"allocated": 1, "assigned": 2, "available": 3, "reserved": 4, "legacy": 5}
 REGISTRY_CODES = {r.value: i + 1 for i, r in enumerate(ALL_REGISTRIES)}
 
@@ -176,3 +195,107 @@ def build_map(
             code = STATUS_CODES["reserved"]
         iana.append((block.start, block.end, code))
     return MapData(heads, {mode: [Intervals.of(held), Intervals.of(iana)]})
+
+
+# --- transfer activity ---------------------------------------------------------------------------
+
+
+def _transfer_rows(
+    data: DataDir, rid: RegistryId, since: str, deadline: Deadline
+) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+    """(in flight, finished) IPv4 transfers in the registry's log (its node or mirror), each as
+    (start, end, code): within or between registries, in the past year or earlier (`since`
+    is the log time a year ago). Cancelled transfers moved nothing and are left out."""
+    path = data.node_path(rid)
+    if not path.exists():
+        return [], []
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn.set_progress_handler(deadline.expired, 10_000)
+    try:
+        rows = conn.execute(
+            "SELECT t.role, t.state, t.start, t.end, l.time FROM transfers t "
+            "JOIN log l ON l.seq = t.seq WHERE t.afi = ?",
+            (Afi.IPV4.value,),
+        ).fetchall()
+    except sqlite3.OperationalError:
+        deadline.check()
+        return [], []  # a mirror not yet given its tables
+    finally:
+        conn.close()
+    flying: list[tuple[int, int, int]] = []
+    done: list[tuple[int, int, int]] = []
+    for role, state, start, end, when in rows:
+        span = (int.from_bytes(start, "big"), int.from_bytes(end, "big"))
+        if state in IN_FLIGHT:
+            flying.append((*span, 5))
+        elif state == "sourceFinalized":
+            code = (1 if role == "intra" else 3) + (0 if str(when) >= since else 1)
+            done.append((*span, code))
+    return flying, done
+
+
+def transfer_map(
+    data: DataDir, heads: tuple[int, ...], now: datetime, deadline: Deadline
+) -> MapData:
+    """Blocks moved by a transfer in any registry's log this node follows: a transfer in flight
+    shows over a finished one, a later finished one over an earlier one."""
+    since = (now - timedelta(days=TRANSFER_RECENT_DAYS)).strftime("%Y-%m-%dT%H:%M:%S")
+    flying: list[tuple[int, int, int]] = []
+    done: list[tuple[int, int, int]] = []
+    for rid in RIRS:
+        deadline.check()
+        more_flying, more_done = _transfer_rows(data, rid, since, deadline)
+        flying += more_flying
+        done += more_done
+    return MapData(heads, {"transfers": [Intervals.of(flying), Intervals.of(done)]})
+
+
+# --- RPKI coverage -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """The union of the VRPs' IPv4 prefixes as disjoint sorted intervals, with the covered
+    addresses before each: any cell's covered share is two binary searches."""
+
+    starts: npt.NDArray[np.int64]
+    ends: npt.NDArray[np.int64]
+    before: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(cls, firsts: npt.NDArray[np.int64], lasts: npt.NDArray[np.int64]) -> Coverage:
+        order = np.argsort(firsts, kind="stable")
+        firsts, lasts = firsts[order], lasts[order]
+        if len(firsts) == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return cls(empty, empty, empty)
+        reach = np.maximum.accumulate(lasts)
+        new = np.concatenate([[True], firsts[1:] > reach[:-1] + 1])
+        group = np.cumsum(new) - 1
+        starts = firsts[new]
+        ends = np.zeros(len(starts), dtype=np.int64)
+        np.maximum.at(ends, group, lasts)
+        sizes = ends - starts + 1
+        return cls(starts, ends, np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64))
+
+    def covered_below(self, points: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """How many covered addresses lie below each point."""
+        if len(self.starts) == 0:
+            return np.zeros(points.shape, dtype=np.int64)
+        index = np.searchsorted(self.starts, points, side="right") - 1
+        safe = np.clip(index, 0, None)
+        inside = np.minimum(points, self.ends[safe] + 1) - self.starts[safe]
+        return np.where(index >= 0, self.before[safe] + inside, 0)
+
+    def tile(self, mode: str, block: str) -> bytes:
+        """Each cell's covered share in five steps (`LEGENDS["rpki"]`): 0 none, 5 all."""
+        if block == "all":
+            firsts, size = np.arange(CELLS, dtype=np.int64) << 16, 1 << 16
+        elif block.isdigit() and int(block) <= 255:
+            firsts, size = (int(block) << 24) + (np.arange(CELLS, dtype=np.int64) << 8), 256
+        else:
+            raise TileError(f"map block {block[:16]!r}: 'all' or a /8 number 0..255")
+        covered = self.covered_below(firsts + size) - self.covered_below(firsts)
+        steps = np.clip(covered * 4 // size + 1, 1, 4)
+        codes = np.where(covered == 0, 0, np.where(covered == size, 5, steps))
+        return codes.astype(np.uint8).tobytes()
