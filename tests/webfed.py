@@ -5,11 +5,22 @@ explorer's browser tests and `tools/screenshots.py` run against."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from localfed import LocalFederation
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from localfed import EVIDENCE, LocalFederation
 from onereg.core.registries import RIRS, RegistryId
+from onereg.core.resources import Resource
+from onereg.federation.embedded import config_path
+from onereg.federation.node_config import load_config
 from onereg.registry import events as ev
+from onereg.registry.transfer_policy import PolicySet, default_policy_dir
+from onereg.registry.transfers import register_holder_key, transfer_within
+from onereg.rpki.ca import RegistryCa, RepositoryUris
+from onereg.rpki.objects import RoaPrefix
+from onereg.rpki.routes import read_routes
 
 PER_FAMILY = {"ipv4": 150, "ipv6": 20, "asn": 20}
 
@@ -94,3 +105,71 @@ def serve(fed: LocalFederation) -> None:
     names = tuple(r.value for r in (RegistryId.IANA, *RIRS))
     fed.start_all(*names)
     fed.wait_mirrored(names, names)
+
+
+# --- a transfer, a ROA and a route table, for the explorer's colourings and RPKI lookup --------
+
+ROUTE_TABLE = ("bgp", "pyasn-data", "ipasn_20140513.dat.gz")
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What `add_transfer_and_roa` did, found in the real data (nothing here is hard-coded)."""
+
+    moved: str  # the /24 transferred inside RIPE NCC
+    roa_prefix: str  # a real route of the 2014 table inside a real RIPE NCC record, ROA'd
+    roa_asn: int  # that route's origin, the ROA's AS
+    route_table: Path
+
+
+def _route_inside(table: Path, rows: list[RealRecord]) -> tuple[str, int, RealRecord]:
+    """The first route of the table lying inside one of the records (IPv4)."""
+    cols = read_routes(table).v4
+    firsts = cols.hi.astype("int64")
+    lasts = firsts + (1 << (32 - cols.length.astype("int64"))) - 1
+    for record in rows:
+        start = Resource.parse(record.start).start
+        end = start + record.value - 1
+        inside = ((firsts >= start) & (lasts <= end)).nonzero()[0]
+        if len(inside):
+            i = int(inside[0])
+            return cols.prefix(i), int(cols.asn[i]), record
+    raise AssertionError("no route of the table lies inside these records")
+
+
+def add_transfer_and_roa(
+    fed: LocalFederation, records: dict[str, list[RealRecord]], shared_data: Path
+) -> Extras:
+    """Before the nodes start: a /24 of a real RIPE NCC block moved to another real holder
+    (an intra-registry transfer, signed by both), a ROA from RIPE NCC's CA for a real route
+    of the 2014 table inside another real RIPE NCC block, and that table named as the RIPE NCC
+    node's route table (`[explorer] route_table` in its node.toml)."""
+    ripe = [r for r in records["ripencc"] if r.afi == "ipv4" and r.value >= 512]
+    source = ripe[0]
+    recipient = next(r.holder for r in ripe if r.holder != source.holder)
+    table = shared_data.joinpath(*ROUTE_TABLE)
+    prefix, origin, held = _route_inside(table, [r for r in ripe[1:] if r.holder != source.holder])
+    rid = RegistryId.RIPENCC
+    moved = f"{source.start}/24"
+    with fed.data.open(rid, create=False) as node:
+        for handle in (source.holder, recipient):
+            key = Ed25519PrivateKey.generate()
+            fed.keys[("ripencc", handle)] = key
+            register_holder_key(node, handle, key.public_key().public_bytes_raw())
+        signed = fed.agreement(moved, ("ripencc", source.holder), ("ripencc", recipient))
+        transfer_within(
+            node, signed, PolicySet.load(default_policy_dir()), datetime.now(UTC), EVIDENCE
+        )
+        path = config_path(fed.root, rid)
+        config = load_config(path)
+        ca = RegistryCa.open(
+            node, config.node_dir.rpki_ca, RepositoryUris(config.rsync_base, config.rrdp_notify)
+        )
+        try:
+            ca.enroll(held.holder)
+            ca.add_roa(held.holder, origin, [RoaPrefix.parse(prefix)])
+        finally:
+            ca.close()
+    with path.open("a") as toml:
+        toml.write(f'\n[explorer]\nroute_table = "{table}"\n')
+    return Extras(moved, prefix, origin, table)

@@ -35,10 +35,12 @@ from onereg.registry.export import export_transfers
 from onereg.registry.node import RegistryNode
 from onereg.web.explore import QueryError, UiConfig, federation_summary, lookup, parse_query
 from onereg.web.rpkiview import RpkiView
+from onereg.web.space import SpaceCache
 from onereg.web.tiles import LEGENDS, Coverage, MapData, TileError, build_map, transfer_map
 
 PAGES = {"": "lookup.html", "map": "map.html", "federation": "federation.html",
          "transfers": "transfers.html"}  # fmt: skip
+PAGES["space"] = "space.html"  # the IPv6 and AS number views
 MEDIA = {".html": "text/html; charset=utf-8", ".css": "text/css", ".js": "text/javascript"}
 # No inline script or style, nothing from elsewhere: the pages work offline, and an injected
 # tag could not run.
@@ -121,6 +123,7 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
         rpki = RpkiView(config.ca_db, config.vrps_file, config.route_table)
         rpki.start()  # the VRP file and route table are read once, in a thread of their own
     maps = MapCache(view, rpki)
+    spaces = SpaceCache(view)
 
     def nodes(rid: RegistryId) -> RegistryNode | None:
         """This worker thread's read-only connection to the registry's node or mirror."""
@@ -203,6 +206,16 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
             return _refused(exc)
         except QueryError as exc:
             return JSONResponse({"error": str(exc)}, 400)
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    async def api_space(request: Request) -> Response:
+        """IANA's IPv6 and AS number blocks with the records each registry holds in them."""
+        auth = authority()
+        assert service.offload is not None
+        try:
+            body = await service.offload.task(lambda deadline: spaces.answer(auth, deadline))
+        except Refused as exc:
+            return _refused(exc)
         return Response(orjson.dumps(body), media_type="application/json")
 
     async def api_map(request: Request) -> Response:
@@ -296,6 +309,7 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
         Route("/ui/api/history", api_history),
         Route("/ui/api/map", api_map),
         Route("/ui/api/rpki", api_rpki),
+        Route("/ui/api/space", api_space),
         Route("/ui/api/legend", api_legend),
         Route("/ui/api/federation", api_federation),
         Route("/ui/api/proof", api_proof),

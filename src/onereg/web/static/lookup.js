@@ -79,6 +79,50 @@ async function rpki(answer, box) {
   }
 }
 
+// VRPs covering or inside the block (or the AS's), and the RFC 6811 state of the announced
+// routes inside or covering it when the node has a route table (api/rpki).
+const ROUTES_STATE = {
+  none: "No route table is loaded at this node (an operator names one in node.toml, [explorer] route_table), so no announced routes are shown.",
+  loading: "The node is still reading its route table; look again in a moment.",
+  failed: "The node could not read its route table.",
+};
+
+async function vrpsAndRoutes(answer, box) {
+  const vrpBox = el("div", { id: "vrps" }, el("p", { class: "muted" }, "Reading the VRPs…"));
+  const routeBox = el("div", { id: "routes" });
+  box.append(el("h3", {}, "VRPs"), vrpBox, el("h3", {}, "Announced routes and their validity (RFC 6811)"), routeBox);
+  let rpki;
+  try {
+    rpki = await api("api/rpki?q=" + encodeURIComponent(answer.query));
+  } catch (e) {
+    vrpBox.replaceChildren(el("p", { class: "error" }, e.message));
+    return;
+  }
+  const sources = (rpki.vrpSources || []).join(" and ");
+  if (!rpki.vrps.length) {
+    vrpBox.replaceChildren(el("p", { class: "muted" }, `No VRP known to this node (from ${sources}) covers ${rpki.query}.`));
+  } else {
+    vrpBox.replaceChildren(table(["AS", "Prefix", "Max length", "Relation", "From"],
+      rpki.vrps.map((v) => [`AS${v.asn}`, v.prefix, String(v.maxLength), v.relation || "", v.source]),
+      `${rpki.vrpCount} VRP(s) from ${sources}` + (rpki.vrpCount > rpki.vrps.length ? `; the first ${rpki.vrps.length} shown` : "")));
+  }
+  if (rpki.routesState !== "loaded") {
+    routeBox.replaceChildren(el("p", { class: "muted", id: "routes-note" }, ROUTES_STATE[rpki.routesState] || rpki.routesState,
+      rpki.routesProblem ? ` (${rpki.routesProblem})` : ""));
+    return;
+  }
+  if (!rpki.routes.length) {
+    routeBox.replaceChildren(el("p", { class: "muted" }, `No route in ${rpki.routeTable} is inside or covers ${rpki.query}.`));
+    return;
+  }
+  const word = { valid: "valid", invalid: "invalid", "not-found": "not found" };
+  const mark = (r) => el("span", { class: r.state === "valid" ? "ok" : r.state === "invalid" ? "warn" : "muted",
+    "data-state": r.state }, word[r.state] + (r.reason ? ` (${r.reason === "as" ? "wrong origin AS" : "too specific"})` : ""));
+  routeBox.replaceChildren(table(["Route", "Origin", "ROV state", "Decided by"],
+    rpki.routes.map((r) => [r.prefix, r.origin === null ? "none (AS_SET)" : `AS${r.origin}`, mark(r), r.vrps.join("; ")]),
+    `${rpki.routeCount} route(s) in ${rpki.routeTable}` + (rpki.routeCount > rpki.routes.length ? `; the first ${rpki.routes.length} shown` : "")));
+}
+
 function proof(answer) {
   if (!answer.proof) {
     if (answer.authoritativeUi) {
@@ -113,7 +157,7 @@ function resourceAnswer(answer) {
   const roaBox = el("div", { id: "rpki" });
   out.push(el("h2", {}, "RPKI"), roaBox);
   out.push(el("h2", {}, "Offline proof"), proof(answer));
-  rpki(answer, roaBox);
+  rpki(answer, roaBox).then(() => vrpsAndRoutes(answer, roaBox));
   return out;
 }
 

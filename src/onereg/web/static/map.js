@@ -95,10 +95,19 @@ function grid() {
   }
 }
 
+// What each colouring means, said under the legend.
+const NOTES = {
+  registry: "The registry IANA designated each block to.",
+  status: "Each block's status in its registry's records; space an RIR holds but has not given out is available.",
+  transfers: "Blocks moved by a transfer in a registry's log that this node follows (its own, or its verified mirrors): within one registry or between two, in the past year or earlier, or still in flight. A whole-map cell takes the colour most of its /20s have.",
+  rpki: "The share of each cell's addresses covered by a VRP this node knows: its own CA's ROAs and, where the node is given one, a file of validated VRPs.",
+};
+
 function legend() {
   legendBox.replaceChildren(...state.legends[state.mode].map((item, code) =>
     el("li", {}, el("span", { class: "swatch", "data-colour": item.colour }), item.label)));
   for (const swatch of legendBox.querySelectorAll(".swatch")) swatch.style.background = swatch.dataset.colour;
+  document.getElementById("legend-note").textContent = NOTES[state.mode] || "";
 }
 
 async function load() {
