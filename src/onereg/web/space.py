@@ -64,8 +64,9 @@ def _block_rows(afi: Afi, auth: RdapAuthority, records: list[Row]) -> list[dict[
         out.append(
             {
                 "range": str(res),
-                "start": block.start,
-                "end": block.end,
+                # numbers for the AS band (an IPv6 address does not fit JSON's numbers)
+                "start": block.start if afi is Afi.ASN else str(block.start),
+                "end": block.end if afi is Afi.ASN else str(block.end),
                 "registry": None if block.registry is None else block.registry.value,
                 "colour": LEGENDS["registry"][
                     0 if block.registry is None else REGISTRY_CODES[block.registry.value]
