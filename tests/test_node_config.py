@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,28 @@ def test_the_federation_file_is_checked_when_read(tmp_path: Path) -> None:
         read_federation(path)
     with pytest.raises(FederationFileError, match="no federation file"):
         read_federation(tmp_path / "missing.json")
+
+
+def test_the_explorers_route_table_and_vrp_file_are_read_back_and_checked(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    table = shared_data / "bgp" / "pyasn-data" / "ipasn_20140513.dat.gz"
+    vrps = shared_data / "rpki" / "vrp-exports" / "lacnic-roa-prefixes.csv"
+    config = replace(_config(tmp_path), route_table=table, vrps_file=vrps)
+    path = tmp_path / "node.toml"
+    path.write_text(config_toml(config))
+    loaded = load_config(path)
+    assert (loaded.route_table, loaded.vrps_file) == (table, vrps)
+    for wrong, named in (
+        (f'route_table = "{table}"', "[explorer] route_table: no such file"),
+        ("vrps = ", "[explorer] vrp: unknown setting"),
+    ):
+        path.write_text(
+            config_toml(config).replace(
+                wrong, wrong.replace(".dat.gz", ".dat.gz.missing").replace("vrps", "vrp")
+            )
+        )
+        with pytest.raises(ConfigError) as caught:
+            load_config(path)
+        assert str(path) in str(caught.value) and named in str(caught.value)
+    assert "[explorer]" not in config_toml(_config(tmp_path))  # none unless given

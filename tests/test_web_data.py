@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from onereg.core.resources import Afi, Resource
+from onereg.federation.guard import Deadline
+from onereg.rpki.routes import read_vrps
+from onereg.rpki.rov import validate_reference
 from onereg.web.explore import QueryError, parse_query, signer_of
-from onereg.web.tiles import CELLS, Intervals, MapData, TileError
+from onereg.web.rpkiview import RpkiView, overlapping
+from onereg.web.tiles import CELLS, LEGENDS, Coverage, Intervals, MapData, TileError
 
 
 def test_queries_read_as_resources_or_handles() -> None:
@@ -57,3 +64,71 @@ def test_a_tile_that_does_not_exist_is_refused_naming_it(mode: str, block: str) 
     with pytest.raises(TileError) as caught:
         _map().tile(mode, block)
     assert (mode if mode != "status" else block) in str(caught.value)
+
+
+def test_rpki_coverage_gives_each_cell_its_covered_share() -> None:
+    spans = [(0x0A000000, 0x0A0000FF), (0x0A000000, 0x0A00007F), (0x0A000100, 0x0A00017F)]
+    firsts = np.array([s for s, _ in spans], dtype=np.int64)
+    lasts = np.array([e for _, e in spans], dtype=np.int64)
+    coverage = Coverage.of(firsts, lasts)
+    assert list(coverage.starts) == [0x0A000000] and list(coverage.ends) == [0x0A00017F]
+    tile = coverage.tile("rpki", "10")
+    labels = [label for label, _ in LEGENDS["rpki"]]
+    assert labels[tile[0]] == "all covered by VRPs"  # 10.0.0.0/24
+    assert labels[tile[1]] == "50-74 % covered by VRPs"  # half of 10.0.1.0/24
+    assert tile[2] == 0 and set(coverage.tile("rpki", "11")) == {0}
+    whole = coverage.tile("rpki", "all")
+    assert labels[whole[10 << 8]] == "under 25 % covered by VRPs"  # 384 of 65,536 addresses
+    with pytest.raises(TileError, match="256"):
+        coverage.tile("rpki", "256")
+
+
+@pytest.fixture(scope="module")
+def rpki_view(shared_data: Path) -> RpkiView:
+    view = RpkiView(
+        shared_data / "no-ca" / "ca.sqlite",
+        shared_data / "rpki" / "vrp-exports" / "lacnic-roa-prefixes.csv",
+        shared_data / "bgp" / "pyasn-data" / "ipasn_20140513.dat.gz",
+    )
+    assert view.routes_state() == "loading"
+    view.start()
+    assert view.wait_loaded(60)
+    assert view.routes_state() == "loaded"
+    return view
+
+
+def test_rpki_lookup_states_match_rfc_6811_word_for_word(
+    rpki_view: RpkiView, shared_data: Path
+) -> None:
+    every = read_vrps(shared_data / "rpki" / "vrp-exports" / "lacnic-roa-prefixes.csv")
+    vrps = [
+        (int(every.v4.asn[i]), every.v4.prefix(i), int(every.v4.extra[i]))
+        for i in range(len(every.v4))
+    ]
+    checked = 0
+    for asn, prefix, _ in vrps[:: len(vrps) // 40]:
+        block = Resource.parse(prefix)
+        answer = rpki_view.about(block, Deadline.after(10))
+        assert any(v["prefix"] == prefix and v["asn"] == asn for v in answer["vrps"]), prefix
+        routes = [(r["prefix"], r["origin"]) for r in answer["routes"]]
+        for row, (state, _, _) in zip(
+            answer["routes"], validate_reference(vrps, routes), strict=True
+        ):
+            assert row["state"] == str(state), (prefix, row)
+            assert block.overlaps(Resource.parse(row["prefix"]))
+        checked += len(routes)
+    assert checked > 20  # real routes under real VRPs were judged
+    by_as = rpki_view.about(Resource(Afi.ASN, vrps[0][0], vrps[0][0]), Deadline.after(10))
+    assert vrps[0][1] in [v["prefix"] for v in by_as["vrps"]]
+    assert all(r["origin"] == vrps[0][0] for r in by_as["routes"])
+
+
+def test_ipv6_vrps_are_found_by_a_block_inside_or_around_them(rpki_view: RpkiView) -> None:
+    cols = rpki_view.vrps(Deadline.after(5)).columns.v6
+    prefix = Resource.parse(cols.prefix(0))
+    inside = Resource(Afi.IPV6, prefix.start, prefix.start)
+    around = Resource(Afi.IPV6, prefix.start & ~((1 << 100) - 1), prefix.end | ((1 << 100) - 1))
+    assert cols.prefix(0) in {cols.prefix(int(i)) for i in overlapping(cols, inside)}
+    assert 0 in set(overlapping(cols, around).tolist())
+    after = Resource(Afi.IPV6, prefix.end + 1, prefix.end + 1)
+    assert 0 not in set(overlapping(cols, after).tolist())

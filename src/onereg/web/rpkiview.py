@@ -124,6 +124,10 @@ class RpkiView:
         finally:
             self._loaded.set()
 
+    def wait_loaded(self, timeout: float) -> bool:
+        """Until the files are read (or failed): for tools and tests, never a request."""
+        return self._loaded.wait(timeout)
+
     def routes_state(self) -> str:
         """'none' (no table configured), 'loading', 'loaded' or 'failed'."""
         if self.route_table is None:
