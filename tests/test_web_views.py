@@ -187,3 +187,22 @@ def test_new_views_load_without_console_errors(served: Any, browser: Any) -> Non
         _wait(browser, ready)
         time.sleep(0.3)
         assert _errors(browser) == [], page
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_space_page_fits_phone_and_desktop_widths(served: Any, browser: Any, width: int) -> None:
+    fed, _, extras = served
+    try:
+        browser.set_window_size(width, 900)
+        for page, ready in (
+            ("space", "document.body.dataset.ready === 'space'"),
+            ("?q=" + extras.roa_prefix, "document.querySelector('#routes table')"),
+        ):
+            browser.get(_ui(fed, page))
+            _wait(browser, ready)
+            overflow = browser.execute_script(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, (width, page, overflow)
+    finally:
+        browser.set_window_size(1280, 1000)

@@ -49,6 +49,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         fed, records = webfed.build(Path(tmp) / "fed", SHARED)
+        extras = webfed.add_transfer_and_roa(fed, records, SHARED)  # a transfer, a ROA, a table
         try:
             webfed.serve(fed)
             ui = fed.urls["ripencc"] + "/ui/"
@@ -64,6 +65,13 @@ def main() -> None:
                 shoot(driver, f"{ui}map", "map", drawn.format("registry:all"))
                 shoot(driver, f"{ui}map?mode=status&block={first}", "map-status-slash8",
                       drawn.format(f"status:{first}"))  # fmt: skip
+                moved = int(extras.moved.split(".")[0])
+                shoot(driver, f"{ui}map?mode=transfers&block={moved}", "map-transfers-slash8",
+                      drawn.format(f"transfers:{moved}"))  # fmt: skip
+                shoot(driver, f"{ui}map?mode=rpki", "map-rpki", drawn.format("rpki:all"))
+                shoot(driver, f"{ui}space", "space", "document.body.dataset.ready === 'space'")
+                shoot(driver, f"{ui}?q={extras.roa_prefix}", "lookup-rpki",
+                      "document.querySelector('#routes table')")  # fmt: skip
                 fed_table = "document.querySelector('#federation table')"
                 shoot(driver, f"{ui}federation", "federation", fed_table)
                 shoot(
