@@ -10,6 +10,9 @@ lookup API under 8 concurrent users, on a RIPE NCC node holding its complete 201
   of real records, and holder handles) without think time, for `--seconds`. Latency is measured
   by the clients on loopback (so it is server time plus a fraction of a millisecond); target:
   p99 <= 200 ms.
+* RPKI lookups: the same 8 users asking `GET /ui/api/rpki?q=...` (the VRPs and the ROV state of
+  the announced routes in each block) of the node given RouteViews' 2014 table (512,621 routes,
+  `[explorer] route_table`).
 
 Run: nice -n 10 .venv/bin/python bench/bench_web.py [--seconds 20]
 """
@@ -34,6 +37,7 @@ sys.path.insert(0, str(BENCH))
 
 from localfed import LocalFederation  # noqa: E402
 from onereg.core.registries import RegistryId  # noqa: E402
+from onereg.federation.embedded import config_path  # noqa: E402
 from onereg.federation.importer import import_delegated_file  # noqa: E402
 from report import machine, table, write_section  # noqa: E402
 from test_web_ui import chrome  # noqa: E402
@@ -84,7 +88,9 @@ def map_timings(url: str, mode: str) -> list[dict[str, float]]:
             driver.quit()
 
 
-def lookup_load(url: str, asked: list[str], seconds: float) -> tuple[list[float], int]:
+def lookup_load(
+    url: str, asked: list[str], seconds: float, path: str = "/ui/api/lookup"
+) -> tuple[list[float], int]:
     """Latencies (ms) of every lookup of USERS users for `seconds`, and how many failed."""
     latencies: list[float] = []
     failures = [0]
@@ -97,7 +103,7 @@ def lookup_load(url: str, asked: list[str], seconds: float) -> tuple[list[float]
             while time.monotonic() < stop:
                 q = rng.choice(asked)
                 started = time.perf_counter()
-                answer = client.get(f"{url}/ui/api/lookup", params={"q": q})
+                answer = client.get(f"{url}{path}", params={"q": q})
                 took = (time.perf_counter() - started) * 1000
                 with lock:
                     latencies.append(took)
@@ -127,14 +133,22 @@ def main() -> None:
         print(f"importing RIPE NCC's {DATE} file ...")
         import_delegated_file(fed.data, source, None, only=RegistryId.RIPENCC)
         asked = queries(fed, 2000)
+        route_table = SHARED / "bgp" / "pyasn-data" / "ipasn_20140513.dat.gz"
+        with config_path(fed.root, RegistryId.RIPENCC).open("a") as toml:
+            toml.write(f'\n[explorer]\nroute_table = "{route_table}"\n')
         try:
             fed.start_all("iana", "ripencc", "arin")
             fed.wait_mirrored(("ripencc",), ("iana", "arin"))
             url = fed.urls["ripencc"]
             registry = map_timings(url, "registry")
             status = map_timings(url, "status")
+            transfers = map_timings(url, "transfers")
+            rpki = map_timings(url, "rpki")
             httpx.get(f"{url}/ui/api/lookup", params={"q": asked[0]}, timeout=60)
             latencies, failed = lookup_load(url, asked, args.seconds)
+            blocks = [q for q in asked if not q[:1].isalpha() or q.startswith("AS")]
+            httpx.get(f"{url}/ui/api/rpki", params={"q": blocks[0]}, timeout=60)
+            rpki_latencies, rpki_failed = lookup_load(url, blocks, args.seconds, "/ui/api/rpki")
             histories = []
             for q in asked[:20]:  # one visitor's history requests, one after another
                 started = time.perf_counter()
@@ -144,7 +158,8 @@ def main() -> None:
             fed.stop()
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     rows = []
-    for name, runs in (("registry", registry), ("status", status)):
+    maps = (("registry", registry), ("status", status), ("transfers", transfers), ("rpki", rpki))
+    for name, runs in maps:
         cold, warm = runs[0], runs[1:]
         warm_total = statistics.median(r["totalMs"] for r in warm)
         warm_draw = statistics.median(r["drawMs"] for r in warm)
@@ -161,6 +176,15 @@ def main() -> None:
             f"{len(latencies) / args.seconds:.0f}/s)",
             "p99 <= 200 ms",
             p99 <= 200 and failed == 0,
+        )
+    )
+    r50, r99 = percentile(rpki_latencies, 50), percentile(rpki_latencies, 99)
+    rows.append(
+        (
+            f"RPKI lookup API (VRPs, ROV of the table's routes), {USERS} users: p50 / p99",
+            f"{r50:.0f} / {r99:.0f} ms ({len(rpki_latencies)} lookups, {rpki_failed} failed)",
+            "p99 <= 200 ms",
+            r99 <= 200 and rpki_failed == 0,
         )
     )
     rows.append(
