@@ -13,7 +13,16 @@ from onereg.rpki.routes import read_vrps
 from onereg.rpki.rov import validate_reference
 from onereg.web.explore import QueryError, parse_query, signer_of
 from onereg.web.rpkiview import RpkiView, overlapping
-from onereg.web.tiles import CELLS, LEGENDS, Coverage, Intervals, MapData, TileError
+from onereg.web.tiles import (
+    CELLS,
+    LEGENDS,
+    TRANSFER_PRIORITY,
+    Coverage,
+    Intervals,
+    MapData,
+    TileError,
+    Touched,
+)
 
 
 def test_queries_read_as_resources_or_handles() -> None:
@@ -132,3 +141,20 @@ def test_ipv6_vrps_are_found_by_a_block_inside_or_around_them(rpki_view: RpkiVie
     assert 0 in set(overlapping(cols, around).tolist())
     after = Resource(Afi.IPV6, prefix.end + 1, prefix.end + 1)
     assert 0 not in set(overlapping(cols, after).tolist())
+
+
+def test_transfer_activity_colours_any_cell_a_transfer_touched() -> None:
+    rows = [
+        (0x0A010000, 0x0A0100FF, 1),  # 10.1.0.0/24 moved within a registry this year
+        (0x0A000000, 0x0A00FFFF, 2),  # 10.0.0.0/16 moved within a registry earlier
+        (0x0A010080, 0x0A0100FF, 5),  # half of that /24 in flight again
+    ]
+    touched = Touched.of(rows, TRANSFER_PRIORITY)
+    labels = [label for label, _ in LEGENDS["transfers"]]
+    whole = touched.tile("transfers", "all")
+    assert labels[whole[(10 << 8) + 1]] == "transfer in flight"  # a /24 shows in its /16
+    assert labels[whole[10 << 8]] == "moved within a registry, earlier"
+    assert whole[(10 << 8) + 2] == 0 and whole[(11 << 8) + 1] == 0
+    tile = touched.tile("transfers", "10")
+    assert labels[tile[256]] == "transfer in flight" and tile[257] == 0
+    assert all(labels[c] == "moved within a registry, earlier" for c in tile[:256])

@@ -36,7 +36,15 @@ from onereg.registry.node import RegistryNode
 from onereg.web.explore import QueryError, UiConfig, federation_summary, lookup, parse_query
 from onereg.web.rpkiview import RpkiView
 from onereg.web.space import SpaceCache
-from onereg.web.tiles import LEGENDS, Coverage, MapData, TileError, build_map, transfer_map
+from onereg.web.tiles import (
+    LEGENDS,
+    Coverage,
+    MapData,
+    TileError,
+    Touched,
+    build_map,
+    transfer_map,
+)
 
 PAGES = {"": "lookup.html", "map": "map.html", "federation": "federation.html",
          "transfers": "transfers.html"}  # fmt: skip
@@ -74,7 +82,7 @@ class MapCache:
         self.data = data
         self.rpki = rpki
         self._lock = threading.Lock()
-        self._maps: dict[str, tuple[Hashable, MapData | Coverage]] = {}
+        self._maps: dict[str, tuple[Hashable, MapData | Coverage | Touched]] = {}
         self._heads: tuple[int, ...] = ()
         self._checked = float("-inf")
         self._tiles: OrderedDict[tuple[str, str], tuple[bytes, str]] = OrderedDict()
@@ -104,7 +112,9 @@ class MapCache:
                     self._tiles.popitem(last=False)
             return found
 
-    def _build(self, auth: RdapAuthority, mode: str, deadline: Deadline) -> MapData | Coverage:
+    def _build(
+        self, auth: RdapAuthority, mode: str, deadline: Deadline
+    ) -> MapData | Coverage | Touched:
         if mode == "rpki":
             if self.rpki is None:
                 return Coverage.of(*(np.zeros(0, dtype=np.int64),) * 2)

@@ -236,18 +236,60 @@ def _transfer_rows(
 
 def transfer_map(
     data: DataDir, heads: tuple[int, ...], now: datetime, deadline: Deadline
-) -> MapData:
-    """Blocks moved by a transfer in any registry's log this node follows: a transfer in flight
-    shows over a finished one, a later finished one over an earlier one."""
+) -> Touched:
+    """Blocks moved by a transfer in any registry's log this node follows."""
     since = (now - timedelta(days=TRANSFER_RECENT_DAYS)).strftime("%Y-%m-%dT%H:%M:%S")
-    flying: list[tuple[int, int, int]] = []
-    done: list[tuple[int, int, int]] = []
+    rows: list[tuple[int, int, int]] = []
     for rid in RIRS:
         deadline.check()
-        more_flying, more_done = _transfer_rows(data, rid, since, deadline)
-        flying += more_flying
-        done += more_done
-    return MapData(heads, {"transfers": [Intervals.of(flying), Intervals.of(done)]})
+        flying, done = _transfer_rows(data, rid, since, deadline)
+        rows += flying + done
+    return Touched.of(rows, TRANSFER_PRIORITY)
+
+
+TRANSFER_PRIORITY = (5, 1, 3, 2, 4)  # in flight, then the past year's, then earlier ones
+
+
+@dataclass(frozen=True)
+class Touched:
+    """Intervals by category, for colourings where any part of a cell counts: a /24 moved in
+    a /16 shows on the whole map (a majority of samples would hide it). A cell takes the first
+    category of `priority` that touches it."""
+
+    spans: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]  # starts, ends sorted
+    priority: tuple[int, ...]
+
+    @classmethod
+    def of(cls, rows: list[tuple[int, int, int]], priority: tuple[int, ...]) -> Touched:
+        spans = {}
+        for code in priority:
+            mine = [(s, e) for s, e, c in rows if c == code]
+            starts = np.sort(np.array([s for s, _ in mine], dtype=np.int64))
+            ends = np.sort(np.array([e for _, e in mine], dtype=np.int64))
+            spans[code] = (starts, ends)
+        return cls(spans, priority)
+
+    def tile(self, mode: str, block: str) -> bytes:
+        firsts, size = _cells(block)
+        lasts = firsts + size - 1
+        out = np.zeros(CELLS, dtype=np.uint8)
+        for code in self.priority:
+            starts, ends = self.spans[code]
+            # intervals starting at or before the cell's end, minus those ended before it starts
+            touching = np.searchsorted(starts, lasts, side="right") - np.searchsorted(
+                ends, firsts, side="left"
+            )
+            out = np.where((out == 0) & (touching > 0), code, out).astype(np.uint8)
+        return out.tobytes()
+
+
+def _cells(block: str) -> tuple[npt.NDArray[np.int64], int]:
+    """The first address of each cell of a tile, and the cell's size."""
+    if block == "all":
+        return np.arange(CELLS, dtype=np.int64) << 16, 1 << 16
+    if block.isdigit() and int(block) <= 255:
+        return (int(block) << 24) + (np.arange(CELLS, dtype=np.int64) << 8), 256
+    raise TileError(f"map block {block[:16]!r}: 'all' or a /8 number 0..255")
 
 
 # --- RPKI coverage -------------------------------------------------------------------------------
@@ -289,12 +331,7 @@ class Coverage:
 
     def tile(self, mode: str, block: str) -> bytes:
         """Each cell's covered share in five steps (`LEGENDS["rpki"]`): 0 none, 5 all."""
-        if block == "all":
-            firsts, size = np.arange(CELLS, dtype=np.int64) << 16, 1 << 16
-        elif block.isdigit() and int(block) <= 255:
-            firsts, size = (int(block) << 24) + (np.arange(CELLS, dtype=np.int64) << 8), 256
-        else:
-            raise TileError(f"map block {block[:16]!r}: 'all' or a /8 number 0..255")
+        firsts, size = _cells(block)
         covered = self.covered_below(firsts + size) - self.covered_below(firsts)
         steps = np.clip(covered * 4 // size + 1, 1, 4)
         codes = np.where(covered == 0, 0, np.where(covered == size, 5, steps))

@@ -99,7 +99,7 @@ function grid() {
 const NOTES = {
   registry: "The registry IANA designated each block to.",
   status: "Each block's status in its registry's records; space an RIR holds but has not given out is available.",
-  transfers: "Blocks moved by a transfer in a registry's log that this node follows (its own, or its verified mirrors): within one registry or between two, in the past year or earlier, or still in flight. A whole-map cell takes the colour most of its /20s have.",
+  transfers: "Blocks moved by a transfer in a registry's log that this node follows (its own, or its verified mirrors): within one registry or between two, in the past year or earlier, or still in flight. A cell is coloured when any part of it was moved, by the latest kind of move (in flight first).",
   rpki: "The share of each cell's addresses covered by a VRP this node knows: its own CA's ROAs and, where the node is given one, a file of validated VRPs.",
 };
 
