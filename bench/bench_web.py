@@ -39,6 +39,7 @@ from localfed import LocalFederation  # noqa: E402
 from onereg.core.registries import RegistryId  # noqa: E402
 from onereg.federation.embedded import config_path  # noqa: E402
 from onereg.federation.importer import import_delegated_file  # noqa: E402
+from onereg.web.explore import parse_query  # noqa: E402
 from report import machine, table, write_section  # noqa: E402
 from test_web_ui import chrome  # noqa: E402
 
@@ -146,7 +147,7 @@ def main() -> None:
             rpki = map_timings(url, "rpki")
             httpx.get(f"{url}/ui/api/lookup", params={"q": asked[0]}, timeout=60)
             latencies, failed = lookup_load(url, asked, args.seconds)
-            blocks = [q for q in asked if not q[:1].isalpha() or q.startswith("AS")]
+            blocks = [q for q in asked if not isinstance(parse_query(q), str)]  # no handles
             httpx.get(f"{url}/ui/api/rpki", params={"q": blocks[0]}, timeout=60)
             rpki_latencies, rpki_failed = lookup_load(url, blocks, args.seconds, "/ui/api/rpki")
             histories = []
