@@ -13,7 +13,7 @@ function percent(share) {
 
 function blockTable(rows, family) {
   return table(["IANA block", "Registry", "IANA status", "Date", "Records", "Holders", "Held", "First record"],
-    rows.map((b) => [b.range, b.registry || b.designation, b.ianaStatus, b.date, String(b.records),
+    rows.map((b) => [el("a", { href: lookupHref(b.range) }, b.range), b.registry || b.designation, b.ianaStatus, b.date, String(b.records),
       String(b.holders), percent(b.heldShare),
       b.first ? el("a", { href: lookupHref(b.first), "data-first": b.first, class: `first-${family}` },
         `${b.first} (${b.firstHolder})`) : ""]));
