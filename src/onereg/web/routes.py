@@ -86,6 +86,8 @@ class MapCache:
         self._heads: tuple[int, ...] = ()
         self._checked = float("-inf")
         self._tiles: OrderedDict[tuple[str, str], tuple[bytes, str]] = OrderedDict()
+        # in every ETag: a key's hash (a CA's data_version, a head) may repeat after a restart
+        self._started = time.time_ns() & 0xFFFFFFFF
 
     def tile(
         self, auth: RdapAuthority, mode: str, block: str, deadline: Deadline
@@ -106,7 +108,7 @@ class MapCache:
             wanted = (mode, block)
             found = self._tiles.get(wanted)
             if found is None:
-                etag = f'"{mode}-{hash(key) & 0xFFFFFFFF:x}-{block}"'
+                etag = f'"{mode}-{self._started:x}-{hash(key) & 0xFFFFFFFF:x}-{block}"'
                 found = self._tiles[wanted] = (held[1].tile(mode, block), etag)
                 if len(self._tiles) > MAX_TILES:
                     self._tiles.popitem(last=False)
