@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import numpy as np
@@ -9,10 +10,10 @@ import pytest
 
 from onereg.core.resources import Afi, Resource
 from onereg.federation.guard import Deadline
-from onereg.rpki.routes import read_vrps
+from onereg.rpki.routes import read_routes, read_vrps
 from onereg.rpki.rov import validate_reference
 from onereg.web.explore import QueryError, parse_query, signer_of
-from onereg.web.rpkiview import RpkiView, overlapping
+from onereg.web.rpkiview import PrefixIndex, RpkiView, overlapping
 from onereg.web.tiles import (
     CELLS,
     LEGENDS,
@@ -158,3 +159,20 @@ def test_transfer_activity_colours_any_cell_a_transfer_touched() -> None:
     tile = touched.tile("transfers", "10")
     assert labels[tile[256]] == "transfer in flight" and tile[257] == 0
     assert all(labels[c] == "moved within a registry, earlier" for c in tile[:256])
+
+
+def test_the_prefix_index_finds_the_same_routes_as_a_full_scan(shared_data: Path) -> None:
+    routes = read_routes(shared_data / "bgp" / "pyasn-data" / "ipasn_20140513.dat.gz").v4
+    index = PrefixIndex(routes)
+    rng = random.Random(6811)
+    picks = [int(i) for i in rng.sample(range(len(routes)), 150)]
+    blocks = [Resource.parse(routes.prefix(i)) for i in picks]  # exactly a route
+    blocks += [Resource(Afi.IPV4, b.start + 1, b.start + 1) for b in blocks[:50]]  # inside one
+    blocks += [Resource.parse(f"{b.start >> 24}.0.0.0/8") for b in blocks[:20]]  # around many
+    blocks += [Resource(Afi.IPV4, 0, 0xFFFFFFFF), Resource.parse("0.0.0.0/32")]
+    found = 0
+    for block in blocks:
+        fast = sorted(index.overlapping(block).tolist())
+        assert fast == overlapping(routes, block).tolist(), block
+        found += len(fast)
+    assert found > len(blocks)  # real routes were found, not only empty answers

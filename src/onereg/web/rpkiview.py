@@ -41,12 +41,46 @@ class Vrps:
 
     columns: VrpSet
     sources: dict[int, list[str]]  # family -> per-row source ("ROA <file> of <holder>" / file)
+    index: PrefixIndex  # of the IPv4 columns
 
     def ipv4_spans(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Each IPv4 VRP's first and last address."""
         cols = self.columns.v4
         first = cols.hi.astype(np.int64)
         return first, first + (np.int64(1) << (32 - cols.length.astype(np.int64))) - 1
+
+
+class PrefixIndex:
+    """IPv4 prefixes sorted by first address, for `overlapping` in O(log n): the prefixes
+    inside the block start within it (one range of the sorted firsts), and those covering it
+    are at most one per length (33 exact-key searches), so a lookup does not scan a full table.
+    """
+
+    def __init__(self, cols: PrefixColumns) -> None:
+        first = cols.hi.astype(np.int64)
+        self.order = np.argsort(first, kind="stable")
+        self.firsts = first[self.order]
+        keys = first * 64 + cols.length.astype(np.int64)
+        self.key_order = np.argsort(keys, kind="stable")
+        self.keys = keys[self.key_order]
+
+    def overlapping(self, res: Resource) -> Indices:
+        """The same rows as `overlapping(cols, res)`, in first-address order."""
+        lo = np.searchsorted(self.firsts, res.start, side="left")
+        hi = np.searchsorted(self.firsts, res.end, side="right")
+        lengths = np.arange(33, dtype=np.int64)
+        heads = (res.start >> (32 - lengths)) << (32 - lengths)  # res.start's covering prefixes
+        wanted = (heads * 64 + lengths)[heads < res.start]
+        left = np.searchsorted(self.keys, wanted, side="left")
+        right = np.searchsorted(self.keys, wanted, side="right")
+        covering = [self.key_order[a:b] for a, b in zip(left.tolist(), right.tolist(), strict=True)]
+        return np.concatenate([*covering, self.order[lo:hi]]).astype(np.intp)
+
+
+def _find(cols: PrefixColumns, index: PrefixIndex | None, res: Resource) -> Indices:
+    return (
+        index.overlapping(res) if index is not None and cols.family == 4 else overlapping(cols, res)
+    )
 
 
 def overlapping(cols: PrefixColumns, res: Resource) -> Indices:
@@ -103,6 +137,7 @@ class RpkiView:
         self._vrps: Vrps | None = None
         self._file_vrps: tuple[VrpSet, list[str], list[str]] | None = None
         self._routes: RouteSet | None = None
+        self._route_index: PrefixIndex | None = None
         self._problem: str | None = None
         self._loaded = threading.Event()
 
@@ -118,7 +153,9 @@ class RpkiView:
                 name = f"VRP file {self.vrps_file.name}"
                 self._file_vrps = (found, [name] * len(found.v4), [name] * len(found.v6))
             if self.route_table is not None:
-                self._routes = read_routes(self.route_table, max_records=MAX_TABLE_ROUTES)
+                routes = read_routes(self.route_table, max_records=MAX_TABLE_ROUTES)
+                self._route_index = PrefixIndex(routes.v4)
+                self._routes = routes
         except (OSError, ValueError) as exc:
             self._problem = f"{exc}"
         finally:
@@ -177,10 +214,11 @@ class RpkiView:
             6: [lb for (_, p, _), lb in zip(rows, labels, strict=True) if ":" in p],
         }
         if self._file_vrps is None:
-            return Vrps(own, own_sources)
+            return Vrps(own, own_sources, PrefixIndex(own.v4))
         found, v4, v6 = self._file_vrps
         merged = VrpSet(_concat(own.v4, found.v4), _concat(own.v6, found.v6))
-        return Vrps(merged, {4: own_sources[4] + v4, 6: own_sources[6] + v6})
+        sources = {4: own_sources[4] + v4, 6: own_sources[6] + v6}
+        return Vrps(merged, sources, PrefixIndex(merged.v4))
 
     def about(self, res: Resource, deadline: Deadline) -> dict[str, Any]:
         """The lookup's RPKI section for an address block or AS numbers."""
@@ -207,14 +245,14 @@ class RpkiView:
     def _about_block(self, vrps: Vrps, res: Resource) -> dict[str, Any]:
         family = _family(res.afi)
         cols = vrps.columns.family(family)
-        rows = overlapping(cols, res)
+        rows = _find(cols, vrps.index, res)
         near = _subset(cols, rows)
         listed = [_vrp_row(near, i, vrps.sources[family][int(r)], res) for i, r in enumerate(rows)]
         out: dict[str, Any] = {"vrps": listed[:MAX_SHOWN], "vrpCount": len(listed)}
         routes = self._routes
         if routes is not None:
             table = routes.family(family)
-            hits = overlapping(table, res)
+            hits = _find(table, self._route_index, res)
             shown = _subset(table, hits[:MAX_SHOWN])
             out["routes"] = _validated(near, shown, family)
             out["routeCount"] = len(hits)
@@ -242,7 +280,10 @@ class RpkiView:
                 cols = vrps.columns.family(family)
                 covering = np.unique(
                     np.concatenate(
-                        [overlapping(cols, _prefix_resource(shown, i)) for i in range(len(shown))]
+                        [
+                            _find(cols, vrps.index, _prefix_resource(shown, i))
+                            for i in range(len(shown))
+                        ]
                         or [np.zeros(0, dtype=np.intp)]
                     )
                 )
