@@ -138,12 +138,16 @@ def _route_inside(table: Path, rows: list[RealRecord]) -> tuple[str, int, RealRe
 
 
 def add_transfer_and_roa(
-    fed: LocalFederation, records: dict[str, list[RealRecord]], shared_data: Path
+    fed: LocalFederation,
+    records: dict[str, list[RealRecord]],
+    shared_data: Path,
+    vrps: Path | None = None,
 ) -> Extras:
     """Before the nodes start: a /24 of a real RIPE NCC block moved to another real holder
     (an intra-registry transfer, signed by both), a ROA from RIPE NCC's CA for a real route
     of the 2014 table inside another real RIPE NCC block, and that table named as the RIPE NCC
-    node's route table (`[explorer] route_table` in its node.toml)."""
+    node's route table (`[explorer] route_table` in its node.toml), and `vrps` as its file of
+    validated VRPs when given."""
     ripe = [r for r in records["ripencc"] if r.afi == "ipv4" and r.value >= 512]
     source = ripe[0]
     recipient = next(r.holder for r in ripe if r.holder != source.holder)
@@ -172,4 +176,6 @@ def add_transfer_and_roa(
             ca.close()
     with path.open("a") as toml:
         toml.write(f'\n[explorer]\nroute_table = "{table}"\n')
+        if vrps is not None:
+            toml.write(f'vrps = "{vrps}"\n')
     return Extras(moved, prefix, origin, table)

@@ -49,7 +49,9 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         fed, records = webfed.build(Path(tmp) / "fed", SHARED)
-        extras = webfed.add_transfer_and_roa(fed, records, SHARED)  # a transfer, a ROA, a table
+        # a transfer, a ROA, the 2014 table and LACNIC's real VRP export
+        vrps = SHARED / "rpki" / "vrp-exports" / "lacnic-roa-prefixes.csv"
+        extras = webfed.add_transfer_and_roa(fed, records, SHARED, vrps)
         try:
             webfed.serve(fed)
             ui = fed.urls["ripencc"] + "/ui/"
