@@ -109,7 +109,8 @@ def test_rpki_colouring_shows_the_block_covered_by_a_roa(served: Any, browser: A
     _map_of(browser, fed, "rpki", route.start)
     colour, tip = _cell_colour(browser, route.start)
     share = min(route.size, 256) / 256  # the route's share of its /24
-    label = "all covered by VRPs" if share == 1 else f"{int(share * 4) * 25}"
+    steps = ("under 25", "25-49", "50-74", "75-99")
+    label = "all covered by VRPs" if share == 1 else steps[int(share * 4)]
     want = next(item for item in legend if item["label"].startswith(label))
     assert colour == want["colour"] and tip.endswith(want["label"]), (colour, tip)
     outside = route.end + 1 if route.size >= 256 else route.start + 256  # the next /24
