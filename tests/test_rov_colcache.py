@@ -168,12 +168,27 @@ def test_a_damaged_entry_or_one_of_other_reader_code_is_not_used(
     assert len(_entries(cache)) == 2  # not the old entry: a new one beside it
 
 
-def test_the_cache_keeps_its_newest_entries(table_bytes: bytes, tmp_path: Path) -> None:
+def test_the_cache_keeps_the_entries_used_last(
+    table_bytes: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = ColumnCache(tmp_path / "cache", keep=2)
     lines = table_bytes.splitlines(keepends=True)
-    for n in range(4):
+    paths = []
+    for n in range(3):
         path = tmp_path / f"t{n}.txt"
         path.write_bytes(b"".join(lines[: 20 + n]))
+        paths.append(path)
         read_routes(path, cache=cache)
         _same(read_routes(path, cache=cache), read_prefix_origin_lines(path))
-    assert len(_entries(cache)) == 2
+        for entry in _entries(cache):  # distinct times whatever the file system's clock grain
+            os.utime(entry, ns=(0, entry.stat().st_mtime_ns - 10**9))
+    assert len(_entries(cache)) == 2  # t0's entry went when t2's came
+    read_routes(paths[1], cache=cache)  # a hit: t1's entry is now the one used last
+    extra = tmp_path / "t3.txt"
+    extra.write_bytes(b"".join(lines[:30]))
+    read_routes(extra, cache=cache)  # t2's entry goes, t1's stays
+    with monkeypatch.context() as patched:
+        _no_parsing(patched)
+        _same(read_routes(paths[1], cache=cache), read_prefix_origin_lines(paths[1]))
+        with pytest.raises(AssertionError):
+            read_routes(paths[2], cache=cache)

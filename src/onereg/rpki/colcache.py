@@ -63,15 +63,20 @@ class ColumnCache:
         return hashlib.sha256(f"{reader}\n{file_digest(path)}".encode()).hexdigest()
 
     def load(self, key: str) -> Families | None:
-        """The columns stored under `key`, or None (absent, damaged or of another key)."""
+        """The columns stored under `key`, or None (absent, damaged or of another key). A hit
+        is touched, so that pruning drops the entries least recently used."""
+        entry = self.folder / f"{key}{_SUFFIX}"
         try:
-            data = (self.folder / f"{key}{_SUFFIX}").read_bytes()
+            data = entry.read_bytes()
         except OSError:
             return None
         try:
-            return _decode(data, key)
+            found = _decode(data, key)
         except (ValueError, KeyError, TypeError, IndexError):
             return None
+        with suppress(OSError):
+            os.utime(entry)
+        return found
 
     def store(self, key: str, families: Families, source: Path) -> None:
         """Write the entry atomically; a cache that cannot be written is no error (the next
