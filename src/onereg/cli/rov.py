@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from onereg.cli.progress import steps
+from onereg.cli.settings import Settings
+from onereg.rpki.colcache import ColumnCache
 from onereg.rpki.rov import OutputFormat, RouteFormat, State, rov_command
 
 console = Console(stderr=True)
@@ -64,7 +66,15 @@ console = Console(stderr=True)
     "--max-records", type=int, default=None, help="Stop after this many routes (default: all)."
 )
 @click.option("--allow-truncated", is_flag=True, help="Accept a cut-off MRT file.")
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Parse every file again instead of loading what an earlier run read from the same "
+    "bytes (<data-dir>/cache/rov/).",
+)
+@click.pass_obj
 def rov(
+    settings: Settings,
     vrp_paths: tuple[Path, ...],
     routes: tuple[Path, ...],
     route_format: str,
@@ -73,6 +83,7 @@ def rov(
     only: tuple[str, ...],
     max_records: int | None,
     allow_truncated: bool,
+    no_cache: bool,
 ) -> None:
     """Validate the origins of routes (RouteViews/RIS tables, bgpdump -m text, MRT) against
     VRPs; a summary table, and per-route CSV or JSON with the VRPs that decided each."""
@@ -97,6 +108,7 @@ def rov(
             max_records=max_records,
             allow_truncated=allow_truncated,
             step=advance,
+            cache=None if no_cache else ColumnCache(settings.data_dir / "cache" / "rov"),
         )
     header, *rows = done.summary
     table = Table(title="Route origin validation (RFC 6811)", title_justify="left")

@@ -366,7 +366,6 @@ def validate_cmd(
     rpki-client's JSON and CSV. Every rejected object is listed with its reason."""
     from rich.table import Table
 
-    from onereg.rpki.fetch import Prefer, fetch_and_validate
     from onereg.rpki.validate import validate
     from onereg.rpki.vrp import to_csv, to_json
 
@@ -378,7 +377,9 @@ def validate_cmd(
         advance("validating" if repo is not None else "fetching and validating")
         if repo is not None:
             result = validate(list(tals), repo, when, workers=pool)
-        else:
+        else:  # the fetcher's HTTP stack costs 0.1-0.2 s of imports: only when fetching
+            from onereg.rpki.fetch import Prefer, fetch_and_validate
+
             mode: Prefer = "rsync" if prefer == "rsync" else "rrdp"
             result = fetch_and_validate(list(tals), cache, when, mode, ca_bundle, workers=pool)
         failure = validation_failure(result, list(tals), repo)

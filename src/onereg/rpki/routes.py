@@ -23,15 +23,18 @@ from __future__ import annotations
 
 import bz2
 import csv
+import functools
 import gzip
+import hashlib
 import io
 import lzma
 import signal
 import struct
+import sys
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, Literal, cast
+from typing import IO, TYPE_CHECKING, Any, Literal, cast
 
 import orjson
 
@@ -46,6 +49,9 @@ from onereg.rpki.rov_index import (
     parse_prefix,
     vrp_row,
 )
+
+if TYPE_CHECKING:
+    from onereg.rpki.colcache import ColumnCache
 
 __all__ = [
     "RovInputError",
@@ -419,26 +425,67 @@ def _concat(sets: Sequence[RouteSet]) -> RouteSet:
     return RouteSet(join([s.v4 for s in sets], 4), join([s.v6 for s in sets], 6))
 
 
+def _vrps_as_routes(read: Callable[[Path], VrpSet], path: Path) -> RouteSet:
+    """The cache holds two families of columns whatever they mean."""
+    vrps = read(path)
+    return RouteSet(vrps.v4, vrps.v6)
+
+
+def _cached(
+    cache: ColumnCache | None, reader: str, path: Path, read: Callable[[], RouteSet]
+) -> RouteSet:
+    """`read()`, or what it gave for these bytes before; only successful reads are kept."""
+    if cache is None:
+        return read()
+    try:
+        key = cache.key(f"{reader}\n{_reader_stamp()}", path)
+    except OSError:
+        return read()  # the reader names the file and what is wrong with it
+    found = cache.load(key)
+    if found is not None:
+        return RouteSet(*found)
+    fresh = read()
+    cache.store(key, (fresh.v4, fresh.v6), path)
+    return fresh
+
+
+@functools.cache
+def _reader_stamp() -> str:
+    """A digest of the readers' own code: a cache entry made by other code is never used."""
+    from onereg.rpki import colcache, fastread, rov_index
+
+    digest = hashlib.sha256()
+    for module in (sys.modules[__name__], fastread, rov_index, colcache):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    return digest.hexdigest()
+
+
 def read_routes(
     paths: Path | Sequence[Path],
     *,
     fmt: Literal["auto", "prefix-origin", "bgpdump", "mrt"] = "auto",
     max_records: int | None = None,
     allow_truncated: bool = False,
+    cache: ColumnCache | None = None,
 ) -> RouteSet:
     """Read one or more route files, each in its own (sniffed) format, into one set.
     `allow_truncated` only concerns MRT (text readers stop at a cut-off compressed stream
-    with an error either way)."""
+    with an error either way). With a `cache`, a file whose bytes were read before by the
+    same reader is loaded from it (`colcache`)."""
     path_list = [paths] if isinstance(paths, Path) else list(paths)
     sets = []
     for path in path_list:
         kind = sniff_route_format(path) if fmt == "auto" else fmt
-        if kind == "mrt":
-            sets.append(read_mrt(path, max_records=max_records, allow_truncated=allow_truncated))
-        elif kind == "bgpdump":
-            sets.append(read_bgpdump(path, max_records=max_records))
-        else:
-            sets.append(read_prefix_origin(path, max_records=max_records))
+
+        def read(path: Path = path, kind: str = kind) -> RouteSet:
+            if kind == "mrt":
+                return read_mrt(path, max_records=max_records, allow_truncated=allow_truncated)
+            if kind == "bgpdump":
+                return read_bgpdump(path, max_records=max_records)
+            return read_prefix_origin(path, max_records=max_records)
+
+        reader = f"routes {kind} max_records={max_records} truncated={allow_truncated}"
+        sets.append(_cached(cache, reader, path, read))
     if not sets:
         raise ValueError("no route files given")
     return _concat(sets)
@@ -615,9 +662,13 @@ def read_vrps_csv_lines(path: Path, builder: _VrpBuilder | None = None) -> VrpSe
 
 
 def read_vrps(
-    paths: Path | Sequence[Path], *, fmt: Literal["auto", "json", "csv"] = "auto"
+    paths: Path | Sequence[Path],
+    *,
+    fmt: Literal["auto", "json", "csv"] = "auto",
+    cache: ColumnCache | None = None,
 ) -> VrpSet:
-    """Read and merge VRP files; JSON or CSV by name, else by first character."""
+    """Read and merge VRP files; JSON or CSV by name, else by first character. With a
+    `cache`, a file whose bytes were read before is loaded from it (`colcache`)."""
     path_list = [paths] if isinstance(paths, Path) else list(paths)
     if not path_list:
         raise ValueError("no VRP files given")
@@ -626,7 +677,9 @@ def read_vrps(
         kind = fmt
         if kind == "auto":
             kind = _sniff_vrp_format(path)
-        sets.append(read_vrps_json(path) if kind == "json" else read_vrps_csv(path))
+        read = read_vrps_json if kind == "json" else read_vrps_csv
+        found = _cached(cache, f"vrps {kind}", path, functools.partial(_vrps_as_routes, read, path))
+        sets.append(VrpSet(found.v4, found.v6))
     if len(sets) == 1:
         return sets[0]
     merged = _concat([RouteSet(s.v4, s.v6) for s in sets])  # file order within each family

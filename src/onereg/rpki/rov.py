@@ -25,7 +25,7 @@ import ipaddress
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import orjson
@@ -43,6 +43,9 @@ from onereg.rpki.rov_index import (
     routes_from_tuples,
     vrps_from_tuples,
 )
+
+if TYPE_CHECKING:
+    from onereg.rpki.colcache import ColumnCache
 
 __all__ = [
     "FamilyResult",
@@ -320,22 +323,28 @@ def rov_command(
     max_records: int | None = None,
     allow_truncated: bool = False,
     step: Callable[[str], None] | None = None,
+    cache: ColumnCache | None = None,
 ) -> RovCommandResult:
     """The body of `onereg rov`: read VRPs and routes, validate, optionally write per-route rows.
 
     `max_records` caps each route file (MRT: records, text: lines with routes) and
     `allow_truncated` accepts a cut-off MRT file. `only` filters the written rows by state
     (e.g. just the invalid ones); the summary always counts everything. CSV goes to a text
-    stream, JSON to a binary one. `step` hears the name of each step as it starts.
+    stream, JSON to a binary one. `step` hears the name of each step as it starts. `cache`
+    keeps the columns read from each file, for the next run on the same bytes.
     """
     from onereg.rpki.routes import read_routes, read_vrps
 
     say = step or (lambda _: None)  # progress: the step now under way
     say("reading VRPs")
-    vrps = read_vrps(vrp_paths, fmt=vrp_format)
+    vrps = read_vrps(vrp_paths, fmt=vrp_format, cache=cache)
     say("reading routes")
     routes = read_routes(
-        route_paths, fmt=route_format, max_records=max_records, allow_truncated=allow_truncated
+        route_paths,
+        fmt=route_format,
+        max_records=max_records,
+        allow_truncated=allow_truncated,
+        cache=cache,
     )
     say("validating")
     result = validate_routes(vrps, routes)
