@@ -17,7 +17,8 @@ records; `--registry lacnic` for LACNIC's, 57,841) and ARIN (a recipient with on
   of the registry under test to ARIN, each timed until ARIN has registered the block;
 * **load + attacks**: the same, with every attack of issue 12 running at once (see ATTACKS).
 
-Each node's RSS (and the RTR server's) is sampled from /proc every 0.2 s.
+Each node's RSS (and the RTR server's, and the node under test's whois and worker processes) is
+sampled from /proc every 0.2 s.
 
 Expected public query rate of one RIR node (EXPECTED below): RIRs do not publish per-second
 query figures. The one published measurement found: APNIC's whois served about 16 million
