@@ -1217,9 +1217,13 @@ def section(registry: str, seconds: float, setup: Setup, phases: list[Phase]) ->
         f"{ATTACKER_NICE} nice levels below the load generators, which share their core: on "
         "the Internet they are other hosts, and here the latency measured would otherwise be "
         "the load generator's own wait for the core.",
-        f"- **Memory**: RSS of each node process and the RTR server every 0.2 s; bound "
+        "- **Memory and CPU**: of each node process, the RTR server, and the whois and worker "
+        "processes of the node under test (they share its core), RSS every 0.2 s; bound "
         f"{RSS_BOUND_MB:,} MB per process (a node host with 2 GB keeps room for the OS, the RTR "
         "server and SQLite's page cache).",
+        "- **Time before the app**: the node's request histogram starts when its app is "
+        "called; what a request waited before (accept, reading, a busy event loop) shows in "
+        "the event-loop lag row, a timer the node sets every 50 ms.",
         "- **Reading it**: the load generator row says whether the offered rate was reached "
         "(a p99 of seconds means the generator itself was starved of CPU: the machine, not "
         "only the node, was saturated); the load average says how shared the machine was "
