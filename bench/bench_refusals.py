@@ -8,7 +8,10 @@ per admitted one-request connection (the legitimate path must not get dearer):
 
 * HTTP: uvicorn with the node's guarded protocol (`http.connections.server_config`, default
   `[limits]`) and a one-route app, in a process of its own;
-* RTR: `onereg rtr serve --vrps FILE` (500 real VRPs), as a user starts it, at nice 0.
+* RTR: `onereg rtr serve --vrps FILE` (500 real VRPs), as a user starts it, at nice 0;
+* whois: the node's whois service (`whois.start_whois`, default `[limits]`) on a node of
+  32,768 delegations, one query per connection as whois clients send them, under uvloop (as
+  `onereg serve`'s whois process runs it) and under asyncio's own loop (as it ran before).
 
 The attacker holds the per-address cap's worth of connections from 127.66.0.x, then opens
 connections from the same address one after another, each read to the server's close.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import socket
 import statistics
@@ -74,6 +78,36 @@ if sys.argv[2] == "protocol":
 uvicorn.Server(config).run()
 """
 ROUNDS = 7  # each figure is the median of this many rounds, the servers measured in turn
+
+# argv: node path, port, "uvloop" or "asyncio"
+WHOIS_SERVER = """
+import asyncio
+import sys
+from pathlib import Path
+from onereg.core.registries import RegistryId
+from onereg.federation.guard import BoundedWork
+from onereg.federation.node_config import Limits
+from onereg.registry.node import RegistryNode
+from onereg.whois import start_whois
+
+class NoAuthority:
+    def authoritative(self, afi, number):
+        return None
+
+async def main():
+    node = RegistryNode.open(RegistryId.RIPENCC, Path(sys.argv[1]))
+    limits = Limits()
+    work = BoundedWork(limits.query_workers, limits.query_deadline)
+    await start_whois(lambda: node, NoAuthority, {}, "127.0.0.1", int(sys.argv[2]), limits,
+                      work=work)
+    await asyncio.Event().wait()
+
+if sys.argv[3] == "uvloop":
+    import uvloop
+    uvloop.run(main())
+else:
+    asyncio.run(main())
+"""
 
 
 def free_port() -> int:
@@ -233,6 +267,45 @@ def rtr_probes(count: int, tmp: Path, procs: list[subprocess.Popen[bytes]]) -> l
     ]
 
 
+def whois_node(path: Path) -> None:
+    """A node of 32,768 /24 delegations of one holder, for the whois probes."""
+    from onereg.core.registries import RegistryId
+    from onereg.registry import events as ev
+    from onereg.registry.node import RegistryNode
+
+    def record(b: int, c: int) -> ev.Item:
+        start = f"2.{b}.{c}.0"
+        fields = {"afi": "ipv4", "start": start, "value": 256, "cc": "NL", "date": "20100101"}
+        fields |= {"status": "allocated", "holder": "H1", "opaque": "H1", "ext": []}
+        return (ev.DELEGATION_ADDED, fields)
+
+    with RegistryNode.open(RegistryId.RIPENCC, path) as node:
+        node.append([(ev.HOLDER_REGISTERED, {"handle": "H1", "name": "Holder", "cc": "NL"})])
+        node.append([record(b, c) for b in range(256) for c in range(0, 256, 2)], batch=True)
+
+
+def whois_probes(count: int, tmp: Path, procs: list[subprocess.Popen[bytes]]) -> list[Probe]:
+    path = tmp / "whois.sqlite"
+    whois_node(path)
+    probes = []
+    for loop, what in (("uvloop", "uvloop (as served now)"), ("asyncio", "asyncio's loop")):
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-c", WHOIS_SERVER, str(path), str(port), loop])
+        wait_listening(port, proc)
+        procs.append(proc)
+
+        def query(port: int = port) -> bytes:
+            i = next(ASKED)
+            s = connect(port, "127.66.3.1")
+            s.sendall(f"2.{i % 256}.{i * 2 % 256}.1\r\n".encode())
+            return read_to_close(s)
+
+        name = f"whois, {what}: one query on its own connection (an inetnum answered)"
+        probes.append(Probe(name, proc.pid, query, b"inetnum", count))
+    return probes
+
+
+ASKED = itertools.count()  # a different address in each whois query
 procs_hold: list[socket.socket] = []  # the cap's worth of connections each attacker holds
 
 
@@ -246,6 +319,7 @@ def main() -> None:
         try:
             per_round = max(1, args.count // ROUNDS)
             probes = http_probes(per_round, procs) + rtr_probes(per_round, Path(tmp), procs)
+            probes += whois_probes(max(1, per_round // 3), Path(tmp), procs)
             time.sleep(0.5)
             for _ in range(ROUNDS):
                 for probe in probes:
