@@ -465,9 +465,10 @@ class CurrentLogKeys:
     """`current_log_keys` of every peer, read from a mirror again only when its files changed.
 
     A witness asks for them on every cosign request, on the node's event loop: opening each
-    peer's mirror (five of them) took about 15 ms there, a stall every RDAP client then
-    waited through (bench/bench_hardening.py). Checking the files takes microseconds; a mirror
-    that ingested anything (a rotation included) is read again before the next answer."""
+    peer's mirror (five of them; 0.7 ms of CPU and about 3 ms in all each, measured on a
+    busy machine) stalled the loop for every RDAP client then waiting. Checking the files
+    takes microseconds; a mirror that ingested anything (a rotation included) is read again
+    before the next answer."""
 
     def __init__(self, mirrors: DataDir, peers: list[NodeInfo]) -> None:
         self.mirrors, self.peers = mirrors, peers
