@@ -17,7 +17,8 @@ records; `--registry lacnic` for LACNIC's, 57,841) and ARIN (a recipient with on
   of the registry under test to ARIN, each timed until ARIN has registered the block;
 * **load + attacks**: the same, with every attack of issue 12 running at once (see ATTACKS).
 
-Each node's RSS (and the RTR server's) is sampled from /proc every 0.2 s.
+Each node's RSS (and the RTR server's, and the node under test's whois and worker processes) is
+sampled from /proc every 0.2 s.
 
 Expected public query rate of one RIR node (EXPECTED below): RIRs do not publish per-second
 query figures. The one published measurement found: APNIC's whois served about 16 million
@@ -297,7 +298,28 @@ def _start(setup: Setup, progress: Callable[[str], None]) -> None:
             raise RuntimeError("RTR server: " + (fed.root / "rtr.log").read_text()[-1500:])
         time.sleep(0.2)
     setup.pids = {r: p.pid for r, p in fed.procs.items()} | {"rtr": setup.rtr.pid}
-    warm_up(setup)
+    warm_up(setup)  # the first RDAP lookup starts the node's worker process
+    setup.pids |= helpers_of(setup.target, fed.procs[setup.target].pid)
+
+
+def helpers_of(name: str, pid: int) -> dict[str, int]:
+    """The node's helper processes (its whois server, its authority-map worker): they run on
+    the node's core and are part of what it costs, so their CPU and memory are reported too."""
+    found: dict[str, int] = {}
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            try:
+                argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            role = "worker"
+            if any(b"whoisd" in a for a in argv):
+                role = "whois"
+            elif any(b"resource_tracker" in a for a in argv):
+                role = "resource tracker"
+            label = f"{name} {role}"
+            found[label if label not in found else f"{label} {child}"] = int(child)
+    return found
 
 
 def _on_cpus(cpus: frozenset[int]) -> Callable[[], None] | None:
@@ -834,17 +856,33 @@ async def _attack(name: str, p: dict[str, Any], seconds: float) -> dict[str, Any
     return {"counts": dict(t.counts), "peak": t.peak}
 
 
-def rdap_histogram(url: str) -> dict[float, float]:
+def rdap_histogram(
+    url: str, prefix: str = 'onereg_request_seconds_bucket{face="rdap"'
+) -> dict[float, float]:
     """The node's own RDAP latency histogram from its /metrics (cumulative count per upper
     bound, in seconds): the time from the request's arrival to its answer, without the
-    network and the load generator's own delays."""
+    network and the load generator's own delays. With `LOOP_LAG` as prefix: its event loop's
+    lag, what a request waits before that histogram's clock starts."""
     text = httpx.get(f"{url}/metrics", timeout=30).text
     out: dict[float, float] = {}
     for line in text.splitlines():
-        if line.startswith('onereg_request_seconds_bucket{face="rdap"'):
+        if line.startswith(prefix):
             le = line.split('le="', 1)[1].split('"', 1)[0]
             out[float(le)] = float(line.rsplit(" ", 1)[1])
     return out
+
+
+LOOP_LAG = "onereg_event_loop_lag_seconds_bucket{"
+
+
+def lag_p99(histogram: dict[float, float]) -> str:
+    """The bucket the node's event-loop lag p99 falls in, and its share over 10 ms."""
+    total = histogram.get(float("inf"), 0)
+    if not total:
+        return "-"
+    bound = next(le for le in sorted(histogram) if histogram[le] >= 0.99 * total)
+    over = (total - histogram.get(0.01, 0)) / total * 100
+    return f"p99 <= {bound * 1000:g} ms; {over:.1f} % of samples over 10 ms"
 
 
 def node_p99(histogram: dict[float, float]) -> str:
@@ -915,6 +953,7 @@ class Phase:
     cpu: dict[str, float] = field(default_factory=dict)  # CPU time / wall time, per process
     cores: dict[int, float] = field(default_factory=dict)  # busy share of each core
     node_rdap: dict[float, float] = field(default_factory=dict)  # the node's own histogram
+    node_lag: dict[float, float] = field(default_factory=dict)  # its event loop's lag
 
     def of(self, kind: str) -> list[Sample]:
         return [s for s in self.samples if s[0] == kind or s[0].startswith(kind + ":")]
@@ -983,6 +1022,7 @@ def run_phase(
     cpu_before = {name: cpu_seconds(pid) for name, pid in setup.pids.items()}
     cores_before = core_times()
     rdap_before = rdap_histogram(p["url"])
+    lag_before = rdap_histogram(p["url"], LOOP_LAG)
     began = time.monotonic()
     for face, rate in rates(setup.factor).items():
         spawn(face, legit_load, (p, seconds, face, rate))
@@ -1015,6 +1055,8 @@ def run_phase(
     phase.cpu, phase.cores = cpu, cores
     after = rdap_histogram(p["url"])
     phase.node_rdap = {le: after.get(le, 0) - n for le, n in rdap_before.items()}
+    lag_after = rdap_histogram(p["url"], LOOP_LAG)
+    phase.node_lag = {le: lag_after.get(le, 0) - n for le, n in lag_before.items()}
     return phase
 
 
@@ -1175,9 +1217,13 @@ def section(registry: str, seconds: float, setup: Setup, phases: list[Phase]) ->
         f"{ATTACKER_NICE} nice levels below the load generators, which share their core: on "
         "the Internet they are other hosts, and here the latency measured would otherwise be "
         "the load generator's own wait for the core.",
-        f"- **Memory**: RSS of each node process and the RTR server every 0.2 s; bound "
+        "- **Memory and CPU**: of each node process, the RTR server, and the whois and worker "
+        "processes of the node under test (they share its core), RSS every 0.2 s; bound "
         f"{RSS_BOUND_MB:,} MB per process (a node host with 2 GB keeps room for the OS, the RTR "
         "server and SQLite's page cache).",
+        "- **Time before the app**: the node's request histogram starts when its app is "
+        "called; what a request waited before (accept, reading, a busy event loop) shows in "
+        "the event-loop lag row, a timer the node sets every 50 ms.",
         "- **Reading it**: the load generator row says whether the offered rate was reached "
         "(a p99 of seconds means the generator itself was starved of CPU: the machine, not "
         "only the node, was saturated); the load average says how shared the machine was "
@@ -1215,6 +1261,12 @@ def section(registry: str, seconds: float, setup: Setup, phases: list[Phase]) ->
     lines.append(
         "| RDAP as the node timed it (its /metrics histogram: from its app to the answer) | "
         + " | ".join(node_p99(p.node_rdap) for p in phases)
+        + " |"
+    )
+    lines.append(
+        "| the node's event-loop lag (its /metrics, a timer every 50 ms: what a request "
+        "waited before the row above starts timing it) | "
+        + " | ".join(lag_p99(p.node_lag) for p in phases)
         + " |"
     )
     for proc in sorted(setup.pids):

@@ -32,6 +32,16 @@ def test_clients_count_towards_their_slash_24_or_slash_48(address: str, network:
     assert network_of(address) == network
 
 
+def test_a_client_that_reopens_is_not_parsed_again() -> None:
+    """Every connection asks for its network twice; a client reopening connections is looked
+    up, not parsed, after its first (the same answers as parsing, above)."""
+    network_of.cache_clear()
+    for _ in range(100):
+        assert network_of("198.18.9.7") == "198.18.9.0/24"
+    info = network_of.cache_info()
+    assert (info.misses, info.hits) == (1, 99)
+
+
 def test_caps_per_address_then_per_network_then_in_all() -> None:
     guard = ConnectionGuard(per_client=2, per_network=3, total=4)
     assert guard.admit("198.18.0.1") is None and guard.admit("198.18.0.1") is None

@@ -19,11 +19,12 @@ import pytest
 from localfed import ONEREG, LocalFederation
 from onereg.core.errors import SignatureError
 from onereg.core.registries import RegistryId
+from onereg.federation import mirror as mirror_module
 from onereg.federation.config import NodeInfo, read_federation
 from onereg.federation.embedded import describe_nodes
 from onereg.federation.httpsig import NodeSigningKey
 from onereg.federation.layout import DataDir
-from onereg.federation.mirror import current_log_keys, log_keys
+from onereg.federation.mirror import CurrentLogKeys, current_log_keys, log_keys
 from onereg.federation.node_config import Timers
 from onereg.federation.peer_client import PeerClient
 from onereg.federation.witness import AddCheckpointRequest
@@ -211,3 +212,38 @@ def test_a_witness_that_mirrored_a_rotation_refuses_the_retired_key(fed: LocalFe
     assert status == 200, line
     cosigned = merge_signatures(by_current, [line])
     assert _signed_and_cosigned(fed, cosigned, current.verifier().vkey()), line
+
+
+def test_the_witness_keys_are_read_again_only_when_a_mirror_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`CurrentLogKeys` (what a serving witness asks on every cosign request, on its event
+    loop) opens no mirror while the mirrors' files are unchanged, and follows a rotation as
+    soon as the mirror has ingested it."""
+    key, mirrors, origin = tmp_path / "log.key", DataDir(tmp_path / "mirrors"), origin_of(AFRINIC)
+    first = load_or_create_key(key, origin)
+    described = NodeInfo(AFRINIC.value, "http://127.0.0.1:1", origin, first.verifier().vkey(), "")
+    reads: list[str] = []
+    real = mirror_module.current_log_keys
+
+    def counted(mirrors: DataDir, info: NodeInfo) -> list[Verifier]:
+        reads.append(info.registry)
+        return real(mirrors, info)
+
+    monkeypatch.setattr(mirror_module, "current_log_keys", counted)
+    keys = CurrentLogKeys(mirrors, [described])
+    with RegistryNode.open(AFRINIC, tmp_path / "node.sqlite") as log:
+        log.append([(ev.HOLDER_REGISTERED, {"handle": "A1", "name": "", "cc": "ZA"})])
+        Checkpointer(log, first).sign()
+        _mirror(log, mirrors)
+        for _ in range(3):  # the reads settle once the mirror's files stop moving
+            keys()
+        settled = len(reads)
+        for _ in range(20):
+            assert _vkeys(keys()[origin]) == [first.verifier().vkey()]
+        assert len(reads) == settled
+        rotate_key_of(log, key)
+        second = load_signer(key)
+        _mirror(log, mirrors)
+        assert _vkeys(keys()[origin]) == [second.verifier().vkey()]
+        assert len(reads) == settled + 1

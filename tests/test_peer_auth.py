@@ -310,6 +310,7 @@ def test_metrics_tell_operators_what_they_expect(fed: LocalFederation) -> None:
     rdap = ("onereg_requests_total", (("face", "rdap"), ("status", "2xx")))
     assert samples[rdap] >= 1
     assert samples[("onereg_request_seconds_count", (("face", "transfers"),))] >= 1
+    assert samples[("onereg_event_loop_lag_seconds_count", ())] >= 1  # sampled while serving
     promtool = shutil.which("promtool")
     if promtool:  # Prometheus's own linter, where installed (.ci/run installs it)
         checked = subprocess.run(

@@ -31,7 +31,7 @@ from onereg.federation.guard import process_pool
 from onereg.federation.httpsig import NodeSigningKey, RequestVerifier
 from onereg.federation.importer import ImportOutcome, import_delegated_file
 from onereg.federation.layout import DataDir, hold_serve_lock
-from onereg.federation.mirror import LogCheck, Mirror, PeerMirrors, current_log_keys
+from onereg.federation.mirror import CurrentLogKeys, LogCheck, Mirror, PeerMirrors
 from onereg.federation.node_config import NodeConfig, host_port
 from onereg.federation.publish import NodePublisher
 from onereg.federation.transfer_protocol import ProtocolConfig
@@ -110,9 +110,8 @@ def run_node(config: NodeConfig, faults: FaultPlan | None = None) -> None:
     )
     service.mirror_seconds = config.timers.mirror
     service.stale_after = config.timers.stale_after
-    mirror_data = DataDir(nd.mirrors)
     # a witness takes only the key each log signs with now: never a retired one
-    service.witness_logs = lambda: {p.origin: current_log_keys(mirror_data, p) for p in peers}
+    service.witness_logs = CurrentLogKeys(DataDir(nd.mirrors), peers)
     keys = {"log": signer}  # replaced in place when the operator rotates the key
 
     def rotate() -> tuple[str, str]:

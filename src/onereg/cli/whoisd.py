@@ -190,7 +190,11 @@ def main(argv: list[str] | None = None) -> None:
     sock = socket.socket(fileno=args.fd)
     with contextlib.suppress(KeyboardInterrupt):
         observe = None if args.report_fd is None else Reporter(args.report_fd)
-        asyncio.run(serve(load_config(args.config), sock, observe))
+        # uvloop, as the node's HTTP and RTR servers: each query's connection costs this
+        # process (on the node's core) about 0.8 ms of CPU where asyncio's loop took 1.15 ms
+        import uvloop  # here: `onereg serve` imports this module only for `listen` and `start`
+
+        uvloop.run(serve(load_config(args.config), sock, observe))
 
 
 if __name__ == "__main__":

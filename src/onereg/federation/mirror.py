@@ -442,3 +442,45 @@ def current_log_keys(mirrors: DataDir, info: NodeInfo) -> list[Verifier]:
     trusted = info.log_vkey
     rotated = signing_key(_mirrored_rotations(mirrors, info), {trusted}, MAX_TREE_SIZE + 1)
     return [Verifier.from_vkey(rotated or trusted)]
+
+
+FileStamp = tuple[tuple[int, int, int] | None, ...]
+
+
+def _stamp(path: Path) -> FileStamp:
+    """Inode, size and mtime of a SQLite file and its WAL: any write to it moves one of them
+    (a write lands in the WAL; a checkpoint rewrites the file)."""
+    stamps: list[tuple[int, int, int] | None] = []
+    for name in (path, path.with_name(path.name + "-wal")):
+        try:
+            st = name.stat()
+        except FileNotFoundError:
+            stamps.append(None)
+        else:
+            stamps.append((st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(stamps)
+
+
+class CurrentLogKeys:
+    """`current_log_keys` of every peer, read from a mirror again only when its files changed.
+
+    A witness asks for them on every cosign request, on the node's event loop: opening each
+    peer's mirror (five of them; 0.7 ms of CPU and about 3 ms in all each, measured on a
+    busy machine) stalled the loop for every RDAP client then waiting. Checking the files
+    takes microseconds; a mirror that ingested anything (a rotation included) is read again
+    before the next answer."""
+
+    def __init__(self, mirrors: DataDir, peers: list[NodeInfo]) -> None:
+        self.mirrors, self.peers = mirrors, peers
+        self._known: dict[str, tuple[FileStamp, list[Verifier]]] = {}
+
+    def __call__(self) -> dict[str, list[Verifier]]:
+        keys: dict[str, list[Verifier]] = {}
+        for info in self.peers:
+            stamp = _stamp(self.mirrors.node_path(RegistryId(info.registry)))
+            known = self._known.get(info.origin)
+            if known is None or known[0] != stamp:  # stamped before reading: a write meanwhile
+                known = (stamp, current_log_keys(self.mirrors, info))  # is read next time
+                self._known[info.origin] = known
+            keys[info.origin] = known[1]
+        return keys

@@ -271,7 +271,8 @@ def build_app(service: NodeService) -> Starlette:
             servers = [await start(service) for start in service.companions]
             warm = _warm_rdap(service)
             freeze = asyncio.create_task(_freeze_long_lived(service, warm))
-            started = (recovery, publishing, _start_mirroring(service), warm, freeze)
+            lag = asyncio.create_task(service.metrics.watch_loop()) if service.metrics else None
+            started = (recovery, publishing, _start_mirroring(service), warm, freeze, lag)
             tasks = [t for t in started if t is not None]
             yield
             for server in servers:

@@ -13,13 +13,19 @@ connection and before anything is handed to the application:
 - connection caps per client address, per client network and in all (`ConnectionGuard`): a
   connection past a cap gets 503 at once and is closed, so the client that holds too many
   connections is the one refused, never everyone.
+
+The caps are checked by `ConnectionGate`, the protocol the server's accept makes first: a
+refused connection costs one small object, a write and a close, never uvicorn's parser, flow
+control and bookkeeping (one address reopening every connection the node closes is refused
+hundreds of times a second on the core that serves RDAP; bench/bench_refusals.py measures
+the cost). An admitted connection is handed to the HTTP protocol on the same transport.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from typing import Any
+from typing import Any, cast
 
 import httptools
 from uvicorn.config import Config
@@ -65,14 +71,19 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     # --- connection caps -------------------------------------------------------------------
 
+    def admitted(self, address: str) -> None:
+        """The gate counted this connection for `address`: released when it is lost."""
+        self._address = address
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        address = self.client[0] if self.client else "unknown"
-        refused = self.guard.admit(address)
-        if refused is not None:
-            self._refuse(503, f"{refused}; close some and try again", retry_after=5)
-            return
-        self._address = address
+        if self._address is None:  # not through a gate: count it here
+            address = self.client[0] if self.client else "unknown"
+            refused = self.guard.admit(address)
+            if refused is not None:
+                self._refuse(503, f"{refused}; close some and try again", retry_after=5)
+                return
+            self._address = address
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -159,9 +170,45 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def guarded_protocol(limits: Limits) -> type[GuardedHttpProtocol]:
-    """A protocol class for one server: its limits and one connection guard for all its
-    connections (uvicorn makes a protocol object per connection from the class)."""
+class ConnectionGate(asyncio.Protocol):
+    """What the server's accept makes for every connection: checks the caps, and either
+    refuses (503, close) or hands the transport to a new `GuardedHttpProtocol`.
+
+    uvicorn makes one object per connection from `config.http`; this one holds only the
+    arguments for the real protocol, so a refusal builds no parser and no per-connection
+    state, and the guard has not counted it (nothing to release when it is lost)."""
+
+    __slots__ = ("_args",)
+    protocol: type[GuardedHttpProtocol] = GuardedHttpProtocol
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self._args = (config, server_state, app_state, _loop)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not subclasses of asyncio's: typed, not checked
+        transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+        refused = self.protocol.guard.admit(address)
+        if refused is not None:
+            transport.write(refusal(503, f"{refused}; close some and try again", 5))
+            transport.close()
+            return
+        http = self.protocol(*self._args)
+        http.admitted(address)
+        transport.set_protocol(http)
+        http.connection_made(transport)
+
+
+def guarded_protocol(limits: Limits) -> type[ConnectionGate]:
+    """The protocol class uvicorn makes per connection for one server: a gate holding that
+    server's limits and one connection guard for all its connections."""
     per_network = max(limits.http_per_client, limits.http_per_network)
     guard = ConnectionGuard(limits.http_per_client, per_network, limits.http_connections)
 
@@ -169,7 +216,12 @@ def guarded_protocol(limits: Limits) -> type[GuardedHttpProtocol]:
         pass
 
     NodeHttpProtocol.limits, NodeHttpProtocol.guard = limits, guard
-    return NodeHttpProtocol
+
+    class NodeGate(ConnectionGate):
+        __slots__ = ()
+
+    NodeGate.protocol = NodeHttpProtocol
+    return NodeGate
 
 
 def server_config(app: Any, host: str, port: int, limits: Limits) -> Config:

@@ -42,7 +42,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final, Protocol, cast
 
 from onereg.core.errors import OneregError
 from onereg.federation.guard import ConnectionGuard
@@ -321,18 +321,24 @@ class RtrServer:
         limits = self.limits
         self.guard = ConnectionGuard(limits.per_client, limits.per_network, limits.max_connections)
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
-        refusal = self.guard.admit(address)
-        if refusal is not None:
-            wait = REFUSAL_WAIT if self._refusing < REFUSALS_WAITING else 0.0
-            self._refusing += 1
-            try:
-                await _refuse(reader, writer, refusal, wait)
-            finally:
-                self._refusing -= 1
-            return
+    def admit(self, transport: asyncio.Transport, address: str) -> None:
+        """Serve a connection the gate counted: a stream reader and writer on its transport
+        (as `asyncio.start_server` makes them) and a task reading the router's queries."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=MAX_PDU_LEN, loop=loop)
+
+        def connected(
+            reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        ) -> Awaitable[None]:
+            return self._serve_counted(reader, writer, address)
+
+        protocol = asyncio.StreamReaderProtocol(reader, connected, loop=loop)
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+
+    async def _serve_counted(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, address: str
+    ) -> None:
         try:
             await self._serve(reader, writer)
         finally:
@@ -404,29 +410,65 @@ class RtrServer:
             await self.server.wait_closed()
 
 
-async def _refuse(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reason: str, wait: float
-) -> None:
-    """An Error Report "Internal Error" saying which cap was hit, then close (see the module's
-    docstring for the code). The router's first PDU, if it comes within `wait` seconds, gives
-    the version to answer in (a flood of refusals gets no wait: each would hold a socket);
-    the report carries no PDU, as it concerns none."""
-    version = MAX_VERSION
-    try:
-        first = await asyncio.wait_for(reader.read(MAX_PDU_LEN), wait) if wait else b""
-        if first and first[0] <= MAX_VERSION:
-            version = first[0]
-    except (TimeoutError, ConnectionError, OSError):
-        pass
-    log.debug("rtr %s: refused: %s", writer.get_extra_info("peername"), reason)
-    transport = writer.transport
-    try:
-        writer.write(ErrorReport(version, ErrorCode.INTERNAL_ERROR, b"", reason).encode())
-        await asyncio.wait_for(writer.drain(), REFUSAL_WAIT)
-    except (TimeoutError, ConnectionError, OSError):
-        transport.abort()
-        return
-    transport.close()
+class _Gate(asyncio.Protocol):
+    """What the listening socket's accept makes for every router connection: checks the caps
+    before anything else exists for it. An admitted connection is handed to the server's
+    streams (`RtrServer.admit`); a refused one costs this small object and one Error Report
+    "Internal Error" saying which cap was hit (see the module's docstring for the code), with
+    no stream, task or timeout of its own (one address reopening thousands of sessions is
+    refused hundreds of times a second on the node's host; bench/bench_refusals.py).
+
+    The router's first PDU, if it comes within REFUSAL_WAIT seconds, gives the version to
+    answer in; past REFUSALS_WAITING refusals waiting at once, the report goes at once in our
+    version (a flood of refusals must not hold sockets). The report carries no PDU, as it
+    concerns none."""
+
+    __slots__ = ("reason", "service", "timer", "transport")
+
+    def __init__(self, service: RtrServer) -> None:
+        self.service = service
+        self.transport: asyncio.Transport | None = None
+        self.reason = ""
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not subclasses of asyncio's: typed, not checked
+        transport = cast(asyncio.Transport, transport)
+        service = self.service
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+        refusal = service.guard.admit(address)
+        if refusal is None:
+            service.admit(transport, address)
+            return
+        log.debug("rtr %s: refused: %s", peer, refusal)
+        self.transport, self.reason = transport, refusal
+        if service._refusing >= REFUSALS_WAITING:
+            self._report(MAX_VERSION)
+            return
+        service._refusing += 1
+        self.timer = asyncio.get_running_loop().call_later(REFUSAL_WAIT, self._report, MAX_VERSION)
+
+    def data_received(self, data: bytes) -> None:
+        if self.timer is not None and data:
+            self._report(data[0] if data[0] <= MAX_VERSION else MAX_VERSION)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_waiting()
+
+    def _stop_waiting(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+            self.service._refusing -= 1
+
+    def _report(self, version: int) -> None:
+        self._stop_waiting()
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(ErrorReport(version, ErrorCode.INTERNAL_ERROR, b"", self.reason).encode())
+        transport.close()  # after the report is written; a few dozen bytes always fit
 
 
 _SERVICES: dict[int, RtrServer] = {}
@@ -450,7 +492,8 @@ async def start_rtr(
     _raise_fd_limit()
     service = RtrServer(cache, timings or Timings(), limits or Limits())
     service._loop = asyncio.get_running_loop()
-    server = await asyncio.start_server(service.handle, host, port, backlog=4096, limit=MAX_PDU_LEN)
+    loop = service._loop
+    server = await loop.create_server(lambda: _Gate(service), host, port, backlog=4096)
     service.server = server
     cache.add_listener(service.on_update)
     _SERVICES[id(server)] = service
