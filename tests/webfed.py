@@ -7,9 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from localfed import LocalFederation
 from onereg.core.registries import RIRS, RegistryId
 from onereg.registry import events as ev
+from onereg.registry.transfers import register_holder_key
 
 PER_FAMILY = {"ipv4": 150, "ipv6": 20, "asn": 20}
 
@@ -86,6 +89,10 @@ def build(root: Path, shared_data: Path) -> tuple[LocalFederation, dict[str, lis
                 ]
             )
             node.append([(ev.DELEGATION_ADDED, r.payload()) for r in rows])
+            # the first IPv4 holder holds a key: it can sign a transfer agreement
+            first = next(r.holder for r in rows if r.afi == "ipv4")
+            key = fed.keys[(registry, first)] = Ed25519PrivateKey.generate()
+            register_holder_key(node, first, key.public_key().public_bytes_raw())
     return fed, records
 
 

@@ -29,10 +29,12 @@ from onereg.federation.proofs import ProofBuildError, build_holding_proof, lates
 from onereg.http.app import NodeService
 from onereg.http.offload import Refused
 from onereg.http.rdap import RdapAuthority, log_heads
-from onereg.registry.export import export_transfers
+from onereg.ledger.policy import Policy
 from onereg.registry.node import RegistryNode
 from onereg.web.explore import QueryError, UiConfig, federation_summary, lookup, parse_query
+from onereg.web.health import AuditPanel, evidence_file, evidence_summary
 from onereg.web.tiles import LEGENDS, MapData, TileError, build_map
+from onereg.web.transfer_view import transfers_overview
 
 PAGES = {"": "lookup.html", "map": "map.html", "federation": "federation.html",
          "transfers": "transfers.html"}  # fmt: skip
@@ -103,6 +105,8 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
     static = assets()
     view = DataDir(service.db_path.parent / "mirrors", {service.registry: service.db_path})
     maps = MapCache(view)
+    audits = AuditPanel(view, service.db_path.parent / "erx-xfr.txt")  # the operator's ERX list
+    policy = Policy.parse(config.policy)
 
     def nodes(rid: RegistryId) -> RegistryNode | None:
         """This worker thread's read-only connection to the registry's node or mirror."""
@@ -237,10 +241,48 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
         return PlainTextResponse(config.policy, headers=headers)
 
     async def api_transfers(request: Request) -> Response:
+        """Every transfer the node sees, polled by the page while one is in flight: the ETag
+        names the logs' heads, so an unchanged answer is a 304 and no transfer is read."""
+        node = service.current_node()
+        seen = request.headers.get("if-none-match")
+
+        def job(reader: RegistryNode, deadline: Deadline) -> tuple[str, dict[str, Any] | None]:
+            etag = '"transfers-' + "-".join(map(str, log_heads(view))) + '"'
+            if etag == seen:
+                return etag, None
+            return etag, transfers_overview(nodes, config.registry)
+
+        try:
+            etag, body = await _offloaded(service, node, job)
+        except Refused as exc:
+            return _refused(exc)
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        if body is None:
+            return Response(status_code=304, headers=headers)
+        return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+
+    async def api_evidence(request: Request) -> Response:
+        assert service.offload is not None
+        try:
+            body = await service.offload.task(lambda _: evidence_summary(view, policy))
+        except Refused as exc:
+            return _refused(exc)
+        return JSONResponse({"node": config.registry.value, "evidence": body})
+
+    async def api_evidence_file(request: Request) -> Response:
+        path = evidence_file(view, request.path_params["name"])
+        if path is None:
+            return JSONResponse({"error": "no such evidence file"}, 404)
+        headers = {"Content-Disposition": f'attachment; filename="{path.name}"'}
+        return Response(path.read_bytes(), media_type="application/json", headers=headers)
+
+    async def api_audit(request: Request) -> Response:
+        """The audit of the node's view: an expensive query (rate-limited per client) the
+        first time after a log moved, the cached report after that."""
         node = service.current_node()
         try:
             body = await _offloaded(
-                service, node, lambda reader, _: export_transfers(reader), expensive=request
+                service, node, lambda reader, _: audits.summary(), expensive=request
             )
         except Refused as exc:
             return _refused(exc)
@@ -260,6 +302,9 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
         Route("/ui/api/proof", api_proof),
         Route("/ui/api/policy.txt", api_policy),
         Route("/ui/api/transfers", api_transfers),
+        Route("/ui/api/evidence", api_evidence),
+        Route("/ui/api/evidence/{name}", api_evidence_file),
+        Route("/ui/api/audit", api_audit),
         Route("/ui/static/{name}", asset),
         Route("/ui/{page}", page),
     ]
