@@ -369,6 +369,7 @@ def test_a_transfer_between_registries_moves_on_the_page_with_both_signatures(
     signed = fed.agreement(block, (NODE, record.holder), ("arin", "ARIN-NEW"))
     transfer_id = signed.agreement.nonce
     seen: list[str] = []
+    back = False
     try:
         with httpx.Client() as client, ThreadPoolExecutor(1) as pool:
             submitted = pool.submit(fed.submit, client, signed)
@@ -379,10 +380,13 @@ def test_a_transfer_between_registries_moves_on_the_page_with_both_signatures(
             seen.append("sourceInitialized")
             row = f"#transfers tr[data-id='{transfer_id}']"
             assert "in flight" in driver.find_element(By.CSS_SELECTOR, row).text
+            fed.start("arin")
+            back = True
             answer = submitted.result(timeout=60)
-            assert answer.json()["state"] == "sourceInitialized", answer.text
+            assert answer.json()["state"] in ("sourceInitialized", "sourceFinalized"), answer.text
     finally:
-        fed.start("arin")
+        if not back:
+            fed.start("arin")
     deadline = time.monotonic() + 90
     while (state := _transfer_row(driver, transfer_id)) != "recipientRegistered":
         assert time.monotonic() < deadline, f"the transfer stopped at {state} ({seen})"
@@ -451,13 +455,10 @@ def test_federation_page_shows_the_audit_findings_of_the_nodes_view(
     shown = summary.find_element(By.TAG_NAME, "table").text
     first = report["unclaimed"][0]
     assert first["range"] in shown and first["iana_block"] in shown
-    cross = driver.find_element(By.CSS_SELECTOR, "#audit details[data-kind='crossHoldings']")
-    assert (
-        cross.get_attribute("textContent")
-        .split("\n")[0]
-        .endswith(f": {len(report['cross_holdings'])}")
-        or f": {len(report['cross_holdings'])}" in cross.text
+    cross = driver.find_element(
+        By.CSS_SELECTOR, "#audit details[data-kind='crossHoldings'] summary"
     )
+    assert cross.text.endswith(f": {len(report['cross_holdings'])}")
     assert "No resource has two holders" in driver.find_element(By.ID, "audit").text
     assert driver.find_element(By.ID, "no-evidence").text.startswith("None")
     assert _errors(driver) == []
@@ -501,4 +502,4 @@ def test_federation_page_shows_split_view_evidence_and_how_to_check_it(
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "conflict proven" in checked.stdout
-    _errors(driver)  # a mirror that refuses a log is no page error; the page must load
+    assert _errors(driver) == []

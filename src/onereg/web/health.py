@@ -4,14 +4,18 @@ and the audit findings of the node's view (its own log and its verified mirrors)
 
 The audit reuses the audit package and its caches (`audit.cache.cached_report`, the per-node
 views and authority parts in the view's `cache/` folder), so a page asks for it freely: while
-no log moves the answer is the cached report. It runs in a worker thread, one audit at a time,
-and every list in the answer stops at `MAX_ROWS` (the totals are complete).
+no log moves the answer is the one computed last. It runs in a worker process (`AuditPanel`),
+one audit at a time, and every list in the answer stops at `MAX_ROWS` (the totals are
+complete).
 """
 
 from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,8 +25,11 @@ from onereg.audit.checks import run_audit
 from onereg.audit.findings import AuditReport
 from onereg.audit.view import load_view
 from onereg.core.errors import OneregError, ProofError, SignatureError
+from onereg.core.registries import RegistryId
 from onereg.federation.authority import ErxIndex
+from onereg.federation.guard import process_pool
 from onereg.federation.layout import DataDir
+from onereg.http.rdap import log_heads
 from onereg.ledger.evidence import (
     ROLLBACK_FORMAT,
     RollbackEvidence,
@@ -33,6 +40,8 @@ from onereg.ledger.policy import Policy
 
 MAX_ROWS = 50  # rows of each finding list, and evidence files, in one answer
 MAX_EVIDENCE_BYTES = 1 << 20  # an evidence file is two notes and a few hashes
+# what an audit is computed from: every log's head, the ERX list and its modification time
+_State = tuple[tuple[int, ...], Path | None, int]
 EVIDENCE_NAME = re.compile(r"^[a-z]+-(?:rollback-)?[0-9]+-[0-9]+\.json$")
 
 
@@ -82,29 +91,70 @@ def evidence_summary(view: DataDir, policy: Policy) -> list[dict[str, Any]]:
     return [check_evidence(p, policy) for p in files[:MAX_ROWS]]
 
 
-class AuditPanel:
-    """The audit of the node's view, through the audit package's caches, one at a time."""
+def audit_of(root: Path, registry: RegistryId, db_path: Path, erx: Path | None) -> dict[str, Any]:
+    """The page's summary of the audit of a node's view (`root`: its mirrors folder): run in a
+    worker process, through the audit package's caches in `root / "cache"`."""
+    view = DataDir(root, {registry: db_path})
 
-    def __init__(self, view: DataDir, erx: Path | None) -> None:
-        self.view = view
-        self.erx = erx
-        self._lock = threading.Lock()
-
-    def _erx(self) -> Path | None:
-        return self.erx if self.erx is not None and self.erx.is_file() else None
-
-    def _compute(self) -> AuditReport:
-        erx = self._erx()
-        index = ErxIndex(erx_transfers(self.view, erx) if erx else [])
-        parts = AuthorityParts(self.view, erx)  # unchanged nodes' findings, reused
-        report = run_audit(load_view(self.view), index, None, parts)
+    def compute() -> AuditReport:
+        index = ErxIndex(erx_transfers(view, erx) if erx else [])
+        parts = AuthorityParts(view, erx)  # unchanged nodes' findings, reused
+        report = run_audit(load_view(view), index, None, parts)
         parts.save()
         return report
 
-    def summary(self) -> dict[str, Any]:
+    return audit_summary(cached_report(view, erx, None, compute))
+
+
+class AuditPanel:
+    """The audit of the node's view for the page: computed in a worker process of its own
+    (seconds of pure Python on the whole federation, which in a thread would hold the GIL
+    against every request the node serves), at most one at a time, again only when a log
+    moved; while it runs the page gets the last summary marked pending."""
+
+    def __init__(
+        self,
+        view: DataDir,
+        registry: RegistryId,
+        db_path: Path,
+        erx: Path | None,
+        pool: Callable[[], Executor] = lambda: process_pool(1),
+    ) -> None:
+        self.view, self.registry, self.db_path, self.erx = view, registry, db_path, erx
+        self._make_pool = pool
+        self._pool: Executor | None = None
+        self._lock = threading.Lock()
+        self._running: tuple[_State, Future[dict[str, Any]]] | None = None
+        self._done: tuple[_State, dict[str, Any]] | None = None
+
+    def _state(self) -> _State:
+        erx = self.erx if self.erx is not None and self.erx.is_file() else None
+        return log_heads(self.view), erx, erx.stat().st_mtime_ns if erx else 0
+
+    def summary(self, wait: float = 2.0) -> dict[str, Any]:
+        """The audit of the logs as they are now, waiting up to `wait` seconds for it; else
+        the last one (or none) with `pending` set."""
+        state = self._state()
         with self._lock:
-            report = cached_report(self.view, self._erx(), None, self._compute)
-        return audit_summary(report)
+            if self._done is not None and self._done[0] == state:
+                return {**self._done[1], "pending": False}
+            if self._running is None or self._running[0] != state:
+                if self._pool is None:
+                    self._pool = self._make_pool()
+                erx = state[1]
+                job = self._pool.submit(audit_of, self.view.root, self.registry, self.db_path, erx)
+                self._running = (state, job)
+            running = self._running
+        try:
+            found = running[1].result(timeout=wait)
+        except FutureTimeout:
+            last = self._done[1] if self._done is not None else {}
+            return {**last, "pending": True}
+        with self._lock:
+            self._done = (running[0], found)
+            if self._running is running:
+                self._running = None
+        return {**found, "pending": False}
 
 
 def _row(finding: object) -> dict[str, Any]:

@@ -105,7 +105,8 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
     static = assets()
     view = DataDir(service.db_path.parent / "mirrors", {service.registry: service.db_path})
     maps = MapCache(view)
-    audits = AuditPanel(view, service.db_path.parent / "erx-xfr.txt")  # the operator's ERX list
+    erx = service.db_path.parent / "erx-xfr.txt"  # the operator's ERX list, when uploaded
+    audits = AuditPanel(view, service.registry, service.db_path, erx)
     policy = Policy.parse(config.policy)
 
     def nodes(rid: RegistryId) -> RegistryNode | None:
@@ -277,16 +278,14 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
         return Response(path.read_bytes(), media_type="application/json", headers=headers)
 
     async def api_audit(request: Request) -> Response:
-        """The audit of the node's view: an expensive query (rate-limited per client) the
-        first time after a log moved, the cached report after that."""
-        node = service.current_node()
+        """The audit of the node's view: computed in a process of its own when a log moved
+        (the page then gets `pending` and asks again), else the last one."""
+        assert service.offload is not None
         try:
-            body = await _offloaded(
-                service, node, lambda reader, _: audits.summary(), expensive=request
-            )
+            body = await service.offload.task(lambda _: audits.summary())
         except Refused as exc:
             return _refused(exc)
-        return JSONResponse(body)
+        return Response(orjson.dumps(body), media_type="application/json")
 
     async def to_index(request: Request) -> Response:
         return RedirectResponse("/ui/", 301)

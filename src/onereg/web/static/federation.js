@@ -89,8 +89,14 @@ const FINDINGS = [
 async function audit() {
   try {
     const got = await api("api/audit");
+    if (got.pending) setTimeout(audit, 2000); // computed in the background: ask again soon
+    if (!got.counts) {
+      auditBox.replaceChildren(el("p", { class: "muted" }, "Computing the audit of this node's view…"));
+      return;
+    }
     const parts = [el("p", { class: got.ok ? "ok" : "warn" }, got.ok
       ? "No resource has two holders." : `${got.counts.conflicts} conflicts: some numbers have two holders.`)];
+    if (got.pending) parts.push(el("p", { class: "muted" }, "Updating: a log moved since this audit."));
     for (const [key, title, head, cells] of FINDINGS) {
       const count = got.counts[key];
       const shownRows = got[key].map(cells);
