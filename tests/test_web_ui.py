@@ -487,13 +487,17 @@ def test_federation_page_shows_split_view_evidence_and_how_to_check_it(
     command = _wait(
         driver, "document.querySelector('#evidence code.verify-evidence')?.textContent", 60
     )
+    name = command.split()[2]
     text = driver.find_element(By.ID, "evidence").text
-    assert "afrinic" in text and "split view" in text and "two different roots" in text
+    assert "AFRINIC" in text and "split view" in text and "two different roots" in text
+    # the mirror's row says why it is stale, naming the evidence file but no server path
+    mirrors = _wait(driver, f"document.getElementById('federation').innerText.includes('{name}')"
+                    " && document.getElementById('federation').innerText")  # fmt: skip
+    assert str(fed.root) not in mirrors
     for old in downloads.iterdir():
         old.unlink()
     for link in driver.find_elements(By.CSS_SELECTOR, "#evidence a[download]"):
         link.click()
-    name = command.split()[2]
     WebDriverWait(driver, 30).until(
         lambda _: (downloads / name).exists() and (downloads / "policy.txt").exists()
     )

@@ -51,11 +51,12 @@ def evidence_dir(view: DataDir) -> Path:
 
 
 def evidence_file(view: DataDir, name: str) -> Path | None:
-    """The evidence file of that name, None for any other name (no path leaves the folder)."""
+    """The evidence file of that name, None for any other name (no path leaves the folder) or
+    a file too large to be evidence."""
     if not EVIDENCE_NAME.match(name):
         return None
     path = evidence_dir(view) / name
-    return path if path.is_file() else None
+    return path if path.is_file() and path.stat().st_size <= MAX_EVIDENCE_BYTES else None
 
 
 def check_evidence(path: Path, policy: Policy) -> dict[str, Any]:

@@ -4,6 +4,7 @@
 
 const box = document.getElementById("federation");
 const status = document.getElementById("status");
+let registryNames = {}; // registry id -> its name, from the federation summary
 
 function mirrorCell(row) {
   if (row.self) return el("span", { class: "ok" }, "this node");
@@ -17,6 +18,7 @@ function mirrorCell(row) {
 async function refresh() {
   try {
     const fed = await api("api/federation");
+    registryNames = Object.fromEntries(fed.registries.map((r) => [r.registry, r.name]));
     const rows = fed.registries.map((r) => {
       const cp = r.checkpoint;
       return [
@@ -38,7 +40,7 @@ async function refresh() {
   }
 }
 
-refresh();
+const firstRefresh = refresh(); // the evidence table names registries as this table does
 setInterval(refresh, 5000);
 
 // --- split-view evidence and audit findings --------------------------------------------------
@@ -47,6 +49,7 @@ const evidenceBox = document.getElementById("evidence");
 const auditBox = document.getElementById("audit");
 
 async function evidence() {
+  await firstRefresh;
   try {
     const got = await api("api/evidence");
     if (!got.evidence.length) {
@@ -55,7 +58,7 @@ async function evidence() {
       return;
     }
     const rows = got.evidence.map((e) => [
-      e.registry, e.kind || "—",
+      registryNames[e.registry] || e.registry, e.kind || "—",
       el("span", { class: e.verified ? "warn" : "error" }, e.reason),
       el("span", {}, el("a", { href: `api/evidence/${e.file}`, download: e.file }, e.file),
         " and ", el("a", { href: "api/policy.txt", download: "policy.txt" }, "policy.txt")),

@@ -38,7 +38,9 @@ function chart(flows) {
   const width = left + Math.max(months.length, 4) * col + 20;
   const height = top + lanes.length * row + 10;
   const most = Math.max(...flows.map((f) => f.blocks));
-  const out = svg("svg", { id: "flows-chart", viewBox: `0 0 ${width} ${height}`, role: "img",
+  // drawn at its own size (text as large as the page's), scaled down only on narrow screens
+  const out = svg("svg", { id: "flows-chart", viewBox: `0 0 ${width} ${height}`, width, height,
+    role: "img",
     "aria-labelledby": "flows-title flows-desc", class: "flows" },
   svg("desc", { id: "flows-desc" }, `${flows.length} flows over ${months.length} month(s); `
     + "the same figures are in the table below"));
