@@ -241,17 +241,24 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
         headers = {"Content-Disposition": 'attachment; filename="policy.txt"'}
         return PlainTextResponse(config.policy, headers=headers)
 
+    transfers_made: list[tuple[str, bytes]] = []  # the last answer and its ETag
+
     async def api_transfers(request: Request) -> Response:
         """Every transfer the node sees, polled by the page while one is in flight: the ETag
-        names the logs' heads, so an unchanged answer is a 304 and no transfer is read."""
+        names the logs' heads, so an unchanged answer is a 304 and no transfer is read, and
+        the answer is built once per state of the logs whoever asks."""
         node = service.current_node()
         seen = request.headers.get("if-none-match")
 
-        def job(reader: RegistryNode, deadline: Deadline) -> tuple[str, dict[str, Any] | None]:
+        def job(reader: RegistryNode, deadline: Deadline) -> tuple[str, bytes | None]:
             etag = '"transfers-' + "-".join(map(str, log_heads(view))) + '"'
             if etag == seen:
                 return etag, None
-            return etag, transfers_overview(nodes, config.registry)
+            if transfers_made and transfers_made[0][0] == etag:
+                return transfers_made[0]
+            body = orjson.dumps(transfers_overview(nodes, config.registry))
+            transfers_made[:] = [(etag, body)]
+            return etag, body
 
         try:
             etag, body = await _offloaded(service, node, job)
@@ -260,7 +267,7 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
         headers = {"ETag": etag, "Cache-Control": "no-cache"}
         if body is None:
             return Response(status_code=304, headers=headers)
-        return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+        return Response(body, media_type="application/json", headers=headers)
 
     async def api_evidence(request: Request) -> Response:
         assert service.offload is not None
