@@ -58,7 +58,7 @@ async function evidence() {
       return;
     }
     const rows = got.evidence.map((e) => [
-      registryNames[e.registry] || e.registry, e.kind || "—",
+      rname(e.registry), e.kind || "—",
       el("span", { class: e.verified ? "warn" : "error" }, e.reason),
       el("span", {}, el("a", { href: `api/evidence/${e.file}`, download: e.file }, e.file),
         " and ", el("a", { href: "api/policy.txt", download: "policy.txt" }, "policy.txt")),
@@ -71,25 +71,29 @@ async function evidence() {
   }
 }
 
+/** A registry's name as the table above gives it (its id until that table loaded). */
+function rname(id) { return registryNames[id] || id; }
+
 const FINDINGS = [
   ["conflicts", "Conflicts (two holders for the same numbers)",
     ["Family", "Overlap", "Size", "First", "Second"],
     (f) => [f.afi, f.overlap, f.size, f.first, f.second]],
   ["overclaimed", "Overclaimed (listed, but IANA gave it to no registry)",
     ["Registry", "Family", "Range", "Size", "Record", "IANA block"],
-    (f) => [f.registry, f.afi, f.range, f.size, f.record, f.iana_block]],
+    (f) => [rname(f.registry), f.afi, f.range, f.size, f.record, f.iana_block]],
   ["unclaimed", "Unclaimed (IANA gave it, no registry lists it)",
     ["Registry", "Family", "Range", "Size", "IANA block", "IANA date"],
-    (f) => [f.registry, f.afi, f.range, f.size, f.iana_block, f.iana_date]],
+    (f) => [rname(f.registry), f.afi, f.range, f.size, f.iana_block, f.iana_date]],
   ["crossHoldings", "Cross-registry (held inside another registry's IANA block)",
     ["Registry", "Authority", "Family", "Range", "Size", "Origin"],
-    (f) => [f.registry, f.authority, f.afi, f.range, f.size, f.origin]],
+    (f) => [rname(f.registry), rname(f.authority), f.afi, f.range, f.size, f.origin]],
   ["specialPurpose", "On special-purpose space",
     ["Registry", "Family", "Record", "Special", "Allowed"],
-    (f) => [f.registry, f.afi, f.record, f.special, f.allowed ? "yes" : "no"]],
+    (f) => [rname(f.registry), f.afi, f.record, f.special, f.allowed ? "yes" : "no"]],
 ];
 
 async function audit() {
+  await firstRefresh;
   try {
     const got = await api("api/audit");
     if (got.pending) setTimeout(audit, 2000); // computed in the background: ask again soon

@@ -34,7 +34,7 @@ function moved(f) {
 function chart(flows) {
   const months = [...new Set(flows.map((f) => f.month))].sort();
   const lanes = [...new Set(flows.map((f) => `${f.from}>${f.to}`))].sort();
-  const left = 190, top = 28, col = 70, row = 36;
+  const left = 220, top = 30, col = 84, row = 40;
   const width = left + Math.max(months.length, 4) * col + 20;
   const height = top + lanes.length * row + 10;
   const most = Math.max(...flows.map((f) => f.blocks));
