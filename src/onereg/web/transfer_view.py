@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -100,11 +101,24 @@ def _signature(
         "keyEntry": f"{registry}:{seq}",
         "signature": signature,
     }
+    problem = _problem(agreement, signature, key, f"{who} holder {handle!r}")
+    if problem is None:
+        return {**out, "verified": True}
+    # checked with the holder's key now: a key the holder changed to later does not verify it
+    now = f" (checked with the key now in {rid.display_name}'s log, entry {seq})"
+    return {**out, "verified": False, "problem": problem + now}
+
+
+@lru_cache(maxsize=4096)
+def _problem(agreement: Agreement, signature: str, key: bytes, who: str) -> str | None:
+    """Why the signature does not verify (None when it does). Kept: a logged transfer's
+    agreement, signature and key never change, and the page's data is built again each time
+    a log moves, so each signature is checked once, not on every change of every log."""
     try:
-        check_signature(agreement, base64.b64decode(signature), key, f"{who} holder {handle!r}")
+        check_signature(agreement, base64.b64decode(signature), key, who)
     except (SignatureError, ValueError) as exc:
-        return {**out, "verified": False, "problem": str(exc)}
-    return {**out, "verified": True}
+        return str(exc)
+    return None
 
 
 def _size(block: Resource) -> int:

@@ -112,6 +112,8 @@ function listView(list) {
   list.forEach((t, i) => {
     rows[i].dataset.id = t.id;
     rows[i].dataset.state = t.state;
+    // each cell says its column: on a phone the rows are stacked, without the header row
+    rows[i].querySelectorAll("td").forEach((td, j) => { td.dataset.label = head[j]; });
   });
   return wrap;
 }
