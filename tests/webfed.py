@@ -97,6 +97,10 @@ def build(root: Path, shared_data: Path) -> tuple[LocalFederation, dict[str, lis
                 ]
             )
             node.append([(ev.DELEGATION_ADDED, r.payload()) for r in rows])
+            # the first IPv4 holder holds a key: it can sign a transfer agreement
+            first = next(r.holder for r in rows if r.afi == "ipv4")
+            key = fed.keys[(registry, first)] = Ed25519PrivateKey.generate()
+            register_holder_key(node, first, key.public_key().public_bytes_raw())
     return fed, records
 
 

@@ -224,7 +224,7 @@ class Mirror:
         reason = check_conflict(old, new, path)
         out = self.root / "evidence" / f"{info.registry}-{old.size}-{new.size}.json"
         private_dir(out.parent)
-        out.write_text(evidence.to_json())
+        _write_atomically(out, evidence.to_json())  # read while rewritten (by the explorer)
         check.evidence = str(out)
         raise SplitView(f"{reason}; evidence written to {out}")
 
@@ -251,12 +251,12 @@ class Mirror:
         tree, also = node.tree(), ""
         if tree.root(new.size) == new.root:  # a prefix of what it signed: the order is all
             now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            out.write_text(RollbackEvidence(old_note, note, now).to_json())
+            _write_atomically(out, RollbackEvidence(old_note, note, now).to_json())
         else:  # and a root the larger tree does not contain: a split view anyone can check
             path = tree.consistency_proof(new.size, old.size) if new.size else []
             if new.size and new.size & (new.size - 1) == 0:
                 path.insert(0, tree.root(new.size))
-            out.write_text(SplitViewEvidence(note, old_note, tuple(path)).to_json())
+            _write_atomically(out, SplitViewEvidence(note, old_note, tuple(path)).to_json())
             also = "; its root at that size is not the one it signed before (split view)"
         check.evidence = str(out)
         raise Rollback(

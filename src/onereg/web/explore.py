@@ -341,7 +341,8 @@ def federation_summary(
                 "size": status.size,
                 "verifiedAgo": None if not verified else round(now - verified, 1),
                 "stale": bool(status.problem) or not verified or now - verified > stale_after,
-                "problem": status.problem,
+                # the evidence file by its name (listed on the page), not the node's paths
+                "problem": status.problem.replace(f"{data.root / 'evidence'}/", ""),
             }
         rows.append(
             {

@@ -31,9 +31,10 @@ from onereg.federation.proofs import ProofBuildError, build_holding_proof, lates
 from onereg.http.app import NodeService
 from onereg.http.offload import Refused
 from onereg.http.rdap import RdapAuthority, log_heads
-from onereg.registry.export import export_transfers
+from onereg.ledger.policy import Policy
 from onereg.registry.node import RegistryNode
 from onereg.web.explore import QueryError, UiConfig, federation_summary, lookup, parse_query
+from onereg.web.health import AuditPanel, evidence_file, evidence_summary
 from onereg.web.rpkiview import RpkiView
 from onereg.web.space import SpaceCache
 from onereg.web.tiles import (
@@ -45,6 +46,7 @@ from onereg.web.tiles import (
     build_map,
     transfer_map,
 )
+from onereg.web.transfer_view import transfers_overview
 
 PAGES = {"": "lookup.html", "map": "map.html", "federation": "federation.html",
          "transfers": "transfers.html"}  # fmt: skip
@@ -136,6 +138,9 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
         rpki.start()  # the VRP file and route table are read once, in a thread of their own
     maps = MapCache(view, rpki)
     spaces = SpaceCache(view)
+    erx = service.db_path.parent / "erx-xfr.txt"  # the operator's ERX list, when uploaded
+    audits = AuditPanel(view, service.registry, service.db_path, erx)
+    policy = Policy.parse(config.policy)
 
     def nodes(rid: RegistryId) -> RegistryNode | None:
         """This worker thread's read-only connection to the registry's node or mirror."""
@@ -301,15 +306,58 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
         headers = {"Content-Disposition": 'attachment; filename="policy.txt"'}
         return PlainTextResponse(config.policy, headers=headers)
 
+    transfers_made: list[tuple[str, bytes]] = []  # the last answer and its ETag
+
     async def api_transfers(request: Request) -> Response:
+        """Every transfer the node sees, polled by the page while one is in flight: the ETag
+        names the logs' heads, so an unchanged answer is a 304 and no transfer is read, and
+        the answer is built once per state of the logs whoever asks."""
         node = service.current_node()
+        seen = request.headers.get("if-none-match")
+
+        def job(reader: RegistryNode, deadline: Deadline) -> tuple[str, bytes | None]:
+            etag = '"transfers-' + "-".join(map(str, log_heads(view))) + '"'
+            if etag == seen:
+                return etag, None
+            if transfers_made and transfers_made[0][0] == etag:
+                return transfers_made[0]
+            body = orjson.dumps(transfers_overview(nodes, config.registry))
+            transfers_made[:] = [(etag, body)]
+            return etag, body
+
         try:
-            body = await _offloaded(
-                service, node, lambda reader, _: export_transfers(reader), expensive=request
-            )
+            etag, body = await _offloaded(service, node, job)
         except Refused as exc:
             return _refused(exc)
-        return JSONResponse(body)
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        if body is None:
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="application/json", headers=headers)
+
+    async def api_evidence(request: Request) -> Response:
+        assert service.offload is not None
+        try:
+            body = await service.offload.task(lambda _: evidence_summary(view, policy))
+        except Refused as exc:
+            return _refused(exc)
+        return JSONResponse({"node": config.registry.value, "evidence": body})
+
+    async def api_evidence_file(request: Request) -> Response:
+        path = evidence_file(view, request.path_params["name"])
+        if path is None:
+            return JSONResponse({"error": "no such evidence file"}, 404)
+        headers = {"Content-Disposition": f'attachment; filename="{path.name}"'}
+        return Response(path.read_bytes(), media_type="application/json", headers=headers)
+
+    async def api_audit(request: Request) -> Response:
+        """The audit of the node's view: computed in a process of its own when a log moved
+        (the page then gets `pending` and asks again), else the last one."""
+        assert service.offload is not None
+        try:
+            body = await service.offload.task(lambda _: audits.summary())
+        except Refused as exc:
+            return _refused(exc)
+        return Response(orjson.dumps(body), media_type="application/json")
 
     async def to_index(request: Request) -> Response:
         return RedirectResponse("/ui/", 301)
@@ -327,6 +375,9 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
         Route("/ui/api/proof", api_proof),
         Route("/ui/api/policy.txt", api_policy),
         Route("/ui/api/transfers", api_transfers),
+        Route("/ui/api/evidence", api_evidence),
+        Route("/ui/api/evidence/{name}", api_evidence_file),
+        Route("/ui/api/audit", api_audit),
         Route("/ui/static/{name}", asset),
         Route("/ui/{page}", page),
     ]

@@ -33,6 +33,26 @@ async function api(path) {
   return body;
 }
 
+/** The explorer's pages, in the order of the navigation every page's header shows. */
+const EXPLORER_PAGES = [["./", "Lookup"], ["map", "Map"], ["space", "IPv6 and ASNs"],
+  ["federation", "Federation"], ["transfers", "Transfers"]];
+
+/** The page header, defined here once: each page has an empty <header> that this fills (the
+ *  scripts are deferred, so it runs once the page is parsed and before the page's own script). */
+function header() {
+  const top = document.querySelector("body > header");
+  if (!top || top.childElementCount) return;
+  const links = [];
+  for (const [href, label] of EXPLORER_PAGES) {
+    if (links.length) links.push(" · ");
+    links.push(el("a", { href }, label));
+  }
+  top.append(el("span", { class: "brand" }, "onereg"),
+    el("nav", { "aria-label": "Explorer pages" }, ...links), el("span", { class: "node" }));
+}
+
+header();
+
 /** Mark the current page in the navigation and show which node serves it. */
 async function frame() {
   const here = location.origin + location.pathname;
