@@ -2,7 +2,7 @@
 
 `onereg audit` on nodes that have not moved since the last run should answer at once, yet the
 report takes a second to compute (half a million records) and verifying the logs another. Both
-are derived data, cached in `<data-dir>/cache/` beside the per-node views (`view.read_signed`:
+are derived data, cached in `<data-dir>/cache/` beside the per-node views (`signed.read_signed`:
 JSON, HMAC under the user's cache key, so a planted or damaged file is ignored):
 
 * the report, under every node's log head (size and hash), the digests of the ERX list and the
@@ -28,7 +28,7 @@ from typing import Any
 
 from onereg.audit import findings
 from onereg.audit.findings import AuditReport, RegistrySummary
-from onereg.audit.view import read_signed, write_signed
+from onereg.audit.signed import read_signed, write_signed
 from onereg.core.registries import ALL_REGISTRIES, RegistryId
 from onereg.core.resources import Afi, Resource
 from onereg.federation.layout import DataDir, NodeDir

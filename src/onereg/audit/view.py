@@ -12,9 +12,6 @@ walks half a million records per run and the list-level operations (sort, map, b
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
@@ -23,7 +20,7 @@ from typing import NamedTuple, cast
 
 import orjson
 
-from onereg.core.fs import private_dir
+from onereg.audit.signed import read_signed, write_signed
 from onereg.core.gc import collector_paused
 from onereg.core.registries import RIRS, RegistryId, holder_label
 from onereg.core.resources import Afi, range_text
@@ -36,7 +33,6 @@ AFIS = tuple(a.value for a in Afi)
 _to_int = partial(int.from_bytes, byteorder="big")
 # Bump when RegistryView's shape changes: old cache files are then ignored, never misread.
 CACHE_VERSION = 2
-CACHE_KEY = "audit.key"
 
 
 @dataclass(slots=True)
@@ -176,76 +172,6 @@ def _registry_view(data: DataDir, registry: RegistryId, details: bool) -> Regist
     return view
 
 
-def _cache_key(folder: Path, create: bool) -> bytes | None:
-    """The cache's HMAC key, readable by this user only; None if it is missing (and not to be
-    made) or anyone else could have written it, in which case no cache file is trusted."""
-    path = folder / CACHE_KEY
-    try:
-        info = folder.stat()
-        if info.st_uid != os.geteuid() or info.st_mode & 0o022:
-            return None  # others can plant files here (made before folders were private)
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        if not create:
-            return None
-        key = os.urandom(32)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        except FileExistsError:  # a concurrent audit made it first: use theirs
-            return _cache_key(folder, create=False)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(key)
-        return key
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if info.st_uid != os.geteuid() or info.st_mode & 0o077:
-            return None
-        key = handle.read(64)
-    return key if len(key) == 32 else None
-
-
-def _mac(key: bytes, header: bytes, body: bytes) -> str:
-    return hmac.new(key, header + b"\n" + body, hashlib.sha256).hexdigest()
-
-
-def read_signed(path: Path, header: dict[str, object]) -> bytes | None:
-    """The body of a cache file whose header is exactly `header` and whose HMAC verifies under
-    the cache key; None for anything else (stale, damaged, planted, unreadable, no key)."""
-    key = _cache_key(path.parent, create=False)
-    try:
-        raw = path.read_bytes() if key is not None else b""
-        first, _, body = raw.partition(b"\n")
-        stored = orjson.loads(first) if first else None
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    if key is None or not isinstance(stored, dict):
-        return None
-    mac = stored.pop("mac", "")
-    if stored != header or not isinstance(mac, str):
-        return None
-    if not hmac.compare_digest(mac, _mac(key, orjson.dumps(stored, option=_SORTED), body)):
-        return None
-    return body
-
-
-def write_signed(path: Path, header: dict[str, object], body: bytes) -> None:
-    """Write a cache file (header with its HMAC, then the body) atomically, 0600; nothing when
-    the folder is one others could write (a cache they could forge is no cache)."""
-    folder = private_dir(path.parent)
-    key = _cache_key(folder, create=True)
-    if key is None:
-        return
-    first = orjson.dumps(header, option=_SORTED)
-    signed = orjson.dumps({**orjson.loads(first), "mac": _mac(key, first, body)}, option=_SORTED)
-    partial_path = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    fd = os.open(partial_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(signed + b"\n" + body)
-    partial_path.replace(path)
-
-
 def _read_cache(path: Path, registry: RegistryId, tag: dict[str, object]) -> RegistryView | None:
     """The cached view if it was made from exactly this log head (same size and hash) and its
     HMAC verifies; anything else (stale, damaged, planted, unreadable) is None."""
@@ -262,7 +188,6 @@ def _write_cache(path: Path, tag: dict[str, object], view: RegistryView) -> None
     write_signed(path, {**tag, "registry": view.registry.value}, orjson.dumps(_view_to_json(view)))
 
 
-_SORTED = orjson.OPT_SORT_KEYS
 _FAMILY_FIELDS = ("statuses", "holders", "ccs", "dates")
 
 
