@@ -147,8 +147,11 @@ def _recorded(node: RegistryNode) -> list[Recorded]:
     ]
 
 
-def _registry_view(data: DataDir, registry: RegistryId, details: bool) -> RegistryView:
-    """One node's part of the view, from the cache when the node's log has not moved since."""
+def _registry_view(
+    data: DataDir, registry: RegistryId, details: bool, keep: bool = True
+) -> RegistryView:
+    """One node's part of the view, from the cache when the node's log has not moved since;
+    `keep`: write the cache for a node read from SQLite (`audit.parts` keeps a smaller one)."""
     with data.read(registry) as node:
         size, head = node.head()
         tag = {"version": CACHE_VERSION, "size": size, "head": head.hex(), "details": details}
@@ -167,9 +170,17 @@ def _registry_view(data: DataDir, registry: RegistryId, details: bool) -> Regist
             _totals(families),
             _recorded(node),
         )
-    with suppress(OSError):  # a read-only or full disk: the audit works without its cache
-        _write_cache(cache, tag, view)
+    if keep:
+        with suppress(OSError):  # a read-only or full disk: the audit works without its cache
+            _write_cache(cache, tag, view)
     return view
+
+
+def registry_view(data: DataDir, registry: RegistryId) -> RegistryView:
+    """One node's records for the checks: its cached view if the node has not moved, else
+    read from SQLite without caching it (the audit then keeps the node's findings instead)."""
+    with collector_paused():
+        return _registry_view(data, registry, False, keep=False)
 
 
 def _read_cache(path: Path, registry: RegistryId, tag: dict[str, object]) -> RegistryView | None:
@@ -268,6 +279,11 @@ def load_view(data: DataDir, details: bool = False) -> FederationView:
     present = [rid for rid in RIRS if data.exists(rid)]
     with collector_paused():
         rirs = {rid: _registry_view(data, rid, details) for rid in present}
+    return iana_view(data, rirs)
+
+
+def iana_view(data: DataDir, rirs: dict[RegistryId, RegistryView]) -> FederationView:
+    """The federation view of these registries' records with IANA's node read."""
     authority, specials, updated = AuthorityMap([]), [], {}
     if data.exists(RegistryId.IANA):
         with data.read(RegistryId.IANA) as iana:

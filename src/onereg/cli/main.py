@@ -114,18 +114,23 @@ def _audit(settings: Settings, data: DataDir | None = None) -> tuple[AuditReport
 
 
 def _run_audit(settings: Settings, data: DataDir) -> AuditReport:
-    from onereg.audit.cache import AuthorityParts, erx_transfers
+    from onereg.audit.cache import erx_transfers
     from onereg.audit.checks import run_audit
+    from onereg.audit.parts import audit_by_parts
     from onereg.audit.view import load_view
     from onereg.cli.auditing import audit_lists
 
     # the lists every audit reads (cli.auditing), the ERX list parsed once per file (cached)
     erx = erx_transfers(data, settings.erx_file) if settings.erx_file else []
     lists = audit_lists(settings, erx)
-    parts = AuthorityParts(data, settings.erx_file)  # unchanged nodes' findings, reused
-    report = run_audit(load_view(data), lists.erx, lists.allowed, parts)
-    parts.save()
-    return report
+    # unchanged nodes' parts reused; in full when records overlap (audit.parts)
+    return audit_by_parts(
+        data,
+        lists.erx,
+        lists.allowed,
+        (settings.erx_file, settings.allowlist_file),
+        lambda: run_audit(load_view(data), lists.erx, lists.allowed),
+    )
 
 
 @cli.command(
