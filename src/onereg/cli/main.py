@@ -101,15 +101,12 @@ def _federation(settings: Settings, node_config: Path | None) -> DataDir:
 
 
 def _audit(settings: Settings, data: DataDir | None = None) -> tuple[AuditReport, float]:
-    """The audit of the data dir (or a node's view), reused while no node has moved."""
-    from onereg.audit.cache import cached_report
+    """The audit of the data dir (or a node's view): unchanged nodes' parts are reused
+    (`audit.parts`); an unchanged federation's whole output is `audit.output`'s."""
     from onereg.federation.layout import DataDir
 
     started = time.perf_counter()
-    nodes = data or DataDir(settings.data_dir)
-    report = cached_report(
-        nodes, settings.erx_file, settings.allowlist_file, lambda: _run_audit(settings, nodes)
-    )
+    report = _run_audit(settings, data or DataDir(settings.data_dir))
     return report, time.perf_counter() - started
 
 
