@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import asdict, dataclass, fields
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from onereg.audit import findings
 from onereg.audit.checks import (
@@ -45,13 +46,21 @@ from onereg.audit.checks import (
 )
 from onereg.audit.findings import AuditReport, RegistrySummary
 from onereg.audit.signed import read_signed, write_signed
-from onereg.audit.view import AFIS, FederationView, RegistryView, iana_view, registry_view
+from onereg.audit.view import (
+    AFIS,
+    FederationView,
+    RegistryView,
+    _ints,
+    _numbers,
+    iana_view,
+    registry_view,
+)
 from onereg.core.intervals import IntervalSet
 from onereg.core.registries import RIRS, RegistryId
 from onereg.federation.authority import ErxIndex
 from onereg.federation.layout import DataDir
 
-PART_VERSION = 1
+PART_VERSION = 2
 _CODE = [
     Path(findings.__file__).with_name(name)
     for name in ("checks.py", "findings.py", "view.py", "parts.py")
@@ -188,42 +197,70 @@ def _values(kind: type[Any]) -> Callable[[Any], Any]:
     return attrgetter(*(f.name for f in fields(kind)))
 
 
+def _size_at(kind: type[Any]) -> int:
+    """Where the `size` field of Overclaim and CrossHolding rows is: IPv6 sizes exceed 64 bits."""
+    return [f.name for f in fields(kind)].index("size")
+
+
+def _sized_rows(kind: type[Any], items: list[Any]) -> list[list[Any]]:
+    rows = [list(row) for row in map(_values(kind), items)]
+    at = _size_at(kind)
+    for row in rows:
+        row[at] = hex(row[at])
+    return rows
+
+
 def part_to_json(part: NodePart) -> bytes:
-    """Findings as rows of values in field order. Stdlib json: IPv6 numbers and totals exceed
-    orjson's 64-bit integers."""
+    """Findings as rows of values in field order; numbers that may exceed orjson's 64-bit
+    integers (IPv6 starts, sizes and totals) as hex text."""
+    summary = asdict(part.summary)
+    summary["totals"] = {
+        afi: {status: hex(n) for status, n in per.items()}
+        for afi, per in part.summary.totals.items()
+    }
     doc = {
-        "summary": asdict(part.summary),
+        "summary": summary,
         "as_of": part.as_of,
-        "listed": {afi: [starts, ends] for afi, (starts, ends) in part.listed.items()},
+        "listed": {
+            afi: [_numbers(starts), _numbers(ends)] for afi, (starts, ends) in part.listed.items()
+        },
         "overlapping": part.overlapping,
-        "overclaimed": list(map(_values(findings.Overclaim), part.overclaimed)),
-        "cross": list(map(_values(findings.CrossHolding), part.cross)),
+        "overclaimed": _sized_rows(findings.Overclaim, part.overclaimed),
+        "cross": _sized_rows(findings.CrossHolding, part.cross),
         "special": [
             [index, *_values(findings.SpecialPurposeHolding)(h)] for index, h in part.special
         ],
     }
-    return json.dumps(doc, separators=(",", ":")).encode()
+    return orjson.dumps(doc)
 
 
-def _rows(kind: type[Any], rows: object) -> list[Any]:
+def _rows(kind: type[Any], rows: object, sized: bool = False) -> list[Any]:
     width = len(fields(kind))
     if not isinstance(rows, list) or any(
         not isinstance(row, list) or len(row) != width for row in rows
     ):
         raise ValueError(f"a cached {kind.__name__} of another shape")
+    if sized:
+        at = _size_at(kind)
+        for row in rows:
+            row[at] = int(row[at], 16)
     return [kind(*row) for row in rows]
 
 
 def part_from_json(body: bytes) -> NodePart:
     """The inverse of `part_to_json`; ValueError, TypeError or KeyError for another shape."""
-    doc = json.loads(body)
+    doc = orjson.loads(body)
     summary = doc["summary"]
     if set(summary) != {f.name for f in fields(RegistrySummary)}:
         raise ValueError("a cached summary of another shape")
+    summary["totals"] = {
+        afi: {status: int(n, 16) for status, n in per.items()}
+        for afi, per in summary["totals"].items()
+    }
     listed = {}
     for afi in AFIS:
-        starts, ends = doc["listed"][afi]
-        if not (isinstance(starts, list) and isinstance(ends, list)) or len(starts) != len(ends):
+        starts, ends = (_ints(column) for column in doc["listed"][afi])
+        if len(starts) != len(ends):
             raise ValueError("cached listed space of another shape")
         listed[afi] = (starts, ends)
     special = doc["special"]
@@ -235,8 +272,8 @@ def part_from_json(body: bytes) -> NodePart:
         str(doc["as_of"]),
         listed,
         bool(doc["overlapping"]),
-        _rows(findings.Overclaim, doc["overclaimed"]),
-        _rows(findings.CrossHolding, doc["cross"]),
+        _rows(findings.Overclaim, doc["overclaimed"], sized=True),
+        _rows(findings.CrossHolding, doc["cross"], sized=True),
         [(int(s[0]), h) for s, h in zip(special, holdings, strict=True)],
     )
 
