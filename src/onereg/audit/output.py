@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import sys
 from contextlib import suppress
 from pathlib import Path
 from typing import IO
@@ -158,9 +159,17 @@ def output_header(
         "nodes": state,
         "erx": _digest(erx),
         "allow": _digest(allow),
-        "code": [file_identity(path) for path in CODE],
+        "code": [file_identity(path) for path in (*CODE, *_rich())],
         "printing": how,
     }
+
+
+def _rich() -> list[Path]:
+    """rich's own files, when it is loaded (the command's module loads it): another version of
+    rich may draw the same report differently."""
+    module = sys.modules.get("rich")
+    where = getattr(module, "__file__", None)
+    return [Path(where)] if where else []
 
 
 def _path(root: Path) -> Path:
