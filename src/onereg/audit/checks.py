@@ -8,7 +8,6 @@ fails does the audit walk the records to name every conflicting pair.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import MutableMapping
 from datetime import date
 from itertools import islice
 from operator import le
@@ -90,23 +89,12 @@ def find_conflicts(view: FederationView, afi: str) -> list[Conflict]:
 AuthorityPart = tuple[list[Overclaim], list[CrossHolding]]
 
 
-def check_authority(
-    view: FederationView,
-    erx: ErxIndex,
-    report: AuditReport,
-    parts: MutableMapping[RegistryId, AuthorityPart] | None = None,
-) -> None:
-    """Each registry's records against IANA's blocks. `parts` holds registries' findings from an
-    earlier run on the same node, IANA node and ERX list (`audit.cache`): those are reused, the
-    others computed and added to it."""
+def check_authority(view: FederationView, erx: ErxIndex, report: AuditReport) -> None:
+    """Each registry's records against IANA's blocks."""
     for rid, rview in view.rirs.items():
-        part = parts.get(rid) if parts is not None else None
-        if part is None:
-            part = authority_of(view, rid, rview, erx)
-            if parts is not None:
-                parts[rid] = part
-        report.overclaimed += part[0]
-        report.cross_holdings += part[1]
+        overclaimed, cross = authority_of(view, rid, rview, erx)
+        report.overclaimed += overclaimed
+        report.cross_holdings += cross
 
 
 def authority_of(
@@ -262,21 +250,15 @@ def fill_counts(report: AuditReport) -> None:
 
 
 def run_audit(
-    view: FederationView,
-    erx: ErxIndex | None = None,
-    allowed: AllowedRanges | None = None,
-    parts: MutableMapping[RegistryId, AuthorityPart] | None = None,
+    view: FederationView, erx: ErxIndex | None = None, allowed: AllowedRanges | None = None
 ) -> AuditReport:
-    """The whole audit; `parts`: per-registry authority findings to reuse and fill in."""
+    """The whole audit from every record (`audit.parts` recombines cached parts instead)."""
     with collector_paused():
-        return _run_audit(view, erx, allowed, parts)
+        return _run_audit(view, erx, allowed)
 
 
 def _run_audit(
-    view: FederationView,
-    erx: ErxIndex | None,
-    allowed: AllowedRanges | None,
-    parts: MutableMapping[RegistryId, AuthorityPart] | None,
+    view: FederationView, erx: ErxIndex | None, allowed: AllowedRanges | None
 ) -> AuditReport:
     report = AuditReport([summarise(v) for v in view.rirs.values()], [], [], [], [], [], [])
     listed: dict[str, IntervalSet] = {}
@@ -288,7 +270,7 @@ def _run_audit(
         else:
             listed[afi] = IntervalSet.from_sorted_disjoint(starts, ends)
     if view.authority:
-        check_authority(view, erx or ErxIndex([]), report, parts)
+        check_authority(view, erx or ErxIndex([]), report)
         check_unclaimed(view, listed, report)
         check_special_purpose(view, allowed or set(), report)
     else:
