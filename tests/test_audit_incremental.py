@@ -27,7 +27,8 @@ from onereg.federation.authority import ErxIndex
 from onereg.federation.importer import import_delegated_file, import_iana
 from onereg.federation.layout import DataDir
 from onereg.ledger.entry import make_entry
-from onereg.registry.verify import verify_node_state, verify_since
+from onereg.registry.resume import verify_since
+from onereg.registry.verify import verify_node_state
 
 REGISTRIES = ("afrinic", "lacnic", "ripencc")
 STEP = 40  # every 40th record: a few hundred real lines per registry
@@ -241,7 +242,7 @@ def test_a_grown_node_is_verified_from_its_last_state_to_the_full_checks_result(
     assert report.ok and since is not None
     _grow(data, tmp_path, real, "v2")
     with data.read(rid) as node:
-        resumed = verify_since(node, since, None)
+        resumed = verify_since(node, since)
         full = verify_node_state(node, None, replay=False)
     assert resumed is not None and resumed[0].ok
     assert resumed[1] == full[1] and resumed[1].size > since.size

@@ -18,7 +18,8 @@ if TYPE_CHECKING:  # verifying imports the ledger and crypto code: only when a n
     from onereg.federation.layout import DataDir
     from onereg.ledger.note import Verifier
     from onereg.registry.node import RegistryNode
-    from onereg.registry.verify import NodeReport, Verified
+    from onereg.registry.resume import Verified
+    from onereg.registry.verify import NodeReport
 
 
 def present(data: DataDir, registry: str | None) -> list[RegistryId]:
@@ -71,7 +72,7 @@ def logs_intact(data: DataDir, console: Console) -> bool:
     every node (no replay: that is `node verify`'s); prints only the problems. A node whose
     head and files are those it was verified intact with is not read again (`audit.cache`)."""
     from onereg.audit.cache import remember_verified, verified_before
-    from onereg.registry.verify import verify_node_state, verify_since
+    from onereg.registry.resume import verify_since
 
     ok = True
     for rid in present(data, None):
@@ -79,13 +80,14 @@ def logs_intact(data: DataDir, console: Console) -> bool:
         if unverified is None:
             continue
         since = _resume_point(data, rid)
-        key = own_log_key(data, rid)
         with data.read(rid) as node:
             result: tuple[NodeReport, Verified | None] | None = None
             if since is not None and node.head()[0] > since.size:  # grown since: the new part
-                result = verify_since(node, since, key)
+                result = verify_since(node, since, lambda: own_log_key(data, rid))  # noqa: B023
             if result is None:  # never verified, or the same head with other files: in full
-                result = verify_node_state(node, key, replay=False)
+                from onereg.registry.verify import verify_node_state
+
+                result = verify_node_state(node, own_log_key(data, rid), replay=False)
         report, state = result
         if not report.ok or state is None:
             print_report(console, rid, report)
@@ -107,7 +109,7 @@ def _resume_header(rid: RegistryId) -> dict[str, object]:
 def _resume_point(data: DataDir, rid: RegistryId) -> Verified | None:
     """What the last check of this node found intact (signed cache file), if any."""
     from onereg.audit.signed import read_signed
-    from onereg.registry.verify import Verified
+    from onereg.registry.resume import Verified
 
     body = read_signed(_resume_file(data, rid), _resume_header(rid))
     if body is None:
