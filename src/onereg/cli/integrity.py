@@ -18,8 +18,7 @@ if TYPE_CHECKING:  # verifying imports the ledger and crypto code: only when a n
     from onereg.federation.layout import DataDir
     from onereg.ledger.note import Verifier
     from onereg.registry.node import RegistryNode
-    from onereg.registry.resume import Verified
-    from onereg.registry.verify import NodeReport
+    from onereg.registry.resume import NodeReport, Verified
 
 
 def present(data: DataDir, registry: str | None) -> list[RegistryId]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from onereg.core.errors import OneregError
@@ -22,7 +22,30 @@ from onereg.registry.treestore import SqliteHashStore
 
 if TYPE_CHECKING:
     from onereg.ledger.note import Verifier
-    from onereg.registry.verify import NodeReport
+
+SHOWN = 20  # problems of one kind listed before "and N more"
+
+
+@dataclass(slots=True)
+class NodeReport:
+    """What `verify_node` found; `problems` is empty when the node is intact."""
+
+    name: str  # "<registry> node (<path>)"
+    entries: int = 0
+    checkpoint: int | None = None  # size of the newest signed checkpoint compared
+    problems: list[str] = field(default_factory=list)
+    replayed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, problems: list[str], what: str) -> None:
+        """Every problem with the node's name; beyond SHOWN of one kind, a count."""
+        shown = problems[:SHOWN]
+        self.problems += [f"{self.name}: {p}" for p in shown]
+        if len(problems) > SHOWN:
+            self.problems.append(f"{self.name}: and {len(problems) - SHOWN} more {what}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +76,6 @@ def verify_since(
     None when this cannot resume (the prefix's head is gone, a new checkpoint within the
     prefix, no tree): the caller checks in full. `log_key`: the node's own log key, loaded only
     when a new checkpoint is to be checked."""
-    from onereg.registry.verify import NodeReport
-
     report = NodeReport(f"{node.registry} node ({node.path})")
     if since.size and _stored_hash(node, since.size) != since.head:
         return None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from onereg.core.errors import OneregError
 from onereg.ledger.checkpoint import Checkpoint, open_checkpoint
@@ -27,6 +26,7 @@ from onereg.registry import projection
 from onereg.registry.identity import origin_of
 from onereg.registry.node import RegistryNode
 from onereg.registry.resume import (
+    NodeReport,
     Verified,
     _border,
     _checkpoint_ids,
@@ -36,30 +36,6 @@ from onereg.registry.resume import (
 )
 from onereg.registry.schema import PROJECTION_SCHEMA
 from onereg.registry.treestore import SqliteHashStore
-
-SHOWN = 20  # problems of one kind listed before "and N more"
-
-
-@dataclass(slots=True)
-class NodeReport:
-    """What `verify_node` found; `problems` is empty when the node is intact."""
-
-    name: str  # "<registry> node (<path>)"
-    entries: int = 0
-    checkpoint: int | None = None  # size of the newest signed checkpoint compared
-    problems: list[str] = field(default_factory=list)
-    replayed: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def add(self, problems: list[str], what: str) -> None:
-        """Every problem with the node's name; beyond SHOWN of one kind, a count."""
-        shown = problems[:SHOWN]
-        self.problems += [f"{self.name}: {p}" for p in shown]
-        if len(problems) > SHOWN:
-            self.problems.append(f"{self.name}: and {len(problems) - SHOWN} more {what}")
 
 
 def verify_node(
