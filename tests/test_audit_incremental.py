@@ -10,6 +10,7 @@ IANA's registries."""
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -54,13 +55,23 @@ def real(shared_data: Path) -> dict[str, list[str]]:
     return {r: _records(shared_data, r) for r in REGISTRIES}
 
 
-@pytest.fixture
-def data(tmp_path: Path, shared_data: Path, real: dict[str, list[str]]) -> DataDir:
-    data = DataDir(tmp_path / "data")
+@pytest.fixture(scope="module")
+def built(
+    tmp_path_factory: pytest.TempPathFactory, shared_data: Path, real: dict[str, list[str]]
+) -> Path:
+    """The small federation, built once; each test gets a copy."""
+    folder = tmp_path_factory.mktemp("federation")
+    data = DataDir(folder / "data")
     import_iana(data, shared_data / "iana")
     for registry, records in real.items():
-        import_delegated_file(data, _write(tmp_path / "v1", registry, records), None)
-    return data
+        import_delegated_file(data, _write(folder / "v1", registry, records), None)
+    return data.root
+
+
+@pytest.fixture
+def data(built: Path, tmp_path: Path) -> DataDir:
+    shutil.copytree(built, tmp_path / "data")
+    return DataDir(tmp_path / "data")
 
 
 def _full(data: DataDir) -> dict[str, object]:
