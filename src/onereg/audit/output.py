@@ -66,6 +66,8 @@ CODE = tuple(
         "cli/main.py",
         "cli/integrity.py",
         "cli/auditing.py",
+        "registry/verify.py",
+        "registry/resume.py",
     )
 )
 
