@@ -1,7 +1,8 @@
-"""What `onereg audit` reuses (audit.cache): its report while no node moved and the lists are the
-same, and a node's verification while its head and files are those it was verified with; and
-what it never reuses: a report after a node moved, after the ERX list changed or from a damaged
-file, or a verification after anyone wrote to the node's database (even keeping its head)."""
+"""What `onereg audit` reuses (audit.parts, audit.cache): a registry's part while its node, IANA's
+and the lists are the same, and a node's verification while its head and files are those it was
+verified with; and what it never reuses: a part after its node moved, after the ERX list changed
+or from a damaged file, or a verification after anyone wrote to the node's database (even
+keeping its head). tests/test_audit_incremental.py has the rest, on real data."""
 
 from __future__ import annotations
 
@@ -12,19 +13,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from onereg.audit import checks
-from onereg.audit.cache import (
-    AuthorityParts,
-    cached_report,
-    erx_transfers,
-    remember_verified,
-    verified_before,
-)
+from onereg.audit import parts as parts_module
+from onereg.audit.cache import erx_transfers, remember_verified, verified_before
 from onereg.audit.checks import run_audit
 from onereg.audit.findings import AuditReport
+from onereg.audit.parts import audit_by_parts
 from onereg.audit.view import load_view
 from onereg.cli.main import cli
-from onereg.core.registries import RegistryId
+from onereg.federation.authority import ErxIndex
 from onereg.federation.importer import import_delegated_file, import_iana
 from onereg.federation.layout import DataDir
 from onereg.registry.sources.nro_lists import parse_erx_transfers
@@ -40,42 +36,60 @@ def data(tmp_path: Path) -> DataDir:
 
 
 class Counting:
-    """The audit itself, counting how often it really ran."""
+    """The audit by parts, counting how often a registry's part was really computed."""
 
-    def __init__(self, data: DataDir) -> None:
+    def __init__(self, data: DataDir, monkeypatch: pytest.MonkeyPatch) -> None:
         self.data, self.runs = data, 0
+        real = parts_module.node_part
 
-    def __call__(self) -> AuditReport:
-        self.runs += 1
-        return run_audit(load_view(self.data))
+        def spy(*args):  # type: ignore[no-untyped-def]
+            self.runs += 1
+            return real(*args)
+
+        monkeypatch.setattr(parts_module, "node_part", spy)
+
+    def __call__(self, erx: Path | None = None) -> AuditReport:
+        return audit_by_parts(
+            self.data, ErxIndex([]), set(), (erx, None), lambda: run_audit(load_view(self.data))
+        )
 
 
-def test_the_report_is_reused_until_a_node_moves(data: DataDir, tmp_path: Path) -> None:
-    audit = Counting(data)
-    first = cached_report(data, None, None, audit)
-    again = cached_report(data, None, None, audit)
+@pytest.fixture
+def with_iana(data: DataDir, shared_data: Path) -> DataDir:
+    import_iana(data, shared_data / "iana")
+    return data
+
+
+def test_a_part_is_reused_until_its_node_moves(
+    with_iana: DataDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = with_iana
+    audit = Counting(data, monkeypatch)
+    first = audit()
+    again = audit()
     assert audit.runs == 1
     assert again.to_dict() == first.to_dict() and again.summaries[0].records == 40
     import_delegated_file(data, _file(tmp_path, 3, records=41), None)
-    moved = cached_report(data, None, None, audit)
+    moved = audit()
     assert audit.runs == 2 and moved.summaries[0].records == 41
 
 
-def test_another_erx_list_or_a_damaged_file_means_a_new_report(
-    data: DataDir, tmp_path: Path
+def test_another_erx_list_or_a_damaged_file_means_a_new_part(
+    with_iana: DataDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    audit = Counting(data)
+    data = with_iana
+    audit = Counting(data, monkeypatch)
     erx = tmp_path / "erx.txt"
     erx.write_text("")
-    cached_report(data, erx, None, audit)
+    audit(erx)
     erx.write_text("# another list\n")
-    cached_report(data, erx, None, audit)
+    audit(erx)
     assert audit.runs == 2
-    path = data.root / "cache" / "report.audit.json"
+    path = data.root / "cache" / f"{RID.value}.part.json"
     raw = bytearray(path.read_bytes())
     raw[-2] ^= 1  # one bit of the body: the HMAC no longer matches
     path.write_bytes(bytes(raw))
-    cached_report(data, erx, None, audit)
+    audit(erx)
     assert audit.runs == 3
 
 
@@ -134,7 +148,7 @@ def _delegated(root: Path, name: str, registry: str, lines: list[str]) -> Path:
     return path
 
 
-def test_after_a_change_only_the_moved_nodes_authority_part_is_computed(
+def test_after_a_change_only_the_moved_nodes_part_is_computed(
     tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = DataDir(tmp_path / "data")
@@ -149,24 +163,21 @@ def test_after_a_change_only_the_moved_nodes_authority_part_is_computed(
     ]
     import_delegated_file(data, _delegated(tmp_path, "a", "afrinic", afrinic), None)
     import_delegated_file(data, _delegated(tmp_path, "r", "ripencc", ripe), None)
-    first = AuthorityParts(data, None)
-    run_audit(load_view(data), None, None, first)
-    first.save()
+    audit = Counting(data, monkeypatch)
+    audit()
     ripe.append("ripencc|NL|ipv4|41.2.0.0|256|20100101|allocated|R3")  # one more in AFRINIC's
     import_delegated_file(data, _delegated(tmp_path, "r2", "ripencc", ripe), None)
     computed: list[str] = []
-    real = checks.authority_of
+    real = parts_module.node_part
 
-    def spy(view: object, rid: RegistryId, *rest: object) -> object:
-        computed.append(rid.value)
-        return real(view, rid, *rest)  # type: ignore[arg-type]
+    def spy(view: object, rview: object, *rest: object) -> object:
+        computed.append(rview.registry.value)  # type: ignore[attr-defined]
+        return real(view, rview, *rest)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(checks, "authority_of", spy)
-    parts = AuthorityParts(data, None)
-    assert set(parts.loaded) == {RegistryId.AFRINIC}  # RIPE NCC moved: its part is stale
-    reused = run_audit(load_view(data), None, None, parts)
+    monkeypatch.setattr(parts_module, "node_part", spy)
+    reused = audit()
     assert computed == ["ripencc"]
-    fresh = run_audit(load_view(data), None, None)
+    fresh = run_audit(load_view(data))
     assert reused.to_dict() == fresh.to_dict()
     assert [c.range for c in reused.cross_holdings if c.registry == "ripencc"] == [
         "41.1.0.0/24",

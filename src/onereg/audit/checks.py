@@ -8,7 +8,6 @@ fails does the audit walk the records to name every conflicting pair.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import MutableMapping
 from datetime import date
 from itertools import islice
 from operator import le
@@ -27,7 +26,7 @@ from onereg.core.gc import collector_paused
 from onereg.core.intervals import IntervalSet
 from onereg.core.registries import RIRS, RegistryId, Status
 from onereg.core.resources import range_text
-from onereg.federation.authority import ErxIndex, classify
+from onereg.federation.authority import AuthorityMap, ErxIndex, classify
 
 _HELD = frozenset((Status.ALLOCATED.value, Status.ASSIGNED.value))
 AllowedRanges = set[tuple[str, int, int]]
@@ -90,23 +89,12 @@ def find_conflicts(view: FederationView, afi: str) -> list[Conflict]:
 AuthorityPart = tuple[list[Overclaim], list[CrossHolding]]
 
 
-def check_authority(
-    view: FederationView,
-    erx: ErxIndex,
-    report: AuditReport,
-    parts: MutableMapping[RegistryId, AuthorityPart] | None = None,
-) -> None:
-    """Each registry's records against IANA's blocks. `parts` holds registries' findings from an
-    earlier run on the same node, IANA node and ERX list (`audit.cache`): those are reused, the
-    others computed and added to it."""
+def check_authority(view: FederationView, erx: ErxIndex, report: AuditReport) -> None:
+    """Each registry's records against IANA's blocks."""
     for rid, rview in view.rirs.items():
-        part = parts.get(rid) if parts is not None else None
-        if part is None:
-            part = authority_of(view, rid, rview, erx)
-            if parts is not None:
-                parts[rid] = part
-        report.overclaimed += part[0]
-        report.cross_holdings += part[1]
+        overclaimed, cross = authority_of(view, rid, rview, erx)
+        report.overclaimed += overclaimed
+        report.cross_holdings += cross
 
 
 def authority_of(
@@ -156,14 +144,24 @@ def check_unclaimed(
     view: FederationView, listed: dict[str, IntervalSet], report: AuditReport
 ) -> None:
     """IANA's grants to each RIR minus everything any RIR lists, cut along IANA's blocks."""
+    as_of = {rid: rview.as_of for rid, rview in view.rirs.items()}
+    unclaimed(view.authority, as_of, listed, report)
+
+
+def unclaimed(
+    authority: AuthorityMap,
+    as_of: dict[RegistryId, str],
+    listed: dict[str, IntervalSet],
+    report: AuditReport,
+) -> None:
+    """`check_unclaimed` from the registries' file dates alone (`audit.parts` has no records)."""
     for rid in RIRS:
-        rview = view.rirs.get(rid)
-        as_of = rview.as_of if rview else ""
+        file_date = as_of.get(rid, "")
         for afi in AFIS:
-            mine = [b for b in view.authority.blocks.get(afi, []) if b.holder == rid.value]
+            mine = [b for b in authority.blocks.get(afi, []) if b.holder == rid.value]
             granted = IntervalSet.from_ranges((b.start, b.end) for b in mine)
             for lo, hi in granted - listed[afi]:
-                for piece in view.authority.pieces(afi, lo, hi):
+                for piece in authority.pieces(afi, lo, hi):
                     block = piece.block
                     report.unclaimed.append(
                         Unclaimed(
@@ -173,7 +171,7 @@ def check_unclaimed(
                             piece.end - piece.start + 1,
                             block.label(),
                             block.date,
-                            bool(as_of) and block.date > as_of,
+                            bool(file_date) and block.date > file_date,
                         )
                     )
 
@@ -181,24 +179,42 @@ def check_unclaimed(
 def check_special_purpose(
     view: FederationView, allowed: AllowedRanges, report: AuditReport
 ) -> None:
-    """Held records on special-purpose space, found by bisection per special block."""
-    for sp in view.specials:
-        for rid, rview in view.rirs.items():
-            fam = rview.families[sp.afi]
-            first = max(bisect_right(fam.starts, sp.start) - 1, 0)
-            last = bisect_left(fam.starts, sp.end + 1)
-            for i in range(first, last):
-                if fam.statuses[i] in _HELD and fam.ends[i] >= sp.start:
-                    lo, hi = max(fam.starts[i], sp.start), min(fam.ends[i], sp.end)
-                    report.special_purpose.append(
-                        SpecialPurposeHolding(
-                            rid.value,
-                            sp.afi,
-                            rview.label(sp.afi, i),
-                            f"{_text(sp.afi, sp.start, sp.end)} {sp.name} ({sp.rfc})",
-                            (sp.afi, lo, hi) in allowed,
-                        )
-                    )
+    """Held records on special-purpose space, found by bisection per special block; in the
+    order of the special blocks, then of the registries."""
+    found = [special_of(view, rview, allowed) for rview in view.rirs.values()]
+    report.special_purpose += merge_specials(found)
+
+
+SpecialFound = list[tuple[int, SpecialPurposeHolding]]  # (index of the special block, holding)
+
+
+def special_of(view: FederationView, rview: RegistryView, allowed: AllowedRanges) -> SpecialFound:
+    """One registry's held records on special-purpose space, each with its block's index."""
+    out: SpecialFound = []
+    for index, sp in enumerate(view.specials):
+        fam = rview.families[sp.afi]
+        first = max(bisect_right(fam.starts, sp.start) - 1, 0)
+        last = bisect_left(fam.starts, sp.end + 1)
+        for i in range(first, last):
+            if fam.statuses[i] in _HELD and fam.ends[i] >= sp.start:
+                lo, hi = max(fam.starts[i], sp.start), min(fam.ends[i], sp.end)
+                holding = SpecialPurposeHolding(
+                    rview.registry.value,
+                    sp.afi,
+                    rview.label(sp.afi, i),
+                    f"{_text(sp.afi, sp.start, sp.end)} {sp.name} ({sp.rfc})",
+                    (sp.afi, lo, hi) in allowed,
+                )
+                out.append((index, holding))
+    return out
+
+
+def merge_specials(per_registry: list[SpecialFound]) -> list[SpecialPurposeHolding]:
+    """The registries' findings (in registry order) as one list by special block, then
+    registry (a stable sort keeps each registry's own order)."""
+    tagged = [(index, pos, h) for pos, found in enumerate(per_registry) for index, h in found]
+    tagged.sort(key=lambda t: (t[0], t[1]))
+    return [h for _, _, h in tagged]
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -217,7 +233,7 @@ def summarise(rview: RegistryView) -> RegistrySummary:
     )
 
 
-def _fill_counts(report: AuditReport) -> None:
+def fill_counts(report: AuditReport) -> None:
     index = {s.registry: s for s in report.summaries}
     for c in report.cross_holdings:
         summary = index[c.registry]
@@ -234,21 +250,15 @@ def _fill_counts(report: AuditReport) -> None:
 
 
 def run_audit(
-    view: FederationView,
-    erx: ErxIndex | None = None,
-    allowed: AllowedRanges | None = None,
-    parts: MutableMapping[RegistryId, AuthorityPart] | None = None,
+    view: FederationView, erx: ErxIndex | None = None, allowed: AllowedRanges | None = None
 ) -> AuditReport:
-    """The whole audit; `parts`: per-registry authority findings to reuse and fill in."""
+    """The whole audit from every record (`audit.parts` recombines cached parts instead)."""
     with collector_paused():
-        return _run_audit(view, erx, allowed, parts)
+        return _run_audit(view, erx, allowed)
 
 
 def _run_audit(
-    view: FederationView,
-    erx: ErxIndex | None,
-    allowed: AllowedRanges | None,
-    parts: MutableMapping[RegistryId, AuthorityPart] | None,
+    view: FederationView, erx: ErxIndex | None, allowed: AllowedRanges | None
 ) -> AuditReport:
     report = AuditReport([summarise(v) for v in view.rirs.values()], [], [], [], [], [], [])
     listed: dict[str, IntervalSet] = {}
@@ -260,14 +270,14 @@ def _run_audit(
         else:
             listed[afi] = IntervalSet.from_sorted_disjoint(starts, ends)
     if view.authority:
-        check_authority(view, erx or ErxIndex([]), report, parts)
+        check_authority(view, erx or ErxIndex([]), report)
         check_unclaimed(view, listed, report)
         check_special_purpose(view, allowed or set(), report)
     else:
         report.notes.append(
             "no IANA node: authority checks (cross-registry, overclaimed, unclaimed) were not run"
         )
-    _fill_counts(report)
+    fill_counts(report)
     report.notes.extend(_date_notes(view))
     return report
 
@@ -280,10 +290,15 @@ def _days_apart(first: str, last: str) -> int:
 
 
 def _date_notes(view: FederationView) -> list[str]:
+    return date_notes([v.as_of for v in view.rirs.values()], view.iana_updated)
+
+
+def date_notes(as_of: list[str], iana_updated: dict[str, str]) -> list[str]:
+    """Notes on files of different dates, and on IANA registries newer than the files."""
     notes = []
-    dates = sorted({v.as_of for v in view.rirs.values() if v.as_of})
-    if dates and view.iana_updated:
-        newest = max(view.iana_updated.values())
+    dates = sorted({d for d in as_of if d})
+    if dates and iana_updated:
+        newest = max(iana_updated.values())
         if newest > dates[-1]:
             notes.append(
                 f"IANA registries are newer (updated up to {newest}) than the registry files "

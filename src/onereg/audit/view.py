@@ -12,18 +12,17 @@ walks half a million records per run and the list-level operations (sort, map, b
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import compress, repeat
+from operator import eq
 from pathlib import Path
-from typing import NamedTuple, cast
+from typing import Literal, NamedTuple, cast
 
 import orjson
 
-from onereg.core.fs import private_dir
+from onereg.audit.signed import read_signed, write_signed
 from onereg.core.gc import collector_paused
 from onereg.core.registries import RIRS, RegistryId, holder_label
 from onereg.core.resources import Afi, range_text
@@ -33,10 +32,11 @@ from onereg.registry.imports import DELEGATED_SLOT
 from onereg.registry.node import RegistryNode
 
 AFIS = tuple(a.value for a in Afi)
-_to_int = partial(int.from_bytes, byteorder="big")
+# int.from_bytes's byte order as a positional argument from an endless iterator (stateless, so
+# shared): a partial with a keyword argument costs three times as much per call.
+_BIG: repeat[Literal["big"]] = repeat("big")
 # Bump when RegistryView's shape changes: old cache files are then ignored, never misread.
 CACHE_VERSION = 2
-CACHE_KEY = "audit.key"
 
 
 @dataclass(slots=True)
@@ -114,8 +114,8 @@ def _families(node: RegistryNode, details: bool) -> dict[str, Family]:
         if rows:
             cols = list(zip(*rows, strict=True))
             fam = out[afi]
-            fam.starts = list(map(_to_int, cols[0]))
-            fam.ends = list(map(_to_int, cols[1]))
+            fam.starts = list(map(int.from_bytes, cols[0], _BIG))
+            fam.ends = list(map(int.from_bytes, cols[1], _BIG))
             fam.statuses, fam.holders = list(cols[2]), list(cols[3])
             if details:
                 fam.ccs, fam.dates = list(cols[4]), list(cols[5])
@@ -127,8 +127,11 @@ def _totals(families: dict[str, Family]) -> dict[str, dict[str, int]]:
     totals: dict[str, dict[str, int]] = {}
     for afi, fam in families.items():
         per: dict[str, int] = {}
-        for status, start, end in zip(fam.statuses, fam.starts, fam.ends, strict=True):
-            per[status] = per.get(status, 0) + end - start + 1
+        # a few statuses, many records: one C-level pass per status, not a Python loop per record
+        for status in dict.fromkeys(fam.statuses):
+            mine = list(map(eq, fam.statuses, repeat(status)))
+            count = sum(mine)
+            per[status] = sum(compress(fam.ends, mine)) - sum(compress(fam.starts, mine)) + count
         if per:
             totals[afi] = per
     return totals
@@ -151,8 +154,11 @@ def _recorded(node: RegistryNode) -> list[Recorded]:
     ]
 
 
-def _registry_view(data: DataDir, registry: RegistryId, details: bool) -> RegistryView:
-    """One node's part of the view, from the cache when the node's log has not moved since."""
+def _registry_view(
+    data: DataDir, registry: RegistryId, details: bool, keep: bool = True
+) -> RegistryView:
+    """One node's part of the view, from the cache when the node's log has not moved since;
+    `keep`: write the cache for a node read from SQLite (`audit.parts` keeps a smaller one)."""
     with data.read(registry) as node:
         size, head = node.head()
         tag = {"version": CACHE_VERSION, "size": size, "head": head.hex(), "details": details}
@@ -171,79 +177,17 @@ def _registry_view(data: DataDir, registry: RegistryId, details: bool) -> Regist
             _totals(families),
             _recorded(node),
         )
-    with suppress(OSError):  # a read-only or full disk: the audit works without its cache
-        _write_cache(cache, tag, view)
+    if keep:
+        with suppress(OSError):  # a read-only or full disk: the audit works without its cache
+            _write_cache(cache, tag, view)
     return view
 
 
-def _cache_key(folder: Path, create: bool) -> bytes | None:
-    """The cache's HMAC key, readable by this user only; None if it is missing (and not to be
-    made) or anyone else could have written it, in which case no cache file is trusted."""
-    path = folder / CACHE_KEY
-    try:
-        info = folder.stat()
-        if info.st_uid != os.geteuid() or info.st_mode & 0o022:
-            return None  # others can plant files here (made before folders were private)
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        if not create:
-            return None
-        key = os.urandom(32)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        except FileExistsError:  # a concurrent audit made it first: use theirs
-            return _cache_key(folder, create=False)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(key)
-        return key
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if info.st_uid != os.geteuid() or info.st_mode & 0o077:
-            return None
-        key = handle.read(64)
-    return key if len(key) == 32 else None
-
-
-def _mac(key: bytes, header: bytes, body: bytes) -> str:
-    return hmac.new(key, header + b"\n" + body, hashlib.sha256).hexdigest()
-
-
-def read_signed(path: Path, header: dict[str, object]) -> bytes | None:
-    """The body of a cache file whose header is exactly `header` and whose HMAC verifies under
-    the cache key; None for anything else (stale, damaged, planted, unreadable, no key)."""
-    key = _cache_key(path.parent, create=False)
-    try:
-        raw = path.read_bytes() if key is not None else b""
-        first, _, body = raw.partition(b"\n")
-        stored = orjson.loads(first) if first else None
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    if key is None or not isinstance(stored, dict):
-        return None
-    mac = stored.pop("mac", "")
-    if stored != header or not isinstance(mac, str):
-        return None
-    if not hmac.compare_digest(mac, _mac(key, orjson.dumps(stored, option=_SORTED), body)):
-        return None
-    return body
-
-
-def write_signed(path: Path, header: dict[str, object], body: bytes) -> None:
-    """Write a cache file (header with its HMAC, then the body) atomically, 0600; nothing when
-    the folder is one others could write (a cache they could forge is no cache)."""
-    folder = private_dir(path.parent)
-    key = _cache_key(folder, create=True)
-    if key is None:
-        return
-    first = orjson.dumps(header, option=_SORTED)
-    signed = orjson.dumps({**orjson.loads(first), "mac": _mac(key, first, body)}, option=_SORTED)
-    partial_path = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    fd = os.open(partial_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(signed + b"\n" + body)
-    partial_path.replace(path)
+def registry_view(data: DataDir, registry: RegistryId) -> RegistryView:
+    """One node's records for the checks: its cached view if the node has not moved, else
+    read from SQLite without caching it (the audit then keeps the node's findings instead)."""
+    with collector_paused():
+        return _registry_view(data, registry, False, keep=False)
 
 
 def _read_cache(path: Path, registry: RegistryId, tag: dict[str, object]) -> RegistryView | None:
@@ -262,7 +206,6 @@ def _write_cache(path: Path, tag: dict[str, object], view: RegistryView) -> None
     write_signed(path, {**tag, "registry": view.registry.value}, orjson.dumps(_view_to_json(view)))
 
 
-_SORTED = orjson.OPT_SORT_KEYS
 _FAMILY_FIELDS = ("statuses", "holders", "ccs", "dates")
 
 
@@ -343,6 +286,11 @@ def load_view(data: DataDir, details: bool = False) -> FederationView:
     present = [rid for rid in RIRS if data.exists(rid)]
     with collector_paused():
         rirs = {rid: _registry_view(data, rid, details) for rid in present}
+    return iana_view(data, rirs)
+
+
+def iana_view(data: DataDir, rirs: dict[RegistryId, RegistryView]) -> FederationView:
+    """The federation view of these registries' records with IANA's node read."""
     authority, specials, updated = AuthorityMap([]), [], {}
     if data.exists(RegistryId.IANA):
         with data.read(RegistryId.IANA) as iana:

@@ -101,31 +101,33 @@ def _federation(settings: Settings, node_config: Path | None) -> DataDir:
 
 
 def _audit(settings: Settings, data: DataDir | None = None) -> tuple[AuditReport, float]:
-    """The audit of the data dir (or a node's view), reused while no node has moved."""
-    from onereg.audit.cache import cached_report
+    """The audit of the data dir (or a node's view): unchanged nodes' parts are reused
+    (`audit.parts`); an unchanged federation's whole output is `audit.output`'s."""
     from onereg.federation.layout import DataDir
 
     started = time.perf_counter()
-    nodes = data or DataDir(settings.data_dir)
-    report = cached_report(
-        nodes, settings.erx_file, settings.allowlist_file, lambda: _run_audit(settings, nodes)
-    )
+    report = _run_audit(settings, data or DataDir(settings.data_dir))
     return report, time.perf_counter() - started
 
 
 def _run_audit(settings: Settings, data: DataDir) -> AuditReport:
-    from onereg.audit.cache import AuthorityParts, erx_transfers
+    from onereg.audit.cache import erx_transfers
     from onereg.audit.checks import run_audit
+    from onereg.audit.parts import audit_by_parts
     from onereg.audit.view import load_view
     from onereg.cli.auditing import audit_lists
 
     # the lists every audit reads (cli.auditing), the ERX list parsed once per file (cached)
     erx = erx_transfers(data, settings.erx_file) if settings.erx_file else []
     lists = audit_lists(settings, erx)
-    parts = AuthorityParts(data, settings.erx_file)  # unchanged nodes' findings, reused
-    report = run_audit(load_view(data), lists.erx, lists.allowed, parts)
-    parts.save()
-    return report
+    # unchanged nodes' parts reused; in full when records overlap (audit.parts)
+    return audit_by_parts(
+        data,
+        lists.erx,
+        lists.allowed,
+        (settings.erx_file, settings.allowlist_file),
+        lambda: run_audit(load_view(data), lists.erx, lists.allowed),
+    )
 
 
 @cli.command(
@@ -303,17 +305,63 @@ def audit(
 
     With --as-of, the audit of the federation as it was then (the logs are still verified
     whole)."""
+    from onereg.audit import output
+
+    started = time.perf_counter()
+    header = None
+    if node_config is None and as_of is None and as_of_entry is None:
+        how = output.printing(as_json, limit, sys.stdout)
+        header = output.output_header(
+            settings.data_dir, settings.erx_file, settings.allowlist_file, how
+        )
+        status = output.replay(header, settings.data_dir, sys.stdout, _since(started))
+        if status is not None:  # the same nodes, lists, code and printing as a run before
+            sys.exit(status)
+    _audit_afresh(settings, as_json, limit, node_config, as_of, as_of_entry, header, started)
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
+
+
+def _audit_afresh(
+    settings: Settings,
+    as_json: bool,
+    limit: int,
+    node_config: Path | None,
+    as_of: str | None,
+    as_of_entry: str | None,
+    header: dict[str, object] | None,
+    started: float,
+) -> None:
+    """Audit, print, and keep the output for the next run on the same nodes (`audit.output`;
+    only when every log was intact, so that a replayed output stands for a verified one)."""
+    from onereg.audit import output
     from onereg.cli.integrity import logs_intact
     from onereg.cli.render import print_audit
 
     data = _federation(settings, node_config)
-    report, seconds = _audit(settings, _past(data, as_of, as_of_entry))
+    report, _ = _audit(settings, _past(data, as_of, as_of_entry))
+    tail = ""
     if as_json:
-        sys.stdout.write(json.dumps(report.to_dict(), indent=1) + "\n")
+        text = json.dumps(report.to_dict(), indent=1) + "\n"
     else:
-        print_audit(console, report, limit)
-        console.print(f"audit took {seconds:.2f} s")
+        with console.capture() as captured:
+            print_audit(console, report, limit)
+        text = captured.get()
+    sys.stdout.write(text)
+    if not as_json:
+        seconds = f"{_since(started):.2f}"
+        with console.capture() as captured:
+            console.print(f"audit took {seconds} s")
+        tail = captured.get()
+        sys.stdout.write(tail)
+        tail = tail.replace(seconds, output.SECONDS, 1)
+    sys.stdout.flush()
     intact = logs_intact(data, err_console)
+    status = 0 if report.ok else 1
+    if intact:
+        output.remember(header, settings.data_dir, text, tail, status)
     if not report.ok or not intact:
         sys.exit(1)
 

@@ -12,43 +12,30 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from onereg.core.errors import OneregError
 from onereg.ledger.checkpoint import Checkpoint, open_checkpoint
-from onereg.ledger.entry import GENESIS_HASH, LogEntry, make_entry
-from onereg.ledger.merkle import MemoryHashStore, MerkleTree, leaf_hash
+from onereg.ledger.entry import GENESIS_HASH, LogEntry
+from onereg.ledger.merkle import (
+    MemoryHashStore,
+    MerkleTree,
+    leaf_hash,
+)
 from onereg.ledger.note import Verifier
-from onereg.registry import events as ev
 from onereg.registry import projection
 from onereg.registry.identity import origin_of
 from onereg.registry.node import RegistryNode
+from onereg.registry.resume import (
+    NodeReport,
+    Verified,
+    _border,
+    _checkpoint_ids,
+    _verifiers,
+    chain_problems,
+    logged_vkeys,
+)
 from onereg.registry.schema import PROJECTION_SCHEMA
 from onereg.registry.treestore import SqliteHashStore
-
-SHOWN = 20  # problems of one kind listed before "and N more"
-
-
-@dataclass(slots=True)
-class NodeReport:
-    """What `verify_node` found; `problems` is empty when the node is intact."""
-
-    name: str  # "<registry> node (<path>)"
-    entries: int = 0
-    checkpoint: int | None = None  # size of the newest signed checkpoint compared
-    problems: list[str] = field(default_factory=list)
-    replayed: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def add(self, problems: list[str], what: str) -> None:
-        """Every problem with the node's name; beyond SHOWN of one kind, a count."""
-        shown = problems[:SHOWN]
-        self.problems += [f"{self.name}: {p}" for p in shown]
-        if len(problems) > SHOWN:
-            self.problems.append(f"{self.name}: and {len(problems) - SHOWN} more {what}")
 
 
 def verify_node(
@@ -57,6 +44,13 @@ def verify_node(
     """Check everything and report all problems; `log_key`: the node's own log key (from its
     key file), trusted beside the keys its log names. `replay=False` skips the projection
     check (the audit, which reads only the log's integrity, not a rebuild's worth of work)."""
+    return verify_node_state(node, log_key, replay)[0]
+
+
+def verify_node_state(
+    node: RegistryNode, log_key: Verifier | None = None, replay: bool = True
+) -> tuple[NodeReport, Verified | None]:
+    """`verify_node`, and what it verified when the node is intact."""
     report = NodeReport(f"{node.registry} node ({node.path})")
     entries = list(node.entries())
     report.entries = len(entries)
@@ -67,23 +61,13 @@ def verify_node(
     if replay:
         report.add(projection_problems(node, entries), "projection problems")
         report.replayed = True
-    return report
-
-
-def chain_problems(entries: list[LogEntry]) -> list[str]:
-    """Every entry whose hash, link or number is wrong (a changed entry is reported once: the
-    next one is checked against the hash stored before it, not against the recomputed one)."""
-    problems = []
-    prev = GENESIS_HASH
-    for expected, e in enumerate(entries, start=1):
-        if e.seq != expected:
-            problems.append(f"log entry {e.seq}: expected entry {expected} here (a gap)")
-        if e.prev_hash != prev:
-            problems.append(f"log entry {e.seq}: does not link to the entry before it")
-        if make_entry(e.seq, e.time, e.kind, e.payload, e.prev_hash).hash != e.hash:
-            problems.append(f"log entry {e.seq}: stored hash does not match content")
-        prev = e.hash
-    return problems
+    if not report.ok:
+        return report, None
+    border = _border(leaves.get, len(entries))
+    head = entries[-1].hash if entries else GENESIS_HASH
+    return report, Verified(
+        len(entries), head, tuple(border), tuple(logged_vkeys(entries)), _checkpoint_ids(node)
+    )
 
 
 def tree_problems(node: RegistryNode, leaves: MemoryHashStore) -> list[str]:
@@ -103,15 +87,7 @@ def log_keys(entries: Iterable[LogEntry], own: Verifier | None) -> list[Verifier
     """The node's log keys: its own key file's and every key its log published or rotated to
     (older checkpoints are signed by keys rotated away since)."""
     keys = [own] if own is not None else []
-    for e in entries:
-        if e.kind in (ev.KEY_PUBLISHED, ev.KEY_ROTATED):
-            data = e.data()
-            for vkey in (data.get("vkey"), data.get("previous")):
-                try:
-                    keys.append(Verifier.from_vkey(str(vkey)))
-                except (OneregError, ValueError):
-                    continue  # a damaged key entry: its hash check already reports it
-    return keys
+    return keys + _verifiers(logged_vkeys(entries))
 
 
 def checkpoint_problems(
@@ -174,4 +150,3 @@ def projection_problems(node: RegistryNode, entries: list[LogEntry]) -> list[str
         for table in live
         if live[table] != fresh.get(table)
     ]
-
