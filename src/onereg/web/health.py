@@ -2,9 +2,10 @@
 mirrors wrote against a peer's log, each checked here as `onereg verify-evidence` checks it,
 and the audit findings of the node's view (its own log and its verified mirrors).
 
-The audit reuses the audit package and its caches (`audit.cache.cached_report`, the per-node
-views and authority parts in the view's `cache/` folder), so a page asks for it freely: while
-no log moves the answer is the one computed last. It runs in a worker process (`AuditPanel`),
+The audit reuses the audit package and its caches (`audit.parts`: each registry's part in the
+view's `cache/` folder, recomputed only for a node whose log moved), and the panel keeps the
+last answer, so a page asks for it freely: while no log moves the answer is the one computed
+last. It runs in a worker process (`AuditPanel`),
 one audit at a time, and every list in the answer stops at `MAX_ROWS` (the totals are
 complete).
 """
@@ -20,9 +21,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from onereg.audit.cache import AuthorityParts, cached_report, erx_transfers
+from onereg.audit.cache import erx_transfers
 from onereg.audit.checks import run_audit
 from onereg.audit.findings import AuditReport
+from onereg.audit.parts import audit_by_parts
 from onereg.audit.view import load_view
 from onereg.core.errors import OneregError, ProofError, SignatureError
 from onereg.core.registries import RegistryId
@@ -97,14 +99,11 @@ def audit_of(root: Path, registry: RegistryId, db_path: Path, erx: Path | None) 
     worker process, through the audit package's caches in `root / "cache"`."""
     view = DataDir(root, {registry: db_path})
 
-    def compute() -> AuditReport:
-        index = ErxIndex(erx_transfers(view, erx) if erx else [])
-        parts = AuthorityParts(view, erx)  # unchanged nodes' findings, reused
-        report = run_audit(load_view(view), index, None, parts)
-        parts.save()
-        return report
-
-    return audit_summary(cached_report(view, erx, None, compute))
+    index = ErxIndex(erx_transfers(view, erx) if erx else [])
+    report = audit_by_parts(  # unchanged nodes' parts reused; in full when records overlap
+        view, index, set(), (erx, None), lambda: run_audit(load_view(view), index, None)
+    )
+    return audit_summary(report)
 
 
 class AuditPanel:
