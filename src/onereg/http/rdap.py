@@ -65,6 +65,7 @@ from onereg.federation.node_config import Limits
 from onereg.http import rdap_asof
 from onereg.http import rdap_objects as obj
 from onereg.http.offload import Offload, Refused
+from onereg.http.rdap_cache import URL_MARK, AnswerCache, Template
 from onereg.http.rdap_openapi import openapi_document
 from onereg.registry import dates
 from onereg.registry import events as ev
@@ -205,8 +206,14 @@ class RdapAuthority:
 
 
 def _last_time(node: RegistryNode) -> str:
-    row = node.conn.execute("SELECT time FROM log ORDER BY seq DESC LIMIT 1").fetchone()
-    return "" if row is None else str(row[0])
+    return _head(node)[1]
+
+
+def _head(node: RegistryNode) -> tuple[int, str]:
+    """The node's last log entry: (seq, time), (0, "") for an empty log. Every table is a
+    projection of the log, so the seq names the node's state (the answer cache's key)."""
+    row = node.conn.execute("SELECT seq, time FROM log ORDER BY seq DESC LIMIT 1").fetchone()
+    return (0, "") if row is None else (int(row[0]), str(row[1]))
 
 
 def _cross_holdings(node: RegistryNode) -> Iterable[tuple[str, int, int]]:
@@ -311,6 +318,11 @@ class LiveAuthority:
     @property
     def current(self) -> RdapAuthority:
         return self()
+
+    @property
+    def loaded(self) -> bool:
+        """Whether a map is there (asking for one before then waits for its first load)."""
+        return self._current is not None
 
     def __call__(self) -> RdapAuthority:
         current = self._current
@@ -687,6 +699,7 @@ def rdap_routes(
     port43: str | None = None,
     stale: Callable[[], list[str]] | None = None,
     offload: Offload | None = None,
+    answers: AnswerCache | None = None,
 ) -> list[Route]:
     """Routes under /rdap/ for the node `get_node` returns.
 
@@ -696,32 +709,47 @@ def rdap_routes(
     Every query runs off the event loop in `offload`'s workers (lookups and expensive queries
     in separate pools, the latter rate-limited per client), on the worker's own connection to
     the database `get_node()` opened; without `offload`, default limits and no rate limit.
+    The exception is a lookup whose answer is a redirect or already in `answers` (encoded
+    answers per record, `rdap_cache`), given on the loop after a few index probes.
     """
     current = authority if callable(authority) else (lambda: authority)
     root = base_url.rstrip("/")
     work = offload or Offload(Limits(), rate_limited=False)
     max_results = work.limits.max_results
     bootstraps: dict[Afi, tuple[RdapAuthority, list[obj.Service]]] = {}
+    cache = answers if answers is not None else AnswerCache()
+
+    sites: dict[RegistryId, obj.Site] = {}
 
     def context(request: Request, node: RegistryNode) -> obj.Context:
-        site = obj.Site(
-            root,
-            terms_url or f"{root}{TERMS_PATH}",
-            inaccuracy_url or f"{root}{INACCURACY_PATH}",
-            node.registry,
-            port43,
-        )
+        site = sites.get(node.registry)
+        if site is None:
+            site = sites[node.registry] = obj.Site(
+                root,
+                terms_url or f"{root}{TERMS_PATH}",
+                inaccuracy_url or f"{root}{INACCURACY_PATH}",
+                node.registry,
+                port43,
+            )
         url = str(request.url)[:MAX_REQUEST_BYTES]  # echoed in links: not a huge query twice over
         notes = tuple(stale()) if stale else ()
         return obj.Context(site, url, obj.CONFORMANCE + obj.RIR_SEARCH_CONFORMANCE, notes)
 
-    def endpoint(build: Build, expensive: bool = False) -> Handler:
+    def endpoint(
+        build: Build, expensive: bool = False, query: Callable[[Request], Resource] | None = None
+    ) -> Handler:
         """The route's handler: `build` runs in a worker with its own connection (expensive
-        ones rate-limited per client); refusals are RDAP error objects (RFC 9083 section 6)."""
+        ones rate-limited per client); refusals are RDAP error objects (RFC 9083 section 6).
+        A lookup with a `query` (the resource its path names) is first tried on the event
+        loop (`on_loop`): a redirect or a cached answer needs no worker."""
 
         async def handle(request: Request) -> Response:
             node = get_node()
             ctx = context(request, node)
+            if query is not None and not request.scope.get("query_string"):
+                quick = on_loop(request, node, ctx, query)
+                if quick is not None:
+                    return quick
 
             def job(reader: RegistryNode, deadline: Deadline) -> Response:
                 try:
@@ -758,24 +786,69 @@ def rdap_routes(
         found = resolve(node, auth, res)
         if isinstance(found, Redirect):
             return RedirectResponse(found.location, status_code=301, headers=_HEADERS)
-        rec = record_of(node, auth, found, _last_time(node) or None)
-        return rdap_json(obj.top_level(ctx, obj.resource_object(ctx, rec)))
+        head, last = _head(node)
+        if request is None:  # a past state (asOf): not the node's current answer, not cached
+            rec = record_of(node, auth, found, last or None)
+            return rdap_json(obj.top_level(ctx, obj.resource_object(ctx, rec)))
+        key = (node.registry, found.resource)
+        template = cache.get(key, (head, auth, ctx.stale))
+        if template is None:
+            marked = replace(ctx, request_url=URL_MARK)
+            rec = record_of(node, auth, found, last or None)
+            body = orjson.dumps(obj.top_level(marked, obj.resource_object(marked, rec)))
+            template = Template.of(body)
+            cache.put(key, (head, auth, ctx.stale), template)
+        return cached_json(template, ctx.request_url)
+
+    def on_loop(
+        request: Request, node: RegistryNode, ctx: obj.Context, query: Callable[[Request], Resource]
+    ) -> Response | None:
+        """The lookup's answer when the event loop can give it at once, else None (a worker
+        builds it). Resolving costs two or three index probes on the loop's own read
+        connection (a B-tree descent each, bounded whatever the query); then a redirect is
+        answered, and a record's answer is taken from the cache when it was built for the
+        node's current state. The head is read after the record, so a write in between makes
+        a miss, never an answer of a state mixed from two."""
+        if isinstance(authority, LiveAuthority) and not authority.loaded:
+            return None  # the first load of the map takes seconds: in a worker, not here
+        try:
+            _check_size(request)
+            res = query(request)
+            reader = work.reader(node.registry, node.path)
+            auth = current()
+            found = resolve(reader, auth, res)
+            if isinstance(found, Redirect):
+                return RedirectResponse(found.location, status_code=301, headers=_HEADERS)
+            key = (node.registry, found.resource)
+            template = cache.get(key, (_head(reader)[0], auth, ctx.stale))
+        except RdapError as exc:
+            return rdap_error(ctx, exc)
+        return None if template is None else cached_json(template, ctx.request_url)
+
+    def ip_query(request: Request) -> Resource:
+        afi, number = parse_address(request.path_params["address"])
+        return Resource(afi, number, number)
+
+    def prefix_query(request: Request) -> Resource:
+        params = request.path_params
+        return parse_prefix(params["prefix"], params["length"])
+
+    def autnum_query(request: Request) -> Resource:
+        number = parse_asn(request.path_params["asn"])
+        return Resource(Afi.ASN, number, number)
 
     def ip(request: Request, node: RegistryNode, ctx: obj.Context, deadline: Deadline) -> Response:
-        afi, number = parse_address(request.path_params["address"])
-        return answer(node, ctx, Resource(afi, number, number), request)
+        return answer(node, ctx, ip_query(request), request)
 
     def prefix(
         request: Request, node: RegistryNode, ctx: obj.Context, deadline: Deadline
     ) -> Response:
-        params = request.path_params
-        return answer(node, ctx, parse_prefix(params["prefix"], params["length"]), request)
+        return answer(node, ctx, prefix_query(request), request)
 
     def autnum(
         request: Request, node: RegistryNode, ctx: obj.Context, deadline: Deadline
     ) -> Response:
-        number = parse_asn(request.path_params["asn"])
-        return answer(node, ctx, Resource(Afi.ASN, number, number), request)
+        return answer(node, ctx, autnum_query(request), request)
 
     def entity(
         request: Request, node: RegistryNode, ctx: obj.Context, deadline: Deadline
@@ -946,13 +1019,13 @@ def rdap_routes(
         Route("/rdap/openapi.json", openapi),
         Route(TERMS_PATH, page(obj.terms_page)),
         Route(INACCURACY_PATH, page(obj.inaccuracy_page)),
-        Route("/rdap/ip/{address}", endpoint(ip)),
+        Route("/rdap/ip/{address}", endpoint(ip, query=ip_query)),
         Route("/rdap/ip/{address}/versions", endpoint(versions, expensive=True)),
         Route("/rdap/ip/{address}/versions/{n}", endpoint(version, expensive=True)),
-        Route("/rdap/ip/{prefix}/{length}", endpoint(prefix)),
+        Route("/rdap/ip/{prefix}/{length}", endpoint(prefix, query=prefix_query)),
         Route("/rdap/ip/{prefix}/{length}/versions", endpoint(versions, expensive=True)),
         Route("/rdap/ip/{prefix}/{length}/versions/{n}", endpoint(version, expensive=True)),
-        Route("/rdap/autnum/{asn}", endpoint(autnum)),
+        Route("/rdap/autnum/{asn}", endpoint(autnum, query=autnum_query)),
         Route("/rdap/autnum/{asn}/versions", endpoint(versions, expensive=True)),
         Route("/rdap/autnum/{asn}/versions/{n}", endpoint(version, expensive=True)),
         Route("/rdap/entity/{handle}", endpoint(entity, expensive=True)),
@@ -1034,6 +1107,11 @@ def parameter_examples(node: RegistryNode) -> dict[str, str | int]:
         if row[2] is not None:
             examples.setdefault("handle", str(row[2]))
     return examples
+
+
+def cached_json(template: Template, url: str) -> Response:
+    """A cached answer for the request URL `url` (what `rdap_json` gives for the same body)."""
+    return Response(template.render(url), 200, headers=_HEADERS, media_type=obj.MEDIA_TYPE)
 
 
 def rdap_json(body: Any, status: int = 200) -> Response:
