@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import aiohttp
 import httpx
@@ -127,7 +128,7 @@ def _constant_server(port: int, body: bytes, config: Path | None) -> None:
         uvicorn.run(Starlette(routes=routes), host="127.0.0.1", port=port, log_level="warning")
         return
     limits = load_config(config).limits
-    metrics = NodeMetrics(None)  # type: ignore[arg-type]  # never scraped: no state read
+    metrics = NodeMetrics(SimpleNamespace(node=None))  # type: ignore[arg-type]  # no state
     middleware = [Middleware(MetricsMiddleware, metrics=lambda: metrics)]
     app = BodyLimit(Starlette(routes=routes, middleware=middleware), limits, route_limits(limits))
     uvicorn.Server(server_config(app, "127.0.0.1", port, limits)).run()
