@@ -49,7 +49,7 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from starlette.requests import Request
@@ -72,7 +72,7 @@ from onereg.registry import events as ev
 from onereg.registry.asof import MomentError
 from onereg.registry.node import Delegation, RegistryNode
 from onereg.registry.projection import expand, payload_range
-from onereg.registry.schema import unkey
+from onereg.registry.schema import key, unkey
 
 log = logging.getLogger(__name__)
 
@@ -564,8 +564,49 @@ def record_of(
     )
 
 
+class Located(Protocol):
+    """Where a record lies (a `Delegation`, or only its range: `RecordRange`)."""
+
+    @property
+    def resource(self) -> Resource: ...
+
+
+L = TypeVar("L", bound=Located)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRange:
+    """Only the range of the record a query finds: what the answer cache is keyed by."""
+
+    resource: Resource
+
+
+def record_range(node: RegistryNode, res: Resource) -> RecordRange | None:
+    """The range of `covering(node, res)`, by the same index probe without decoding the row
+    (the lookup on the event loop, `rdap_routes.on_loop`, needs no more to find a cached
+    answer): the record starting last at or before `res` is the only one that can hold it."""
+    row = node.conn.execute(
+        "SELECT start, end FROM delegations WHERE afi = ? AND start <= ? "
+        "ORDER BY start DESC LIMIT 1",
+        (res.afi.value, key(res.start)),
+    ).fetchone()
+    if row is None or row[1] < key(res.end):
+        return None
+    return RecordRange(Resource(res.afi, unkey(row[0]), unkey(row[1])))
+
+
 def resolve(node: RegistryNode, auth: RdapAuthority, res: Resource) -> Delegation | Redirect:
-    """The node's own record, or a redirect to the authoritative registry.
+    """The node's own record, or a redirect to the authoritative registry (`locate`)."""
+    return locate(node, auth, res, covering)
+
+
+def locate(
+    node: RegistryNode,
+    auth: RdapAuthority,
+    res: Resource,
+    find: Callable[[RegistryNode, Resource], L | None],
+) -> L | Redirect:
+    """The node's own record (as `find` gives it), or a redirect to the authoritative registry.
 
     An RIR answers for what it holds even where IANA's map names another registry (it is the
     one that recorded the holding). The IANA node holds every block, so it answers only for what
@@ -573,7 +614,7 @@ def resolve(node: RegistryNode, auth: RdapAuthority, res: Resource) -> Delegatio
     exactly one of IANA's blocks is answered by the IANA node (and sent there by the others),
     since that block is the parent the RIRs' objects name (`parentHandle` and their "up" link).
     """
-    parent = _parent_block(node, auth, res)
+    parent = _parent_block(node, auth, res, find)
     if parent is not None:
         return parent
     owner = auth.authoritative(res.afi, res.start)
@@ -583,7 +624,7 @@ def resolve(node: RegistryNode, auth: RdapAuthority, res: Resource) -> Delegatio
     target = None if base is None else Redirect(f"{base}/{query_path(res)}")
     if node.registry is RegistryId.IANA and target is not None:
         return target
-    local = covering(node, res)
+    local = find(node, res)
     if local is not None:
         return local
     if target is not None:
@@ -592,14 +633,17 @@ def resolve(node: RegistryNode, auth: RdapAuthority, res: Resource) -> Delegatio
 
 
 def _parent_block(
-    node: RegistryNode, auth: RdapAuthority, res: Resource
-) -> Delegation | Redirect | None:
+    node: RegistryNode,
+    auth: RdapAuthority,
+    res: Resource,
+    find: Callable[[RegistryNode, Resource], L | None],
+) -> L | Redirect | None:
     """IANA's block when `res` is exactly one the IANA node serves (the parent the RIRs'
     objects name): the block itself at the IANA node, a redirect there from a node that has
     no record of it; None for every other query."""
     if res.afi is Afi.ASN or res.start == res.end or auth.served_block(res) is None:
         return None
-    local = covering(node, res)
+    local = find(node, res)
     if node.registry is RegistryId.IANA:
         return local if local is not None and local.resource == res else None
     iana = auth.rdap_base(RegistryId.IANA)
@@ -790,14 +834,14 @@ def rdap_routes(
         if request is None:  # a past state (asOf): not the node's current answer, not cached
             rec = record_of(node, auth, found, last or None)
             return rdap_json(obj.top_level(ctx, obj.resource_object(ctx, rec)))
-        key = (node.registry, found.resource)
-        template = cache.get(key, (head, auth, ctx.stale))
+        record = (node.registry, found.resource)
+        template = cache.get(record, (head, auth, ctx.stale))
         if template is None:
             marked = replace(ctx, request_url=URL_MARK)
             rec = record_of(node, auth, found, last or None)
             body = orjson.dumps(obj.top_level(marked, obj.resource_object(marked, rec)))
             template = Template.of(body)
-            cache.put(key, (head, auth, ctx.stale), template)
+            cache.put(record, (head, auth, ctx.stale), template)
         return cached_json(template, ctx.request_url)
 
     def on_loop(
@@ -816,11 +860,11 @@ def rdap_routes(
             res = query(request)
             reader = work.reader(node.registry, node.path)
             auth = current()
-            found = resolve(reader, auth, res)
+            found = locate(reader, auth, res, record_range)
             if isinstance(found, Redirect):
                 return RedirectResponse(found.location, status_code=301, headers=_HEADERS)
-            key = (node.registry, found.resource)
-            template = cache.get(key, (_head(reader)[0], auth, ctx.stale))
+            record = (node.registry, found.resource)
+            template = cache.get(record, (_head(reader)[0], auth, ctx.stale))
         except RdapError as exc:
             return rdap_error(ctx, exc)
         return None if template is None else cached_json(template, ctx.request_url)
