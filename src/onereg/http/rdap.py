@@ -65,7 +65,7 @@ from onereg.federation.node_config import Limits
 from onereg.http import rdap_asof
 from onereg.http import rdap_objects as obj
 from onereg.http.offload import Offload, Refused
-from onereg.http.rdap_cache import URL_MARK, AnswerCache, Template
+from onereg.http.rdap_cache import URL_MARK, AnswerCache, StampedLru, Template
 from onereg.http.rdap_openapi import openapi_document
 from onereg.registry import dates
 from onereg.registry import events as ev
@@ -762,6 +762,7 @@ def rdap_routes(
     max_results = work.limits.max_results
     bootstraps: dict[Afi, tuple[RdapAuthority, list[obj.Service]]] = {}
     cache = answers if answers is not None else AnswerCache()
+    located: StampedLru[RecordRange | Redirect] = StampedLru(cache.entries)
 
     sites: dict[RegistryId, obj.Site] = {}
 
@@ -851,8 +852,10 @@ def rdap_routes(
         builds it). Resolving costs two or three index probes on the loop's own read
         connection (a B-tree descent each, bounded whatever the query); then a redirect is
         answered, and a record's answer is taken from the cache when it was built for the
-        node's current state. The head is read after the record, so a write in between makes
-        a miss, never an answer of a state mixed from two."""
+        node's current state. What a query found is remembered for the state it was found in
+        (`located`), so a repeated query costs one read of the log head; the head is read
+        after the record is found, so a write in between makes a miss, never an answer of a
+        state mixed from two."""
         if isinstance(authority, LiveAuthority) and not authority.loaded:
             return None  # the first load of the map takes seconds: in a worker, not here
         try:
@@ -860,11 +863,17 @@ def rdap_routes(
             res = query(request)
             reader = work.reader(node.registry, node.path)
             auth = current()
-            found = locate(reader, auth, res, record_range)
+            asked = (node.registry, res)
+            head = _head(reader)[0]
+            found = located.get(asked, (head, auth))
+            if found is None:
+                found = locate(reader, auth, res, record_range)
+                before, head = head, _head(reader)[0]
+                if head == before:  # found in that state: remembered for it
+                    located.put(asked, (head, auth), found)
             if isinstance(found, Redirect):
                 return RedirectResponse(found.location, status_code=301, headers=_HEADERS)
-            record = (node.registry, found.resource)
-            template = cache.get(record, (_head(reader)[0], auth, ctx.stale))
+            template = cache.get((node.registry, found.resource), (head, auth, ctx.stale))
         except RdapError as exc:
             return rdap_error(ctx, exc)
         return None if template is None else cached_json(template, ctx.request_url)

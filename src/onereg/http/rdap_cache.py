@@ -11,7 +11,8 @@ string the same wherever it stands).
 
 Entries carry the state they were built from (`Stamp`) and count only while it is current: a
 new log entry (an import, a transfer, anything) makes every older entry a miss, and a bounded
-LRU drops them as new ones come.
+LRU drops them as new ones come. The record a query finds is remembered the same way
+(`StampedLru` of query to record or redirect), so a repeated query reads only the log head.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import orjson
 
@@ -28,6 +30,7 @@ import orjson
 URL_MARK = "\ue000onereg-request-url\ue000"
 _MARK_BYTES = orjson.dumps(URL_MARK)[1:-1]
 DEFAULT_ENTRIES = 20_000  # answers are 2-3 kB: about 50 MB at most
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,18 +47,18 @@ class Template:
         return orjson.dumps(url)[1:-1].join(self.parts)
 
 
-class AnswerCache:
-    """Templates by record, each valid for the `stamp` (log head, authority, notices) it was
-    built under; at most `entries` of them, least recently used dropped first. Shared by the
-    event loop (reads) and the lookup workers (writes), hence the lock."""
+class StampedLru(Generic[V]):
+    """Values by key, each valid for the `stamp` (log head, authority, notices) it was made
+    under; at most `entries` of them, least recently used dropped first. Shared by the event
+    loop and the lookup workers, hence the lock."""
 
     def __init__(self, entries: int = DEFAULT_ENTRIES) -> None:
         self.entries = entries
-        self._items: OrderedDict[Hashable, tuple[Hashable, Template]] = OrderedDict()
+        self._items: OrderedDict[Hashable, tuple[Hashable, V]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def get(self, record: Hashable, stamp: Hashable) -> Template | None:
+    def get(self, record: Hashable, stamp: Hashable) -> V | None:
         with self._lock:
             found = self._items.get(record)
             if found is None or found[0] != stamp:
@@ -65,14 +68,18 @@ class AnswerCache:
             self.hits += 1
             return found[1]
 
-    def put(self, record: Hashable, stamp: Hashable, template: Template) -> None:
+    def put(self, record: Hashable, stamp: Hashable, value: V) -> None:
         if self.entries <= 0:
             return
         with self._lock:
-            self._items[record] = (stamp, template)
+            self._items[record] = (stamp, value)
             self._items.move_to_end(record)
             while len(self._items) > self.entries:
                 self._items.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class AnswerCache(StampedLru[Template]):
+    """Encoded answers by record (the registry and the record's range)."""
