@@ -7,18 +7,22 @@ A small real federation: IANA's registries from ../shared/data and a tiny RIPE N
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from onereg.core.registries import ALL_REGISTRIES, RegistryId
+from onereg.core.resources import Afi
 from onereg.federation.importer import import_delegated_file, import_iana
 from onereg.federation.layout import DataDir
-from onereg.http.rdap import AuthoritySource, load_authority, rdap_routes
+from onereg.http.rdap import AuthoritySource, RdapError, load_authority, parse_address, rdap_routes
 from onereg.http.rdap_cache import URL_MARK, AnswerCache, Template
 from onereg.registry.node import RegistryNode
 
@@ -127,3 +131,23 @@ def test_an_answer_of_another_authority_map_is_not_reused(data: DataDir) -> None
         for _ in range(2):
             assert test_client.get("/rdap/ip/193.0.0.1").status_code == 200
     assert cache.hits == 0 and cache.misses >= 2
+
+
+_OCTETS = st.sampled_from(
+    ["0", "00", "01", "7", "10", "99", "100", "199", "249", "255", "256", "٣", "1a", ""]
+)
+
+
+@given(st.lists(_OCTETS, min_size=3, max_size=5).map(".".join))
+def test_dotted_quads_are_read_as_ipaddress_reads_them(text: str) -> None:
+    """The quick IPv4 reader of the lookup path accepts exactly what ipaddress accepts."""
+    try:
+        expected: tuple[int, int] | None = (4, int(ipaddress.IPv4Address(text)))
+    except ValueError:
+        expected = None
+    try:
+        afi, number = parse_address(text)
+        got: tuple[int, int] | None = (4 if afi is Afi.IPV4 else 6, number)
+    except RdapError:
+        got = None
+    assert got == expected
