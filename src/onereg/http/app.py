@@ -286,16 +286,9 @@ def build_app(service: NodeService) -> Starlette:
 
     service.metrics = NodeMetrics(service)
     work = service.offload = Offload(service.limits)
-    routes: list[BaseRoute] = [
-        Route("/metrics", metrics_route(service)),
-        Route("/log/checkpoint", checkpoint),
-        Route("/log/tile/{path:path}", tile),
-        Route("/witness/add-checkpoint", service.signed.required(add_checkpoint), methods=["POST"]),
-        Route("/transfers", transfers),
-        *transfer_routes(service),
-    ]
-    if service.rdap is not None:
-        routes += rdap_routes(
+    routes: list[BaseRoute] = []
+    if service.rdap is not None:  # first: Starlette tries the routes in order, and RDAP
+        routes += rdap_routes(  # lookups are most of a node's requests (no path overlaps)
             service.current_node,
             service.rdap,
             service.public_url,
@@ -303,6 +296,14 @@ def build_app(service: NodeService) -> Starlette:
             stale=service.stale_notes,
             offload=work,
         )
+    routes += [
+        Route("/metrics", metrics_route(service)),
+        Route("/log/checkpoint", checkpoint),
+        Route("/log/tile/{path:path}", tile),
+        Route("/witness/add-checkpoint", service.signed.required(add_checkpoint), methods=["POST"]),
+        Route("/transfers", transfers),
+        *transfer_routes(service),
+    ]
     if service.rrdp is not None:
         routes.append(Route("/rrdp/{path:path}", _rrdp_route(service.rrdp)))
     if service.rpki is not None:
