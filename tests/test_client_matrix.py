@@ -77,11 +77,27 @@ def matrix(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Itera
         fed.start_all("iana", *RIRS)
         # redirects and referrals come from each node's verified mirrors of the others' logs
         fed.wait_mirrored(RIRS, ("iana", *RIRS))
+        wait_redirecting(fed, samples)
         assert sorted((s.registry, s.afi) for s in samples if s.afi == "asn-range") == RANGES
         yield Matrix(fed, samples)
     finally:
         fed.stop()
         assert all(p.poll() is not None for p in fed.procs.values()), "a node outlived the test"
+
+
+def wait_redirecting(fed: LocalFederation, samples: list[Sample]) -> None:
+    """Until each sample's wrong node redirects it: a node rebuilds its RDAP authority map in
+    the background after its mirrors move (`http.rdap.LiveAuthority`), so a verified mirror
+    is not yet a redirect; the first client would otherwise meet the map of before."""
+    deadline = time.monotonic() + 60
+    for sample in samples:
+        if sample.afi not in ("ipv4", "ipv6", "asn"):
+            continue
+        path = f"autnum/{sample.value}" if sample.afi == "asn" else f"ip/{sample.inside}"
+        url = f"{fed.urls[wrong_node(sample.registry)]}/rdap/{path}"
+        while httpx.get(url, timeout=5).status_code != 301:
+            assert time.monotonic() < deadline, f"{url} never redirected"
+            time.sleep(0.2)
 
 
 def case(matrix: Matrix, rir: str, afi: str) -> Sample:
