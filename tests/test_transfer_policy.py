@@ -771,7 +771,7 @@ def test_apnic_pre_approval_must_be_a_past_date(
         assert decision.allowed, decision.reasons
     else:
         assert not decision.allowed
-        assert f"pre_approval_date (APNIC pre-approval [S22]: " in decision.reasons[0]
+        assert "pre_approval_date (APNIC pre-approval [S22]: " in decision.reasons[0]
         assert problem in decision.reasons[0]
 
 
