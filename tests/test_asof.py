@@ -24,6 +24,7 @@ from onereg.cli.main import cli
 from onereg.core.registries import RegistryId
 from onereg.core.resources import Resource
 from onereg.federation.asof import PastDataDir
+from onereg.federation.embedded import config_path
 from onereg.federation.importer import import_delegated_file
 from onereg.federation.layout import DataDir
 from onereg.federation.lookup import lookup
@@ -277,6 +278,19 @@ def test_before_the_transfer_the_recipient_sends_the_client_to_the_source(
         assert "ripencc log as of" in _historical(followed)[0] or registry == "arin"
     now = _rdap(story, "arin", "ip/193.0.1.5", None)  # today ARIN answers itself
     assert now.status_code == 200 and _holders(now) == ["A1"]
+
+
+def test_show_from_the_recipients_view_sees_the_source_then(story: Story) -> None:
+    """`show --node` reads ARIN's own database and its mirrors of the others' logs, each
+    replayed to the moment: before the transfer RIPE NCC held the block, after it ARIN."""
+    arin = str(config_path(story.fed.root, RegistryId.ARIN))
+    for moment, registry, holder in (
+        (story.between, "RIPE NCC", "R1"),
+        (story.after, "ARIN", "A1"),
+    ):
+        done = _onereg(story, "show", INTER, "--as-of", moment, "--node", arin)
+        assert done.returncode == 0, done.stderr
+        assert registry in done.stdout and f"holder {holder}" in done.stdout, done.stdout
 
 
 def test_before_the_transfer_the_recipients_whois_refers_to_the_source(story: Story) -> None:

@@ -35,7 +35,9 @@ PARAMETER = {
         "onereg extension: the answer as it was at this moment (an ISO 8601 date or date-time, "
         "UTC unless an offset is given), replayed from the registry's log up to the last entry "
         "written by then. The answer carries a notice titled 'Historical answer' naming that "
-        "entry; a moment before the log began is 404, a malformed one 400."
+        "entry; a moment before the log began is 404, a malformed one 400. Where this "
+        "registry had no record then, the redirect goes to the registry authoritative at that "
+        "moment, with the same asOf."
     ),
 }
 
