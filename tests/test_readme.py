@@ -150,7 +150,7 @@ def words(text: str) -> str:
 @pytest.fixture(scope="module")
 def walk(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> tuple[list[Step], Path]:
     root = tmp_path_factory.mktemp("readme")
-    shared = small_shared_data(shared_data, root / "shared", KEEP)
+    shared = small_shared_data(shared_data, root / "shared" / "data", KEEP)  # ../shared/data
     work, results = root / "work", root / "results"
     work.mkdir()
     results.mkdir()
