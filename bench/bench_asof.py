@@ -4,7 +4,8 @@ Whole commands as a user runs them (median of `--runs` runs, wall clock of the p
 `onereg show` and `onereg audit` now and `--as-of` a moment after every entry (the worst case:
 every log replayed to its end), and in process the replay a RDAP `?asOf=` or whois `--as-of`
 query costs on RIPE NCC's node (records touching one address, the largest node) beside a full
-replay of that node.
+replay of that node, and the CPU a node that had no record then spends to learn which registry
+was authoritative (a past redirect or referral).
 
 Run: .venv/bin/onereg up && .venv/bin/python bench/bench_asof.py [--data-dir onereg-data]
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 from onereg.core.registries import RegistryId
 from onereg.core.resources import Resource
 from onereg.federation.layout import DataDir
+from onereg.http.rdap import authority_at
 from onereg.registry import asof
 from report import machine, table, write_section
 
@@ -54,6 +56,23 @@ def _replay(data: DataDir, within: Resource | None, runs: int) -> float:
     return statistics.median(times)
 
 
+def _past_authority(data: DataDir, runs: int) -> float:
+    """Median CPU seconds (this process: user + sys) to learn who was authoritative for one
+    address at a moment, from every log replayed for it: what a node that had no record then
+    (ARIN asked about RIPE NCC's 193.0.0.1) spends on a past RDAP redirect or whois referral,
+    beside its own replay."""
+    res = Resource.parse(ADDRESS)
+    times = []
+    with data.read(RegistryId.ARIN) as node:
+        when = datetime.now(UTC)  # after every node's last entry: each log replayed whole
+        with asof.replay(node, asof.entry_at(node, when), within=res) as then:
+            for _ in range(runs):
+                started = time.process_time()
+                authority_at(data, {}, when, res, then, full=True)
+                times.append(time.process_time() - started)
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=Path("onereg-data"))
@@ -71,6 +90,7 @@ def main() -> None:
         "audit_asof": _command(args.data_dir, ["audit", "--as-of", moment], runs),
         "narrow": _replay(data, Resource.parse(ADDRESS), runs),
         "full": _replay(data, None, runs),
+        "authority": _past_authority(data, runs),
     }
     rows: list[tuple[str, str, str, bool | None]] = [
         (f"`onereg show {ADDRESS}` (today)", f"{figures['show']:.2f} s", "-", None),
@@ -89,6 +109,13 @@ def main() -> None:
             figures["narrow"] < 5.0,
         ),
         ("full replay of ripencc (in memory)", f"{figures['full']:.2f} s", "-", None),
+        (
+            f"who was authoritative for {ADDRESS} then, at ARIN's node (a past redirect: "
+            "every log replayed for it), CPU",
+            f"{figures['authority']:.2f} s",
+            "-",
+            None,
+        ),
     ]
     write_section(
         "asof",

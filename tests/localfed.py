@@ -36,7 +36,11 @@ FIELDS = [
     *("current_holdings_addresses", "initial_block_qualification", "isp"),
     *("prior_blocks_efficient_use", "usage_plan_50_percent_5_years"),
 ]
-EVIDENCE: dict[str, object] = dict.fromkeys(FIELDS, True)
+EVIDENCE: dict[str, object] = {
+    **dict.fromkeys(FIELDS, True),  # statements; the two below have forms of their own
+    "pre_approval_date": (datetime.now(UTC) - timedelta(days=1)).date().isoformat(),
+    "current_holdings_addresses": 1 << 32,
+}
 # The nodes publish and mirror often in tests, so that a recipient sees the source's log quickly.
 FAST_TIMERS = Timers(publish=0.2, mirror=0.2, stale_after=30.0)
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from onereg.cli.main import cli
 from onereg.core.registries import RegistryId
 from onereg.core.resources import Resource
 from onereg.federation.asof import PastDataDir
+from onereg.federation.embedded import config_path
 from onereg.federation.importer import import_delegated_file
 from onereg.federation.layout import DataDir
 from onereg.federation.lookup import lookup
@@ -100,7 +102,7 @@ def story(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterat
 def _until_maps_follow(fed: LocalFederation, path: str) -> None:
     """Until both nodes' authority maps (rebuilt in a worker process after each log change)
     have the transfer: RIPE NCC redirects the block to ARIN and ARIN answers it. Redirects for
-    a past moment are drawn from these maps too."""
+    a past moment are drawn from the logs as they were, not from these maps."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         ripe = httpx.get(f"{fed.urls['ripencc']}/rdap/{path}", timeout=30)
@@ -248,10 +250,60 @@ def test_rdap_and_whois_agree_with_the_cli_between_registries(story: Story) -> N
     followed = httpx.get(location, timeout=30)
     assert followed.status_code == 200 and _holders(followed) == ["A1"]
     assert _historical(followed)
-    assert _rdap(story, "arin", "ip/193.0.1.5", story.between).status_code == 404
     assert _org(_whois(story, "ripencc", f"--as-of {story.between} 193.0.1.5")) == ["R1"]
     assert _org(_whois(story, "arin", f"--as-of {story.after} 193.0.1.5")) == ["A1"]
-    assert _org(_whois(story, "arin", f"--as-of {story.between} 193.0.1.5")) == []
+
+
+@pytest.mark.parametrize("asked", ["arin", "iana"])
+def test_before_the_transfer_the_recipient_sends_the_client_to_the_source(
+    story: Story, asked: str
+) -> None:
+    """ARIN holds the block today, but not before the transfer: a question about that moment
+    goes to RIPE NCC, authoritative then (read from the logs as they were), keeping `asOf`;
+    IANA's node sends it to the registry of the moment asked, on both sides of the move."""
+    for moment, registry, holder in (
+        (story.before, "ripencc", "R1"),
+        (story.between, "ripencc", "R1"),
+        (story.after, "arin", "A1"),
+    ):
+        sent = _rdap(story, asked, "ip/193.0.1.5", moment)
+        if asked == registry:
+            continue  # ARIN after the move: answered above
+        assert sent.status_code == 301, (moment, sent.text)
+        location = sent.headers["location"]
+        assert location.startswith(story.fed.urls[registry] + "/rdap/ip/193.0.1.5"), location
+        assert f"asOf={quote(moment)}" in location
+        followed = httpx.get(location, timeout=30)
+        assert followed.status_code == 200 and _holders(followed) == [holder], followed.text
+        assert "ripencc log as of" in _historical(followed)[0] or registry == "arin"
+    now = _rdap(story, "arin", "ip/193.0.1.5", None)  # today ARIN answers itself
+    assert now.status_code == 200 and _holders(now) == ["A1"]
+
+
+def test_show_from_the_recipients_view_sees_the_source_then(story: Story) -> None:
+    """`show --node` reads ARIN's own database and its mirrors of the others' logs, each
+    replayed to the moment: before the transfer RIPE NCC held the block, after it ARIN."""
+    arin = str(config_path(story.fed.root, RegistryId.ARIN))
+    for moment, registry, holder in (
+        (story.between, "RIPE NCC", "R1"),
+        (story.after, "ARIN", "A1"),
+    ):
+        done = _onereg(story, "show", INTER, "--as-of", moment, "--node", arin)
+        assert done.returncode == 0, done.stderr
+        assert registry in done.stdout and f"holder {holder}" in done.stdout, done.stdout
+
+
+def test_before_the_transfer_the_recipients_whois_refers_to_the_source(story: Story) -> None:
+    text = _whois(story, "arin", f"--as-of {story.between} 193.0.1.5")
+    assert "Historical: the arin log as of" in text and _org(text) == [], text
+    assert "RIPE NCC is the authoritative registry" in text, text
+    host = story.fed.whois["ripencc"]
+    assert f"refer:          {host}" in text
+    assert f'Ask it for the same moment: "--as-of {story.between} 193.0.1.5"' in text
+    again = _whois(story, "ripencc", f"--as-of {story.between} 193.0.1.5")  # as whois(1) would
+    assert _org(again) == ["R1"]
+    after = _whois(story, "ripencc", f"--as-of {story.after} 193.0.1.5")  # and the other way
+    assert "ARIN is the authoritative registry" in after and _org(after) == []
 
 
 def test_audit_as_of_sees_the_cross_registry_holding_appear(story: Story) -> None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from onereg.cli.mixing import mixing_warning
+from onereg.core.registries import RegistryId
 from onereg.federation.layout import DataDir
 
 ONEREG = str(Path(sys.executable).parent / "onereg")
@@ -22,6 +24,11 @@ RIPE = [
     f"ripencc|NL|ipv4|193.0.24.0|2048|19930901|allocated|{NL}",
 ]
 ARIN = [f"arin|US|ipv4|23.227.64.0|8192|20130920|allocated|{US}"]
+CN, AU = "A92E1062", "A91C7138"  # two APNIC holders of the 2018 file
+APNIC = [
+    f"apnic|CN|ipv4|1.0.2.0|512|20110414|allocated|{CN}",
+    f"apnic|AU|ipv4|1.0.4.0|1024|20110412|allocated|{AU}",
+]
 
 
 def delegated(path: Path, registry: str, lines: list[str], day: str = "20181013") -> Path:
@@ -51,8 +58,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = root / "data"
     ripe = delegated(root / "delegated-ripencc-extended-latest", "ripencc", RIPE)
     arin = delegated(root / "delegated-arin-extended-latest", "arin", ARIN)
-    ok(run(data, "import", str(ripe), str(arin)))
-    for name, registry, handle in (("ncc", "ripencc", NCC), ("nl", "ripencc", NL)):
+    apnic = delegated(root / "delegated-apnic-extended-latest", "apnic", APNIC)
+    ok(run(data, "import", str(ripe), str(arin), str(apnic)))
+    holders = (
+        ("ncc", "ripencc", NCC),
+        ("nl", "ripencc", NL),
+        ("cn", "apnic", CN),
+        ("au", "apnic", AU),
+    )
+    for name, registry, handle in holders:
         key = root / "keys" / f"{name}.pem"
         ok(run(data, "holder", "keygen", str(key)))
         ok(run(data, "holder", "register-key", "--registry", registry, "--handle", handle,
@@ -149,6 +163,40 @@ def test_bad_evidence_files_are_named(world: Path, content: bytes) -> None:
     bad.write_bytes(content)
     done = run(world / "data", "transfer", str(world / "b.json"), "--evidence", str(bad))
     assert done.returncode == 2 and str(bad) in said(done) and "Traceback" not in said(done)
+
+
+def test_apnic_pre_approval_date_is_taken_as_json_and_applied(world: Path) -> None:
+    """APNIC's pre-approval (valid 12 months) as an ISO date string in the evidence file: a
+    malformed date is refused naming the field, one 13 months old is refused by the policy,
+    both changing nothing; a recent one moves the block."""
+    data, c = world / "data", world / "c.json"
+    ok(run(data, "agreement", "new", "1.0.3.0/24", "--source", f"apnic:{CN}",
+           "--recipient", f"apnic:{AU}", "-o", str(c)))  # fmt: skip
+    for name, role in (("cn", "source"), ("au", "recipient")):
+        ok(run(data, "agreement", "sign", str(c), "--key", str(world / f"keys/{name}.pem"),
+               "--as", role))  # fmt: skip
+    asked = run(data, "agreement", "evidence", str(c))
+    assert "needs_justification | pre_approval_date" in said(asked)
+    assert "YYYY-MM-DD" in said(run(data, "agreement", "evidence", "--help"))
+    assert "pre_approval_date" in said(run(data, "transfer", "--help"))
+    evidence = world / "apnic-evidence.json"
+    today = datetime.now(UTC).date()
+    with DataDir(data).read(RegistryId.APNIC) as node:
+        head = node.head()
+    for value, words in (
+        ("2026-02-30", "evidence field 'pre_approval_date': '2026-02-30' is not a date"),
+        ("01/03/2026", "evidence field 'pre_approval_date': '01/03/2026' is not a date"),
+        ((today - timedelta(days=400)).isoformat(), "is not within 12 months"),
+    ):
+        evidence.write_text(json.dumps({"pre_approval_date": value}))
+        refused = run(data, "transfer", str(c), "--evidence", str(evidence))
+        assert refused.returncode == 2 and words in said(refused), said(refused)
+        assert "Traceback" not in said(refused)
+        with DataDir(data).read(RegistryId.APNIC) as node:
+            assert node.head() == head  # nothing written
+    evidence.write_text(json.dumps({"pre_approval_date": (today - timedelta(days=30)).isoformat()}))
+    assert f"transferred to {AU}" in ok(run(data, "transfer", str(c), "--evidence", str(evidence)))
+    assert f"holder {AU}" in ok(run(data, "show", "1.0.3.1"))
 
 
 def test_verify_evidence_names_a_file_that_is_not_evidence(world: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from localfed import ONEREG, LocalFederation, delegation
+from localfed import EVIDENCE, ONEREG, LocalFederation, delegation
 from onereg.core.registries import RegistryId
 from onereg.core.resources import Resource
 from onereg.registry.export import export_transfers, transfer_log_problems
@@ -156,6 +156,17 @@ def test_what_the_recipients_published_policy_refuses_is_refused_at_once(
         reply = fed.submit(client, signed, evidence={})  # ARIN's needs evidence missing
     assert reply.status_code == 422
     assert any("needs evidence not met" in r for r in reply.json()["reasons"])
+    assert _heads(fed) == before
+
+
+def test_a_malformed_evidence_date_is_refused_naming_the_field(fed: LocalFederation) -> None:
+    before = _heads(fed)
+    signed = fed.agreement("193.0.2.0/24", ("ripencc", "R1"), ("arin", "A1"))
+    with httpx.Client() as client:
+        reply = fed.submit(client, signed, evidence={**EVIDENCE, "pre_approval_date": "2026-2-1"})
+    assert reply.status_code == 400, reply.text
+    [reason] = reply.json()["reasons"]
+    assert "evidence field 'pre_approval_date': '2026-2-1' is not a date" in reason
     assert _heads(fed) == before
 
 

@@ -1,9 +1,11 @@
 """The README's walk-through, run as written: every fenced `sh` block, in order, in one shell,
 on a small real subset of the 2018 files (tests/walkdata.py), with the ports moved to free ones.
 
-A step is one command line (a `for ... done` loop is one step); its comment says what it must
-do: `# => TEXT` is output it prints, `# (exit N)` its exit status when not 0. Blocks fenced as
-`sh noexec` are shown, not run (they need real hosts or the whole data). The evidence examples
+A step is one command line (a `for`/`until ... done` loop is one step); its comment says what
+it must do: `# => TEXT` is output it prints, `# (exit N)` its exit status when not 0. Long-running
+servers (`onereg serve`, `rtr serve`) are started in the background with `&`, checked with a
+client (curl, rtrclient) and stopped with `kill`. Blocks fenced as `sh noexec` are shown, not run
+(only the quick start, which is what the test does). The evidence examples
 (`<!-- evidence: SRC -> DST, existing|new holder -->` before a `json` block) must each satisfy
 every needs rule of the policies for that transfer, so they cannot drift from policies/*.toml.
 """
@@ -90,7 +92,7 @@ def steps(text: str) -> list[Step]:
                 first = start + offset
             pending.append(line)
             joined = "\n".join(pending)
-            in_loop = re.match(r"\s*(for|while|until)\b", pending[0]) and line.strip() != "done"
+            in_loop = re.match(r"\s*(for|while|until)\b", pending[0]) and _open_loops(pending)
             if line.rstrip().endswith("\\") or in_loop:
                 continue
             code = pending[-1]
@@ -108,11 +110,26 @@ def steps(text: str) -> list[Step]:
     return out
 
 
+PORTS = 10  # HTTP 8440-8449, whois 8540-8549, RTR 8280-8289
+
+
+def _open_loops(lines: list[str]) -> int:
+    """Loops opened and not yet closed by `done` in these lines (comments left out), so that a
+    loop with a one-line loop inside it is one step."""
+    code = " ".join(line.split("#")[0] for line in lines)
+    opened = len(re.findall(r"(?:^|[;&|]|\s)(?:for|while|until)\s", code))
+    return opened - len(re.findall(r"(?:^|;|\s)done\b", code))
+
+
 def moved_ports(command: str, base: int) -> str:
-    """The README's default ports (HTTP 8440+n, whois 8540+n) moved to free ones."""
-    command = re.sub(r"\b84(4[0-5])\b", lambda m: str(base + int(m.group(1)) - 40), command)
-    command = re.sub(r"\b85(4[0-5])\b", lambda m: str(base + 60 + int(m.group(1))), command)
-    return command.replace("onereg serve ", f"onereg serve --base-port {base} ")
+    """The README's ports (HTTP 8440+n, whois 8540+n, RTR 8280+n; the embedded set-up's six
+    nodes, then the node-per-host example's) moved to free ones (`free_base_port`: HTTP at
+    base+n, whois at base+100+n, RTR at base+200+n). A node served from its own node.toml
+    listens where the moved `node init` put it."""
+    command = re.sub(r"\b84(4\d)\b", lambda m: str(base + int(m.group(1)) - 40), command)
+    command = re.sub(r"\b85(4\d)\b", lambda m: str(base + 60 + int(m.group(1))), command)
+    command = re.sub(r"\b828(\d)\b", lambda m: str(base + 200 + int(m.group(1))), command)
+    return re.sub(r"onereg serve (?!--config)", f"onereg serve --base-port {base} ", command)
 
 
 def script(walk: list[Step], base: int, results: Path) -> str:
@@ -133,7 +150,7 @@ def words(text: str) -> str:
 @pytest.fixture(scope="module")
 def walk(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> tuple[list[Step], Path]:
     root = tmp_path_factory.mktemp("readme")
-    shared = small_shared_data(shared_data, root / "shared", KEEP)
+    shared = small_shared_data(shared_data, root / "shared" / "data", KEEP)  # ../shared/data
     work, results = root / "work", root / "results"
     work.mkdir()
     results.mkdir()
@@ -146,7 +163,7 @@ def walk(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> tuple[l
     }
     env.pop("ONEREG_DATA_DIR", None)
     shell = subprocess.Popen(
-        ["bash", "-c", script(walk, free_base_port(), results)],
+        ["bash", "-c", script(walk, free_base_port(PORTS), results)],
         cwd=work,
         env=env,
         start_new_session=True,
@@ -169,6 +186,21 @@ def test_the_walk_through_has_the_steps_the_issue_asks_for() -> None:
     assert any(c.startswith("onereg verify-evidence") for c in commands)
     assert any("agreement evidence" in c for c in commands)
     assert any(c.startswith("rm -rf onereg-data") for c in commands)
+    for needed in (  # the RPKI and node-per-host sections run too (none is `noexec`)
+        "onereg rpki roa add",
+        "onereg rpki publish",
+        "onereg rpki validate",
+        "onereg rpki show",
+        "onereg rov",
+        "onereg rtr serve --vrps",
+        "onereg rtr serve --tal",
+        "rtrclient",
+        "onereg node init",
+        "onereg node describe",
+        "onereg federation assemble",
+        "onereg serve --config",
+    ):
+        assert any(needed in c for c in commands), needed
     intra = next(c for c in commands if "recipient ripencc:$NL" in c).split()[3]
     inter = next(c for c in commands if "recipient arin:$US" in c).split()[3]
     assert not Resource.parse(intra).overlaps(Resource.parse(inter))

@@ -7,6 +7,8 @@ names none) and the refusals have to come out of the counterpart checks on the o
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -14,21 +16,26 @@ from pathlib import Path
 
 import pytest
 
+from onereg.cli.transfers import example_value
 from onereg.core.errors import SourceFormatError
 from onereg.core.registries import RegistryId
 from onereg.core.resources import Afi, Resource
 from onereg.registry.transfer_policy import (
     Decision,
     EventKind,
+    EvidenceError,
     Origin,
     PolicySet,
     Receipt,
     TransferKind,
     TransferRequest,
     UnknownPolicyError,
+    _alternative_problems,
     add_months,
+    check_evidence,
     default_policy_dir,
     evaluate,
+    evidence_forms,
     load_policy_file,
 )
 
@@ -747,8 +754,12 @@ def test_activating_a_registry_without_a_file_names_it(policies: PolicySet) -> N
     [
         (MID_2026, None),  # approved the same day: valid
         (date(2026, 6, 16), "pre_approval_date 2026-06-16 is not within 12 months"),  # future
-        (datetime(2026, 1, 1), "pre_approval_date must be a date"),
-        ("2026-01-01", "pre_approval_date must be a date"),
+        ("2026-01-01", None),  # the JSON form: an ISO 8601 date string
+        ("2025-06-15", "pre_approval_date 2025-06-15 is not within 12 months"),
+        ("2026-02-30", "evidence field 'pre_approval_date': '2026-02-30' is not a date"),
+        ("2026-01-01T00:00:00Z", "'2026-01-01T00:00:00Z' is not a date"),
+        (datetime(2026, 1, 1), "'pre_approval_date': datetime.datetime(2026, 1, 1, 0, 0)"),
+        (20260101, "'pre_approval_date': 20260101 is not a date"),
         ("", "missing pre_approval_date"),  # an empty value is no evidence
     ],
 )
@@ -760,7 +771,56 @@ def test_apnic_pre_approval_must_be_a_past_date(
         assert decision.allowed, decision.reasons
     else:
         assert not decision.allowed
-        assert f"pre_approval_date (APNIC pre-approval [S22]: {problem})" in decision.reasons[0]
+        assert "pre_approval_date (APNIC pre-approval [S22]: " in decision.reasons[0]
+        assert problem in decision.reasons[0]
+
+
+def test_every_evidence_field_has_a_json_form(policies: PolicySet) -> None:
+    """Each way of every needs rule of every version of every policy is satisfied by evidence
+    that went through JSON, with the values `onereg agreement evidence` writes."""
+    resource = Resource.parse("198.51.100.0/24")
+    ways = 0
+    for policy in policies.registries.values():
+        for version in policy.versions:
+            for rule in version.needs:
+                for alt in rule.alternatives:
+                    fields = {name: example_value(name, resource) for name in alt.fields}
+                    evidence = json.loads(json.dumps(fields))
+                    check_evidence(evidence, policies)
+                    request = TransferRequest(
+                        resource=resource,
+                        source=APNIC,
+                        recipient=APNIC,
+                        on=date.fromisoformat(str(evidence.get("pre_approval_date", MID_2026))),
+                        received=LONG_AGO,
+                        evidence=evidence,
+                    )
+                    assert _alternative_problems(alt, request) == ([], ""), (policy.path, alt)
+                    ways += 1
+    assert ways > 10 and "pre_approval_date" in evidence_forms(policies)
+
+
+@pytest.mark.parametrize(
+    ("evidence", "named"),
+    [
+        ({"pre_approval_date": "2026-13-01"}, "'pre_approval_date': '2026-13-01' is not a date"),
+        ({"pre_approval_date": "1 March 2026"}, "'pre_approval_date': '1 March 2026'"),
+        ({"current_holdings_addresses": "8192"}, "'current_holdings_addresses': '8192' is not a"),
+        ({"current_holdings_addresses": -1}, "'current_holdings_addresses': -1 is not a number"),
+    ],
+)
+def test_malformed_evidence_is_refused_naming_the_field_and_value(
+    policies: PolicySet, evidence: dict[str, object], named: str
+) -> None:
+    with pytest.raises(EvidenceError, match=re.escape(named)):
+        check_evidence(evidence, policies)
+
+
+def test_well_formed_evidence_passes_the_form_check(policies: PolicySet) -> None:
+    check_evidence(
+        {"pre_approval_date": "2026-03-01", "current_holdings_addresses": 8192, "isp": True},
+        policies,
+    )
 
 
 @pytest.mark.parametrize("cap", ["65536", True])

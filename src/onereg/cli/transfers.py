@@ -28,11 +28,13 @@ from onereg.federation.layout import DataDir, served_by
 from onereg.ledger.agreement import Agreement, SignedAgreement, sign_agreement
 from onereg.registry.transfer_policy import (
     EventKind,
+    EvidenceError,
     Failure,
     PolicySet,
     Receipt,
     TransferKind,
     TransferRequest,
+    check_evidence,
     default_policy_dir,
     evaluate,
 )
@@ -336,7 +338,11 @@ def describe_needs(failure: Failure) -> str:
 def evidence_cmd(settings: Settings, file: Path, output: Path | None) -> None:
     """List every evidence field the registries' policies ask of this agreement's recipient,
     and print them as the JSON object `onereg transfer --evidence` takes (the first way of
-    each rule, with example values: edit them to the recipient's true statements)."""
+    each rule, with example values: edit them to the recipient's true statements).
+
+    Every field has a JSON form: a statement is true, a number of addresses a whole number
+    (`"current_holdings_addresses": 8192`), a date an ISO 8601 string YYYY-MM-DD
+    (`"pre_approval_date": "2026-03-01"`, APNIC's pre-approval, valid 12 months)."""
     a = _read_agreement(file).agreement
     failures = needs_failures(
         DataDir(settings.data_dir), a, {}, PolicySet.load(default_policy_dir())
@@ -353,7 +359,9 @@ def evidence_cmd(settings: Settings, file: Path, output: Path | None) -> None:
     err_console.print(f"wrote {output}", highlight=False)
 
 
-def _read_evidence(path: Path | None) -> dict[str, object]:
+def _read_evidence(path: Path | None, policies: PolicySet) -> dict[str, object]:
+    """The evidence file's JSON object, its dates and numbers checked against the forms the
+    policies read (`check_evidence`): a malformed one is named before anything is sent."""
     if path is None:
         return {}
     try:
@@ -365,6 +373,10 @@ def _read_evidence(path: Path | None) -> dict[str, object]:
         ) from None
     if not isinstance(facts, dict):
         raise OneregError(f"{path}: evidence must be a JSON object, not {type(facts).__name__}")
+    try:
+        check_evidence(facts, policies)
+    except EvidenceError as exc:
+        raise OneregError(f"{path}: {exc}; nothing done") from None
     return facts
 
 
@@ -398,7 +410,11 @@ def already_decided(data: DataDir, a: Agreement) -> str | None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
     help="JSON object of the evidence fields the registries' policies ask of the recipient "
-    "(`onereg agreement evidence FILE` lists them).",
+    "(`onereg agreement evidence FILE` lists them): statements are true, numbers of addresses "
+    "whole numbers, dates ISO 8601 strings, e.g. "
+    '{"rsa_signed": true, "current_holdings_addresses": 8192} or '
+    '{"pre_approval_date": "2026-03-01"} (APNIC: a pre-approval within 12 months). '
+    "A malformed date or number is refused, naming the field, before anything is sent.",
 )
 @click.option("--wait", default=30.0, show_default=True, help="Seconds to wait for the outcome.")
 @click.pass_obj
@@ -407,18 +423,23 @@ def transfer(settings: Settings, file: Path, evidence: Path | None, wait: float)
     registries by submitting it to the source registry's node (`onereg serve` must run).
     Missing evidence is reported all at once, with its JSON form, before anything is sent."""
     signed = _read_agreement(file)
-    facts = _read_evidence(evidence)
+    policies = PolicySet.load(default_policy_dir())
+    facts = _read_evidence(evidence, policies)
     a = signed.agreement
     data = DataDir(settings.data_dir)
     decided = already_decided(data, a)
     if decided is not None:
         raise OneregError(f"{file}: {decided}; nothing done (running it again is a replay)")
-    lacking = needs_failures(data, a, facts, PolicySet.load(default_policy_dir()))
+    lacking = needs_failures(data, a, facts, policies)
     if lacking:
         template = json.dumps(evidence_template(lacking, Resource.parse(a.resource)))
+        said = [describe_needs(f) for f in lacking]
+        if facts:  # what was given and why it is not enough (a stale date, a cap too small)
+            said = [str(f) for f in lacking]
         raise OneregError(
-            f"{file}: the recipient's evidence is missing; "
-            + "; ".join(describe_needs(f) for f in lacking)
+            f"{file}: the recipient's evidence "
+            + ("does not meet the policies; " if facts else "is missing; ")
+            + "; ".join(said)
             + f". Put it in a JSON file, e.g. {template}, and pass --evidence FILE"
         )
     if a.source_registry == a.recipient_registry and not served_by(
@@ -426,9 +447,7 @@ def transfer(settings: Settings, file: Path, evidence: Path | None, wait: float)
     ):
         registry = RegistryId(a.source_registry)
         with data.open_for_write(registry) as node:
-            entry = transfer_within(
-                node, signed, PolicySet.load(default_policy_dir()), datetime.now(UTC), facts
-            )
+            entry = transfer_within(node, signed, policies, datetime.now(UTC), facts)
         what = (
             "returned to the pool" if a.kind == "return" else f"transferred to {a.recipient_holder}"
         )

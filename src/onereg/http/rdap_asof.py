@@ -3,13 +3,16 @@
 An extension of ours (no RDAP standard asks for the past): the answer is built by the usual
 lookup code from the node replayed from its log up to the last entry written by then
 (`registry.asof`), so it is what the node would have answered at that moment. It says so in a
-notice naming the log entry, and a redirect to another registry carries the same `asOf`, so the
-registry that was authoritative answers for the same moment.
+notice naming the log entry. Where the node had no record then, the redirect goes to the
+registry authoritative at that moment, read from every log as it was (`rdap.authority_at`:
+before an inter-registry transfer, the recipient sends the client to the source), and carries
+the same `asOf`, so that registry answers for the same moment.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from urllib.parse import urlencode
 
 import orjson
@@ -32,7 +35,9 @@ PARAMETER = {
         "onereg extension: the answer as it was at this moment (an ISO 8601 date or date-time, "
         "UTC unless an offset is given), replayed from the registry's log up to the last entry "
         "written by then. The answer carries a notice titled 'Historical answer' naming that "
-        "entry; a moment before the log began is 404, a malformed one 400."
+        "entry; a moment before the log began is 404, a malformed one 400. Where this "
+        "registry had no record then, the redirect goes to the registry authoritative at that "
+        "moment, with the same asOf."
     ),
 }
 
@@ -45,13 +50,18 @@ def status_of(exc: asof.MomentError) -> tuple[int, str]:
 
 
 def past_answer(
-    node: RegistryNode, res: Resource, text: str, build: Callable[[RegistryNode], Response]
+    node: RegistryNode,
+    res: Resource,
+    text: str,
+    build: Callable[[RegistryNode, datetime], Response],
 ) -> Response:
     """`build`'s answer from the node as it was at the moment `text` names (MomentError if it
-    names none, or one before the log began)."""
-    moment = asof.entry_at(node, asof.parse_moment(text, f"query parameter {AS_OF}"))
+    names none, or one before the log began); `build` also gets the moment, to ask who was
+    authoritative then."""
+    when = asof.parse_moment(text, f"query parameter {AS_OF}")
+    moment = asof.entry_at(node, when)
     with asof.replay(node, moment, within=res) as past:
-        return historical(build(past), moment, text)
+        return historical(build(past, when), moment, text)
 
 
 def historical(response: Response, moment: asof.Moment, text: str) -> Response:

@@ -32,6 +32,7 @@ from onereg.http.bodylimit import MalformedJson, parse_json
 from onereg.http.signed import signer_of
 from onereg.ledger.agreement import SignedAgreement
 from onereg.registry import interrir
+from onereg.registry.transfer_policy import EvidenceError, check_evidence
 from onereg.registry.transfers import FINAL_STATES, TransferRefused, holder_key
 
 if TYPE_CHECKING:
@@ -101,6 +102,10 @@ def transfer_routes(service: NodeService) -> list[Route]:
 
     async def submit(request: Request) -> Response:
         signed, evidence = parse_submission(await _json_body(request))
+        try:  # a malformed date or number is named now, not judged "unmet" in the log
+            check_evidence(evidence, protocol().config.policies)
+        except EvidenceError as exc:
+            raise MalformedRequest(str(exc)) from None
         t = await protocol().submit(signed, evidence)
         service.changed()
         return JSONResponse(t.public(), status_code=200 if t.state in FINAL_STATES else 202)

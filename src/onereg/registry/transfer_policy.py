@@ -697,11 +697,73 @@ def _alternative_problems(alt: Alternative, request: TransferRequest) -> tuple[l
             value = evidence.get(name)
             if name in missing:
                 continue
-            if not isinstance(value, date) or isinstance(value, datetime):
-                return missing, f"{name} must be a date"
+            try:
+                value = evidence_date(name, value)
+            except EvidenceError as exc:
+                return missing, str(exc)
             if value > request.on or add_months(value, alt.valid_months) <= request.on:
                 return missing, f"{name} {value} is not within {alt.valid_months} months"
     return missing, ""
+
+
+class EvidenceError(OneregError, ValueError):
+    """An evidence field's value is not of the form its rule reads (a date, a number)."""
+
+
+def evidence_date(name: str, value: object) -> date:
+    """A date field of the evidence: an ISO 8601 date string ("2026-03-01", the JSON form, as
+    the log records it) or a `date` (TOML, Python callers). A date-time is refused: a policy's
+    validity runs in calendar days, and a time would hide which day was meant."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError as exc:
+            raise EvidenceError(
+                f"evidence field {name!r}: {value!r} is not a date ({exc}); "
+                "give an ISO 8601 date, YYYY-MM-DD"
+            ) from None
+    raise EvidenceError(
+        f"evidence field {name!r}: {value!r} is not a date; give an ISO 8601 date, YYYY-MM-DD"
+    )
+
+
+def evidence_forms(policies: PolicySet) -> dict[str, str]:
+    """The form of every evidence field any version of any policy reads that is not a plain
+    statement (true): "date" for fields with a validity period, "addresses" for caps."""
+    forms: dict[str, str] = {}
+    for policy in policies.registries.values():
+        for version in policy.versions:
+            for rule in version.needs:
+                for alt in rule.alternatives:
+                    if alt.valid_months is not None:
+                        forms.update(dict.fromkeys(alt.fields, "date"))
+                    if alt.cap_field is not None:
+                        forms[alt.cap_field] = "addresses"
+    return forms
+
+
+def check_evidence(evidence: Mapping[str, object], policies: PolicySet) -> None:
+    """Refuse evidence whose dates or numbers of addresses are malformed, naming the field and
+    its value, before anything is sent or written (`evaluate` would only call it unmet)."""
+    problems: list[str] = []
+    for name, form in sorted(evidence_forms(policies).items()):
+        value = evidence.get(name)
+        if value is None or value is False:
+            continue  # not supplied: the policy check says whether it is needed
+        if form == "date":
+            try:
+                evidence_date(name, value)
+            except EvidenceError as exc:
+                problems.append(str(exc))
+        elif not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            problems.append(
+                f"evidence field {name!r}: {value!r} is not a number of addresses "
+                "(a whole number, e.g. 8192)"
+            )
+    if problems:
+        raise EvidenceError("; ".join(problems))
 
 
 def _needs(

@@ -18,7 +18,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
 
 from onereg.core.errors import ResourceParseError
 from onereg.core.registries import RegistryId
@@ -49,6 +50,15 @@ class Authority(Protocol):
     (http, whois) from importing each other; the same object serves both."""
 
     def authoritative(self, afi: Afi, number: int) -> RegistryId | None: ...
+
+
+@runtime_checkable
+class PastAuthority(Protocol):
+    """Who was authoritative at a past moment, for one resource, read from every log as it was
+    then (`onereg.http.rdap.LiveAuthority.at`); `then` is the asking node replayed to that
+    moment, `full` whether every registry's claims are needed (the node had no record)."""
+
+    def at(self, moment: datetime, res: Resource, then: RegistryNode, full: bool) -> Authority: ...
 
 
 def log_time(node: RegistryNode, seq: int) -> str | None:
@@ -82,6 +92,7 @@ class Context:
     max_objects: int
     deadline: Deadline = NO_DEADLINE
     rdap_base: str | None = None  # this node's RDAP (".../rdap"), named by ARIN's `Ref:`
+    past: PastAuthority | None = None  # the authority at a past moment (`--as-of`, whois.past)
 
     @property
     def source(self) -> str:

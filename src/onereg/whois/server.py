@@ -41,7 +41,7 @@ from onereg.registry.node import RegistryNode
 from onereg.whois.dialects import dialect_of
 from onereg.whois.history import HistoryIndex
 from onereg.whois.query import Query, WhoisError, line_too_long, parse_query
-from onereg.whois.resolver import VERSION, Authority, Context, answer
+from onereg.whois.resolver import VERSION, Authority, Context, PastAuthority, answer
 
 log = logging.getLogger(__name__)
 
@@ -324,6 +324,7 @@ class WhoisService:
                     self.limits.whois_max_objects,
                     limit,
                     self.rdap_base,
+                    self.authority if isinstance(self.authority, PastAuthority) else None,
                 )
                 return _interruptible(reader.conn, limit, lambda: answer(ctx, query))
 
