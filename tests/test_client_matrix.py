@@ -93,7 +93,7 @@ def wait_redirecting(fed: LocalFederation, samples: list[Sample]) -> None:
     for sample in samples:
         if sample.afi not in ("ipv4", "ipv6", "asn"):
             continue
-        path = f"autnum/{sample.value}" if sample.afi == "asn" else f"ip/{sample.inside}"
+        path = f"autnum/{sample.start}" if sample.afi == "asn" else f"ip/{sample.inside}"
         url = f"{fed.urls[wrong_node(sample.registry)]}/rdap/{path}"
         while httpx.get(url, timeout=5).status_code != 301:
             assert time.monotonic() < deadline, f"{url} never redirected"
