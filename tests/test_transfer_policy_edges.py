@@ -819,8 +819,16 @@ def test_a_cap_must_be_a_number_of_addresses(tmp_path: Path, size: object, probl
         (date(2024, 6, 15), ""),
         (date(2023, 6, 15), "approved 2023-06-15 is not within 12 months"),
         (date(2024, 6, 16), "approved 2024-06-16 is not within 12 months"),
-        (datetime(2024, 1, 1, 0, 0), "approved must be a date"),
-        ("2024-01-01", "approved must be a date"),
+        (
+            datetime(2024, 1, 1, 0, 0),
+            "evidence field 'approved': datetime.datetime(2024, 1, 1, 0, 0) is not a date; "
+            "give an ISO 8601 date, YYYY-MM-DD",
+        ),
+        ("2024-01-01", ""),  # the JSON form of a date (an agreement's evidence)
+        (
+            "2024-1-1",
+            "evidence field 'approved': '2024-1-1' is not a date; give an ISO 8601 date, YYYY-MM-DD",
+        ),
     ],
 )
 def test_a_dated_alternative_is_valid_for_its_months(
