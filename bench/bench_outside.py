@@ -312,7 +312,7 @@ def main() -> None:
         (
             "the same, cold (node just started: every address's first lookup builds its answer)",
             f"{cold[0]:,.0f}/s; {cold[1]:.1f} / {cold[2]:.1f} ms; {cold[3]:,.0f} µs CPU; "
-            f"{cold[0] / ceiling[0]:.0%} of the ceiling",
+            f"{cold[0] / ceiling[0]:.0%} of the ceiling ({ceiling[3] / cold[3]:.0%} in CPU)",
             "-",
             None,
         ),
