@@ -41,6 +41,7 @@ from onereg.http.metrics import MetricsMiddleware, NodeMetrics, metrics_route
 from onereg.http.offload import Offload, Refused
 from onereg.http.operator_routes import operator_routes
 from onereg.http.rdap import RdapAuthority, port43_host, rdap_routes
+from onereg.http.rdap_fast import FastLookups, RdapFastPath
 from onereg.http.rpki_routes import RpkiConfig, rpki_routes
 from onereg.http.signed import SignedRoutes, signer_of
 from onereg.http.transfers import transfer_routes
@@ -287,6 +288,7 @@ def build_app(service: NodeService) -> Starlette:
     service.metrics = NodeMetrics(service)
     work = service.offload = Offload(service.limits)
     routes: list[BaseRoute] = []
+    fast = FastLookups()  # filled by rdap_routes: its lookups, answered before the router
     if service.rdap is not None:  # first: Starlette tries the routes in order, and RDAP
         routes += rdap_routes(  # lookups are most of a node's requests (no path overlaps)
             service.current_node,
@@ -295,6 +297,7 @@ def build_app(service: NodeService) -> Starlette:
             port43=port43_host(service.public_whois),
             stale=service.stale_notes,
             offload=work,
+            fast=fast,
         )
     routes += [
         Route("/metrics", metrics_route(service)),
@@ -312,7 +315,10 @@ def build_app(service: NodeService) -> Starlette:
         routes += operator_routes(service, service.operators, service.uploads or service.operators)
     if service.ui is not None:
         routes += service.ui(service)
-    middleware = [Middleware(MetricsMiddleware, metrics=lambda: service.metrics)]
+    middleware = [
+        Middleware(MetricsMiddleware, metrics=lambda: service.metrics),
+        Middleware(RdapFastPath, lookups=fast),  # inside the metrics: counted as the rest
+    ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
 
 

@@ -67,6 +67,7 @@ from onereg.http import rdap_asof
 from onereg.http import rdap_objects as obj
 from onereg.http.offload import Offload, Refused
 from onereg.http.rdap_cache import URL_MARK, AnswerCache, StampedLru, Template
+from onereg.http.rdap_fast import FastLookups, Hit
 from onereg.http.rdap_openapi import openapi_document
 from onereg.registry import asof, dates
 from onereg.registry import events as ev
@@ -342,9 +343,7 @@ class LiveAuthority:
             threading.Thread(target=self._refresh_then_idle, daemon=True).start()
         return current
 
-    def at(
-        self, moment: datetime, res: Resource, then: RegistryNode, full: bool
-    ) -> RdapAuthority:
+    def at(self, moment: datetime, res: Resource, then: RegistryNode, full: bool) -> RdapAuthority:
         """The authority as it was at `moment`, for `res` only (`authority_at`), `then` being
         the asking node replayed to that moment; today's map when the nodes' files are not
         known (a map loaded some other way)."""
@@ -556,6 +555,18 @@ def parse_asn(text: str) -> int:
     if not _DIGITS.match(text) or int(text) > Afi.ASN.max_value:
         raise _bad(f"{text[:32]!r} is not an AS number (0..4294967295, digits only)")
     return int(text)
+
+
+def ip_of(text: str) -> Resource:
+    """The one-address range an IP lookup's path names."""
+    afi, number = parse_address(text)
+    return Resource(afi, number, number)
+
+
+def autnum_of(text: str) -> Resource:
+    """The one-number range an autnum lookup's path names."""
+    number = parse_asn(text)
+    return Resource(Afi.ASN, number, number)
 
 
 def query_path(res: Resource) -> str:
@@ -841,6 +852,7 @@ def rdap_routes(
     stale: Callable[[], list[str]] | None = None,
     offload: Offload | None = None,
     answers: AnswerCache | None = None,
+    fast: FastLookups | None = None,
 ) -> list[Route]:
     """Routes under /rdap/ for the node `get_node` returns.
 
@@ -852,7 +864,8 @@ def rdap_routes(
     the database `get_node()` opened; without `offload`, default limits and no rate limit.
     The exception is a plain lookup of one address, prefix or AS number: a few index probes,
     answered on the loop, from `answers` (encoded answers per record, `rdap_cache`) when the
-    node's state has not moved since the answer was built.
+    node's state has not moved since the answer was built. With `fast`, the same lookups are
+    given to `rdap_fast.RdapFastPath`, which answers them before the router.
     """
     current = authority if callable(authority) else (lambda: authority)
     root = base_url.rstrip("/")
@@ -865,6 +878,9 @@ def rdap_routes(
     sites: dict[RegistryId, obj.Site] = {}
 
     def context(request: Request, node: RegistryNode) -> obj.Context:
+        return context_for(str(request.url), node)
+
+    def context_for(url: str, node: RegistryNode) -> obj.Context:
         site = sites.get(node.registry)
         if site is None:
             site = sites[node.registry] = obj.Site(
@@ -874,7 +890,7 @@ def rdap_routes(
                 node.registry,
                 port43,
             )
-        url = str(request.url)[:MAX_REQUEST_BYTES]  # echoed in links: not a huge query twice over
+        url = url[:MAX_REQUEST_BYTES]  # echoed in links: not a huge query twice over
         notes = tuple(stale()) if stale else ()
         return obj.Context(site, url, obj.CONFORMANCE + obj.RIR_SEARCH_CONFORMANCE, notes)
 
@@ -890,7 +906,9 @@ def rdap_routes(
             node = get_node()
             ctx = context(request, node)
             if query is not None and not request.scope.get("query_string"):
-                quick = on_loop(request, node, ctx, query)
+                quick = on_loop(node, ctx, lambda: checked_query(request, query))
+                if isinstance(quick, Hit):
+                    return hit_json(quick)
                 if quick is not None:
                     return quick
 
@@ -930,7 +948,10 @@ def rdap_routes(
         res: Resource,
         request: Request | None = None,
         auth: RdapAuthority | None = None,
+        live: bool | None = None,
     ) -> Response:
+        """The answer for `res`: for the node's current state (cached) when `live` (by
+        default: when there is a `request`), else for the past state `node` is."""
         past = None if request is None else request.query_params.get(rdap_asof.AS_OF)
         if past is not None:  # the node and the authority as they were then (rdap_asof)
             try:
@@ -949,7 +970,8 @@ def rdap_routes(
         if isinstance(found, Redirect):
             return RedirectResponse(found.location, status_code=301, headers=_HEADERS)
         head, last = _head(node)
-        if request is None:  # a past state (asOf): not the node's current answer, not cached
+        if not (request is not None if live is None else live):  # a past state (asOf): not
+            # the node's current answer, not cached
             rec = record_of(node, auth, found, last or None)
             return rdap_json(obj.top_level(ctx, obj.resource_object(ctx, rec)))
         record = (node.registry, found.resource)
@@ -963,8 +985,8 @@ def rdap_routes(
         return cached_json(template, ctx.request_url)
 
     def on_loop(
-        request: Request, node: RegistryNode, ctx: obj.Context, query: Callable[[Request], Resource]
-    ) -> Response | None:
+        node: RegistryNode, ctx: obj.Context, query: Callable[[], Resource]
+    ) -> Response | Hit | None:
         """The lookup's answer, given on the event loop (None only before the authority map's
         first load: then a worker does it). Resolving costs two or three index probes on the
         loop's own read connection (a B-tree descent each, bounded whatever the query); then
@@ -977,12 +999,11 @@ def rdap_routes(
         What a query found is remembered for the state it was found in (`located`), so a
         repeated query costs one read of the log head; the head is read after the record is
         found, so a write in between makes a miss, never an answer of a state mixed from
-        two."""
+        two. A cached answer is a `Hit` (its body), for the caller to send."""
         if isinstance(authority, LiveAuthority) and not authority.loaded:
             return None  # the first load of the map takes seconds: in a worker, not here
         try:
-            _check_size(request)
-            res = query(request)
+            res = query()
             reader = work.reader(node.registry, node.path)
             auth = current()
             asked = (node.registry, res)
@@ -999,24 +1020,32 @@ def rdap_routes(
             if template is None:  # built here, in one snapshot of the log
                 reader.conn.execute("BEGIN")
                 try:
-                    return answer(reader, ctx, res, request)
+                    return answer(reader, ctx, res, live=True)
                 finally:
                     reader.conn.execute("ROLLBACK")
         except RdapError as exc:
             return rdap_error(ctx, exc)
-        return cached_json(template, ctx.request_url)
+        return Hit(template.render(ctx.request_url))
+
+    def fast_lookup(kind: str, value: str, url: str) -> Hit | Response | None:
+        """`on_loop` for `rdap_fast`: the path's last segment and the request URL, no
+        Request (the path is plain and short: nothing for `_check_size` to refuse)."""
+        node = get_node()
+        parse = ip_of if kind == "ip" else autnum_of
+        return on_loop(node, context_for(url, node), lambda: parse(value))
+
+    if fast is not None:
+        fast.lookup = fast_lookup
 
     def ip_query(request: Request) -> Resource:
-        afi, number = parse_address(request.path_params["address"])
-        return Resource(afi, number, number)
+        return ip_of(request.path_params["address"])
 
     def prefix_query(request: Request) -> Resource:
         params = request.path_params
         return parse_prefix(params["prefix"], params["length"])
 
     def autnum_query(request: Request) -> Resource:
-        number = parse_asn(request.path_params["asn"])
-        return Resource(Afi.ASN, number, number)
+        return autnum_of(request.path_params["asn"])
 
     def ip(request: Request, node: RegistryNode, ctx: obj.Context, deadline: Deadline) -> Response:
         return answer(node, ctx, ip_query(request), request)
@@ -1292,7 +1321,12 @@ def parameter_examples(node: RegistryNode) -> dict[str, str | int]:
 
 def cached_json(template: Template, url: str) -> Response:
     """A cached answer for the request URL `url` (what `rdap_json` gives for the same body)."""
-    return Response(template.render(url), 200, headers=_HEADERS, media_type=obj.MEDIA_TYPE)
+    return hit_json(Hit(template.render(url)))
+
+
+def hit_json(hit: Hit) -> Response:
+    """A cached answer as a Response (what `rdap_fast` sends without one)."""
+    return Response(hit.body, 200, headers=_HEADERS, media_type=obj.MEDIA_TYPE)
 
 
 def rdap_json(body: Any, status: int = 200) -> Response:
@@ -1307,6 +1341,12 @@ def _checked(deadline: Deadline, item: T) -> T:
     """`item`, once the deadline is checked: for the loops that build answers."""
     deadline.check()
     return item
+
+
+def checked_query(request: Request, query: Callable[[Request], Resource]) -> Resource:
+    """The resource a lookup's path names, once the request's size is checked."""
+    _check_size(request)
+    return query(request)
 
 
 def _check_size(request: Request) -> None:
