@@ -236,3 +236,28 @@ def test_a_leading_zero_or_long_run_anywhere_sends_the_numbers_to_the_exact_read
     assert plain.numbers(6) is not None
     for body in (b"01.0.0.0/24 1\n", b"1.0.0.0/24 1\n1.0.0.0/24 00\n", b"1.0.0.0/24 99999999999\n"):
         assert fastread.Lines(body).numbers(6) is None, body
+
+
+def _mismatched_line_by_line(lines: fastread.Lines, expected: bytes) -> list[int] | None:
+    """The reference for `Lines.mismatched`: every line's signature compared on its own (the
+    callers hand it whole lines; a cut-off last line is left to the exact reader)."""
+    if lines.signature and not lines.signature.endswith(b"\n"):
+        return None
+    rows = lines.signature.split(b"\n")[:-1]
+    return [index for index, row in enumerate(rows) if row != expected]
+
+
+@given(
+    st.lists(
+        st.sampled_from([b"1.2", b"10.20", b"1", b"1.2.3", b"a.1", b"", b"3.4 5", b"1/2", b"a.a"]),
+        min_size=1,
+    ),
+    st.booleans(),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_mismatch_finder_agrees_with_comparing_each_line(
+    rows: list[bytes], final_newline: bool
+) -> None:
+    lines = fastread.Lines(b"\n".join(rows) + (b"\n" if final_newline else b""))
+    expected = fastread.coded(b"d.d")
+    assert lines.mismatched(expected) == _mismatched_line_by_line(lines, expected)

@@ -80,26 +80,29 @@ class Lines:
 
     def mismatched(self, expected: bytes) -> list[int] | None:
         """Indices of the lines whose (coded) signature is not `expected` (without its newline);
-        None when they cannot be told apart cleanly (the caller then reads exactly)."""
+        None when the text does not end with a newline (the caller then reads exactly).
+
+        Lines of another length are found with array operations; the runs of lines between
+        them are compared with the expected line repeated (memcmp), and a run that differs is
+        halved until its odd lines are found, so no Python loop visits every line."""
         line = expected + b"\n"
-        if self.signature == line * self.count:
+        signature = self.signature
+        if signature == line * self.count:
             return []
+        if not signature.endswith(b"\n"):
+            return None
+        ends = np.flatnonzero(np.frombuffer(signature, dtype=np.uint8) == ord("\n"))
+        starts = np.empty_like(ends)
+        starts[:1] = 0
+        starts[1:] = ends[:-1] + 1
+        other_length = np.flatnonzero(ends - starts + 1 != len(line)).tolist()
         out: list[int] = []
-        index = 0
-        parts = self.signature.split(line)  # C: the good lines are the separators
-        for part in parts[:-1]:
-            if part:
-                if not part.endswith(b"\n"):
-                    return None  # the expected shape inside another line: not line-aligned
-                lines = part.count(b"\n")
-                out.extend(range(index, index + lines))
-                index += lines
-            index += 1
-        last = parts[-1]
-        if last:
-            if not last.endswith(b"\n"):
-                return None
-            out.extend(range(index, index + last.count(b"\n")))
+        first = 0
+        for index in [*other_length, len(ends)]:
+            _odd_lines(signature, line, starts, ends, first, index, out)
+            if index < len(ends):
+                out.append(index)
+            first = index + 1
         return out
 
     def line(self, index: int) -> bytes:
@@ -149,6 +152,29 @@ def _written_plainly(values: I64, text: bytes) -> bool:
         return False
     needed = int(np.searchsorted(_POWERS, values, side="right").sum()) + values.size
     return needed == len(text) - text.count(b" ")
+
+
+def _odd_lines(
+    signature: bytes,
+    line: bytes,
+    starts: npt.NDArray[np.intp],
+    ends: npt.NDArray[np.intp],
+    first: int,
+    stop: int,
+    out: list[int],
+) -> None:
+    """Append to `out` the lines first..stop-1 (all of the expected length) that are not
+    `line`: the whole run is compared at once, and halved only where it differs."""
+    if first >= stop:
+        return
+    if signature[int(starts[first]) : int(ends[stop - 1]) + 1] == line * (stop - first):
+        return
+    if stop - first == 1:
+        out.append(first)
+        return
+    middle = (first + stop) // 2
+    _odd_lines(signature, line, starts, ends, first, middle, out)
+    _odd_lines(signature, line, starts, ends, middle, stop, out)
 
 
 def ipv4_columns(octets: I64, lengths: I64) -> npt.NDArray[np.uint64] | None:
