@@ -139,18 +139,20 @@ class Lines:
         return values.reshape(rows, fields)
 
 
-_POWERS = np.array([10**k for k in range(1, 10)], dtype=np.int64)
-
-
 def _written_plainly(values: I64, text: bytes) -> bool:
     """Whether the digit runs of `text` (digits and blanks only), parsed one each into `values`,
     had no leading zero and at most 10 digits. Counted rather than searched for, because
     locating every run in 10^6 lines cost more than parsing them: each run has at least as many
     digits as its value needs, so the totals are equal only if no run has a leading zero; then a
     run of 11 digits or more is a value of 10^10 or more."""
-    if values.size and (int(values.min()) < 0 or int(values.max()) >= 10**10):
+    top = int(values.max()) if values.size else 0
+    if top >= 10**10 or (values.size and int(values.min()) < 0):
         return False
-    needed = int(np.searchsorted(_POWERS, values, side="right").sum()) + values.size
+    needed = values.size  # one digit each, and one more per power of ten reached
+    power = 10
+    while power <= top:  # a pass per power (one bool array), not an index per value
+        needed += int(np.count_nonzero(values >= power))
+        power *= 10
     return needed == len(text) - text.count(b" ")
 
 
