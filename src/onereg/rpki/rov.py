@@ -57,6 +57,7 @@ __all__ = [
     "validate_reference",
     "validate_routes",
     "write_csv",
+    "write_csv_columns",
     "write_json",
 ]
 
@@ -286,6 +287,84 @@ def write_csv(rows: Iterable[RovRow], out: IO[str]) -> int:
     return n
 
 
+# What follows the origin in a CSV row, by (state code, wrong length): state and reason.
+_CSV_STATE = {
+    (VALID, False): "valid,",
+    (VALID, True): "valid,",
+    (INVALID, False): "invalid,as",
+    (INVALID, True): "invalid,length",
+    (NOT_FOUND, False): "not-found,",
+    (NOT_FOUND, True): "not-found,",
+}
+_CSV_CHUNK = 1 << 14  # rows joined per write
+
+
+def write_csv_columns(result: RovResult, out: IO[str], only: Iterable[State] = ()) -> int:
+    """What `write_csv(result.rows())` writes, filtered by `only`, built from the columns: no
+    row object, each VRP formatted once, one write per 16,384 rows (the row objects cost ~10 us
+    a route, 5 s for a full table). The fields never hold a comma, a quote or a line break, so
+    the csv module would quote none of them."""
+    wanted = {code for code, state in _STATE_BY_CODE.items() if state in set(only)}
+    out.write(",".join(CSV_COLUMNS) + "\n")
+    return sum(
+        _csv_family(family, out, wanted) for family in (result.v4, result.v6) if len(family.routes)
+    )
+
+
+def _csv_family(family: FamilyResult, out: IO[str], wanted: set[int]) -> int:
+    """One family's rows in input order; the deciding VRPs as `FamilyResult.rows` picks them."""
+    state = family.state
+    decides = family.pair_match | (state[family.pair_route] != VALID)
+    pair_route, pair_vrp = family.pair_route[decides], family.pair_vrp[decides]
+    order = np.argsort(pair_route, kind="stable")
+    bounds = np.searchsorted(pair_route[order], np.arange(len(family.routes) + 1)).tolist()
+    used, at = np.unique(pair_vrp[order], return_inverse=True)
+    deciding = at.tolist()  # each pair's VRP as its place among the VRPs used
+    vrps = family.vrps
+    used_columns = PrefixColumns(
+        vrps.family,
+        vrps.hi[used],
+        vrps.lo[used],
+        vrps.length[used],
+        vrps.extra[used],
+        vrps.asn[used],
+    )
+    entries = [
+        ((asn, prefix, maxlen), f"AS{asn}:{prefix}-{maxlen}")
+        for asn, prefix, maxlen in zip(
+            used_columns.asn.tolist(),
+            used_columns.prefixes(),
+            used_columns.extra.tolist(),
+            strict=True,
+        )
+    ]
+    labels = [
+        _CSV_STATE[key] for key in zip(state.tolist(), family.wrong_length.tolist(), strict=True)
+    ]
+    codes = state.tolist() if wanted else []
+    origins = ["" if a == ORIGIN_NONE else str(a) for a in family.routes.asn.tolist()]
+    prefixes = family.routes.prefixes()
+    lines: list[str] = []
+    written = 0
+    for i, prefix in enumerate(prefixes):
+        if wanted and codes[i] not in wanted:
+            continue
+        first, last = bounds[i], bounds[i + 1]
+        if last - first == 1:
+            text = entries[deciding[first]][1]
+        elif last == first:
+            text = ""
+        else:
+            text = " ".join(t for _, t in sorted(entries[v] for v in deciding[first:last]))
+        lines.append(f"{prefix},{origins[i]},{labels[i]},{text}\n")
+        if len(lines) == _CSV_CHUNK:
+            out.write("".join(lines))
+            written += len(lines)
+            lines.clear()
+    out.write("".join(lines))
+    return written + len(lines)
+
+
 def write_json(result: RovResult, out: IO[bytes], rows: Iterable[RovRow] | None = None) -> int:
     """{"summary": ..., "routes": [...]}, streamed route by route so a full table stays small."""
     out.write(b'{"summary":' + orjson.dumps(result.summary()) + b',"routes":[')
@@ -355,7 +434,7 @@ def rov_command(
     if output == "csv":
         if out is None or isinstance(out, io.BufferedIOBase | io.RawIOBase):
             raise ValueError("CSV output needs a text stream")
-        written = write_csv(selected, out)  # type: ignore[arg-type]
+        written = write_csv_columns(result, out, only)  # type: ignore[arg-type]
     elif output == "json":
         if out is None or isinstance(out, io.TextIOBase):
             raise ValueError("JSON output needs a binary stream")
