@@ -287,14 +287,14 @@ def write_csv(rows: Iterable[RovRow], out: IO[str]) -> int:
     return n
 
 
-# What follows the origin in a CSV row, by (state code, wrong length): state and reason.
+# What follows the origin in a CSV row, by state code * 2 + wrong length: state and reason.
 _CSV_STATE = {
-    (VALID, False): "valid,",
-    (VALID, True): "valid,",
-    (INVALID, False): "invalid,as",
-    (INVALID, True): "invalid,length",
-    (NOT_FOUND, False): "not-found,",
-    (NOT_FOUND, True): "not-found,",
+    VALID * 2: "valid,",
+    VALID * 2 + 1: "valid,",
+    INVALID * 2: "invalid,as",
+    INVALID * 2 + 1: "invalid,length",
+    NOT_FOUND * 2: "not-found,",
+    NOT_FOUND * 2 + 1: "not-found,",
 }
 _CSV_CHUNK = 1 << 14  # rows joined per write
 
@@ -312,16 +312,16 @@ def write_csv_columns(result: RovResult, out: IO[str], only: Iterable[State] = (
 
 
 def _csv_family(family: FamilyResult, out: IO[str], wanted: set[int]) -> int:
-    """One family's rows in input order; the deciding VRPs as `FamilyResult.rows` picks them."""
+    """One family's rows in input order; the deciding VRPs as `FamilyResult.rows` picks them.
+    Most routes have one deciding VRP or none, so only the others sort in Python."""
     state = family.state
     decides = family.pair_match | (state[family.pair_route] != VALID)
     pair_route, pair_vrp = family.pair_route[decides], family.pair_vrp[decides]
     order = np.argsort(pair_route, kind="stable")
-    bounds = np.searchsorted(pair_route[order], np.arange(len(family.routes) + 1)).tolist()
-    used, at = np.unique(pair_vrp[order], return_inverse=True)
-    deciding = at.tolist()  # each pair's VRP as its place among the VRPs used
+    bounds = np.searchsorted(pair_route[order], np.arange(len(family.routes) + 1))
+    used, deciding = np.unique(pair_vrp[order], return_inverse=True)  # places among the used
     vrps = family.vrps
-    used_columns = PrefixColumns(
+    used_vrps = PrefixColumns(
         vrps.family,
         vrps.hi[used],
         vrps.lo[used],
@@ -329,40 +329,38 @@ def _csv_family(family: FamilyResult, out: IO[str], wanted: set[int]) -> int:
         vrps.extra[used],
         vrps.asn[used],
     )
-    entries = [
-        ((asn, prefix, maxlen), f"AS{asn}:{prefix}-{maxlen}")
-        for asn, prefix, maxlen in zip(
-            used_columns.asn.tolist(),
-            used_columns.prefixes(),
-            used_columns.extra.tolist(),
-            strict=True,
+    asns, prefixes, maxlens = (
+        used_vrps.asn.tolist(),
+        used_vrps.prefixes(),
+        used_vrps.extra.tolist(),
+    )
+    texts = [f"AS{a}:{p}-{m}" for a, p, m in zip(asns, prefixes, maxlens, strict=True)]
+    counts = np.diff(bounds)
+    decided = [""] * len(family.routes)
+    single = np.flatnonzero(counts == 1)
+    for i, place in zip(single.tolist(), deciding[bounds[single]].tolist(), strict=True):
+        decided[i] = texts[place]
+    places = deciding.tolist()
+    for i in np.flatnonzero(counts > 1).tolist():
+        run = sorted(
+            places[bounds[i] : bounds[i + 1]], key=lambda v: (asns[v], prefixes[v], maxlens[v])
         )
-    ]
-    labels = [
-        _CSV_STATE[key] for key in zip(state.tolist(), family.wrong_length.tolist(), strict=True)
-    ]
-    codes = state.tolist() if wanted else []
+        decided[i] = " ".join([texts[v] for v in run])
+    labels = [_CSV_STATE[code] for code in (state * 2 + family.wrong_length).tolist()]
     origins = ["" if a == ORIGIN_NONE else str(a) for a in family.routes.asn.tolist()]
-    prefixes = family.routes.prefixes()
-    lines: list[str] = []
-    written = 0
-    for i, prefix in enumerate(prefixes):
-        if wanted and codes[i] not in wanted:
-            continue
-        first, last = bounds[i], bounds[i + 1]
-        if last - first == 1:
-            text = entries[deciding[first]][1]
-        elif last == first:
-            text = ""
-        else:
-            text = " ".join(t for _, t in sorted(entries[v] for v in deciding[first:last]))
-        lines.append(f"{prefix},{origins[i]},{labels[i]},{text}\n")
-        if len(lines) == _CSV_CHUNK:
-            out.write("".join(lines))
-            written += len(lines)
-            lines.clear()
-    out.write("".join(lines))
-    return written + len(lines)
+    rows = family.routes.prefixes()
+    keep = np.isin(state, list(wanted)) if wanted else None
+    picked = range(len(rows)) if keep is None else np.flatnonzero(keep).tolist()
+    for first in range(0, len(picked), _CSV_CHUNK):
+        out.write(
+            "".join(
+                [
+                    f"{rows[i]},{origins[i]},{labels[i]},{decided[i]}\n"
+                    for i in picked[first : first + _CSV_CHUNK]
+                ]
+            )
+        )
+    return len(picked)
 
 
 def write_json(result: RovResult, out: IO[bytes], rows: Iterable[RovRow] | None = None) -> int:
