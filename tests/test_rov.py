@@ -39,6 +39,7 @@ from onereg.rpki.rov import (
     write_csv,
     write_csv_columns,
     write_json,
+    write_json_columns,
 )
 from onereg.rpki.rov_index import (
     ORIGIN_NONE,
@@ -252,7 +253,7 @@ def _csv_by_rows(result: RovResult, only: frozenset[State]) -> str:
     st.lists(route_strategy(), min_size=1, max_size=30),
     st.frozensets(st.sampled_from(list(State))),
 )
-def test_csv_from_columns_is_the_csv_of_the_rows(
+def test_csv_and_json_from_columns_are_those_of_the_rows(
     vrps: list[VrpTuple], routes: list[Route], only: frozenset[State]
 ) -> None:
     ordered = [r for r in routes if ":" not in r[0]] + [r for r in routes if ":" in r[0]]
@@ -262,6 +263,12 @@ def test_csv_from_columns_is_the_csv_of_the_rows(
     expected = _csv_by_rows(result, only)
     assert fast.getvalue() == expected
     assert written == expected.count("\n") - 1
+    fast_json = io.BytesIO()
+    written = write_json_columns(result, fast_json, only)
+    reference = io.BytesIO()
+    rows = [r for r in result.rows() if not only or r.state in only]
+    assert written == write_json(result, reference, rows) == len(rows)
+    assert fast_json.getvalue() == reference.getvalue()
 
 
 @given(st.lists(st.booleans().flatmap(prefixes), min_size=1, max_size=40))
@@ -423,6 +430,10 @@ def test_real_2014_table_whole(bgp: Path, shared_data: Path) -> None:
     fast = io.StringIO()  # the CSV the command writes, from the columns, is the rows' CSV
     assert write_csv_columns(result, fast, [State.INVALID]) == counts["invalid"]
     assert fast.getvalue() == _csv_by_rows(result, frozenset([State.INVALID]))
+    fast_json, reference = io.BytesIO(), io.BytesIO()
+    write_json_columns(result, fast_json, [State.INVALID])
+    write_json(result, reference, (r for r in result.rows() if r.state is State.INVALID))
+    assert fast_json.getvalue() == reference.getvalue()
 
 
 @pytest.mark.realdata
