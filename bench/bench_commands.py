@@ -14,7 +14,8 @@ measures the neighbours:
   (target <= 1.5 s), beside its validation core (`validate_routes` in this process, best of N;
   the VRPs are those of bench_rov.py). The untimed first run leaves both files' columns in
   `<data-dir>/cache/rov/` (rpki.colcache), as a user's first run does, so the timed runs load
-  them; a second row times the first run's cost (`--no-cache`: both files parsed).
+  them; a second row times the first run's cost (`--no-cache`: both files parsed), a third
+  the same with every route's row written as CSV to a file.
 
 Bytecode caching is on, as in any installed copy (PYTHONDONTWRITEBYTECODE is dropped from the
 environment), and one untimed run of each command comes first.
@@ -216,6 +217,13 @@ def _bench(args: argparse.Namespace, shared: Path, work: Path) -> int:
     add(
         "`onereg rov` as above, first run on these files (`--no-cache`: both parsed)",
         timed([*rov, "--no-cache"], max(3, runs // 2)),
+        None,
+    )
+    add(
+        "`onereg rov` as above, first run, every route written (`--output csv -o FILE`)",
+        timed(
+            [*rov, "--no-cache", "--output", "csv", "-o", str(work / "rov.csv")], max(3, runs // 2)
+        ),
         None,
     )
     rows.append(("rov baseline: validation core alone (best of 3)", f"{core:.3f} s", "", None))

@@ -29,6 +29,7 @@ from onereg.rpki.routes import (
     sniff_route_format,
 )
 from onereg.rpki.rov import (
+    RovResult,
     RovRow,
     State,
     rov_command,
@@ -36,7 +37,9 @@ from onereg.rpki.rov import (
     validate_reference,
     validate_routes,
     write_csv,
+    write_csv_columns,
     write_json,
+    write_json_columns,
 )
 from onereg.rpki.rov_index import (
     ORIGIN_NONE,
@@ -238,6 +241,45 @@ def test_fast_path_agrees_with_reference(vrps: list[VrpTuple], routes: list[Rout
     assert [(r.state, r.reason, frozenset(r.vrps)) for r in got] == expected
 
 
+def _csv_by_rows(result: RovResult, only: frozenset[State]) -> str:
+    """The reference CSV: the row objects through the csv module."""
+    text = io.StringIO()
+    write_csv((r for r in result.rows() if not only or r.state in only), text)
+    return text.getvalue()
+
+
+@given(
+    st.lists(vrp_strategy(), max_size=30),
+    st.lists(route_strategy(), min_size=1, max_size=30),
+    st.frozensets(st.sampled_from(list(State))),
+)
+def test_csv_and_json_from_columns_are_those_of_the_rows(
+    vrps: list[VrpTuple], routes: list[Route], only: frozenset[State]
+) -> None:
+    ordered = [r for r in routes if ":" not in r[0]] + [r for r in routes if ":" in r[0]]
+    result = validate_routes(vrps, ordered)
+    fast = io.StringIO()
+    written = write_csv_columns(result, fast, only)
+    expected = _csv_by_rows(result, only)
+    assert fast.getvalue() == expected
+    assert written == expected.count("\n") - 1
+    fast_json = io.BytesIO()
+    written = write_json_columns(result, fast_json, only)
+    reference = io.BytesIO()
+    rows = [r for r in result.rows() if not only or r.state in only]
+    assert written == write_json(result, reference, rows) == len(rows)
+    assert fast_json.getvalue() == reference.getvalue()
+
+
+@given(st.lists(st.booleans().flatmap(prefixes), min_size=1, max_size=40))
+def test_prefixes_at_once_are_the_prefixes_one_by_one(texts: list[str]) -> None:
+    extremes = ["0.0.0.0/0", "255.255.255.255/32", "10.0.0.0/8", "::/0"]
+    columns = vrps_from_tuples([(64496, t, int(t.split("/")[1])) for t in texts + extremes])
+    for family in (columns.v4, columns.v6):
+        assert family.prefixes() == [family.prefix(i) for i in range(len(family))]
+        assert family.prefixes() == [str(ipaddress.ip_network(p)) for p in family.prefixes()]
+
+
 # --- parsing and bad input ---------------------------------------------------------------------
 
 
@@ -380,10 +422,18 @@ def test_real_2014_table_whole(bgp: Path, shared_data: Path) -> None:
     assert routes.v4.prefix(0) == "1.0.0.0/24" and int(routes.v4.asn[0]) == 15169
     vrps = read_vrps(sorted((shared_data / "rpki" / "vrp-exports").glob("*.csv")))
     assert len(vrps) == 948 + 371
-    counts = validate_routes(vrps, routes).summary()["ipv4"]
+    result = validate_routes(vrps, routes)
+    counts = result.summary()["ipv4"]
     assert counts["routes"] == 512_621
     assert counts["valid"] + counts["invalid"] + counts["not_found"] == 512_621
     assert counts["valid"] > 5_000 and counts["invalid"] > 0
+    fast = io.StringIO()  # the CSV the command writes, from the columns, is the rows' CSV
+    assert write_csv_columns(result, fast, [State.INVALID]) == counts["invalid"]
+    assert fast.getvalue() == _csv_by_rows(result, frozenset([State.INVALID]))
+    fast_json, reference = io.BytesIO(), io.BytesIO()
+    write_json_columns(result, fast_json, [State.INVALID])
+    write_json(result, reference, (r for r in result.rows() if r.state is State.INVALID))
+    assert fast_json.getvalue() == reference.getvalue()
 
 
 @pytest.mark.realdata

@@ -5,10 +5,13 @@ lines; and they really take the fast path on plain input."""
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from onereg.rpki import fastread
 from onereg.rpki.routes import (
@@ -87,6 +90,10 @@ TRICKY_ROUTES = [
     b"2001:db8::/32\t64496\n",
     b"1.0.0.0\t24\t15169\n",  # CAIDA pfx2as
     b"1.0.0.0/24\t00015169\n",
+    b"1.0.0.0/24\t12345678901\n",  # 11 digits
+    b"1.0.0.0/24\t00\n",
+    b"1.0.0.0/24\t0\n",  # AS0: a plain zero is a number
+    b"0.0.0.0/0\t15169\n",
     b"1.0.0.0/024\t15169\n",
     b"1.0.0.0/24\t15169\r\n",
     b"1.0.0.0/24\tAS15169\n",
@@ -167,6 +174,11 @@ TRICKY_VRPS = [
     b"AS1,1.0.0.0/24,33,ripe\n",
     b"AS4294967296,1.0.0.0/24,24,ripe\n",
     b"AS1,01.0.0.0/24,24,ripe\n",
+    b"AS01,1.0.0.0/24,24,ripe\n",
+    b"AS1,1.0.0.0/24,024,ripe\n",
+    b"AS00000000001,1.0.0.0/24,24,ripe\n",
+    b"AS12345678901,1.0.0.0/24,24,ripe\n",
+    b"AS0,0.0.0.0/0,0,ripe\n",
     b"1,1.0.0.0/24,24,ripe\n",  # a bare number: another shape of an IPv4 row
     b"as1,1.0.0.0/24,24,ripe\n",
     b"AS1.5,1.0.0.0/24,24,ripe\n",  # asdot
@@ -193,3 +205,59 @@ def test_a_tricky_vrp_row_gives_what_the_exact_reader_gives(
     else:
         assert not isinstance(fast, str)
         _same(fast, exact)
+
+
+def _plain_by_search(text: bytes) -> bool:
+    """The reference rule `fastread._written_plainly` counts its way to: no digit run with a
+    leading zero, none longer than 10 digits."""
+    return re.search(rb"(?<![0-9])0[0-9]|[0-9]{11}", text) is None
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["", "0", "00", "000"]), st.integers(0, 10**12)),
+        min_size=1,
+        max_size=30,
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_the_counted_number_check_agrees_with_searching_the_runs(
+    runs: list[tuple[str, int]],
+) -> None:
+    text = " ".join(f"{zeros}{value}" for zeros, value in runs).encode() + b"\n"
+    numbers = fastread.Lines(text).numbers(len(runs))
+    assert (numbers is not None) == _plain_by_search(text)
+    if numbers is not None:
+        assert numbers.ravel().tolist() == [value for _, value in runs]
+
+
+def test_a_leading_zero_or_long_run_anywhere_sends_the_numbers_to_the_exact_reader() -> None:
+    plain = fastread.Lines(b"1.0.0.0/24 0\n0.0.0.0/0 4294967295\n")
+    assert plain.numbers(6) is not None
+    for body in (b"01.0.0.0/24 1\n", b"1.0.0.0/24 1\n1.0.0.0/24 00\n", b"1.0.0.0/24 99999999999\n"):
+        assert fastread.Lines(body).numbers(6) is None, body
+
+
+def _mismatched_line_by_line(lines: fastread.Lines, expected: bytes) -> list[int] | None:
+    """The reference for `Lines.mismatched`: every line's signature compared on its own (the
+    callers hand it whole lines; a cut-off last line is left to the exact reader)."""
+    if lines.signature and not lines.signature.endswith(b"\n"):
+        return None
+    rows = lines.signature.split(b"\n")[:-1]
+    return [index for index, row in enumerate(rows) if row != expected]
+
+
+@given(
+    st.lists(
+        st.sampled_from([b"1.2", b"10.20", b"1", b"1.2.3", b"a.1", b"", b"3.4 5", b"1/2", b"a.a"]),
+        min_size=1,
+    ),
+    st.booleans(),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_mismatch_finder_agrees_with_comparing_each_line(
+    rows: list[bytes], final_newline: bool
+) -> None:
+    lines = fastread.Lines(b"\n".join(rows) + (b"\n" if final_newline else b""))
+    expected = fastread.coded(b"d.d")
+    assert lines.mismatched(expected) == _mismatched_line_by_line(lines, expected)

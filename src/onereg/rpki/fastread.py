@@ -80,26 +80,29 @@ class Lines:
 
     def mismatched(self, expected: bytes) -> list[int] | None:
         """Indices of the lines whose (coded) signature is not `expected` (without its newline);
-        None when they cannot be told apart cleanly (the caller then reads exactly)."""
+        None when the text does not end with a newline (the caller then reads exactly).
+
+        Lines of another length are found with array operations; the runs of lines between
+        them are compared with the expected line repeated (memcmp), and a run that differs is
+        halved until its odd lines are found, so no Python loop visits every line."""
         line = expected + b"\n"
-        if self.signature == line * self.count:
+        signature = self.signature
+        if signature == line * self.count:
             return []
+        if not signature.endswith(b"\n"):
+            return None
+        ends = np.flatnonzero(np.frombuffer(signature, dtype=np.uint8) == ord("\n"))
+        starts = np.empty_like(ends)
+        starts[:1] = 0
+        starts[1:] = ends[:-1] + 1
+        other_length = np.flatnonzero(ends - starts + 1 != len(line)).tolist()
         out: list[int] = []
-        index = 0
-        parts = self.signature.split(line)  # C: the good lines are the separators
-        for part in parts[:-1]:
-            if part:
-                if not part.endswith(b"\n"):
-                    return None  # the expected shape inside another line: not line-aligned
-                lines = part.count(b"\n")
-                out.extend(range(index, index + lines))
-                index += lines
-            index += 1
-        last = parts[-1]
-        if last:
-            if not last.endswith(b"\n"):
-                return None
-            out.extend(range(index, index + last.count(b"\n")))
+        first = 0
+        for index in [*other_length, len(ends)]:
+            _odd_lines(signature, line, starts, ends, first, index, out)
+            if index < len(ends):
+                out.append(index)
+            first = index + 1
         return out
 
     def line(self, index: int) -> bytes:
@@ -115,7 +118,6 @@ class Lines:
     def numbers(self, fields: int, skip: Sequence[int] = ()) -> I64 | None:
         """Every line's digit runs as an (n, fields) array, leaving out the `skip` lines; None
         when a number has a leading zero or more than 10 digits (the exact reader decides)."""
-        digits = self.cls == _D
         text = self.body.translate(_DIGITS_ONLY)
         if skip:  # few lines (IPv6 rows): blank them byte range by byte range
             ends_at = self.line_ends()
@@ -123,17 +125,8 @@ class Lines:
             for index in skip:
                 first = int(ends_at[index - 1]) + 1 if index else 0
                 last = int(ends_at[index])
-                digits[first:last] = False
                 blanked[first:last] = b" " * (last - first)
             text = bytes(blanked)
-        padded = np.zeros(len(digits) + 2, dtype=np.bool_)
-        padded[1:-1] = digits
-        edges = np.flatnonzero(padded[1:] != padded[:-1])  # run starts and ends, alternating
-        starts, lengths = edges[0::2], edges[1::2] - edges[0::2]
-        if len(lengths) and int(lengths.max()) > 10:
-            return None
-        if bool(np.any((self.raw[starts] == ord("0")) & (lengths > 1))):
-            return None  # "01.2.3.0/24" is no address to the exact reader
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             try:
@@ -141,9 +134,49 @@ class Lines:
             except (ValueError, DeprecationWarning):
                 return None
         rows = self.count - len(skip)
-        if values.shape[0] != rows * fields:
+        if values.shape[0] != rows * fields or not _written_plainly(values, text):
             return None
         return values.reshape(rows, fields)
+
+
+def _written_plainly(values: I64, text: bytes) -> bool:
+    """Whether the digit runs of `text` (digits and blanks only), parsed one each into `values`,
+    had no leading zero and at most 10 digits. Counted rather than searched for, because
+    locating every run in 10^6 lines cost more than parsing them: each run has at least as many
+    digits as its value needs, so the totals are equal only if no run has a leading zero; then a
+    run of 11 digits or more is a value of 10^10 or more."""
+    top = int(values.max()) if values.size else 0
+    if top >= 10**10 or (values.size and int(values.min()) < 0):
+        return False
+    needed = values.size  # one digit each, and one more per power of ten reached
+    power = 10
+    while power <= top:  # a pass per power (one bool array), not an index per value
+        needed += int(np.count_nonzero(values >= power))
+        power *= 10
+    return needed == len(text) - text.count(b" ")
+
+
+def _odd_lines(
+    signature: bytes,
+    line: bytes,
+    starts: npt.NDArray[np.intp],
+    ends: npt.NDArray[np.intp],
+    first: int,
+    stop: int,
+    out: list[int],
+) -> None:
+    """Append to `out` the lines first..stop-1 (all of the expected length) that are not
+    `line`: the whole run is compared at once, and halved only where it differs."""
+    if first >= stop:
+        return
+    if signature[int(starts[first]) : int(ends[stop - 1]) + 1] == line * (stop - first):
+        return
+    if stop - first == 1:
+        out.append(first)
+        return
+    middle = (first + stop) // 2
+    _odd_lines(signature, line, starts, ends, first, middle, out)
+    _odd_lines(signature, line, starts, ends, middle, stop, out)
 
 
 def ipv4_columns(octets: I64, lengths: I64) -> npt.NDArray[np.uint64] | None:
