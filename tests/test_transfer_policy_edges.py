@@ -827,7 +827,8 @@ def test_a_cap_must_be_a_number_of_addresses(tmp_path: Path, size: object, probl
         ("2024-01-01", ""),  # the JSON form of a date (an agreement's evidence)
         (
             "2024-1-1",
-            "evidence field 'approved': '2024-1-1' is not a date; give an ISO 8601 date, YYYY-MM-DD",
+            "evidence field 'approved': '2024-1-1' is not a date; "
+            "give an ISO 8601 date, YYYY-MM-DD",
         ),
     ],
 )
