@@ -54,7 +54,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -300,6 +300,24 @@ def _start(setup: Setup, progress: Callable[[str], None]) -> None:
     setup.pids = {r: p.pid for r, p in fed.procs.items()} | {"rtr": setup.rtr.pid}
     warm_up(setup)  # the first RDAP lookup starts the node's worker process
     setup.pids |= helpers_of(setup.target, fed.procs[setup.target].pid)
+    progress("waiting until the nodes' start-up work is done ...")
+    if not settle(setup.pids.values()):
+        progress("the nodes did not settle within 120 s; measuring anyway")
+
+
+def settle(pids: Iterable[int], quiet: float = 0.1, limit: float = 120.0) -> bool:
+    """Until the processes together use less than `quiet` of a core over a second: nodes just
+    started verify their mirrors, sign first checkpoints and build their maps for a while, and
+    that start-up work, on the clients' core too, is not the steady state under test (it once
+    made the load generator itself 200 ms late in the first run)."""
+    pids = list(pids)
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = sum(cpu_seconds(pid) for pid in pids)
+        time.sleep(1.0)
+        if sum(cpu_seconds(pid) for pid in pids) - before < quiet:
+            return True
+    return False
 
 
 def helpers_of(name: str, pid: int) -> dict[str, int]:
@@ -1224,6 +1242,9 @@ def section(registry: str, seconds: float, setup: Setup, phases: list[Phase]) ->
         "- **Time before the app**: the node's request histogram starts when its app is "
         "called; what a request waited before (accept, reading, a busy event loop) shows in "
         "the event-loop lag row, a timer the node sets every 50 ms.",
+        "- **Steady state**: the runs start once the nodes' start-up work (mirror "
+        "verification, first checkpoints, maps) is done: their processes together below a "
+        "tenth of a core over a second.",
         "- **Reading it**: the load generator row says whether the offered rate was reached "
         "(a p99 of seconds means the generator itself was starved of CPU: the machine, not "
         "only the node, was saturated); the load average says how shared the machine was "
