@@ -167,8 +167,9 @@ def main() -> None:
             *table(rows),
             "",
             "Command: `nice -n 10 .venv/bin/python bench/bench_web_federation.py`. "
-            f"Machine: {machine()}. Measured on a machine shared with other work: judge by the "
-            "CPU figures; wall times are noisy.",
+            f"Machine: {machine()}; load average at the end: "
+            f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} (on a shared machine, judge by "
+            "the CPU figures).",
         ],
     )
 
