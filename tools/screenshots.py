@@ -58,10 +58,24 @@ def shoot(
     print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size // 1024} KiB)")
 
 
-def transfers(fed: LocalFederation, records: dict[str, list[webfed.RealRecord]]) -> None:
+def offered(
+    fed: LocalFederation, records: dict[str, list[webfed.RealRecord]], moved: str
+) -> webfed.RealRecord:
+    """The RIPE NCC block whose first three /24s the transfers below move: one with room for
+    them whose holder has a key, not the one `webfed.add_transfer_and_roa` moved a /24 of."""
+    return next(
+        r
+        for r in records["ripencc"]
+        if r.afi == "ipv4"
+        and r.value >= 768
+        and ("ripencc", r.holder) in fed.keys
+        and not moved.startswith(r.start + "/")
+    )
+
+
+def transfers(fed: LocalFederation, record: webfed.RealRecord) -> None:
     """Two real transfers for the transfers page: a /24 of RIPE NCC's first IPv4 holder to an
     ARIN holder, and the next /24 to another RIPE NCC holder; until both are done."""
-    record = next(r for r in records["ripencc"] if r.afi == "ipv4")
     base = record.start.rsplit(".", 2)[0]
     third = int(record.start.split(".")[2])
     deals = [
@@ -87,10 +101,9 @@ def transfers(fed: LocalFederation, records: dict[str, list[webfed.RealRecord]])
             time.sleep(0.5)
 
 
-def in_flight(fed: LocalFederation, records: dict[str, list[webfed.RealRecord]]) -> None:
+def in_flight(fed: LocalFederation, record: webfed.RealRecord) -> None:
     """A third /24 offered to APNIC while APNIC's node is down: locked at the source, in flight
     (the caller starts APNIC's node again once the page is shot)."""
-    record = next(r for r in records["ripencc"] if r.afi == "ipv4")
     base, third = record.start.rsplit(".", 2)[0], int(record.start.split(".")[2])
     deal = fed.agreement(
         f"{base}.{third + 2}.0/24", ("ripencc", record.holder), ("apnic", "APNIC-NEW")
@@ -152,8 +165,9 @@ def main() -> None:
                 cross = "#audit details[data-kind='crossHoldings']"
                 opened = f'document.querySelector("{cross}").open = true'
                 shoot(driver, f"{ui}federation", "federation", audit, then=opened)
-                transfers(fed, records)
-                in_flight(fed, records)
+                offer = offered(fed, records, extras.moved)
+                transfers(fed, offer)
+                in_flight(fed, offer)
                 listed = "document.querySelector('#flows-chart')"
                 shoot(driver, f"{ui}transfers", "transfers", listed)
                 shoot(driver, f"{ui}?q={ripe.start}", "lookup-phone", holder, width=390)
