@@ -170,6 +170,13 @@ def up(settings: Settings, dataset: str, download: bool, mirror: str | None, job
     report, seconds = _audit(settings)
     print_audit(console, report, limit=20)
     console.print(f"audit took {seconds:.2f} s; try `onereg show 193.0.0.1`")
+    from onereg.federation.embedded import explorer_url
+
+    console.print(
+        "web explorer: `onereg serve` serves every node, then open "
+        f"{explorer_url(RegistryId.RIPENCC)}",
+        highlight=False,
+    )
     intact = logs_intact(DataDir(settings.data_dir), err_console)
     if not report.ok or not intact:
         sys.exit(1)  # the federation is built, but a resource has two holders (or a bad log)

@@ -31,6 +31,11 @@ def operator_key_path(data_root: Path) -> Path:
     return data_root / "operator.key"
 
 
+def explorer_url(rid: RegistryId, base_port: int = DEFAULT_BASE_PORT) -> str:
+    """Where `onereg serve` puts the registry's web explorer (its node's HTTP port)."""
+    return f"http://{HOST}:{base_port + ALL_REGISTRIES.index(rid)}/ui/"
+
+
 def local_config(data_root: Path, rid: RegistryId, base_port: int, operator: str) -> NodeConfig:
     offset = ALL_REGISTRIES.index(rid)
     http, whois = base_port + offset, base_port + WHOIS_PORT_OFFSET + offset
