@@ -20,7 +20,6 @@ imports neither the registry, nor the ledger, nor rich: a hit costs a few small 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import sys
@@ -30,7 +29,7 @@ from typing import IO
 
 import orjson
 
-from onereg.audit.signed import read_signed, write_signed
+from onereg.audit.signed import file_digest, read_signed, write_signed
 from onereg.core.registries import ALL_REGISTRIES
 
 OUTPUT_VERSION = 1
@@ -122,15 +121,6 @@ def nodes_state(root: Path) -> dict[str, object] | None:
     return state
 
 
-def _digest(path: Path | None) -> str:
-    if path is None:
-        return ""
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return "unreadable"
-
-
 def printing(as_json: bool, limit: int, stdout: IO[str]) -> dict[str, object]:
     """How this run prints: what rich's choices depend on."""
     tty = stdout.isatty()
@@ -159,8 +149,8 @@ def output_header(
         "version": OUTPUT_VERSION,
         "kind": "output",
         "nodes": state,
-        "erx": _digest(erx),
-        "allow": _digest(allow),
+        "erx": file_digest(erx),
+        "allow": file_digest(allow),
         "code": [file_identity(path) for path in (*CODE, *_rich())],
         "printing": how,
     }

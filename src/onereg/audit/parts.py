@@ -21,7 +21,6 @@ compare the two on real data.
 from __future__ import annotations
 
 import copy
-import hashlib
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import asdict, dataclass, fields
@@ -45,7 +44,7 @@ from onereg.audit.checks import (
     unclaimed,
 )
 from onereg.audit.findings import AuditReport, RegistrySummary
-from onereg.audit.signed import read_signed, write_signed
+from onereg.audit.signed import file_digest, read_signed, write_signed
 from onereg.audit.view import (
     AFIS,
     FederationView,
@@ -150,8 +149,8 @@ def audit_by_parts(
         "version": PART_VERSION,
         "kind": "part",
         "iana": _head(data, RegistryId.IANA),
-        "erx": _digest(lists[0]),
-        "allow": _digest(lists[1]),
+        "erx": file_digest(lists[0]),
+        "allow": file_digest(lists[1]),
         "code": [_stat(path) for path in _CODE],
     }
     parts = []
@@ -182,15 +181,6 @@ def _stat(path: Path) -> list[int]:
     except OSError:
         return []
     return [info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
-
-
-def _digest(path: Path | None) -> str:
-    if path is None:
-        return ""
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return "unreadable"
 
 
 def _values(kind: type[Any]) -> Callable[[Any], Any]:

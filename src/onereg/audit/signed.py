@@ -89,3 +89,14 @@ def write_signed(path: Path, header: dict[str, object], body: bytes) -> None:
     with os.fdopen(fd, "wb") as handle:
         handle.write(signed + b"\n" + body)
     partial_path.replace(path)
+
+
+def file_digest(path: Path | None) -> str:
+    """A list file's content as a cache key ("" when there is none, "unreadable" when it
+    cannot be read: either way a key that changes when the file appears or is fixed)."""
+    if path is None:
+        return ""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "unreadable"

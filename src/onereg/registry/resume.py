@@ -136,17 +136,30 @@ def _one_checkpoint(
     except OneregError as exc:
         return [f"signed checkpoint at size {stored_size}: {exc}"]
     report.checkpoint = max(report.checkpoint or 0, cp.size)
-    if cp.size != stored_size:
-        return [f"the checkpoint stored at size {stored_size} is for size {cp.size}"]
-    if cp.size > size:
+    return against_log(cp.size, cp.root, stored_size, size, roots.get)
+
+
+def against_log(
+    signed_size: int,
+    signed_root: bytes,
+    stored_size: int,
+    size: int,
+    root_at: Callable[[int], bytes | None],
+) -> list[str]:
+    """What is wrong between a checkpoint the node signed (stored at `stored_size`) and its log
+    of `size` entries, whose root at a size `root_at` gives: a mislabelled checkpoint, a
+    rollback (the log shorter than what it signed), or a rewritten log."""
+    if signed_size != stored_size:
+        return [f"the checkpoint stored at size {stored_size} is for size {signed_size}"]
+    if signed_size > size:
         return [
-            f"rollback: the node signed a checkpoint at size {cp.size:,} but its log has only "
-            f"{size:,} entries"
+            f"rollback: the node signed a checkpoint at size {signed_size:,} but its log has "
+            f"only {size:,} entries"
         ]
-    if cp.size and roots.get(cp.size) != cp.root:
+    if signed_size and root_at(signed_size) != signed_root:
         return [
-            f"the log's first {cp.size:,} entries do not hash to the root the node signed at "
-            "that size: the log was rewritten"
+            f"the log's first {signed_size:,} entries do not hash to the root the node signed "
+            "at that size: the log was rewritten"
         ]
     return []
 

@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Iterable
 
 from onereg.core.errors import OneregError
-from onereg.ledger.checkpoint import Checkpoint, open_checkpoint
+from onereg.ledger.checkpoint import open_checkpoint
 from onereg.ledger.entry import GENESIS_HASH, LogEntry
 from onereg.ledger.merkle import (
     MemoryHashStore,
@@ -31,6 +31,7 @@ from onereg.registry.resume import (
     _border,
     _checkpoint_ids,
     _verifiers,
+    against_log,
     chain_problems,
     logged_vkeys,
 )
@@ -111,24 +112,8 @@ def checkpoint_problems(
             problems.append(f"signed checkpoint at size {stored_size}: {exc}")
             continue
         report.checkpoint = cp.size
-        problems += _against_log(cp, int(stored_size), size, tree)
+        problems += against_log(cp.size, cp.root, int(stored_size), size, tree.root)
     return problems
-
-
-def _against_log(cp: Checkpoint, stored_size: int, size: int, tree: MerkleTree) -> list[str]:
-    if cp.size != stored_size:
-        return [f"the checkpoint stored at size {stored_size} is for size {cp.size}"]
-    if cp.size > size:
-        return [
-            f"rollback: the node signed a checkpoint at size {cp.size:,} but its log has only "
-            f"{size:,} entries"
-        ]
-    if cp.size and tree.root(cp.size) != cp.root:
-        return [
-            f"the log's first {cp.size:,} entries do not hash to the root the node signed at "
-            "that size: the log was rewritten"
-        ]
-    return []
 
 
 def projection_problems(node: RegistryNode, entries: list[LogEntry]) -> list[str]:
