@@ -177,13 +177,7 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
         def job(reader: RegistryNode, deadline: Deadline) -> dict[str, Any]:
             return lookup(nodes, config, auth, text, deadline)
 
-        try:
-            body = await _offloaded(service, node, job)
-        except Refused as exc:
-            return _refused(exc)
-        except QueryError as exc:
-            return JSONResponse({"error": str(exc)}, 400)
-        return Response(orjson.dumps(body), media_type="application/json")
+        return await _json_answer(service, node, job)
 
     async def api_history(request: Request) -> Response:
         """The record's versions: a text search of the whole log, so an expensive query, asked
@@ -195,13 +189,7 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
         def job(reader: RegistryNode, deadline: Deadline) -> dict[str, Any]:
             return lookup(nodes, config, auth, text, deadline, history=True)
 
-        try:
-            body = await _offloaded(service, node, job, expensive=request)
-        except Refused as exc:
-            return _refused(exc)
-        except QueryError as exc:
-            return JSONResponse({"error": str(exc)}, 400)
-        return Response(orjson.dumps(body), media_type="application/json")
+        return await _json_answer(service, node, job, expensive=request)
 
     async def api_rpki(request: Request) -> Response:
         """The VRPs covering or inside a block (or an AS's), and the ROV state of the announced
@@ -217,13 +205,7 @@ def ui_routes(service: NodeService, config: UiConfig) -> list[BaseRoute]:
                 return {"query": str(res), "vrps": [], "vrpCount": 0, "routesState": "none"}
             return rpki.about(res, deadline)
 
-        try:
-            body = await _offloaded(service, node, job)
-        except Refused as exc:
-            return _refused(exc)
-        except QueryError as exc:
-            return JSONResponse({"error": str(exc)}, 400)
-        return Response(orjson.dumps(body), media_type="application/json")
+        return await _json_answer(service, node, job)
 
     async def api_space(request: Request) -> Response:
         """IANA's IPv6 and AS number blocks with the records each registry holds in them."""
@@ -400,6 +382,22 @@ async def _offloaded(
     else:
         run = work.lookup(node.registry, node.path, job)
     return await run
+
+
+async def _json_answer(
+    service: NodeService,
+    node: RegistryNode,
+    job: Callable[[RegistryNode, Deadline], Any],
+    expensive: Request | None = None,
+) -> Response:
+    """`job`'s answer as JSON (`_offloaded`), a refusal as 429/503, a bad query as 400."""
+    try:
+        body = await _offloaded(service, node, job, expensive)
+    except Refused as exc:
+        return _refused(exc)
+    except QueryError as exc:
+        return JSONResponse({"error": str(exc)}, 400)
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 def _refused(exc: Refused) -> Response:

@@ -9,7 +9,6 @@ thousands of rows, no objects per row beyond a tuple.
 from __future__ import annotations
 
 import bisect
-import sqlite3
 import threading
 import time
 from collections.abc import Hashable
@@ -20,7 +19,7 @@ from onereg.core.resources import Afi, Resource
 from onereg.federation.guard import Deadline
 from onereg.federation.layout import DataDir
 from onereg.http.rdap import RdapAuthority, log_heads
-from onereg.web.tiles import LEGENDS, REGISTRY_CODES
+from onereg.web.tiles import LEGENDS, REGISTRY_CODES, delegation_columns
 
 GLOBAL_UNICAST = Resource.parse("2000::/3")
 HEADS_EVERY = 1.0  # seconds between reads of the log heads
@@ -29,21 +28,7 @@ Row = tuple[int, int, str, str]  # start, end, holder, registry
 
 def _records(data: DataDir, rid: RegistryId, afi: Afi, deadline: Deadline) -> list[Row]:
     """(start, end, holder, registry) of the registry's records of one family."""
-    path = data.node_path(rid)
-    if not path.exists():
-        return []
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    conn.set_progress_handler(deadline.expired, 10_000)
-    try:
-        rows = conn.execute(
-            "SELECT start, end, coalesce(holder, opaque, '') FROM delegations WHERE afi = ?",
-            (afi.value,),
-        ).fetchall()
-    except sqlite3.OperationalError:
-        deadline.check()
-        return []  # a mirror not yet given its tables
-    finally:
-        conn.close()
+    rows = delegation_columns(data, rid, "coalesce(holder, opaque, '')", afi, deadline)
     return [(int.from_bytes(s, "big"), int.from_bytes(e, "big"), h, rid.value) for s, e, h in rows]
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -143,25 +144,34 @@ def _majority(codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     return np.where(counts.max(axis=1) > 0, best, 0).astype(np.uint8)
 
 
-def _delegation_rows(
-    data: DataDir, rid: RegistryId, deadline: Deadline
-) -> list[tuple[int, int, int]]:
-    """(start, end, status code) of the registry's IPv4 records, straight from SQLite (a few
-    hundred thousand rows: no objects per row)."""
+def delegation_columns(
+    data: DataDir, rid: RegistryId, third: str, afi: Afi, deadline: Deadline
+) -> list[tuple[bytes, bytes, Any]]:
+    """(start, end, `third`: a column expression, the caller's constant, never input) of every
+    record of one family of the registry's node or mirror, on a read-only connection under the
+    deadline; none while the mirror has no tables yet."""
     path = data.node_path(rid)
     if not path.exists():
         return []
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     conn.set_progress_handler(deadline.expired, 10_000)
     try:
-        rows = conn.execute(
-            "SELECT start, end, status FROM delegations WHERE afi = ?", (Afi.IPV4.value,)
+        return conn.execute(
+            f"SELECT start, end, {third} FROM delegations WHERE afi = ?", (afi.value,)
         ).fetchall()
     except sqlite3.OperationalError:
         deadline.check()
         return []  # a mirror not yet given its tables
     finally:
         conn.close()
+
+
+def _delegation_rows(
+    data: DataDir, rid: RegistryId, deadline: Deadline
+) -> list[tuple[int, int, int]]:
+    """(start, end, status code) of the registry's IPv4 records, straight from SQLite (a few
+    hundred thousand rows: no objects per row)."""
+    rows = delegation_columns(data, rid, "status", Afi.IPV4, deadline)
     return [
         (int.from_bytes(s, "big"), int.from_bytes(e, "big"), STATUS_CODES.get(st, 0))
         for s, e, st in rows
