@@ -54,7 +54,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,7 @@ from onereg.registry import events as ev  # noqa: E402
 from onereg.registry.checkpoints import Checkpointer  # noqa: E402
 from onereg.registry.node import RegistryNode  # noqa: E402
 from onereg.registry.transfers import register_holder_key  # noqa: E402
+from procs import cpu_seconds, settle  # noqa: E402
 from report import machine, write_section  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -303,21 +304,6 @@ def _start(setup: Setup, progress: Callable[[str], None]) -> None:
     progress("waiting until the nodes' start-up work is done ...")
     if not settle(setup.pids.values()):
         progress("the nodes did not settle within 120 s; measuring anyway")
-
-
-def settle(pids: Iterable[int], quiet: float = 0.1, limit: float = 120.0) -> bool:
-    """Until the processes together use less than `quiet` of a core over a second: nodes just
-    started verify their mirrors, sign first checkpoints and build their maps for a while, and
-    that start-up work, on the clients' core too, is not the steady state under test (it once
-    made the load generator itself 200 ms late in the first run)."""
-    pids = list(pids)
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        before = sum(cpu_seconds(pid) for pid in pids)
-        time.sleep(1.0)
-        if sum(cpu_seconds(pid) for pid in pids) - before < quiet:
-            return True
-    return False
 
 
 def helpers_of(name: str, pid: int) -> dict[str, int]:
@@ -931,15 +917,6 @@ def busy_share(before: dict[int, tuple[int, int]]) -> dict[int, float]:
     return {
         core: (after[core][0] - b[0]) / max(1, after[core][1] - b[1]) for core, b in before.items()
     }
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process (all its threads) so far, from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class RssSampler(threading.Thread):

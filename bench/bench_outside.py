@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import contextlib
 import multiprocessing
-import os
 import random
 import statistics
 import subprocess
@@ -55,6 +54,7 @@ from onereg.federation.node_config import load_config
 from onereg.http.bodylimit import BodyLimit, route_limits
 from onereg.http.connections import server_config
 from onereg.http.metrics import MetricsMiddleware, NodeMetrics
+from procs import cpu_seconds, settle
 from report import machine, table, write_section
 
 ONEREG = str(Path(sys.executable).parent / "onereg")
@@ -109,12 +109,6 @@ def _load_process(
     out.put(asyncio.run(_load(urls, seconds, concurrency)))
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _measure(
     urls: list[str], seconds: float, concurrency: int, server: int
 ) -> tuple[float, float, float, float]:
@@ -123,11 +117,11 @@ def _measure(
     (requests/s does not): it is the figure to compare on a busy machine."""
     queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
     proc = multiprocessing.Process(target=_load_process, args=(urls, seconds, concurrency, queue))
-    cpu = _cpu_seconds(server)
+    cpu = cpu_seconds(server)
     proc.start()
     count, lat = queue.get()
     proc.join()
-    cpu = _cpu_seconds(server) - cpu
+    cpu = cpu_seconds(server) - cpu
     lat.sort()
     p50, p99 = statistics.median(lat) * 1000, lat[int(0.99 * (len(lat) - 1))] * 1000
     return count / seconds, p50, p99, cpu / max(count, 1) * 1e6
@@ -183,20 +177,6 @@ def _wait_for_redirects(url: str, data: DataDir) -> None:
             pass
         time.sleep(1)
     raise SystemExit(f"{probe} was not redirected within 600 s")
-
-
-def _settle(pid: int, quiet: float = 0.1, limit: float = 120.0) -> None:
-    """Until the node's process uses less than `quiet` of a core over a second: a node just
-    started verifies its mirrors of every peer's log and signs its first checkpoint, seconds of
-    CPU that are not the cost of answering and fell inside the cold run (measured: 1,315 µs
-    CPU per request with it, 249 µs once settled)."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        before = _cpu_seconds(pid)
-        time.sleep(1.0)
-        if _cpu_seconds(pid) - before < quiet:
-            return
-    print(f"the node did not settle within {limit:.0f} s; measuring anyway", flush=True)
 
 
 def _warm(urls: list[str]) -> None:
@@ -279,7 +259,8 @@ def main() -> None:
             sample = httpx.get(urls[1], timeout=10).content
             node = served_by(data.node_dir(RegistryId.RIPENCC))
             assert node is not None, "the RIPE NCC node is not served"
-            _settle(node)
+            if not settle([node]):
+                print("the node did not settle within 120 s; measuring anyway", flush=True)
             cold = _measure(urls, args.seconds, args.concurrency, node)
             _warm(urls)
             rdap = _measure(urls, args.seconds, args.concurrency, node)

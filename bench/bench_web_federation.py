@@ -37,28 +37,13 @@ from onereg.core.registries import RegistryId  # noqa: E402
 from onereg.core.resources import Resource  # noqa: E402
 from onereg.federation.importer import import_delegated_file  # noqa: E402
 from onereg.registry.transfers import register_holder_key  # noqa: E402
+from procs import cpu_seconds  # noqa: E402
 from report import machine, table, write_section  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 DATE = "2018-10-13"
 TRANSFERS = 20
 POLLS = 200
-
-
-def cpu_seconds(pid: int) -> float:
-    """User+sys CPU of the process and of its live descendants (the audit worker among them)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return total
 
 
 def keyed_source(fed: LocalFederation) -> tuple[str, Resource, str]:
@@ -102,7 +87,7 @@ def main() -> None:
             pid = fed.procs["ripencc"].pid
             rows = []
             with httpx.Client() as client:
-                cpu0, started, asks = cpu_seconds(pid), time.perf_counter(), 0
+                cpu0, started, asks = cpu_seconds(pid, descendants=True), time.perf_counter(), 0
                 while True:
                     asks += 1
                     got = client.get(f"{url}/audit", timeout=60).json()
@@ -110,7 +95,7 @@ def main() -> None:
                         break
                     time.sleep(2)
                 cold = time.perf_counter() - started
-                cpu_cold = cpu_seconds(pid) - cpu0
+                cpu_cold = cpu_seconds(pid, descendants=True) - cpu0
                 counts = ", ".join(f"{k} {v}" for k, v in got["counts"].items())
                 warm = [timed(client, f"{url}/audit")[0] for _ in range(20)]
                 rows += [
@@ -127,19 +112,19 @@ def main() -> None:
                     answer = fed.submit(client, deal)
                     assert answer.status_code < 400, answer.text
                 time.sleep(2)  # the other nodes' mirrors settle: no log moves below
-                cpu0 = cpu_seconds(pid)
+                cpu0 = cpu_seconds(pid, descendants=True)
                 first_ms, _ = timed(client, f"{url}/transfers")
-                cpu_first = (cpu_seconds(pid) - cpu0) * 1000
-                cpu0 = cpu_seconds(pid)
+                cpu_first = (cpu_seconds(pid, descendants=True) - cpu0) * 1000
+                cpu0 = cpu_seconds(pid, descendants=True)
                 full = [timed(client, f"{url}/transfers") for _ in range(POLLS)]
-                cpu_full = (cpu_seconds(pid) - cpu0) / POLLS * 1000
+                cpu_full = (cpu_seconds(pid, descendants=True) - cpu0) / POLLS * 1000
                 listed = full[-1][1].json()
                 assert len(listed["transfers"]) == TRANSFERS, len(listed["transfers"])
                 etag = full[-1][1].headers["etag"]
-                cpu0 = cpu_seconds(pid)
+                cpu0 = cpu_seconds(pid, descendants=True)
                 polls = [timed(client, f"{url}/transfers", **{"If-None-Match": etag})
                          for _ in range(POLLS)]  # fmt: skip
-                cpu_poll = (cpu_seconds(pid) - cpu0) / POLLS * 1000
+                cpu_poll = (cpu_seconds(pid, descendants=True) - cpu0) / POLLS * 1000
                 assert all(a.status_code == 304 for _, a in polls), polls[0][1].status_code
                 full_ms = sorted(t for t, _ in full)
                 poll_ms = sorted(t for t, _ in polls)

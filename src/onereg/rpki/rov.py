@@ -288,22 +288,19 @@ def write_csv(rows: Iterable[RovRow], out: IO[str]) -> int:
     return n
 
 
-# What follows the origin in a CSV row, by state code * 2 + wrong length: state and reason.
-_CSV_STATE = {
-    VALID * 2: "valid,",
-    VALID * 2 + 1: "valid,",
-    INVALID * 2: "invalid,as",
-    INVALID * 2 + 1: "invalid,length",
-    NOT_FOUND * 2: "not-found,",
-    NOT_FOUND * 2 + 1: "not-found,",
+# A route's state and reason words, by state code * 2 + wrong length (only an invalid route's
+# reason tells the two apart), as the CSV row (after the origin) and the JSON object write them.
+_WORDS = {
+    VALID * 2: ("valid", ""),
+    VALID * 2 + 1: ("valid", ""),
+    INVALID * 2: ("invalid", "as"),
+    INVALID * 2 + 1: ("invalid", "length"),
+    NOT_FOUND * 2: ("not-found", ""),
+    NOT_FOUND * 2 + 1: ("not-found", ""),
 }
+_CSV_STATE = {code: f"{state},{reason}" for code, (state, reason) in _WORDS.items()}
 _JSON_STATE = {
-    VALID * 2: '"state":"valid","reason":""',
-    VALID * 2 + 1: '"state":"valid","reason":""',
-    INVALID * 2: '"state":"invalid","reason":"as"',
-    INVALID * 2 + 1: '"state":"invalid","reason":"length"',
-    NOT_FOUND * 2: '"state":"not-found","reason":""',
-    NOT_FOUND * 2 + 1: '"state":"not-found","reason":""',
+    code: f'"state":"{state}","reason":"{reason}"' for code, (state, reason) in _WORDS.items()
 }
 _CSV_CHUNK = 1 << 14  # rows joined per write
 
