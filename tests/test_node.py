@@ -17,7 +17,7 @@ from onereg.federation.layout import DataDir
 from onereg.ledger.entry import ENTRY_FORMAT, GENESIS_HASH, LogEntry, make_entry
 from onereg.registry import events as ev
 from onereg.registry.imports import plan_delegated_import
-from onereg.registry.node import RegistryNode
+from onereg.registry.node import NodeStorageError, RegistryNode
 from onereg.registry.sources.delegated import DelegatedRecord, parse_delegated
 
 Row = tuple[Any, ...]
@@ -450,3 +450,31 @@ def test_holder_country_does_not_depend_on_line_order(tmp_path: Path) -> None:
         with data.open(RegistryId.RIPENCC, create=False) as node:
             found.append(holder_rows(node))
     assert found[0] == found[1] == [("h-one", "", "EU"), ("h-two", "", "DE")]
+
+
+def test_a_new_node_file_appears_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader must never find a node's file before it says whose it is: a transfer check
+    that opened a mirror being made wrote a genesis entry into it, and the mirror then
+    refused its peer's own first entries for good (the fault test caught it)."""
+    path = tmp_path / "mirrors" / "nodes" / "ripencc" / "node.sqlite"
+    visible_while_made: list[bool] = []
+    make = RegistryNode._create
+
+    def make_and_look(node: RegistryNode, mirror: bool) -> None:
+        visible_while_made.append(path.exists())
+        make(node, mirror)
+
+    monkeypatch.setattr(RegistryNode, "_create", make_and_look)
+    with RegistryNode.open(RegistryId("ripencc"), path, mirror=True) as mirror:
+        assert mirror.head()[0] == 0  # a mirror starts empty
+    assert visible_while_made == [False]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["node.sqlite"]  # no leftovers
+    with DataDir(tmp_path / "mirrors").read(RegistryId("ripencc")) as again:
+        assert again.head()[0] == 0
+
+
+def test_a_node_file_without_identity_is_named_not_filled(tmp_path: Path) -> None:
+    path = tmp_path / "node.sqlite"
+    sqlite3.connect(path).close()  # an empty file, as a crash mid-creation once left one
+    with pytest.raises(NodeStorageError, match="without the node's identity"):
+        RegistryNode.open(RegistryId("arin"), path)

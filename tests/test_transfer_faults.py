@@ -181,7 +181,29 @@ def _wait_settled(fed: LocalFederation, seed: int, timeout: float = 120) -> None
         if open_ == 0:
             return
         time.sleep(0.5)
-    raise AssertionError(f"seed {seed}: {open_} transfers still open after {timeout} s")
+    raise AssertionError(
+        f"seed {seed}: {open_} transfers still open after {timeout} s\n{_unsettled(fed)}"
+    )
+
+
+def _unsettled(fed: LocalFederation) -> str:
+    """What a failed settle leaves to read: each open transfer, each node's view of its
+    peers' mirrors, and the end of each node's log."""
+    from onereg.federation.mirror import load_status
+
+    lines = []
+    for registry in REGISTRIES:
+        with fed.data.open(RegistryId(registry), create=False) as node:
+            rows = node.conn.execute(
+                "SELECT id, role, state, counterpart FROM transfers WHERE state IN "
+                "('sourceInitialized', 'recipientAccepted') LIMIT 8"
+            ).fetchall()
+            lines += [f"{registry}: {tuple(r)}" for r in rows]
+        for peer, status in load_status(fed.root / "nodes" / registry / "mirrors").items():
+            lines.append(f"{registry} mirror of {peer}: {status}")
+        log = (fed.root / f"{registry}.log").read_text(errors="replace").splitlines()[-6:]
+        lines += [f"{registry} log: {line}" for line in log]
+    return "\n".join(lines)
 
 
 def _ids(fed: LocalFederation, registry: str, kind: str) -> Counter[str]:

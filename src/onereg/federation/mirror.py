@@ -417,7 +417,7 @@ def _mirrored_rotations(mirrors: DataDir, info: NodeInfo) -> list[tuple[int, str
     rid = RegistryId(info.registry)
     if not mirrors.exists(rid):
         return []
-    with RegistryNode.open(rid, mirrors.node_path(rid), mirror=True) as node:
+    with mirrors.read(rid) as node:
         return _rotations(node, [])
 
 

@@ -236,7 +236,7 @@ class TransferProtocol:
         mirrors = self.config.mirrors
         if mirrors is None or not mirrors.exists(RegistryId(registry)):
             return None
-        with mirrors.open(RegistryId(registry), create=False) as mirror:
+        with mirrors.read(RegistryId(registry)) as mirror:
             found = holder_key(mirror, handle)
         if found is None:
             return None  # perhaps registered after the last checkpoint: ask the node

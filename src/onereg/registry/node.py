@@ -16,8 +16,9 @@ import functools
 import hashlib
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
@@ -163,6 +164,22 @@ class RegistryNode:
 
         `wait`: how long a write waits for another process's write before giving up."""
         private_dir(path.parent)
+        if not path.exists():
+            cls._create_whole(registry, path, mirror)
+        node = cls._connect(registry, path, wait)
+        stored = node._stored_registry()
+        if stored != registry.value:
+            node.conn.close()
+            if stored is None:
+                raise NodeStorageError(
+                    f"{path}: a node file without the node's identity (left half-made by an "
+                    "older version); move it away and let the node create it again"
+                )
+            raise LogIntegrityError(f"{path} is the node of {stored}, not of {registry}")
+        return node
+
+    @classmethod
+    def _connect(cls, registry: RegistryId, path: Path, wait: float) -> RegistryNode:
         try:
             conn = sqlite3.connect(path, isolation_level=None, timeout=wait)
             conn.execute("PRAGMA journal_mode = WAL")
@@ -174,27 +191,39 @@ class RegistryNode:
         node = cls(registry, conn, path)
         node._wait = wait
         node._catch_up_tree()
-        stored = node._stored_registry()
-        if stored is None:
-            stored = node._create(mirror)
-        if stored != registry.value:
-            conn.close()
-            raise LogIntegrityError(f"{path} is the node of {stored}, not of {registry}")
         return node
 
-    def _create(self, mirror: bool) -> str:
-        """Write the node's identity (and, for a node, its genesis entry) unless a process that
-        opened the same new file at the same moment already did; returns the stored registry."""
+    @classmethod
+    def _create_whole(cls, registry: RegistryId, path: Path, mirror: bool) -> None:
+        """Make the file complete (schema, identity, a node's genesis entry) under a name of
+        its own, then link it into place: a file at `path` always says whose it is. A reader
+        that once opened a mirror while it was being made found no identity and wrote a
+        node's genesis entry into it, and the mirror refused the peer's own log for good.
+        Two creators at once: the first link wins, the other's file is dropped."""
+        temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
+        try:
+            node = cls._connect(registry, temp, BUSY_WAIT)
+            try:
+                node._create(mirror)
+            finally:
+                node.conn.close()  # the last connection: SQLite folds the WAL into the file
+            with suppress(FileExistsError):
+                os.link(temp, path)
+        except OSError as exc:
+            raise NodeStorageError(f"{path}: cannot create the node's file ({exc})") from None
+        finally:
+            for leftover in (temp, temp.with_name(temp.name + "-wal")):
+                leftover.unlink(missing_ok=True)
+            temp.with_name(temp.name + "-shm").unlink(missing_ok=True)
+
+    def _create(self, mirror: bool) -> None:
+        """Write the node's identity (and, for a node, its genesis entry) into a new file."""
         with self.writing():
-            stored = self._stored_registry()
-            if stored is None:
-                self.conn.execute(
-                    "INSERT INTO node (key, value) VALUES ('registry', ?)", (self.registry.value,)
-                )
-                if not mirror:
-                    self.append([(ev.NODE_CREATED, {"registry": self.registry.value})])
-                stored = self.registry.value
-        return stored
+            self.conn.execute(
+                "INSERT INTO node (key, value) VALUES ('registry', ?)", (self.registry.value,)
+            )
+            if not mirror:
+                self.append([(ev.NODE_CREATED, {"registry": self.registry.value})])
 
     @classmethod
     def open_readonly(cls, registry: RegistryId, path: Path) -> RegistryNode:
