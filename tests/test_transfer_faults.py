@@ -70,10 +70,16 @@ class Run:
         }
 
     def ensure_up(self) -> None:
+        """Every node running; one that crashes at a fault point while it starts (recovering
+        a transfer) is started again, with the next plan."""
         with self.lock:
             for registry in REGISTRIES:
-                if not self.fed.alive(registry):
+                for _ in range(50):
+                    if self.fed.alive(registry):
+                        break
                     self.fed.start(registry, self.plan(registry))
+                else:
+                    raise AssertionError(f"seed {self.seed}: {registry} kept crashing at start")
 
     def kill(self, registry: str) -> None:
         with self.lock:
