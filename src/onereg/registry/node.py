@@ -18,7 +18,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
@@ -207,14 +207,12 @@ class RegistryNode:
                 node._create(mirror)
             finally:
                 node.conn.close()  # the last connection: SQLite folds the WAL into the file
-            with suppress(FileExistsError):
-                os.link(temp, path)
+            _link_unless_there(temp, path)
         except OSError as exc:
             raise NodeStorageError(f"{path}: cannot create the node's file ({exc})") from None
         finally:
-            for leftover in (temp, temp.with_name(temp.name + "-wal")):
-                leftover.unlink(missing_ok=True)
-            temp.with_name(temp.name + "-shm").unlink(missing_ok=True)
+            for suffix in ("", "-wal", "-shm"):
+                temp.with_name(temp.name + suffix).unlink(missing_ok=True)
 
     def _create(self, mirror: bool) -> None:
         """Write the node's identity (and, for a node, its genesis entry) into a new file."""
@@ -237,9 +235,7 @@ class RegistryNode:
         # `immutable` lets SQLite read without the -shm file it could not create here, but it
         # ignores the WAL: only when there is none (a node closed cleanly) is that the same.
         pending = wal.exists() and wal.stat().st_size > 0
-        uri = f"{path.resolve().as_uri()}?mode=ro" + (
-            "" if writable or pending else "&immutable=1"
-        )
+        uri = f"{path.resolve().as_uri()}?mode=ro" + ("" if writable or pending else "&immutable=1")
         try:
             conn = sqlite3.connect(uri, uri=True, isolation_level=None)
             stored = conn.execute("SELECT value FROM node WHERE key = 'registry'").fetchone()
@@ -631,6 +627,17 @@ class RegistryNode:
                 f"({format_number(afi, resource.start)}|{payload['value']})",
             )
             return self.append([(ev.DELEGATION_ADDED, payload)])[0]
+
+
+def _link_unless_there(made: Path, path: Path) -> None:
+    """Put a finished file at `path` unless one is there already (another creator won)."""
+    try:
+        os.link(made, path)
+    except FileExistsError:
+        pass
+    except OSError:  # a file system without hard links: a rename, checked first
+        if not path.exists():
+            os.rename(made, path)
 
 
 def storage_error(path: Path, exc: sqlite3.Error) -> NodeStorageError:
