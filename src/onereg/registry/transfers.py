@@ -92,20 +92,23 @@ _KEY_BATCH_TAIL = b',"kind":"' + ev.HOLDER_KEY.encode() + b'"}'
 
 def _logged_key_before(node: RegistryNode, handle: str, before: int) -> tuple[bytes, int] | None:
     """The holder's last key entry below `before`, read from the log itself: the projection
-    keeps only the newest key. Walks back from `before` and stops at the first entry naming
-    the holder, so a key registered after the registry's bulk imports costs a few rows."""
-    rows = node.conn.execute(
-        "SELECT seq, kind, payload FROM log WHERE seq < ? AND (kind = ? OR "
-        "(kind = ? AND substr(payload, -?) = ?)) ORDER BY seq DESC",
-        (before, ev.HOLDER_KEY, ev.BATCH, len(_KEY_BATCH_TAIL), _KEY_BATCH_TAIL),
-    )
-    for seq, kind, payload in rows:
+    keeps only the newest key. Walks back one key entry at a time from `before` and stops at
+    the first naming the holder, so a key registered after the registry's bulk imports costs a
+    few rows (one row per query: a cursor left open would read ahead through every batch)."""
+    while True:
+        row = node.conn.execute(
+            "SELECT seq, kind, payload FROM log WHERE seq < ? AND (kind = ? OR "
+            "(kind = ? AND substr(payload, -?) = ?)) ORDER BY seq DESC LIMIT 1",
+            (before, ev.HOLDER_KEY, ev.BATCH, len(_KEY_BATCH_TAIL), _KEY_BATCH_TAIL),
+        ).fetchone()
+        if row is None:
+            return None
+        before, kind, payload = int(row[0]), row[1], row[2]
         entry = orjson.loads(payload)
         items = entry["items"] if kind == ev.BATCH else [entry]
         for item in reversed(items):  # in a batch the last item for the holder wins
             if item["handle"] == handle:
-                return base64.b64decode(item["key"]), int(seq)
-    return None
+                return base64.b64decode(item["key"]), before
 
 
 @dataclass(frozen=True, slots=True)
