@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -158,10 +159,26 @@ def test_forged_late_and_missing_signatures_do_not_verify(tmp_path: Path) -> Non
         assert shown["keyId"] == key_id(_raw(fed.keys[recipient]))  # the key then, not now
         assert f"registered after the transfer, at entry {entry.seq}" in shown["problem"]
 
+        # a holder with no key at all when the transfer was logged, registering one after it
+        node.append([(ev.HOLDER_REGISTERED, {"handle": "R3", "name": "", "cc": "NL"})])
+        terms = replace(fed.agreement("193.0.3.0/24", source, recipient).agreement,
+                        recipient_holder="R3")  # fmt: skip
+        keyless = SignedAgreement(
+            terms, sign_agreement(terms, fed.keys[source]), sign_agreement(terms, late_key)
+        )
+        at = _forge(node, keyless, "193.0.3.0/24")
+        entry = register_holder_key(node, "R3", _raw(late_key))
+        good, shown = _signatures(nodes, keyless.agreement.nonce)
+        assert good["status"] == VERIFIED and shown["status"] == INVALID
+        held_none = f"RIPE NCC's log held no key for R3 before the transfer's entry {at}"
+        assert held_none in shown["problem"]
+        assert f"registered after the transfer, at entry {entry.seq}" in shown["problem"]
+        assert "keyId" not in shown
+
         # missing: the recipient never signed
-        unsigned = fed.agreement("193.0.3.0/24", source, recipient)
+        unsigned = fed.agreement("193.0.4.0/24", source, recipient)
         unsigned = SignedAgreement(unsigned.agreement, unsigned.source_signature, b"")
-        _forge(node, unsigned, "193.0.3.0/24")
+        _forge(node, unsigned, "193.0.4.0/24")
         _, shown = _signatures(nodes, unsigned.agreement.nonce)
         assert shown["status"] == MISSING and "has not signed" in shown["problem"]
         assert "keyId" not in shown

@@ -109,18 +109,18 @@ def _signature(
     node = nodes(rid)
     log = f"{rid.display_name}'s log"
     if node is None:
-        return _judged(out, UNKNOWN_KEY, f"key not known here: no verified copy of {log}")
+        return _judged(out, UNKNOWN_KEY, f"no verified copy of {log} here")
     at = decided.get(registry)
     if at is None:
         return _judged(
-            out, UNKNOWN_KEY, f"key not known here: {log} as this node has it holds no entry "
+            out, UNKNOWN_KEY, f"{log} as this node has it holds no entry "
             "for this transfer yet (not logged there yet, or the mirror here is behind)",
         )  # fmt: skip
     out["decidedEntry"] = f"{registry}:{at}"
     found = holder_key(node, handle, before=at)
     if found is None:
         return _judged(
-            out, INVALID, f"does not verify: {log} held no key for {handle} before the "
+            out, INVALID, f"{log} held no key for {handle} before the "
             f"transfer's entry {at}" + _later(node, agreement, signature, handle, at),
         )  # fmt: skip
     key, seq = found

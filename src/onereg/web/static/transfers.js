@@ -88,7 +88,7 @@ function signatures(t) {
     const status = s.status in SIGNATURE_WORDS ? s.status : "invalid";
     const parts = [`${s.role}: ${s.holder} (${rir(s.registry)}) `,
       el("span", { class: SIGNATURE_CLASS[status] }, SIGNATURE_WORDS[status])];
-    if (s.keyUsed) parts.push(` with the ${s.keyUsed} (key ${s.keyId})`);
+    if (s.keyUsed) parts.push(` with the ${s.keyUsed} (key id ${s.keyId})`);
     if (s.problem) parts.push(el("div", { class: "muted" }, s.problem));
     if (s.signature) {
       const key = s.publicKey
