@@ -18,6 +18,7 @@ from selenium.webdriver.common.by import By
 import webfed
 from localfed import LocalFederation
 from onereg.core.resources import Resource
+from onereg.web.transfer_view import key_id
 from test_web_ui import CHROMEDRIVER, _errors, _hilbert, _holder_shown, _wait, chrome
 
 NODE = "ripencc"  # has the transfer, the ROA and the route table
@@ -207,3 +208,29 @@ def test_space_page_fits_phone_and_desktop_widths(served: Any, browser: Any, wid
             assert overflow <= 0, (width, page, overflow)
     finally:
         browser.set_window_size(1280, 1000)
+
+
+def test_a_transfer_signed_before_both_holders_rotated_their_keys_still_verifies(
+    served: Any, browser: Any
+) -> None:
+    """The intra-registry transfer was signed under the holders' first keys, both replaced
+    after it: the JSON API and the page check each signature with the key in force at the
+    transfer's log entry (not the key now) and name that key entry."""
+    fed, _, extras = served
+    listed = httpx.get(_ui(fed, "api/transfers"), timeout=30).json()
+    [t] = [t for t in listed["transfers"] if t["resource"] == extras.moved]
+    holders = [s["holder"] for s in t["signatures"]]
+    assert sorted(holders) == sorted(extras.signed_with)
+    for shown in t["signatures"]:
+        then = extras.signed_with[shown["holder"]]
+        assert shown["status"] == "verified" and shown["keyEntry"] == f"{NODE}:{then}"
+        now = fed.keys[(NODE, shown["holder"])].public_key().public_bytes_raw()
+        assert shown["keyId"] != key_id(now)  # the key then, which the holder has replaced
+    browser.get(_ui(fed, "transfers"))
+    row = f"#transfers tr[data-id='{t['id']}']"
+    _wait(browser, f'document.querySelector("{row}")')
+    text = browser.find_element(By.CSS_SELECTOR, row).text
+    assert text.count("signature verifies") == 2, text
+    for holder, then in extras.signed_with.items():
+        assert f"key of {holder} registered at RIPE NCC log entry {then}" in text, text
+    assert _errors(browser) == []

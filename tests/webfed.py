@@ -121,6 +121,8 @@ class Extras:
     """What `add_transfer_and_roa` did, found in the real data (nothing here is hard-coded)."""
 
     moved: str  # the /24 transferred inside RIPE NCC
+    # the key entries both holders signed it under: both rotated their keys after it
+    signed_with: dict[str, int]
     roa_prefix: str  # a real route of the 2014 table inside a real RIPE NCC record, ROA'd
     roa_asn: int  # that route's origin, the ROA's AS
     route_table: Path
@@ -148,10 +150,10 @@ def add_transfer_and_roa(
     vrps: Path | None = None,
 ) -> Extras:
     """Before the nodes start: a /24 of a real RIPE NCC block moved to another real holder
-    (an intra-registry transfer, signed by both), a ROA from RIPE NCC's CA for a real route
-    of the 2014 table inside another real RIPE NCC block, and that table named as the RIPE NCC
-    node's route table (`[explorer] route_table` in its node.toml), and `vrps` as its file of
-    validated VRPs when given."""
+    (an intra-registry transfer, signed by both, who both rotate their keys after it), a ROA
+    from RIPE NCC's CA for a real route of the 2014 table inside another real RIPE NCC block,
+    and that table named as the RIPE NCC node's route table (`[explorer] route_table` in its
+    node.toml), and `vrps` as its file of validated VRPs when given."""
     ripe = [r for r in records["ripencc"] if r.afi == "ipv4" and r.value >= 512]
     source = ripe[0]
     recipient = next(r.holder for r in ripe if r.holder != source.holder)
@@ -160,14 +162,20 @@ def add_transfer_and_roa(
     rid = RegistryId.RIPENCC
     moved = f"{source.start}/24"
     with fed.data.open(rid, create=False) as node:
+        signed_with = {}
         for handle in (source.holder, recipient):
             key = Ed25519PrivateKey.generate()
             fed.keys[("ripencc", handle)] = key
-            register_holder_key(node, handle, key.public_key().public_bytes_raw())
+            entry = register_holder_key(node, handle, key.public_key().public_bytes_raw())
+            signed_with[handle] = entry.seq
         signed = fed.agreement(moved, ("ripencc", source.holder), ("ripencc", recipient))
         transfer_within(
             node, signed, PolicySet.load(default_policy_dir()), datetime.now(UTC), EVIDENCE
         )
+        for handle in (source.holder, recipient):  # the page must still show it valid
+            key = Ed25519PrivateKey.generate()
+            fed.keys[("ripencc", handle)] = key
+            register_holder_key(node, handle, key.public_key().public_bytes_raw())
         path = config_path(fed.root, rid)
         config = load_config(path)
         ca = RegistryCa.open(
@@ -182,4 +190,4 @@ def add_transfer_and_roa(
         toml.write(f'\n[explorer]\nroute_table = "{table}"\n')
         if vrps is not None:
             toml.write(f'vrps = "{vrps}"\n')
-    return Extras(moved, prefix, origin, table)
+    return Extras(moved, signed_with, prefix, origin, table)

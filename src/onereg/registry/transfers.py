@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import orjson
+
 from onereg.core.errors import OneregError, ResourceParseError, SignatureError
 from onereg.core.registries import RegistryId, Status
 from onereg.core.resources import Afi, Resource, format_number, range_to_cidrs
@@ -67,12 +69,46 @@ def register_holder_key(node: RegistryNode, handle: str, public_key: bytes) -> L
     return node.append([(ev.HOLDER_KEY, {"handle": handle, "key": key_text})])[0]
 
 
-def holder_key(node: RegistryNode, handle: str) -> tuple[bytes, int] | None:
-    """The holder's key and the log entry that recorded it."""
+def holder_key(
+    node: RegistryNode, handle: str, before: int | None = None
+) -> tuple[bytes, int] | None:
+    """The holder's key and the log entry that recorded it: the key now, or with `before`
+    the key in force when entry `before` was written (the last key entry below it), which is
+    the key a signature checked at that entry was checked with, whatever the holder rotated
+    to since."""
     row = node.conn.execute(
         "SELECT key, seq FROM holder_keys WHERE handle = ?", (handle,)
     ).fetchone()
-    return None if row is None else (base64.b64decode(row[0]), int(row[1]))
+    if row is None:
+        return None  # keys are never removed: no key now, no key ever
+    if before is None or int(row[1]) < before:
+        return base64.b64decode(row[0]), int(row[1])
+    return _logged_key_before(node, handle, before)
+
+
+# A batch of holder keys ends so (canonical JSON sorts "items" before "kind", `node.pack`).
+_KEY_BATCH_TAIL = b',"kind":"' + ev.HOLDER_KEY.encode() + b'"}'
+
+
+def _logged_key_before(node: RegistryNode, handle: str, before: int) -> tuple[bytes, int] | None:
+    """The holder's last key entry below `before`, read from the log itself: the projection
+    keeps only the newest key. Walks back one key entry at a time from `before` and stops at
+    the first naming the holder, so a key registered after the registry's bulk imports costs a
+    few rows (one row per query: a cursor left open would read ahead through every batch)."""
+    while True:
+        row = node.conn.execute(
+            "SELECT seq, kind, payload FROM log WHERE seq < ? AND (kind = ? OR "
+            "(kind = ? AND substr(payload, -?) = ?)) ORDER BY seq DESC LIMIT 1",
+            (before, ev.HOLDER_KEY, ev.BATCH, len(_KEY_BATCH_TAIL), _KEY_BATCH_TAIL),
+        ).fetchone()
+        if row is None:
+            return None
+        before, kind, payload = int(row[0]), row[1], row[2]
+        entry = orjson.loads(payload)
+        items = entry["items"] if kind == ev.BATCH else [entry]
+        for item in reversed(items):  # in a batch the last item for the holder wins
+            if item["handle"] == handle:
+                return base64.b64decode(item["key"]), before
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,9 @@
 """The transfers page's data: every transfer this node can see (its own log and its verified
 mirrors of the other registries' logs), each with the NRO steps every registry logged for it,
-the policy versions it was decided under and both holders' signatures checked against the
-holder keys in their registries' logs; and the flows between registries per month.
+the policy versions it was decided under and both holders' signatures, each checked against
+the key the signer's registry log held for the holder when that log recorded the transfer (not
+the key now: a holder that rotated its key since still shows a valid signature, and a key
+registered after the transfer vouches for nothing); and the flows between registries per month.
 
 An inter-registry transfer is logged by both registries (the source's steps and the
 recipient's), so the two rows are joined by the agreement's nonce: the page shows one
@@ -28,6 +30,12 @@ from onereg.registry.schema import unkey
 from onereg.registry.transfers import FINAL_STATES, RETURN, holder_key
 from onereg.web.explore import Nodes
 
+# What the page says of each signature (`status`), checked with the key in force then.
+VERIFIED = "verified"  # verifies with the key the signer's registry logged before the transfer
+INVALID = "invalid"  # does not verify with it (or that log held no key for the holder then)
+UNKNOWN_KEY = "unknown-key"  # the signer's registry log is not here, or not yet this far
+MISSING = "missing"  # the holder's signature is not in the agreement
+STATUSES = (VERIFIED, INVALID, UNKNOWN_KEY, MISSING)
 MAX_PER_LOG = 500  # the newest transfers read from each log (the answer says when cut)
 _COLUMNS = "id, role, state, afi, start, end, record, first_seq, seq"
 # What each (role, state) of a row means as an NRO step (REFERENCE.md section 1.7).
@@ -79,34 +87,75 @@ def _steps(registry: str, row: tuple[Any, ...], times: dict[int, str]) -> list[d
 
 
 def _signature(
-    nodes: Nodes, agreement: Agreement, registry: str, handle: str, signature: str, who: str
+    nodes: Nodes,
+    agreement: Agreement,
+    party: tuple[str, str, str],
+    signature: str,
+    decided: dict[str, int],
 ) -> dict[str, Any]:
-    """Who signed, with which key (as the holder's registry logged it), and whether it verifies."""
+    """Who signed, with which key, and whether it verifies: checked with the key the signer's
+    registry log held for the holder when that registry logged the transfer (`decided`: the
+    registry's first entry for it), not the key now, so a rotation after the transfer leaves
+    it valid and a key registered after the transfer cannot make it so."""
+    who, registry, handle = party
     out: dict[str, Any] = {"role": who, "holder": handle, "registry": registry}
     try:
         rid = RegistryId(registry)
     except ValueError:
-        return {**out, "verified": False, "problem": f"unknown registry {registry!r}"}
-    node = nodes(rid)
-    found = holder_key(node, handle) if node is not None else None
+        return _judged(out, INVALID, f"unknown registry {registry!r}")
     if not signature:
-        return {**out, "verified": False, "problem": "not signed"}
+        return _judged(out, MISSING, f"the {who} holder {handle!r} has not signed")
+    out["signature"] = signature
+    node = nodes(rid)
+    log = f"{rid.display_name}'s log"
+    if node is None:
+        return _judged(out, UNKNOWN_KEY, f"no verified copy of {log} here")
+    at = decided.get(registry)
+    if at is None:
+        return _judged(
+            out, UNKNOWN_KEY, f"{log} as this node has it holds no entry "
+            "for this transfer yet (not logged there yet, or the mirror here is behind)",
+        )  # fmt: skip
+    out["decidedEntry"] = f"{registry}:{at}"
+    found = holder_key(node, handle, before=at)
     if found is None:
-        where = f"{rid.display_name}'s log" + ("" if node else " (not mirrored here)")
-        return {**out, "verified": False, "problem": f"no key for {handle} in {where}"}
+        return _judged(
+            out, INVALID, f"{log} held no key for {handle} before the "
+            f"transfer's entry {at}" + _later(node, agreement, signature, handle, at),
+        )  # fmt: skip
     key, seq = found
     out |= {
         "keyId": key_id(key),
         "publicKey": base64.b64encode(key).decode(),
         "keyEntry": f"{registry}:{seq}",
-        "signature": signature,
+        "keyUsed": f"key of {handle} registered at {rid.display_name} log entry {seq}",
     }
     problem = _problem(agreement, signature, key, f"{who} holder {handle!r}")
     if problem is None:
-        return {**out, "verified": True}
-    # checked with the holder's key now: a key the holder changed to later does not verify it
-    now = f" (checked with the key now in {rid.display_name}'s log, entry {seq})"
-    return {**out, "verified": False, "problem": problem + now}
+        return _judged(out, VERIFIED, None)
+    later = _later(node, agreement, signature, handle, at)
+    return _judged(out, INVALID, f"{problem} (checked with the {out['keyUsed']}, in force at "
+                   f"the transfer's entry {at}){later}")  # fmt: skip
+
+
+def _later(node: RegistryNode, agreement: Agreement, signature: str, handle: str, at: int) -> str:
+    """Said of a signature that fails with the key in force at the transfer but verifies
+    with the holder's key registered since: made after the fact, so it stays invalid."""
+    now = holder_key(node, handle)
+    if now is None or now[1] < at:
+        return ""
+    if _problem(agreement, signature, now[0], handle) is not None:
+        return ""
+    return (f"; it verifies only with the key registered after the transfer, at entry "
+            f"{now[1]}, which cannot vouch for it")  # fmt: skip
+
+
+def _judged(out: dict[str, Any], status: str, problem: str | None) -> dict[str, Any]:
+    """The signature's verdict: `status` one of STATUSES, `verified` for the plain yes."""
+    out |= {"status": status, "verified": status == VERIFIED}
+    if problem is not None:
+        out["problem"] = problem
+    return out
 
 
 @lru_cache(maxsize=4096)
@@ -139,16 +188,14 @@ def _transfer(first: dict[str, Any], nodes: Nodes) -> dict[str, Any]:
         a["nonce"],
         a["expires"],
     )
-    signatures = record.get("signatures", {})
-    sigs = [
-        _signature(nodes, agreement, a["source_registry"], a["source_holder"],
-                   signatures.get("source", ""), "source"),
-    ]  # fmt: skip
+    signed = record.get("signatures", {})
+    parties = [("source", a["source_registry"], a["source_holder"])]
     if a["kind"] != RETURN:
-        sigs.append(
-            _signature(nodes, agreement, a["recipient_registry"], a["recipient_holder"],
-                       signatures.get("recipient", ""), "recipient")
-        )  # fmt: skip
+        parties.append(("recipient", a["recipient_registry"], a["recipient_holder"]))
+    sigs = [
+        _signature(nodes, agreement, party, signed.get(party[0], ""), first["decided"])
+        for party in parties
+    ]
     steps = sorted(first["steps"], key=lambda s: (_ORDER.get(s["step"], 5), s["time"] or ""))
     state = steps[-1]["step"] if steps else "unknown"
     # in flight until every log that takes part has recorded its final step (a finalized
@@ -194,8 +241,11 @@ def transfers_overview(nodes: Nodes, here: RegistryId) -> dict[str, Any]:
             record = orjson.loads(row[6])
             entry = joined.setdefault(
                 row[0],
-                {"record": record, "steps": [], "states": [], "policy": {}, "logs": []},
-            )
+                {"record": record, "steps": [], "states": [], "policy": {}, "logs": [],
+                 "decided": {}},
+            )  # fmt: skip
+            # the registry's first entry for the transfer: where it checked its holder's key
+            entry["decided"][rid.value] = int(row[7])
             entry["block"] = Resource(Afi(row[3]), unkey(row[4]), unkey(row[5]))
             entry["steps"] += _steps(rid.value, row, times)
             entry["states"].append(row[2])

@@ -76,15 +76,27 @@ function steps(t) {
     s.time ? `, ${s.time}` : "")));
 }
 
+// What each signature's status says; each is checked with the key the signer's registry log
+// held for the holder when it logged the transfer (not the key now).
+const SIGNATURE_WORDS = { verified: "signature verifies", invalid: "signature does not verify",
+  "unknown-key": "key not known here", missing: "signature missing" };
+const SIGNATURE_CLASS = { verified: "ok", invalid: "warn", "unknown-key": "muted",
+  missing: "warn" };
+
 function signatures(t) {
   return el("ul", { class: "sigs" }, ...t.signatures.map((s) => {
-    const head = `${s.role}: ${s.holder} (${rir(s.registry)}) `;
-    if (!s.verified) return el("li", {}, head, el("span", { class: "warn" }, s.problem));
-    return el("li", {}, head, el("span", { class: "ok" }, "signature verifies"),
-      ` with key ${s.keyId} (log entry ${s.keyEntry})`,
-      el("details", {}, el("summary", {}, "key and signature"),
-        el("div", {}, "Ed25519 public key: ", el("code", { class: "wrap" }, s.publicKey)),
-        el("div", {}, "signature: ", el("code", { class: "wrap" }, s.signature))));
+    const status = s.status in SIGNATURE_WORDS ? s.status : "invalid";
+    const parts = [`${s.role}: ${s.holder} (${rir(s.registry)}) `,
+      el("span", { class: SIGNATURE_CLASS[status] }, SIGNATURE_WORDS[status])];
+    if (s.keyUsed) parts.push(` with the ${s.keyUsed} (key id ${s.keyId})`);
+    if (s.problem) parts.push(el("div", { class: "muted" }, s.problem));
+    if (s.signature) {
+      const key = s.publicKey
+        ? el("div", {}, "Ed25519 public key: ", el("code", { class: "wrap" }, s.publicKey)) : null;
+      parts.push(el("details", {}, el("summary", {}, key ? "key and signature" : "signature"),
+        key, el("div", {}, "signature: ", el("code", { class: "wrap" }, s.signature))));
+    }
+    return el("li", { "data-status": status }, ...parts);
   }));
 }
 
