@@ -111,8 +111,14 @@ def pack(items: list[ev.Item]) -> list[Encoded]:
 
 
 def _batch(kind: str, chunk: list[ev.Payload], parts: list[bytes]) -> Encoded:
-    data = b'{"items":[' + b",".join(parts) + b'],"kind":' + canonical_json(kind) + b"}"
+    data = b'{"items":[' + b",".join(parts) + batch_tail(kind)
     return ev.BATCH, {"kind": kind, "items": chunk}, data
+
+
+def batch_tail(kind: str) -> bytes:
+    """How the payload of a batch of `kind` items ends: a query can find such batches in the
+    log by their last bytes, without decoding every batch."""
+    return b'],"kind":' + canonical_json(kind) + b"}"
 
 
 _DELEGATION_COLUMNS = (

@@ -27,7 +27,7 @@ from onereg.core.resources import Afi, Resource, format_number, range_to_cidrs
 from onereg.ledger.agreement import SignedAgreement, check_signature
 from onereg.ledger.entry import LogEntry
 from onereg.registry import events as ev
-from onereg.registry.node import Delegation, RegistryNode, one_write
+from onereg.registry.node import Delegation, RegistryNode, batch_tail, one_write
 from onereg.registry.schema import key
 from onereg.registry.transfer_policy import (
     EventKind,
@@ -86,8 +86,7 @@ def holder_key(
     return _logged_key_before(node, handle, before)
 
 
-# A batch of holder keys ends so (canonical JSON sorts "items" before "kind", `node.pack`).
-_KEY_BATCH_TAIL = b',"kind":"' + ev.HOLDER_KEY.encode() + b'"}'
+_KEY_BATCH_TAIL = batch_tail(ev.HOLDER_KEY)
 
 
 def _logged_key_before(node: RegistryNode, handle: str, before: int) -> tuple[bytes, int] | None:
