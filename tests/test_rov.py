@@ -43,10 +43,14 @@ from onereg.rpki.rov import (
 )
 from onereg.rpki.rov_index import (
     ORIGIN_NONE,
+    CoverIndex,
+    PrefixColumns,
     PrefixError,
     VrpTuple,
+    ipv4_cover_pairs,
     parse_asn,
     parse_prefix,
+    routes_from_tuples,
     vrps_from_tuples,
 )
 
@@ -241,6 +245,34 @@ def test_fast_path_agrees_with_reference(vrps: list[VrpTuple], routes: list[Rout
     assert [(r.state, r.reason, frozenset(r.vrps)) for r in got] == expected
 
 
+def _pairs(found: tuple[object, object]) -> list[tuple[int, int]]:
+    routes, vrps = found
+    return sorted(zip(routes.tolist(), vrps.tolist(), strict=True))  # type: ignore[attr-defined]
+
+
+def _same_ipv4_pairs(vrps: PrefixColumns, routes: PrefixColumns) -> int:
+    """The VRP-side search finds exactly the pairs of the per-length index, and so does it
+    on the routes in reverse order (the unsorted path)."""
+    expected = _pairs(CoverIndex(vrps).cover_pairs(routes))
+    assert _pairs(ipv4_cover_pairs(vrps, routes)) == expected
+    last = len(routes) - 1
+    backwards = PrefixColumns(
+        4, *(getattr(routes, name)[::-1] for name in ("hi", "lo", "length", "extra", "asn"))
+    )
+    assert _pairs(ipv4_cover_pairs(vrps, backwards)) == sorted((last - r, v) for r, v in expected)
+    return len(expected)
+
+
+@given(
+    st.lists(vrp_strategy(), max_size=30),
+    st.lists(route_strategy(), min_size=1, max_size=30),
+)
+def test_ipv4_pairs_from_the_vrp_side_are_those_of_the_index(
+    vrps: list[VrpTuple], routes: list[Route]
+) -> None:
+    _same_ipv4_pairs(vrps_from_tuples(vrps).v4, routes_from_tuples(routes).v4)
+
+
 def _csv_by_rows(result: RovResult, only: frozenset[State]) -> str:
     """The reference CSV: the row objects through the csv module."""
     text = io.StringIO()
@@ -422,6 +454,7 @@ def test_real_2014_table_whole(bgp: Path, shared_data: Path) -> None:
     assert routes.v4.prefix(0) == "1.0.0.0/24" and int(routes.v4.asn[0]) == 15169
     vrps = read_vrps(sorted((shared_data / "rpki" / "vrp-exports").glob("*.csv")))
     assert len(vrps) == 948 + 371
+    assert _same_ipv4_pairs(vrps.v4, routes.v4) > 5_000
     result = validate_routes(vrps, routes)
     counts = result.summary()["ipv4"]
     assert counts["routes"] == 512_621

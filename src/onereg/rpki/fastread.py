@@ -20,6 +20,7 @@ is valid: it only recognises input the slow path would read to the same columns.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 
@@ -75,8 +76,13 @@ class Lines:
         keep[1:] &= self.cls[1:] >= 0x80  # a repeat of a collapsing class ...
         np.logical_not(keep[1:], out=keep[1:])  # ... is dropped
         self.signature = self.cls[keep].tobytes()
-        self.count = body.count(b"\n")
         self._ends: npt.NDArray[np.intp] | None = None
+
+    @functools.cached_property
+    def count(self) -> int:
+        """How many lines: each newline is a signature byte of its own, and the signature is
+        about two thirds of the text to count."""
+        return self.signature.count(b"\n")
 
     def mismatched(self, expected: bytes) -> list[int] | None:
         """Indices of the lines whose (coded) signature is not `expected` (without its newline);
@@ -87,7 +93,9 @@ class Lines:
         halved until its odd lines are found, so no Python loop visits every line."""
         line = expected + b"\n"
         signature = self.signature
-        if signature == line * self.count:
+        whole, rest = divmod(len(signature), len(line))
+        if not rest and signature == line * whole:
+            self.count = whole  # every line is `line`, so there are `whole` of them
             return []
         if not signature.endswith(b"\n"):
             return None
@@ -134,17 +142,19 @@ class Lines:
             except (ValueError, DeprecationWarning):
                 return None
         rows = self.count - len(skip)
-        if values.shape[0] != rows * fields or not _written_plainly(values, text):
+        if values.shape[0] != rows * fields:
             return None
-        return values.reshape(rows, fields)
+        table = values.reshape(rows, fields)
+        return table if _written_plainly(table, text) else None
 
 
-def _written_plainly(values: I64, text: bytes) -> bool:
-    """Whether the digit runs of `text` (digits and blanks only), parsed one each into `values`,
-    had no leading zero and at most 10 digits. Counted rather than searched for, because
-    locating every run in 10^6 lines cost more than parsing them: each run has at least as many
-    digits as its value needs, so the totals are equal only if no run has a leading zero; then a
-    run of 11 digits or more is a value of 10^10 or more."""
+def _written_plainly(table: I64, text: bytes) -> bool:
+    """Whether the digit runs of `text` (digits and blanks only), parsed one each into
+    `table`, had no leading zero and at most 10 digits. Counted rather than searched for,
+    because locating every run in 10^6 lines cost more than parsing them: each run has at
+    least as many digits as its value needs, so the totals are equal only if no run has a
+    leading zero; then a run of 11 digits or more is a value of 10^10 or more."""
+    values = table.ravel()
     top = int(values.max()) if values.size else 0
     if top >= 10**10 or (values.size and int(values.min()) < 0):
         return False
@@ -153,7 +163,8 @@ def _written_plainly(values: I64, text: bytes) -> bool:
     while power <= top:  # a pass per power (one bool array), not an index per value
         needed += int(np.count_nonzero(values >= power))
         power *= 10
-    return needed == len(text) - text.count(b" ")
+    blanks = np.count_nonzero(np.frombuffer(text, dtype=np.uint8) == ord(" "))  # 2x bytes.count
+    return needed == len(text) - int(blanks)
 
 
 def _odd_lines(

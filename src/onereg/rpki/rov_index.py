@@ -354,3 +354,32 @@ def _key(family: int, hi: U64, length: int) -> U64:
         return np.zeros(hi.shape[0], dtype=np.uint64)
     width = 32 if family == 4 else 64
     return hi >> np.uint64(width - length)
+
+
+def ipv4_cover_pairs(vrps: PrefixColumns, routes: PrefixColumns) -> tuple[I64, I64]:
+    """Every (route row, VRP row) where the VRP covers the route, for IPv4: the same pairs as
+    `CoverIndex(vrps).cover_pairs(routes)`, in another order, found from the VRP side.
+
+    With the routes sorted by address, the routes whose address lies in a VRP's block are one
+    slice, found by two binary searches per VRP; those at least as long as the VRP are the
+    covered ones. That is two searches per VRP instead of one per route and VRP length (25
+    lengths in a full VRP set), about a third of the time on a full table against 10^6 VRPs."""
+    if not len(vrps) or not len(routes):
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty.copy()
+    address = routes.hi
+    order: I64 | None = None
+    if bool(np.any(address[1:] < address[:-1])):  # tables are usually written in order
+        order = np.argsort(address, kind="stable").astype(np.int64)
+        address = address[order]
+    span = np.left_shift(np.uint64(1), np.uint64(32) - vrps.length.astype(np.uint64))
+    start = vrps.hi & ~(span - np.uint64(1))
+    first = np.searchsorted(address, start, side="left").astype(np.int64)
+    count = np.searchsorted(address, start + span, side="left").astype(np.int64) - first
+    some = np.flatnonzero(count)
+    # _expand reads (row, first, run): here a VRP and the run of routes in its block
+    vrp_rows, route_rows = _expand(some.astype(np.int64), first[some], count[some])
+    if order is not None:
+        route_rows = order[route_rows]
+    covered = routes.length[route_rows] >= vrps.length[vrp_rows]
+    return route_rows[covered], vrp_rows[covered]
