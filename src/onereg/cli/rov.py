@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from onereg.cli import blas  # noqa: F401  (before numpy: one BLAS thread)
 from onereg.cli.progress import steps
 from onereg.cli.settings import Settings
 from onereg.rpki.colcache import ColumnCache
@@ -96,7 +97,7 @@ def rov(
                 out = sys.stdout.buffer if binary else sys.stdout
             else:
                 out = stack.enter_context(out_path.open("wb" if binary else "w"))
-        advance = stack.enter_context(steps("rov", 4))
+        advance = stack.enter_context(steps("rov", 3))
         done = rov_command(
             list(vrp_paths),
             list(routes),

@@ -98,13 +98,27 @@ def open_binary(path: Path) -> IO[bytes]:
 _CORRUPT = (EOFError, OSError, zlib.error, lzma.LZMAError)
 
 
+_DECOMPRESS: tuple[tuple[bytes, Callable[[bytes], bytes]], ...] = (
+    (b"\x1f\x8b", gzip.decompress),
+    (b"BZh", bz2.decompress),
+    (b"\xfd7zXZ\x00", lzma.decompress),
+)
+
+
 def read_binary(path: Path) -> bytes:
-    """The whole file, decompressed; RovInputError for a truncated or corrupt stream."""
-    with open_binary(path) as raw:
-        try:
-            return raw.read()
-        except _CORRUPT as exc:
-            raise RovInputError(path, "end", "file is truncated or corrupt", str(exc)) from None
+    """The whole file, decompressed (by content, as `open_binary`); RovInputError for a
+    truncated or corrupt stream. Decompressed in one call rather than read through a stream:
+    zlib then inflates the whole file with the GIL released, so `rov_command` reads the other
+    file meanwhile, where a stream takes the GIL back for every 8 KiB."""
+    with open(path, "rb") as raw:
+        data = raw.read()
+    for magic, decompress in _DECOMPRESS:
+        if data.startswith(magic):
+            try:
+                return decompress(data)
+            except (*_CORRUPT, ValueError) as exc:  # bz2 says a cut-off stream with ValueError
+                raise RovInputError(path, "end", "file is truncated or corrupt", str(exc)) from None
+    return data
 
 
 def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
