@@ -151,20 +151,19 @@ class Lines:
 def _written_plainly(table: I64, text: bytes) -> bool:
     """Whether the digit runs of `text` (digits and blanks only), parsed one each into
     `table`, had no leading zero and at most 10 digits. Counted rather than searched for,
-    because locating every run in 10^6 lines cost more than parsing them: each run has at
-    least as many digits as its value needs, so the totals are equal only if no run has a
-    leading zero; then a run of 11 digits or more is a value of 10^10 or more."""
+    because locating every run in 10^6 lines cost more than parsing them: every run that
+    starts with "0" follows a blank (or starts the text); without leading zeros those are
+    exactly the runs whose value is 0, and a leading zero that still gives 0 ("00") shows as
+    " 00". Then a run of 11 digits or more is a value of 10^10 or more."""
     values = table.ravel()
-    top = int(values.max()) if values.size else 0
-    if top >= 10**10 or (values.size and int(values.min()) < 0):
+    if values.size and (int(values.max()) >= 10**10 or int(values.min()) < 0):
         return False
-    needed = values.size  # one digit each, and one more per power of ten reached
-    power = 10
-    while power <= top:  # a pass per power (one bool array), not an index per value
-        needed += int(np.count_nonzero(values >= power))
-        power *= 10
-    blanks = np.count_nonzero(np.frombuffer(text, dtype=np.uint8) == ord(" "))  # 2x bytes.count
-    return needed == len(text) - int(blanks)
+    chars = np.frombuffer(b" " + text, dtype=np.uint8)
+    zero = chars == ord("0")
+    starts_zero = (chars[:-1] == ord(" ")) & zero[1:]  # at each run that starts with "0"
+    if bool(np.any(starts_zero[:-1] & zero[2:])):  # " 00"
+        return False
+    return int(np.count_nonzero(starts_zero)) == int(np.count_nonzero(values == 0))
 
 
 def _odd_lines(
