@@ -437,6 +437,27 @@ def test_rov_command(tmp_path: Path) -> None:
     assert len(json.loads(raw.getvalue())["routes"]) == 3
 
 
+def test_rov_command_names_the_bad_file_whichever_read_fails(tmp_path: Path) -> None:
+    """The VRPs are read in a thread beside the routes: a bad file is still refused with its
+    file:line, and when both are bad the VRP file is named, as when they were read in turn."""
+    vrps = _write(tmp_path, "v.csv", "ASN,IP Prefix,Max Length\nAS64496,192.0.2.0/24,24\n")
+    routes = _write(tmp_path, "r.dat", "192.0.2.0/24\t64496\n")
+    bad_vrps = _write(tmp_path, "bad-v.csv", "ASN,IP Prefix,Max Length\nAS64496,192.0.2.1/24,24\n")
+    bad_routes = _write(tmp_path, "bad-r.dat", "192.0.2.0/24\t64496\n192.0.2.0/33\t1\n")
+    steps: list[str] = []
+    done = rov_command([vrps], [routes], step=steps.append)
+    assert done.summary[-1] == ("total", 1, 1, 0, 0, 0, 0)
+    assert steps == ["reading VRPs and routes", "validating", "writing rows"]
+    for vrp_file, route_file, named in (
+        (bad_vrps, routes, "bad-v.csv:2"),
+        (vrps, bad_routes, "bad-r.dat:2"),
+        (bad_vrps, bad_routes, "bad-v.csv:2"),
+    ):
+        with pytest.raises(RovInputError) as refused:
+            rov_command([vrp_file], [route_file])
+        assert named in str(refused.value)
+
+
 # --- the real files ----------------------------------------------------------------------------
 
 
