@@ -437,9 +437,9 @@ def test_rov_command(tmp_path: Path) -> None:
     assert len(json.loads(raw.getvalue())["routes"]) == 3
 
 
-def test_rov_command_names_the_bad_file_whichever_read_fails(tmp_path: Path) -> None:
-    """The VRPs are read in a thread beside the routes: a bad file is still refused with its
-    file:line, and when both are bad the VRP file is named, as when they were read in turn."""
+def test_rov_command_names_the_bad_file(tmp_path: Path) -> None:
+    """A bad file is refused with its file:line, whichever it is; when both are bad the VRP
+    file (read first) is named."""
     vrps = _write(tmp_path, "v.csv", "ASN,IP Prefix,Max Length\nAS64496,192.0.2.0/24,24\n")
     routes = _write(tmp_path, "r.dat", "192.0.2.0/24\t64496\n")
     bad_vrps = _write(tmp_path, "bad-v.csv", "ASN,IP Prefix,Max Length\nAS64496,192.0.2.1/24,24\n")
@@ -447,7 +447,7 @@ def test_rov_command_names_the_bad_file_whichever_read_fails(tmp_path: Path) -> 
     steps: list[str] = []
     done = rov_command([vrps], [routes], step=steps.append)
     assert done.summary[-1] == ("total", 1, 1, 0, 0, 0, 0)
-    assert steps == ["reading VRPs and routes", "validating", "writing rows"]
+    assert steps == ["reading VRPs", "reading routes", "validating", "writing rows"]
     for vrp_file, route_file, named in (
         (bad_vrps, routes, "bad-v.csv:2"),
         (vrps, bad_routes, "bad-r.dat:2"),

@@ -97,7 +97,7 @@ def rov(
                 out = sys.stdout.buffer if binary else sys.stdout
             else:
                 out = stack.enter_context(out_path.open("wb" if binary else "w"))
-        advance = stack.enter_context(steps("rov", 3))
+        advance = stack.enter_context(steps("rov", 4))
         done = rov_command(
             list(vrp_paths),
             list(routes),

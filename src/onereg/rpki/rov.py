@@ -23,7 +23,6 @@ import enum
 import io
 import ipaddress
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
@@ -457,24 +456,16 @@ def rov_command(
     from onereg.rpki.routes import read_routes, read_vrps
 
     say = step or (lambda _: None)  # progress: the step now under way
-    say("reading VRPs and routes")
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rov-vrps") as pool:
-        # The VRPs are read in a thread while this one reads the routes: decompressing and
-        # numpy's array work release the GIL, so on two cores the two reads overlap. The
-        # routes stay here because the MRT reader's import touches signal handlers.
-        pending = pool.submit(read_vrps, vrp_paths, fmt=vrp_format, cache=cache)
-        try:
-            routes = read_routes(
-                route_paths,
-                fmt=route_format,
-                max_records=max_records,
-                allow_truncated=allow_truncated,
-                cache=cache,
-            )
-        except BaseException:
-            pending.result()  # a bad VRP file is reported first, as when they were read in turn
-            raise
-        vrps = pending.result()
+    say("reading VRPs")
+    vrps = read_vrps(vrp_paths, fmt=vrp_format, cache=cache)
+    say("reading routes")
+    routes = read_routes(
+        route_paths,
+        fmt=route_format,
+        max_records=max_records,
+        allow_truncated=allow_truncated,
+        cache=cache,
+    )
     say("validating")
     result = validate_routes(vrps, routes)
     say("writing rows")
