@@ -151,19 +151,21 @@ class Lines:
 def _written_plainly(table: I64, text: bytes) -> bool:
     """Whether the digit runs of `text` (digits and blanks only), parsed one each into
     `table`, had no leading zero and at most 10 digits. Counted rather than searched for,
-    because locating every run in 10^6 lines cost more than parsing them: every run that
-    starts with "0" follows a blank (or starts the text); without leading zeros those are
-    exactly the runs whose value is 0, and a leading zero that still gives 0 ("00") shows as
-    " 00". Then a run of 11 digits or more is a value of 10^10 or more."""
+    because locating every run in 10^6 lines cost more than parsing them: each run has at
+    least as many digits as its value needs, so the totals are equal only if no run has a
+    leading zero; then a run of 11 digits or more is a value of 10^10 or more. (Counted
+    with passes over the values, whose bool arrays are a byte per value, not over the text:
+    a fresh array of the text's size costs its page faults in a one-shot command.)"""
     values = table.ravel()
-    if values.size and (int(values.max()) >= 10**10 or int(values.min()) < 0):
+    top = int(values.max()) if values.size else 0
+    if top >= 10**10 or (values.size and int(values.min()) < 0):
         return False
-    chars = np.frombuffer(b" " + text, dtype=np.uint8)
-    zero = chars == ord("0")
-    starts_zero = (chars[:-1] == ord(" ")) & zero[1:]  # at each run that starts with "0"
-    if bool(np.any(starts_zero[:-1] & zero[2:])):  # " 00"
-        return False
-    return int(np.count_nonzero(starts_zero)) == int(np.count_nonzero(values == 0))
+    needed = values.size  # one digit each, and one more per power of ten reached
+    power = 10
+    while power <= top:  # a pass per power (one bool array), not an index per value
+        needed += int(np.count_nonzero(values >= power))
+        power *= 10
+    return needed == len(text) - text.count(b" ")
 
 
 def _odd_lines(
