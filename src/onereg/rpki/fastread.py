@@ -127,14 +127,8 @@ class Lines:
         """Every line's digit runs as an (n, fields) array, leaving out the `skip` lines; None
         when a number has a leading zero or more than 10 digits (the exact reader decides)."""
         text = self.body.translate(_DIGITS_ONLY)
-        if skip:  # few lines (IPv6 rows): blank them byte range by byte range
-            ends_at = self.line_ends()
-            blanked = bytearray(text)
-            for index in skip:
-                first = int(ends_at[index - 1]) + 1 if index else 0
-                last = int(ends_at[index])
-                blanked[first:last] = b" " * (last - first)
-            text = bytes(blanked)
+        if skip:  # few lines (IPv6 rows): the text between them, in one copy
+            text = _without_lines(text, self.line_ends().tolist(), skip)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             try:
@@ -146,6 +140,18 @@ class Lines:
             return None
         table = values.reshape(rows, fields)
         return table if _written_plainly(table, text) else None
+
+
+def _without_lines(text: bytes, ends: list[int], skip: Sequence[int]) -> bytes:
+    """`text` less the lines `skip` (ascending; `ends` are the newlines' offsets), joined from
+    views so that the text is copied once, not once more per line left out."""
+    whole = memoryview(text)
+    kept, first = [], 0
+    for index in skip:
+        kept.append(whole[first : ends[index - 1] + 1 if index else 0])
+        first = ends[index] + 1
+    kept.append(whole[first:])
+    return b"".join(kept)
 
 
 def _written_plainly(table: I64, text: bytes) -> bool:
