@@ -69,13 +69,14 @@ class Lines:
     def __init__(self, body: bytes) -> None:
         self.body = body
         self.raw = np.frombuffer(body, dtype=np.uint8)
-        self.cls = np.frombuffer(body.translate(_CLASS_BYTES), dtype=np.uint8)
-        keep = np.empty(len(self.cls), dtype=np.bool_)
+        # the classes are not kept: their memory serves the next big array of a one-shot run
+        cls = np.frombuffer(body.translate(_CLASS_BYTES), dtype=np.uint8)
+        keep = np.empty(len(cls), dtype=np.bool_)
         keep[:1] = True
-        np.equal(self.cls[1:], self.cls[:-1], out=keep[1:])
-        keep[1:] &= self.cls[1:] >= 0x80  # a repeat of a collapsing class ...
+        np.equal(cls[1:], cls[:-1], out=keep[1:])
+        keep[1:] &= cls[1:] >= 0x80  # a repeat of a collapsing class ...
         np.logical_not(keep[1:], out=keep[1:])  # ... is dropped
-        self.signature = self.cls[keep].tobytes()
+        self.signature = cls[keep].tobytes()
         self._ends: npt.NDArray[np.intp] | None = None
 
     @functools.cached_property
