@@ -129,7 +129,7 @@ class Lines:
         when a number has a leading zero or more than 10 digits (the exact reader decides)."""
         text = self.body.translate(_DIGITS_ONLY)
         if skip:  # few lines (IPv6 rows): the text between them, in one copy
-            text = _without_lines(text, self.line_ends().tolist(), skip)
+            text = _without_lines(text, self.line_ends(), skip)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             try:
@@ -143,14 +143,14 @@ class Lines:
         return table if _written_plainly(table, text) else None
 
 
-def _without_lines(text: bytes, ends: list[int], skip: Sequence[int]) -> bytes:
+def _without_lines(text: bytes, ends: npt.NDArray[np.intp], skip: Sequence[int]) -> bytes:
     """`text` less the lines `skip` (ascending; `ends` are the newlines' offsets), joined from
     views so that the text is copied once, not once more per line left out."""
     whole = memoryview(text)
     kept, first = [], 0
     for index in skip:
-        kept.append(whole[first : ends[index - 1] + 1 if index else 0])
-        first = ends[index] + 1
+        kept.append(whole[first : int(ends[index - 1]) + 1 if index else 0])
+        first = int(ends[index]) + 1
     kept.append(whole[first:])
     return b"".join(kept)
 
@@ -167,6 +167,8 @@ def _written_plainly(table: I64, text: bytes) -> bool:
     top = int(values.max()) if values.size else 0
     if top >= 10**10 or (values.size and int(values.min()) < 0):
         return False
+    if top <= 0xFFFFFFFF:  # a pass over 4-byte values costs half one over 8-byte ones
+        values = values.astype(np.uint32)
     needed = values.size  # one digit each, and one more per power of ten reached
     power = 10
     while power <= top:  # a pass per power (one bool array), not an index per value
