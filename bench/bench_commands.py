@@ -21,7 +21,8 @@ Bytecode caching is on, as in any installed copy (PYTHONDONTWRITEBYTECODE is dro
 environment), and one untimed run of each command comes first.
 
 Run: .venv/bin/python bench/bench_commands.py [--data-dir DIR] [--runs 7] [--no-write]
-(without --data-dir, `onereg up` builds the 2018 federation in a temporary folder first).
+(without --data-dir, `onereg up` builds the 2018 federation in a temporary folder first);
+`--only rov` times the rov rows alone (no federation) and prints them without writing.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench_rov import TABLE_2014, VRP_FILES, synthesise
@@ -160,6 +162,12 @@ def main() -> int:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--only",
+        choices=["rov"],
+        default=None,
+        help="time only these rows (median of --runs) and print them; nothing is written",
+    )
     args = parser.parse_args()
     shared = Path(__file__).resolve().parents[2] / "shared" / "data"
     work = Path(tempfile.mkdtemp(prefix="bench-commands-"))
@@ -169,15 +177,36 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
+Row = tuple[str, str, str, bool | None]
+Add = Callable[[str, tuple[float, float], float | None], None]
+
+
+def rov_rows(base: list[str], work: Path, runs: int, add: Add, rows: list[Row]) -> None:
+    """The `onereg rov` rows: cached, first run (`--no-cache`), first run writing CSV, and
+    the validation core alone; `runs` timed runs each."""
+    vrps_csv = work / "vrps-1e6.csv"
+    core = rov_core(3, vrps_csv)
+    rov = [*base, "rov", "--vrps", str(vrps_csv), str(TABLE_2014)]
+    add("`onereg rov` 2014 table (512,621 routes) x 10^6 VRPs", timed(rov, runs), 1.5)
+    add(
+        "`onereg rov` as above, first run on these files (`--no-cache`: both parsed)",
+        timed([*rov, "--no-cache"], runs),
+        None,
+    )
+    add(
+        "`onereg rov` as above, first run, every route written (`--output csv -o FILE`)",
+        timed([*rov, "--no-cache", "--output", "csv", "-o", str(work / "rov.csv")], runs),
+        None,
+    )
+    rows.append(("rov baseline: validation core alone (best of 3)", f"{core:.3f} s", "", None))
+    print(rows[-1], flush=True)
+
+
 def _bench(args: argparse.Namespace, shared: Path, work: Path) -> int:
     runs = args.runs
     data_dir = args.data_dir or work / "data"
     base = [ONEREG, "--data-dir", str(data_dir), "--shared-data", str(shared)]
-    if args.data_dir is None:
-        print("building the 2018 federation (onereg up) ...", flush=True)
-        subprocess.run([*base, "up"], stdout=subprocess.DEVNULL, env=ENV)
-    changed, original = changed_ripe_files(shared, work)
-    rows: list[tuple[str, str, str, bool | None]] = []
+    rows: list[Row] = []
 
     def add(name: str, figures: tuple[float, float], target: float | None) -> None:
         wall, cpu = figures
@@ -186,6 +215,14 @@ def _bench(args: argparse.Namespace, shared: Path, work: Path) -> int:
             (name, f"{wall:.3f} s (CPU {cpu:.3f} s)", f"<= {target} s" if target else "", met)
         )
         print(rows[-1], flush=True)
+
+    if args.only == "rov":  # no federation needed; printed only (the section is one run's)
+        rov_rows(base, work, runs, add, rows)
+        return 0
+    if args.data_dir is None:
+        print("building the 2018 federation (onereg up) ...", flush=True)
+        subprocess.run([*base, "up"], stdout=subprocess.DEVNULL, env=ENV)
+    changed, original = changed_ripe_files(shared, work)
 
     add("`onereg --help`", timed([ONEREG, "--help"], runs), 0.25)
     add("`onereg show 193.0.0.1`", timed([*base, "show", "193.0.0.1"], runs), 0.25)
@@ -210,23 +247,7 @@ def _bench(args: argparse.Namespace, shared: Path, work: Path) -> int:
     )
     subprocess.run([*base, "import", str(original)], stdout=subprocess.DEVNULL, env=ENV)
 
-    vrps_csv = work / "vrps-1e6.csv"
-    core = rov_core(3, vrps_csv)
-    rov = [*base, "rov", "--vrps", str(vrps_csv), str(TABLE_2014)]
-    add("`onereg rov` 2014 table (512,621 routes) x 10^6 VRPs", timed(rov, max(3, runs // 2)), 1.5)
-    add(
-        "`onereg rov` as above, first run on these files (`--no-cache`: both parsed)",
-        timed([*rov, "--no-cache"], max(3, runs // 2)),
-        None,
-    )
-    add(
-        "`onereg rov` as above, first run, every route written (`--output csv -o FILE`)",
-        timed(
-            [*rov, "--no-cache", "--output", "csv", "-o", str(work / "rov.csv")], max(3, runs // 2)
-        ),
-        None,
-    )
-    rows.append(("rov baseline: validation core alone (best of 3)", f"{core:.3f} s", "", None))
+    rov_rows(base, work, max(3, runs // 2), add, rows)
 
     proc, host, port = serve_ripe(data_dir)
     try:

@@ -43,10 +43,14 @@ from onereg.rpki.rov import (
 )
 from onereg.rpki.rov_index import (
     ORIGIN_NONE,
+    CoverIndex,
+    PrefixColumns,
     PrefixError,
     VrpTuple,
+    ipv4_cover_pairs,
     parse_asn,
     parse_prefix,
+    routes_from_tuples,
     vrps_from_tuples,
 )
 
@@ -241,6 +245,34 @@ def test_fast_path_agrees_with_reference(vrps: list[VrpTuple], routes: list[Rout
     assert [(r.state, r.reason, frozenset(r.vrps)) for r in got] == expected
 
 
+def _pairs(found: tuple[object, object]) -> list[tuple[int, int]]:
+    routes, vrps = found
+    return sorted(zip(routes.tolist(), vrps.tolist(), strict=True))  # type: ignore[attr-defined]
+
+
+def _same_ipv4_pairs(vrps: PrefixColumns, routes: PrefixColumns) -> int:
+    """The VRP-side search finds exactly the pairs of the per-length index, and so does it
+    on the routes in reverse order (the unsorted path)."""
+    expected = _pairs(CoverIndex(vrps).cover_pairs(routes))
+    assert _pairs(ipv4_cover_pairs(vrps, routes)) == expected
+    last = len(routes) - 1
+    backwards = PrefixColumns(
+        4, *(getattr(routes, name)[::-1] for name in ("hi", "lo", "length", "extra", "asn"))
+    )
+    assert _pairs(ipv4_cover_pairs(vrps, backwards)) == sorted((last - r, v) for r, v in expected)
+    return len(expected)
+
+
+@given(
+    st.lists(vrp_strategy(), max_size=30),
+    st.lists(route_strategy(), min_size=1, max_size=30),
+)
+def test_ipv4_pairs_from_the_vrp_side_are_those_of_the_index(
+    vrps: list[VrpTuple], routes: list[Route]
+) -> None:
+    _same_ipv4_pairs(vrps_from_tuples(vrps).v4, routes_from_tuples(routes).v4)
+
+
 def _csv_by_rows(result: RovResult, only: frozenset[State]) -> str:
     """The reference CSV: the row objects through the csv module."""
     text = io.StringIO()
@@ -405,6 +437,27 @@ def test_rov_command(tmp_path: Path) -> None:
     assert len(json.loads(raw.getvalue())["routes"]) == 3
 
 
+def test_rov_command_names_the_bad_file(tmp_path: Path) -> None:
+    """A bad file is refused with its file:line, whichever it is; when both are bad the VRP
+    file (read first) is named."""
+    vrps = _write(tmp_path, "v.csv", "ASN,IP Prefix,Max Length\nAS64496,192.0.2.0/24,24\n")
+    routes = _write(tmp_path, "r.dat", "192.0.2.0/24\t64496\n")
+    bad_vrps = _write(tmp_path, "bad-v.csv", "ASN,IP Prefix,Max Length\nAS64496,192.0.2.1/24,24\n")
+    bad_routes = _write(tmp_path, "bad-r.dat", "192.0.2.0/24\t64496\n192.0.2.0/33\t1\n")
+    steps: list[str] = []
+    done = rov_command([vrps], [routes], step=steps.append)
+    assert done.summary[-1] == ("total", 1, 1, 0, 0, 0, 0)
+    assert steps == ["reading VRPs", "reading routes", "validating", "writing rows"]
+    for vrp_file, route_file, named in (
+        (bad_vrps, routes, "bad-v.csv:2"),
+        (vrps, bad_routes, "bad-r.dat:2"),
+        (bad_vrps, bad_routes, "bad-v.csv:2"),
+    ):
+        with pytest.raises(RovInputError) as refused:
+            rov_command([vrp_file], [route_file])
+        assert named in str(refused.value)
+
+
 # --- the real files ----------------------------------------------------------------------------
 
 
@@ -422,6 +475,7 @@ def test_real_2014_table_whole(bgp: Path, shared_data: Path) -> None:
     assert routes.v4.prefix(0) == "1.0.0.0/24" and int(routes.v4.asn[0]) == 15169
     vrps = read_vrps(sorted((shared_data / "rpki" / "vrp-exports").glob("*.csv")))
     assert len(vrps) == 948 + 371
+    assert _same_ipv4_pairs(vrps.v4, routes.v4) > 5_000
     result = validate_routes(vrps, routes)
     counts = result.summary()["ipv4"]
     assert counts["routes"] == 512_621

@@ -4,9 +4,12 @@ lines; and they really take the fast path on plain input."""
 
 from __future__ import annotations
 
+import bz2
 import gzip
+import lzma
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +21,7 @@ from onereg.rpki.routes import (
     RovInputError,
     _fast_vrps_csv,
     _VrpBuilder,
+    read_binary,
     read_prefix_origin,
     read_prefix_origin_lines,
     read_vrps,
@@ -261,3 +265,22 @@ def test_the_mismatch_finder_agrees_with_comparing_each_line(
     lines = fastread.Lines(b"\n".join(rows) + (b"\n" if final_newline else b""))
     expected = fastread.coded(b"d.d")
     assert lines.mismatched(expected) == _mismatched_line_by_line(lines, expected)
+
+
+@pytest.mark.parametrize("module", [gzip, bz2, lzma], ids=lambda m: m.__name__)
+def test_a_compressed_file_is_read_whole_or_refused_as_cut_off(
+    table_lines: list[bytes], tmp_path: Path, module: Any
+) -> None:
+    """`read_binary` decompresses in one call (gzip members one after another, as a stream
+    reader would), and a file cut anywhere is refused with its name, never half read."""
+    body = b"".join(table_lines)
+    packed = module.compress(body[:20_000]) + module.compress(body[20_000:])
+    path = tmp_path / "table"
+    path.write_bytes(packed)
+    assert read_binary(path) == body
+    with module.open(path, "rb") as stream:
+        assert stream.read() == body
+    for cut in (len(packed) // 3, len(packed) - 1):
+        path.write_bytes(packed[:cut])
+        with pytest.raises(RovInputError, match=r"table:end: file is truncated or corrupt"):
+            read_binary(path)

@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from onereg.cli import oneshot  # before numpy: one BLAS thread
 from onereg.cli.progress import steps
 from onereg.cli.settings import Settings
 from onereg.rpki.colcache import ColumnCache
@@ -88,6 +89,7 @@ def rov(
     """Validate the origins of routes (RouteViews/RIS tables, bgpdump -m text, MRT) against
     VRPs; a summary table, and per-route CSV or JSON with the VRPs that decided each."""
     started = time.perf_counter()
+    oneshot.keep_freed_memory()
     with ExitStack() as stack:
         out: IO[str] | IO[bytes] | None = None
         if output != "none":

@@ -20,6 +20,7 @@ is valid: it only recognises input the slow path would read to the same columns.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 
@@ -68,15 +69,21 @@ class Lines:
     def __init__(self, body: bytes) -> None:
         self.body = body
         self.raw = np.frombuffer(body, dtype=np.uint8)
-        self.cls = np.frombuffer(body.translate(_CLASS_BYTES), dtype=np.uint8)
-        keep = np.empty(len(self.cls), dtype=np.bool_)
+        # the classes are not kept: their memory serves the next big array of a one-shot run
+        cls = np.frombuffer(body.translate(_CLASS_BYTES), dtype=np.uint8)
+        keep = np.empty(len(cls), dtype=np.bool_)
         keep[:1] = True
-        np.equal(self.cls[1:], self.cls[:-1], out=keep[1:])
-        keep[1:] &= self.cls[1:] >= 0x80  # a repeat of a collapsing class ...
+        np.equal(cls[1:], cls[:-1], out=keep[1:])
+        keep[1:] &= cls[1:] >= 0x80  # a repeat of a collapsing class ...
         np.logical_not(keep[1:], out=keep[1:])  # ... is dropped
-        self.signature = self.cls[keep].tobytes()
-        self.count = body.count(b"\n")
+        self.signature = cls[keep].tobytes()
         self._ends: npt.NDArray[np.intp] | None = None
+
+    @functools.cached_property
+    def count(self) -> int:
+        """How many lines: each newline is a signature byte of its own, and the signature is
+        about two thirds of the text to count."""
+        return self.signature.count(b"\n")
 
     def mismatched(self, expected: bytes) -> list[int] | None:
         """Indices of the lines whose (coded) signature is not `expected` (without its newline);
@@ -87,7 +94,9 @@ class Lines:
         halved until its odd lines are found, so no Python loop visits every line."""
         line = expected + b"\n"
         signature = self.signature
-        if signature == line * self.count:
+        whole, rest = divmod(len(signature), len(line))
+        if not rest and signature == line * whole:
+            self.count = whole  # every line is `line`, so there are `whole` of them
             return []
         if not signature.endswith(b"\n"):
             return None
@@ -119,14 +128,8 @@ class Lines:
         """Every line's digit runs as an (n, fields) array, leaving out the `skip` lines; None
         when a number has a leading zero or more than 10 digits (the exact reader decides)."""
         text = self.body.translate(_DIGITS_ONLY)
-        if skip:  # few lines (IPv6 rows): blank them byte range by byte range
-            ends_at = self.line_ends()
-            blanked = bytearray(text)
-            for index in skip:
-                first = int(ends_at[index - 1]) + 1 if index else 0
-                last = int(ends_at[index])
-                blanked[first:last] = b" " * (last - first)
-            text = bytes(blanked)
+        if skip:  # few lines (IPv6 rows): the text between them, in one copy
+            text = _without_lines(text, self.line_ends(), skip)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             try:
@@ -134,20 +137,38 @@ class Lines:
             except (ValueError, DeprecationWarning):
                 return None
         rows = self.count - len(skip)
-        if values.shape[0] != rows * fields or not _written_plainly(values, text):
+        if values.shape[0] != rows * fields:
             return None
-        return values.reshape(rows, fields)
+        table = values.reshape(rows, fields)
+        return table if _written_plainly(table, text) else None
 
 
-def _written_plainly(values: I64, text: bytes) -> bool:
-    """Whether the digit runs of `text` (digits and blanks only), parsed one each into `values`,
-    had no leading zero and at most 10 digits. Counted rather than searched for, because
-    locating every run in 10^6 lines cost more than parsing them: each run has at least as many
-    digits as its value needs, so the totals are equal only if no run has a leading zero; then a
-    run of 11 digits or more is a value of 10^10 or more."""
+def _without_lines(text: bytes, ends: npt.NDArray[np.intp], skip: Sequence[int]) -> bytes:
+    """`text` less the lines `skip` (ascending; `ends` are the newlines' offsets), joined from
+    views so that the text is copied once, not once more per line left out."""
+    whole = memoryview(text)
+    kept, first = [], 0
+    for index in skip:
+        kept.append(whole[first : int(ends[index - 1]) + 1 if index else 0])
+        first = int(ends[index]) + 1
+    kept.append(whole[first:])
+    return b"".join(kept)
+
+
+def _written_plainly(table: I64, text: bytes) -> bool:
+    """Whether the digit runs of `text` (digits and blanks only), parsed one each into
+    `table`, had no leading zero and at most 10 digits. Counted rather than searched for,
+    because locating every run in 10^6 lines cost more than parsing them: each run has at
+    least as many digits as its value needs, so the totals are equal only if no run has a
+    leading zero; then a run of 11 digits or more is a value of 10^10 or more. (Counted
+    with passes over the values, whose bool arrays are a byte per value, not over the text:
+    a fresh array of the text's size costs its page faults in a one-shot command.)"""
+    values = table.ravel()
     top = int(values.max()) if values.size else 0
     if top >= 10**10 or (values.size and int(values.min()) < 0):
         return False
+    if top <= 0xFFFFFFFF:  # a pass over 4-byte values costs half one over 8-byte ones
+        values = values.astype(np.uint32)
     needed = values.size  # one digit each, and one more per power of ten reached
     power = 10
     while power <= top:  # a pass per power (one bool array), not an index per value
@@ -179,11 +200,14 @@ def _odd_lines(
     _odd_lines(signature, line, starts, ends, middle, stop, out)
 
 
+_OCTET_WEIGHTS = np.array([1 << 24, 1 << 16, 1 << 8, 1], dtype=np.int64)
+
+
 def ipv4_columns(octets: I64, lengths: I64) -> npt.NDArray[np.uint64] | None:
     """Addresses from four octet columns; None when an octet, a length or host bits are wrong."""
     if octets.size and (int(octets.max()) > 255 or int(lengths.max()) > 32):
         return None
-    value = (octets[:, 0] << 24) | (octets[:, 1] << 16) | (octets[:, 2] << 8) | octets[:, 3]
+    value = octets @ _OCTET_WEIGHTS  # one pass over the four columns (shifts took four)
     host = (np.int64(1) << (32 - lengths)) - 1
     if bool(np.any(value & host)):
         return None

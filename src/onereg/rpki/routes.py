@@ -98,13 +98,26 @@ def open_binary(path: Path) -> IO[bytes]:
 _CORRUPT = (EOFError, OSError, zlib.error, lzma.LZMAError)
 
 
+_DECOMPRESS: tuple[tuple[bytes, Callable[[bytes], bytes]], ...] = (
+    (b"\x1f\x8b", gzip.decompress),
+    (b"BZh", bz2.decompress),
+    (b"\xfd7zXZ\x00", lzma.decompress),
+)
+
+
 def read_binary(path: Path) -> bytes:
-    """The whole file, decompressed; RovInputError for a truncated or corrupt stream."""
-    with open_binary(path) as raw:
-        try:
-            return raw.read()
-        except _CORRUPT as exc:
-            raise RovInputError(path, "end", "file is truncated or corrupt", str(exc)) from None
+    """The whole file, decompressed (by content, as `open_binary`); RovInputError for a
+    truncated or corrupt stream. Decompressed in one call rather than read through a stream
+    8 KiB at a time (a few percent less CPU: one buffer, one CRC pass)."""
+    with open(path, "rb") as raw:
+        data = raw.read()
+    for magic, decompress in _DECOMPRESS:
+        if data.startswith(magic):
+            try:
+                return decompress(data)
+            except (*_CORRUPT, ValueError) as exc:  # bz2 says a cut-off stream with ValueError
+                raise RovInputError(path, "end", "file is truncated or corrupt", str(exc)) from None
+    return data
 
 
 def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -586,9 +599,9 @@ def _fast_vrps_csv(path: Path) -> VrpSet | None:
     if first_end < 0:
         return None
     columns = _csv_columns(path, next(csv.reader([data[:first_end].decode()]), []))
-    lines = fastread.Lines(
-        data[first_end + 1 :] if data.endswith(b"\n") else data[first_end + 1 :] + b"\n"
-    )
+    body = data[first_end + 1 :] if data.endswith(b"\n") else data[first_end + 1 :] + b"\n"
+    del data  # 28 MB for 10^6 VRPs: its pages serve the arrays that follow
+    lines = fastread.Lines(body)
     if not lines.count:
         return None
     shape = fastread.csv_shape(lines.signature[: lines.signature.find(b"\n")], columns)

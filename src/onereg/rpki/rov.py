@@ -40,6 +40,7 @@ from onereg.rpki.rov_index import (
     RouteSet,
     VrpSet,
     VrpTuple,
+    ipv4_cover_pairs,
     routes_from_tuples,
     vrps_from_tuples,
 )
@@ -180,9 +181,11 @@ class RovResult:
         yield from self.v6.rows()
 
 
-def _validate_family(index: CoverIndex, routes: PrefixColumns) -> FamilyResult:
-    vrps = index.vrps
-    pair_route, pair_vrp = index.cover_pairs(routes)
+def _validate_family(vrps: PrefixColumns, routes: PrefixColumns) -> FamilyResult:
+    if vrps.family == 4:  # searched from the VRP side (see ipv4_cover_pairs)
+        pair_route, pair_vrp = ipv4_cover_pairs(vrps, routes)
+    else:
+        pair_route, pair_vrp = CoverIndex(vrps).cover_pairs(routes)
     vrp_asn = vrps.asn[pair_vrp]
     origin = routes.asn[pair_route]
     same_as = (vrp_asn == origin) & (vrp_asn != 0) & (origin != ORIGIN_NONE)
@@ -208,8 +211,8 @@ def validate_routes(
     vrp_set = vrps if isinstance(vrps, VrpSet) else vrps_from_tuples(vrps)
     route_set = routes if isinstance(routes, RouteSet) else routes_from_tuples(routes)
     return RovResult(
-        _validate_family(CoverIndex(vrp_set.v4), route_set.v4),
-        _validate_family(CoverIndex(vrp_set.v6), route_set.v6),
+        _validate_family(vrp_set.v4, route_set.v4),
+        _validate_family(vrp_set.v6, route_set.v6),
     )
 
 
