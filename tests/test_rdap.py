@@ -10,8 +10,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from nodeapp import node_in_lifespan
 from onereg.core.registries import ALL_REGISTRIES, RegistryId
 from onereg.core.resources import Resource
 from onereg.federation.importer import import_delegated_file, import_iana
@@ -30,7 +31,6 @@ from onereg.http.rdap import (
     log_heads,
     rdap_routes,
 )
-from onereg.registry.node import RegistryNode
 
 FILES = {
     "afrinic": [
@@ -80,16 +80,10 @@ def client(
 ) -> Iterator[TestClient]:
     """A node app as http/app.py builds one: the node opened in the lifespan (the event loop's
     thread, where the handlers use it)."""
-    opened: dict[str, RegistryNode] = {}
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        opened["node"] = data.open(rid)
-        yield
-        opened["node"].close()
+    get_node, lifespan = node_in_lifespan(data, rid)
 
     routes = rdap_routes(
-        lambda: opened["node"],
+        get_node,
         authority if authority is not None else load_authority(data, URLS),
         URLS[rid],
         **options,

@@ -8,8 +8,8 @@ A small real federation: IANA's registries from ../shared/data and a tiny RIPE N
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,13 +18,13 @@ from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from nodeapp import node_in_lifespan
 from onereg.core.registries import ALL_REGISTRIES, RegistryId
 from onereg.core.resources import Afi
 from onereg.federation.importer import import_delegated_file, import_iana
 from onereg.federation.layout import DataDir
 from onereg.http.rdap import AuthoritySource, RdapError, load_authority, parse_address, rdap_routes
 from onereg.http.rdap_cache import URL_MARK, AnswerCache, Template
-from onereg.registry.node import RegistryNode
 
 URLS = {rid: f"https://rdap.{rid.value}.test" for rid in ALL_REGISTRIES}
 BEFORE = [
@@ -58,16 +58,10 @@ def client(
     data: DataDir, answers: AnswerCache, authority: AuthoritySource | None = None
 ) -> Iterator[TestClient]:
     """The RIPE NCC node's RDAP routes, the node opened in the lifespan (as http/app.py does)."""
-    opened: dict[str, RegistryNode] = {}
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        opened["node"] = data.open(RegistryId.RIPENCC)
-        yield
-        opened["node"].close()
+    get_node, lifespan = node_in_lifespan(data, RegistryId.RIPENCC)
 
     routes = rdap_routes(
-        lambda: opened["node"],
+        get_node,
         authority or load_authority(data, URLS),
         URLS[RegistryId.RIPENCC],
         answers=answers,

@@ -13,8 +13,8 @@ import ipaddress
 import itertools
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from nodeapp import node_in_lifespan
 from onereg.core.registries import RIRS, RegistryId
 from onereg.core.resources import Afi, Resource
 from onereg.federation.importer import import_delegated_file, import_iana
@@ -130,15 +131,9 @@ def authority(data: DataDir) -> RdapAuthority:
 def client(
     data: DataDir, authority: RdapAuthority, rid: RegistryId, **options: Any
 ) -> Iterator[TestClient]:
-    opened: dict[str, RegistryNode] = {}
+    get_node, lifespan = node_in_lifespan(data, rid)
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        opened["node"] = data.open(rid)
-        yield
-        opened["node"].close()
-
-    routes = rdap_routes(lambda: opened["node"], authority, URLS[rid], **options)
+    routes = rdap_routes(get_node, authority, URLS[rid], **options)
     app = Starlette(routes=routes, lifespan=lifespan)
     with TestClient(app, base_url=URLS[rid], follow_redirects=False) as test_client:
         yield test_client

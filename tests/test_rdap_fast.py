@@ -8,8 +8,8 @@ A small real federation: IANA's registries from ../shared/data and a tiny RIPE N
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,13 +19,13 @@ from starlette.datastructures import URL
 from starlette.middleware import Middleware
 from starlette.testclient import TestClient
 
+from nodeapp import node_in_lifespan
 from onereg.core.registries import ALL_REGISTRIES, RegistryId
 from onereg.federation.importer import import_delegated_file, import_iana
 from onereg.federation.layout import DataDir
 from onereg.http.metrics import MetricsMiddleware, NodeMetrics
 from onereg.http.rdap import RdapAuthority, load_authority, rdap_routes
 from onereg.http.rdap_fast import FastLookups, Hit, RdapFastPath, request_url
-from onereg.registry.node import RegistryNode
 
 URLS = {rid: f"https://rdap.{rid.value}.test" for rid in ALL_REGISTRIES}
 LINES = [
@@ -85,18 +85,12 @@ def client(
 ) -> Iterator[tuple[TestClient, NodeMetrics, list[object]]]:
     """The RIPE NCC node's RDAP routes behind the metrics middleware (as http/app.py builds
     them), with or without the fast path; the list gets what each fast lookup returned."""
-    opened: dict[str, RegistryNode] = {}
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        opened["node"] = data.open(RegistryId.RIPENCC, create=False)
-        yield
-        opened["node"].close()
+    get_node, lifespan = node_in_lifespan(data, RegistryId.RIPENCC, create=False)
 
     lookups, seen = FastLookups(), []
     metrics = NodeMetrics(SimpleNamespace(node=None))  # type: ignore[arg-type]  # no state
     routes = rdap_routes(
-        lambda: opened["node"],
+        get_node,
         authority,
         URLS[RegistryId.RIPENCC],
         fast=lookups if fast else None,

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any
@@ -36,12 +35,12 @@ from schemathesis.generation.modes import GenerationMode
 from starlette.applications import Starlette
 
 from localfed import LocalFederation
+from nodeapp import node_in_lifespan
 from onereg.core.registries import RegistryId
 from onereg.federation.importer import import_iana
 from onereg.federation.layout import DataDir
 from onereg.http.rdap import load_authority, rdap_routes
 from onereg.registry import events as ev
-from onereg.registry.node import RegistryNode
 from test_rdap import URLS, build_federation
 
 # --- schemathesis against the ASGI app ---------------------------------------------------------
@@ -78,16 +77,10 @@ def add_history(data: DataDir) -> None:
 def rdap_app(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Starlette:
     data = build_federation(tmp_path_factory.mktemp("judges"), shared_data)
     add_history(data)
-    opened: dict[str, RegistryNode] = {}
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        opened["node"] = data.open(RegistryId.RIPENCC)
-        yield
-        opened["node"].close()
+    get_node, lifespan = node_in_lifespan(data, RegistryId.RIPENCC)
 
     routes = rdap_routes(
-        lambda: opened["node"],
+        get_node,
         load_authority(data, URLS),
         URLS[RegistryId.RIPENCC],
         port43="whois.ripencc.test",
